@@ -1,0 +1,89 @@
+"""Validation of the public keys agents register, and their use for verifying assertions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+# Assertion algorithms accepted, by key type. HS* is never accepted: a shared secret cannot be a
+# registered public key (RFC 8725 section 3.1).
+ALLOWED_ALGS = ("EdDSA", "ES256", "PS256", "RS256")
+_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+MAX_KEYS = 10
+
+
+class KeyError_(ValueError):
+    """A registered JWK is unusable."""
+
+
+def _alg_for(jwk: dict[str, Any]) -> str:
+    kty = jwk.get("kty")
+    declared = jwk.get("alg")
+    if kty == "OKP" and jwk.get("crv") == "Ed25519":
+        alg = "EdDSA"
+    elif kty == "EC" and jwk.get("crv") == "P-256":
+        alg = "ES256"
+    elif kty == "RSA":
+        # RSA keys must pin their algorithm, so PS256 and RS256 cannot be swapped.
+        if declared not in ("PS256", "RS256"):
+            raise KeyError_("RSA keys must declare alg PS256 or RS256")
+        alg = declared
+    else:
+        raise KeyError_("keys must be OKP Ed25519, EC P-256 or RSA")
+    if declared is not None and declared != alg:
+        raise KeyError_(f"key alg {declared!r} does not fit the key type")
+    return alg
+
+
+def validate_jwks(jwks: Any) -> dict[str, list[dict[str, Any]]]:
+    """Check a JWKS an admin registers: public keys only, unique kids, supported types."""
+    if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
+        raise KeyError_('jwks must be {"keys": [...]} with at least one key')
+    if len(jwks["keys"]) > MAX_KEYS:
+        raise KeyError_(f"at most {MAX_KEYS} keys")
+    seen: set[str] = set()
+    keys: list[dict[str, Any]] = []
+    for jwk in jwks["keys"]:
+        if not isinstance(jwk, dict):
+            raise KeyError_("each key must be a JSON object")
+        if _PRIVATE_MEMBERS & jwk.keys():
+            raise KeyError_("keys must be public: private key members are refused")
+        kid = jwk.get("kid")
+        if not isinstance(kid, str) or not 0 < len(kid) <= 128 or kid in seen:
+            raise KeyError_("each key needs a unique kid of at most 128 characters")
+        if jwk.get("use", "sig") != "sig":
+            raise KeyError_("keys must be signing keys")
+        alg = _alg_for(jwk)
+        key = load_key(jwk, alg)
+        if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
+            raise KeyError_("RSA keys must have at least 2048 bits")
+        seen.add(kid)
+        keys.append({**jwk, "alg": alg})
+    return {"keys": keys}
+
+
+def load_key(jwk: dict[str, Any], alg: str) -> Any:
+    """A cryptography public key object from a JWK of the expected type."""
+    try:
+        key = jwt.PyJWK(jwk, algorithm=alg).key
+    except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
+        raise KeyError_("the key cannot be parsed") from exc
+    expected = {
+        "EdDSA": ed25519.Ed25519PublicKey,
+        "ES256": ec.EllipticCurvePublicKey,
+        "PS256": rsa.RSAPublicKey,
+        "RS256": rsa.RSAPublicKey,
+    }[alg]
+    if not isinstance(key, expected):
+        raise KeyError_("the key is not a public key of the declared type")
+    return key
+
+
+def find_key(jwks: dict[str, Any], kid: str, alg: str) -> Any | None:
+    """The registered key with this kid, if it may be used with this algorithm."""
+    for jwk in jwks.get("keys", ()):
+        if jwk.get("kid") == kid and jwk.get("alg") == alg:
+            return load_key(jwk, alg)
+    return None

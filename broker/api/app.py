@@ -1,0 +1,71 @@
+"""The application factory. Nothing is created at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from broker.api import admin_routes, me_routes, oauth_routes
+from broker.api.errors import install_error_handlers
+from broker.api.limits import BodySizeLimit
+from broker.keys import KeyRing, load_key_encryption_key
+from broker.services.admin import AdminService
+from broker.services.context import ServiceContext
+from broker.services.me import MeService
+from broker.services.oauth import OAuthService
+from broker.settings import Settings
+from broker.storage.db import Store
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, *, clock: Callable[[], float] | None = None, migrate: bool = True) -> FastAPI:
+    """Build the broker app for these settings (and, in tests, a movable clock)."""
+    store = Store(settings.resolved_database_url)
+    keyring = KeyRing(store, load_key_encryption_key(settings))
+    ctx = ServiceContext(store, settings, keyring) if clock is None else ServiceContext(store, settings, keyring, clock)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if migrate:
+            store.migrate()
+        kid = keyring.ensure_key()
+        log.info("broker ready: issuer=%s store=%s signing kid=%s", settings.issuer,
+                 "sqlite" if store.is_sqlite else "postgresql", kid)
+        yield
+        store.dispose()
+
+    app = FastAPI(
+        title="Discretion broker",
+        version="0.1.0",
+        description="Inter-agent authorization and discretion broker. See docs/api.md.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    app.state.oauth = OAuthService(ctx)
+    app.state.admin = AdminService(ctx)
+    app.state.me = MeService(ctx)
+    app.state.metadata = oauth_routes.metadata_document(settings.issuer)
+    app.include_router(oauth_routes.router)
+    app.include_router(admin_routes.router)
+    app.include_router(me_routes.router)
+
+    @app.get("/live", tags=["health"])
+    def live() -> dict[str, str]:
+        """The process is up."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["health"])
+    def ready() -> dict[str, str]:
+        """The store answers (a database error becomes a 503 through the error handlers)."""
+        with store.read() as conn:
+            conn.execute(text("SELECT 1"))
+        return {"status": "ready"}
+
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    return app

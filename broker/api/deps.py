@@ -1,0 +1,68 @@
+"""Request dependencies: the services, and who is calling (API keys on /v1)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from broker.errors import Forbidden, Unauthorized
+from broker.services.admin import AdminService
+from broker.services.me import MeService
+from broker.services.oauth import OAuthService
+from broker.storage import principals
+from broker.storage.principals import Principal, Role, UserRecord
+
+
+def bearer(request: Request) -> str | None:
+    """The credential in `Authorization: Bearer ...`, if any."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def _principal(request: Request) -> Principal:
+    presented = bearer(request)
+    if presented is None or len(presented) > 200:
+        raise Unauthorized()
+    with request.app.state.ctx.store.read() as conn:
+        principal = principals.authenticate_api_key(conn, presented)
+    if principal is None:
+        raise Unauthorized()
+    return principal
+
+
+def _role(role: Role) -> object:
+    def check(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+        if principal.role is not role:
+            raise Forbidden()
+        return principal
+
+    return check
+
+
+def _oauth(request: Request) -> OAuthService:
+    return request.app.state.oauth  # type: ignore[no-any-return]
+
+
+def _admin(request: Request) -> AdminService:
+    return request.app.state.admin  # type: ignore[no-any-return]
+
+
+def _me(request: Request) -> MeService:
+    return request.app.state.me  # type: ignore[no-any-return]
+
+
+def _current_user(
+    principal: Annotated[Principal, Depends(_role(Role.USER))], me: Annotated[MeService, Depends(_me)]
+) -> UserRecord:
+    return me.user(principal.principal)
+
+
+AdminKey = Annotated[Principal, Depends(_role(Role.ADMIN))]
+CurrentUser = Annotated[UserRecord, Depends(_current_user)]
+OAuth = Annotated[OAuthService, Depends(_oauth)]
+Admin = Annotated[AdminService, Depends(_admin)]
+Me = Annotated[MeService, Depends(_me)]

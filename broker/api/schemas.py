@@ -1,0 +1,196 @@
+"""Request and response bodies of the /v1 management API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from broker.storage.agents import AgentRecord
+from broker.storage.grants import EntryRecord, GrantRecord
+from policy import Effect, EntryKind, ListMode
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class AgentIn(_Body):
+    """An agent to register, with the organization and locale the admin attests."""
+
+    client_id: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=200)
+    organization: str = Field(min_length=1, max_length=200)
+    locale: str = Field(min_length=2, max_length=8)
+    jwks: dict[str, Any]
+    resource_uris: list[str] = Field(default_factory=list, max_length=50)
+
+
+class AgentOut(BaseModel):
+    """A registered agent."""
+
+    client_id: str
+    name: str
+    organization: str
+    organization_display: str
+    locale: str
+    status: str
+    resource_uris: list[str]
+    jwks: dict[str, Any]
+    created_at: float
+
+    @classmethod
+    def of(cls, agent: AgentRecord) -> AgentOut:
+        """From the stored record."""
+        return cls(
+            client_id=agent.client_id,
+            name=agent.name,
+            organization=agent.organization,
+            organization_display=agent.organization_display,
+            locale=agent.locale,
+            status=agent.status,
+            resource_uris=list(agent.resource_uris),
+            jwks=agent.jwks,
+            created_at=agent.created_at,
+        )
+
+
+class AgentList(BaseModel):
+    """Every agent."""
+
+    agents: list[AgentOut]
+
+
+class UserIn(_Body):
+    """A user to create."""
+
+    user_id: str = Field(min_length=1, max_length=256)
+
+
+class UserCreated(BaseModel):
+    """A new user and the key shown this once."""
+
+    user_id: str
+    api_key: str
+
+
+class AuditorIn(_Body):
+    """An auditor to create."""
+
+    name: str = Field(min_length=1, max_length=200)
+
+
+class AuditorCreated(BaseModel):
+    """A new auditor and the key shown this once."""
+
+    auditor_id: str
+    name: str
+    api_key: str
+
+
+class GrantIn(_Body):
+    """A grant from the calling user to an agent or an organization."""
+
+    agent: str | None = Field(default=None, max_length=128)
+    organization: str | None = Field(default=None, max_length=200)
+    resource: str = Field(min_length=1, max_length=2048)
+    scopes: list[str] = Field(min_length=1, max_length=32)
+    max_ttl_seconds: int = Field(ge=1, le=86400)
+    expires_at: float | None = None
+    max_delegation_depth: int = Field(default=0, ge=0, le=8)
+    reveal: list[str] = Field(default_factory=list, max_length=32)
+    purpose: str | None = Field(default=None, max_length=200)
+
+
+class GrantOut(BaseModel):
+    """A stored grant and its status (active, expired or revoked)."""
+
+    grant_id: str
+    agent: str | None
+    organization: str | None
+    resource: str
+    scopes: list[str]
+    max_ttl_seconds: int
+    expires_at: float | None
+    max_delegation_depth: int
+    reveal: list[str]
+    purpose: str | None
+    created_at: float
+    revoked_at: float | None
+    status: str
+
+    @classmethod
+    def of(cls, grant: GrantRecord, now: float) -> GrantOut:
+        """From the stored record, with its status as of `now`."""
+        if grant.revoked_at is not None:
+            status = "revoked"
+        elif grant.expires_at is not None and grant.expires_at <= now:
+            status = "expired"
+        else:
+            status = "active"
+        return cls(
+            grant_id=grant.grant_id,
+            agent=grant.agent,
+            organization=grant.organization,
+            resource=grant.resource,
+            scopes=list(grant.scopes),
+            max_ttl_seconds=grant.max_ttl_seconds,
+            expires_at=grant.expires_at,
+            max_delegation_depth=grant.max_delegation_depth,
+            reveal=list(grant.reveal),
+            purpose=grant.purpose,
+            created_at=grant.created_at,
+            revoked_at=grant.revoked_at,
+            status=status,
+        )
+
+
+class GrantList(BaseModel):
+    """A user's grants."""
+
+    grants: list[GrantOut]
+
+
+class EntryIn(_Body):
+    """A blocklist (or allowlist) entry."""
+
+    kind: EntryKind
+    value: str = Field(min_length=1, max_length=200)
+    effect: Effect = Effect.BLOCK
+    note: str | None = Field(default=None, max_length=500)
+
+
+class EntryOut(BaseModel):
+    """A stored list entry."""
+
+    entry_id: str
+    kind: EntryKind
+    value: str
+    effect: Effect
+    note: str | None
+    created_at: float
+
+    @classmethod
+    def of(cls, entry: EntryRecord) -> EntryOut:
+        """From the stored record."""
+        return cls(entry_id=entry.entry_id, kind=entry.kind, value=entry.value, effect=entry.effect,
+                   note=entry.note, created_at=entry.created_at)
+
+
+class ListOut(BaseModel):
+    """A user's list mode and entries."""
+
+    mode: ListMode
+    entries: list[EntryOut]
+
+
+class ModeIn(_Body):
+    """The list mode to switch to."""
+
+    mode: ListMode
+
+
+class ModeOut(BaseModel):
+    """The list mode now in force."""
+
+    mode: ListMode

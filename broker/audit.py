@@ -1,0 +1,105 @@
+"""The append-only grant log: one canonical JSON event per decision or change.
+
+Events are written inside the transaction of the action they record, so an action whose record
+cannot be written does not happen. Events carry pseudonymous user refs and token ids, never a user
+id, a token, a key or a data value.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Connection, insert, update
+
+from broker.storage.schema import grant_log, log_head
+from policy import POLICY_VERSION
+
+
+class EventType(StrEnum):
+    """What a log event records."""
+
+    TOKEN_ISSUED = "token.issued"
+    TOKEN_DENIED = "token.denied"
+    TOKEN_REVOKED = "token.revoked"
+    GRANT_CREATED = "grant.created"
+    GRANT_REVOKED = "grant.revoked"
+    LIST_ENTRY_ADDED = "list.entry_added"
+    LIST_ENTRY_REMOVED = "list.entry_removed"
+    LIST_MODE_CHANGED = "list.mode_changed"
+    AGENT_REGISTERED = "agent.registered"
+    AGENT_SUSPENDED = "agent.suspended"
+    AGENT_REINSTATED = "agent.reinstated"
+    USER_CREATED = "user.created"
+    AUDITOR_CREATED = "auditor.created"
+    ADMIN_KEY_CREATED = "admin.key_created"
+    SIGNING_KEY_CREATED = "signing_key.created"
+
+
+def canonical_json(value: Any) -> bytes:
+    """Deterministic bytes for hashing and signing: sorted keys, no spaces, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def leaf_hash(event_bytes: bytes) -> str:
+    """RFC 9162 section 2.1.1 leaf hash: SHA-256 over 0x00 || entry (domain separation)."""
+    return hashlib.sha256(b"\x00" + event_bytes).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """A log event before it is sequenced."""
+
+    type: EventType
+    actors: Sequence[str] = ()
+    subject: str | None = None
+    resource: str | None = None
+    scopes_requested: Sequence[str] = ()
+    scopes_granted: Sequence[str] = ()
+    decision: str | None = None
+    reasons: Sequence[str] = ()
+    jti: str | None = None
+    kid: str | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+def append(conn: Connection, event: Event, *, now: float) -> int:
+    """Sequence and write one event in the caller's transaction; returns its sequence number."""
+    # The UPDATE takes the head row's lock until commit, so concurrent writers are serialized
+    # and sequence numbers are contiguous even on PostgreSQL (on SQLite BEGIN IMMEDIATE does it).
+    seq = conn.execute(
+        update(log_head).where(log_head.c.id == 1).values(size=log_head.c.size + 1).returning(log_head.c.size)
+    ).scalar_one()
+    body = {
+        "seq": seq,
+        "time_ms": int(now * 1000),
+        "type": str(event.type),
+        "actors": list(event.actors),
+        "subject": event.subject,
+        "resource": event.resource,
+        "scopes_requested": list(event.scopes_requested),
+        "scopes_granted": list(event.scopes_granted),
+        "decision": event.decision,
+        "reasons": list(event.reasons),
+        "policy_version": POLICY_VERSION,
+        "jti": event.jti,
+        "kid": event.kid,
+        "details": event.details,
+    }
+    data = canonical_json(body)
+    conn.execute(
+        insert(grant_log).values(
+            seq=seq,
+            ts=now,
+            event_type=str(event.type),
+            subject_ref=event.subject,
+            jti=event.jti,
+            event=data.decode(),
+            leaf_hash=leaf_hash(data),
+        )
+    )
+    return int(seq)

@@ -1,0 +1,139 @@
+"""`private_key_jwt` client authentication (RFC 7523 section 2.2 and section 3)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from typing import Any
+
+import jwt
+from sqlalchemy import Connection
+
+from broker.agent_keys import ALLOWED_ALGS, KeyError_, find_key
+from broker.errors import InvalidClient, InvalidRequest
+from broker.settings import Settings
+from broker.storage import agents as agent_store
+from broker.storage import tokens as token_store
+
+ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+# JWT types that must never pass as client assertions (RFC 8725 section 3.11: explicit typing).
+_FOREIGN_TYPES = frozenset({"at+jwt", "dpop+jwt", "application/at+jwt", "application/dpop+jwt"})
+_PURGE_ONE_IN = 256
+log = logging.getLogger(__name__)
+
+
+def _fail(why: str) -> InvalidClient:
+    # One answer for every cause; the cause goes to the operator's log without the assertion.
+    log.info("client authentication failed: %s", why)
+    return InvalidClient()
+
+
+def _header(assertion: str) -> tuple[str, str]:
+    try:
+        header = jwt.get_unverified_header(assertion)
+    except jwt.PyJWTError as exc:
+        raise _fail("malformed assertion") from exc
+    alg, kid, typ = header.get("alg"), header.get("kid"), header.get("typ")
+    if alg not in ALLOWED_ALGS:
+        raise _fail("algorithm not allowed")
+    if not isinstance(kid, str) or not kid:
+        raise _fail("no kid")
+    if isinstance(typ, str) and typ.lower() in _FOREIGN_TYPES:
+        raise _fail("token of another type used as an assertion")
+    # jku, x5u, x5c and jwk headers are deliberately ignored: keys come only from the registry.
+    return alg, kid
+
+
+def _unverified_issuer(assertion: str) -> str:
+    try:
+        claims = jwt.decode(assertion, options={"verify_signature": False})
+    except jwt.PyJWTError as exc:
+        raise _fail("malformed assertion") from exc
+    iss = claims.get("iss")
+    if not isinstance(iss, str) or not iss:
+        raise _fail("no iss")
+    return iss
+
+
+def _check_times(claims: dict[str, Any], settings: Settings, now: float) -> float:
+    skew = settings.clock_skew_seconds
+    exp = claims.get("exp")
+    if not isinstance(exp, int | float) or isinstance(exp, bool):
+        raise _fail("no exp")
+    if exp <= now - skew:
+        raise _fail("expired assertion")
+    if exp > now + settings.assertion_max_lifetime + skew:
+        raise _fail("assertion exp too far ahead")
+    for name in ("nbf", "iat"):
+        value = claims.get(name)
+        if value is not None and (not isinstance(value, int | float) or value > now + skew):
+            raise _fail(f"{name} in the future")
+    return float(exp)
+
+
+def authenticate_client(
+    conn: Connection,
+    form: dict[str, str],
+    *,
+    settings: Settings,
+    now: float,
+) -> agent_store.AgentRecord:
+    """Verify the form's client assertion and consume its jti; returns the authenticated agent."""
+    if form.get("client_assertion_type") != ASSERTION_TYPE or "client_assertion" not in form:
+        raise InvalidClient("private_key_jwt client authentication is required")
+    return authenticate_assertion(
+        conn, form["client_assertion"], settings=settings, now=now, claimed_client_id=form.get("client_id")
+    )
+
+
+def authenticate_assertion(
+    conn: Connection,
+    assertion: str,
+    *,
+    settings: Settings,
+    now: float,
+    claimed_client_id: str | None = None,
+) -> agent_store.AgentRecord:
+    """Verify a client assertion, consume its jti and return the agent it authenticates."""
+    if len(assertion) > 8192:
+        raise InvalidRequest("client_assertion is too long")
+    alg, kid = _header(assertion)
+    client_id = _unverified_issuer(assertion)
+    if claimed_client_id is not None and claimed_client_id != client_id:
+        raise _fail("client_id does not match the assertion")
+    agent = agent_store.get_agent(conn, client_id)
+    if agent is None:
+        raise _fail("unknown client")
+    try:
+        key = find_key(agent.jwks, kid, alg)
+    except KeyError_ as exc:
+        raise _fail("unusable registered key") from exc
+    if key is None:
+        raise _fail("no registered key for kid and alg")
+    try:
+        claims = jwt.decode(
+            assertion,
+            key,
+            algorithms=[alg],
+            audience=[settings.issuer, settings.token_endpoint],
+            issuer=client_id,
+            # Times are checked below against the broker's clock, which tests can move.
+            options={"require": ["iss", "sub", "aud", "exp", "jti"], "verify_exp": False,
+                     "verify_nbf": False, "verify_iat": False},
+        )
+    except jwt.PyJWTError as exc:
+        raise _fail(f"assertion rejected: {type(exc).__name__}") from exc
+    if claims["sub"] != client_id:
+        raise _fail("sub differs from iss")
+    jti = claims["jti"]
+    if not isinstance(jti, str) or not 0 < len(jti) <= 256:
+        raise _fail("bad jti")
+    exp = _check_times(claims, settings, now)
+    if agent.suspended:
+        raise _fail("agent suspended")
+    # RFC 7523 section 3 item 7: an assertion is single-use until it expires.
+    if not token_store.consume_assertion_jti(conn, client_id, jti, exp + settings.clock_skew_seconds):
+        raise _fail("replayed assertion")
+    if secrets.randbelow(_PURGE_ONE_IN) == 0:
+        token_store.purge_assertion_jtis(conn, now - settings.clock_skew_seconds)
+    return agent

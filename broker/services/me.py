@@ -1,0 +1,244 @@
+"""What users do with their own data: grants, blocklist and allowlist, and their activity."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from broker import audit
+from broker.errors import NotFound, Unprocessable
+from broker.services.context import ServiceContext
+from broker.services.revocation import revoke_and_log, revoke_refused_tokens
+from broker.storage import agents as agent_store
+from broker.storage import grants as grant_store
+from broker.storage import principals
+from broker.storage import tokens as token_store
+from broker.storage.grants import EntryRecord, GrantRecord
+from broker.storage.principals import UserRecord
+from broker.storage.schema import grant_log
+from broker.validation import check_client_id, check_entity_type, normalize_locale
+from policy import (
+    MAX_DELEGATION_DEPTH,
+    Effect,
+    EntryKind,
+    ListMode,
+    ScopeError,
+    normalize_organization,
+    parse_scopes,
+)
+
+MAX_REVEAL = 32
+ACTIVITY_LIMIT_MAX = 200
+
+
+def normalize_entry_value(kind: EntryKind, value: str) -> str:
+    """The canonical form of a list entry's value, so that matching is exact."""
+    if kind is EntryKind.ORGANIZATION:
+        return normalize_organization(value)
+    if kind is EntryKind.LOCALE:
+        return normalize_locale(value)
+    return check_client_id(value.strip())
+
+
+class MeService:
+    """A user's own grants, lists and activity; every call is scoped to the authenticated user."""
+
+    def __init__(self, ctx: ServiceContext) -> None:
+        self._ctx = ctx
+
+    def user(self, ref: str) -> UserRecord:
+        """The user a key belongs to."""
+        with self._ctx.store.read() as conn:
+            user = principals.get_user(conn, ref=ref)
+        if user is None:
+            raise NotFound("no such user")
+        return user
+
+    def create_grant(self, user: UserRecord, body: dict[str, Any]) -> GrantRecord:
+        """Grant an agent (or an organization) scoped, time-capped access at one holder."""
+        agent, organization = body.get("agent"), body.get("organization")
+        if (agent is None) == (organization is None):
+            raise Unprocessable("name exactly one of agent and organization")
+        try:
+            scopes = tuple(str(s) for s in parse_scopes(body["scopes"]))
+            reveal = tuple(dict.fromkeys(check_entity_type(t) for t in body.get("reveal") or ()))
+            if organization is not None:
+                organization = normalize_organization(organization)
+        except (ScopeError, ValueError) as exc:
+            raise Unprocessable(str(exc)) from exc
+        if len(reveal) > MAX_REVEAL:
+            raise Unprocessable(f"at most {MAX_REVEAL} entity types in reveal")
+        max_ttl = body["max_ttl_seconds"]
+        if not 0 < max_ttl <= self._ctx.settings.max_token_lifetime:
+            raise Unprocessable(f"max_ttl_seconds must be 1..{self._ctx.settings.max_token_lifetime}")
+        depth = body.get("max_delegation_depth") or 0
+        if not 0 <= depth <= MAX_DELEGATION_DEPTH:
+            raise Unprocessable(f"max_delegation_depth must be 0..{MAX_DELEGATION_DEPTH}")
+        with self._ctx.store.write() as conn:
+            now = self._ctx.clock()
+            expires_at = body.get("expires_at")
+            if expires_at is not None and expires_at <= now:
+                raise Unprocessable("expires_at is in the past")
+            if agent_store.holder_of(conn, body["resource"]) is None:
+                raise Unprocessable("resource is not a registered resource URI")
+            if agent is not None and agent_store.get_agent(conn, agent) is None:
+                raise Unprocessable("agent is not a registered agent")
+            grant = GrantRecord(
+                grant_id=principals.new_ref("g"),
+                user_ref=user.ref,
+                agent=agent,
+                organization=organization,
+                resource=body["resource"],
+                scopes=scopes,
+                max_ttl_seconds=max_ttl,
+                expires_at=expires_at,
+                max_delegation_depth=depth,
+                reveal=reveal,
+                purpose=body.get("purpose"),
+                created_at=now,
+            )
+            grant_store.insert_grant(conn, grant)
+            audit.append(conn, _grant_event(audit.EventType.GRANT_CREATED, grant), now=now)
+        return grant
+
+    def grants(self, user: UserRecord) -> list[GrantRecord]:
+        """All the user's grants, oldest first."""
+        with self._ctx.store.read() as conn:
+            return grant_store.grants_for(conn, user.ref)
+
+    def revoke_grant(self, user: UserRecord, grant_id: str) -> GrantRecord:
+        """Revoke a grant and every live token issued under it."""
+        with self._ctx.store.write() as conn:
+            now = self._ctx.clock()
+            grant = grant_store.get_grant(conn, user.ref, grant_id)
+            if grant is None:
+                raise NotFound("no such grant")
+            if grant.revoked_at is None:
+                grant_store.revoke_grant(conn, grant_id, now)
+                audit.append(conn, _grant_event(audit.EventType.GRANT_REVOKED, grant), now=now)
+                live = token_store.live_tokens_for_grant(conn, grant_id, now)
+                revoke_and_log(conn, live, reason="grant_revoked", now=now)
+            return grant_store.get_grant(conn, user.ref, grant_id) or grant
+
+    def add_entry(
+        self, user: UserRecord, *, kind: EntryKind, value: str, effect: Effect, note: str | None
+    ) -> tuple[EntryRecord, bool]:
+        """Add a list entry (or return the identical one); True when it is new."""
+        try:
+            normalized = normalize_entry_value(kind, value)
+        except ValueError as exc:
+            raise Unprocessable(str(exc)) from exc
+        with self._ctx.store.write() as conn:
+            now = self._ctx.clock()
+            existing = grant_store.find_entry(conn, user.ref, kind, normalized, effect)
+            if existing is not None:
+                return existing, False
+            entry = EntryRecord(
+                entry_id=principals.new_ref("e"),
+                user_ref=user.ref,
+                kind=kind,
+                value=normalized,
+                effect=effect,
+                note=note,
+                created_at=now,
+            )
+            grant_store.insert_entry(conn, entry)
+            audit.append(conn, _entry_event(audit.EventType.LIST_ENTRY_ADDED, entry), now=now)
+            self._enforce(conn, user.ref, now)
+        return entry, True
+
+    def remove_entry(self, user: UserRecord, entry_id: str) -> EntryRecord:
+        """Remove a list entry; removing an allow entry may end live tokens."""
+        with self._ctx.store.write() as conn:
+            now = self._ctx.clock()
+            entry = grant_store.delete_entry(conn, user.ref, entry_id)
+            if entry is None:
+                raise NotFound("no such entry")
+            audit.append(conn, _entry_event(audit.EventType.LIST_ENTRY_REMOVED, entry), now=now)
+            self._enforce(conn, user.ref, now)
+        return entry
+
+    def entries(self, user: UserRecord) -> tuple[ListMode, list[EntryRecord]]:
+        """The user's mode and entries."""
+        with self._ctx.store.read() as conn:
+            fresh = principals.get_user(conn, ref=user.ref)
+            return (fresh or user).list_mode, grant_store.entries_for(conn, user.ref)
+
+    def set_mode(self, user: UserRecord, mode: ListMode) -> ListMode:
+        """Switch between blocklist and allowlist-only; the switch takes effect at once."""
+        with self._ctx.store.write() as conn:
+            now = self._ctx.clock()
+            principals.set_list_mode(conn, user.ref, mode)
+            audit.append(
+                conn,
+                audit.Event(type=audit.EventType.LIST_MODE_CHANGED, subject=user.ref, details={"mode": mode}),
+                now=now,
+            )
+            self._enforce(conn, user.ref, now)
+        return mode
+
+    def _enforce(self, conn: Connection, user_ref: str, now: float) -> None:
+        # Runs in the same transaction as the change: when the call returns, every live token
+        # that the lists now refuse is revoked and in the feed.
+        user = principals.get_user(conn, ref=user_ref)
+        assert user is not None
+        entries = [e.to_policy() for e in grant_store.entries_for(conn, user_ref)]
+        revoke_refused_tokens(conn, user_ref, entries, user.list_mode, reason="blocked_by_user", now=now)
+
+    def activity(self, user: UserRecord, *, limit: int, before: int | None) -> dict[str, Any]:
+        """The user's slice of the grant log, newest first."""
+        if not 0 < limit <= ACTIVITY_LIMIT_MAX:
+            raise Unprocessable(f"limit must be 1..{ACTIVITY_LIMIT_MAX}")
+        query = select(grant_log.c.seq, grant_log.c.event).where(grant_log.c.subject_ref == user.ref)
+        if before is not None:
+            query = query.where(grant_log.c.seq < before)
+        with self._ctx.store.read() as conn:
+            rows = conn.execute(query.order_by(grant_log.c.seq.desc()).limit(limit)).all()
+        events = [_activity_item(json.loads(row.event)) for row in rows]
+        return {"events": events, "next_before": rows[-1].seq if len(rows) == limit else None}
+
+
+def _activity_item(event: dict[str, Any]) -> dict[str, Any]:
+    inputs = event.get("details", {}).get("inputs", {})
+    return {
+        "seq": event["seq"],
+        "time_ms": event["time_ms"],
+        "type": event["type"],
+        "agents": event["actors"],
+        "holder": inputs.get("holder"),
+        "resource": event["resource"],
+        "scopes_requested": event["scopes_requested"],
+        "scopes_granted": event["scopes_granted"],
+        "decision": event["decision"],
+        "reasons": event["reasons"],
+        "jti": event["jti"],
+    }
+
+
+def _grant_event(kind: audit.EventType, grant: GrantRecord) -> audit.Event:
+    return audit.Event(
+        type=kind,
+        actors=(grant.agent,) if grant.agent else (),
+        subject=grant.user_ref,
+        resource=grant.resource,
+        scopes_granted=grant.scopes,
+        details={
+            "grant_id": grant.grant_id,
+            "organization": grant.organization,
+            "max_ttl_seconds": grant.max_ttl_seconds,
+            "expires_at": grant.expires_at,
+            "max_delegation_depth": grant.max_delegation_depth,
+            "reveal": list(grant.reveal),
+            "purpose": grant.purpose,
+        },
+    )
+
+
+def _entry_event(kind: audit.EventType, entry: EntryRecord) -> audit.Event:
+    return audit.Event(
+        type=kind,
+        subject=entry.user_ref,
+        details={"entry_id": entry.entry_id, "kind": entry.kind, "value": entry.value, "effect": entry.effect},
+    )

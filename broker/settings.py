@@ -1,0 +1,60 @@
+"""Settings from `DISCRETION_*` environment variables (see docs/configuration.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything the broker needs to know about its deployment."""
+
+    model_config = SettingsConfigDict(env_prefix="DISCRETION_", extra="ignore")
+
+    environment: str = Field(default="development", pattern="^(development|production)$")
+    data_dir: Path = Path(".discretion")
+    database_url: str | None = None
+    issuer: str = "http://127.0.0.1:8000"
+    # Key-encryption key for signing keys at rest (32 bytes, base64url). In development it is created
+    # in data_dir on first use; production refuses to start without it.
+    key_encryption_key: str | None = Field(default=None, repr=False)
+    default_token_lifetime: int = Field(default=300, ge=1, le=3600)
+    max_token_lifetime: int = Field(default=3600, ge=1, le=86400)
+    assertion_max_lifetime: int = Field(default=300, ge=10, le=3600)
+    clock_skew_seconds: int = Field(default=30, ge=0, le=300)
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    log_level: str = "info"
+
+    @field_validator("issuer")
+    @classmethod
+    def _issuer_is_origin(cls, value: str) -> str:
+        # RFC 8414 section 2: the issuer is an https URL without query or fragment; plain http
+        # is tolerated for loopback development only (checked in _production_is_safe).
+        if not value.startswith(("https://", "http://")) or "?" in value or "#" in value:
+            raise ValueError("issuer must be an http(s) URL without query or fragment")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _production_is_safe(self) -> Settings:
+        if self.environment == "production":
+            if not self.issuer.startswith("https://"):
+                raise ValueError("production needs an https issuer")
+            if not self.key_encryption_key:
+                raise ValueError("production needs DISCRETION_KEY_ENCRYPTION_KEY")
+        if self.default_token_lifetime > self.max_token_lifetime:
+            raise ValueError("default_token_lifetime exceeds max_token_lifetime")
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, defaulting to SQLite in the data directory."""
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'discretion.db').resolve()}"
+
+    @property
+    def token_endpoint(self) -> str:
+        """The token endpoint URL, also accepted as a client-assertion audience."""
+        return self.issuer + "/oauth2/token"

@@ -1,0 +1,129 @@
+"""Registered agents and the resource URIs they hold."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+
+from broker.storage.schema import agent_resources, agents
+from policy import Party, Role
+
+ACTIVE = "active"
+SUSPENDED = "suspended"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentRecord:
+    """An agent as registered by an admin."""
+
+    client_id: str
+    name: str
+    organization: str
+    organization_display: str
+    locale: str
+    jwks: dict[str, Any]
+    status: str
+    resource_uris: tuple[str, ...]
+    created_at: float
+
+    @property
+    def suspended(self) -> bool:
+        """True while an admin has suspended the agent."""
+        return self.status != ACTIVE
+
+    def party(self, role: Role) -> Party:
+        """The agent as a party to a transaction, for the policy engine."""
+        return Party(
+            client_id=self.client_id,
+            organization=self.organization,
+            locale=self.locale,
+            role=role,
+            suspended=self.suspended,
+        )
+
+
+def _record(row: Any, resources: tuple[str, ...]) -> AgentRecord:
+    return AgentRecord(
+        client_id=row.client_id,
+        name=row.name,
+        organization=row.organization,
+        organization_display=row.organization_display,
+        locale=row.locale,
+        jwks=json.loads(row.jwks),
+        status=row.status,
+        resource_uris=resources,
+        created_at=row.created_at,
+    )
+
+
+def _resources(conn: Connection, client_id: str) -> tuple[str, ...]:
+    rows = conn.execute(
+        select(agent_resources.c.resource_uri)
+        .where(agent_resources.c.client_id == client_id)
+        .order_by(agent_resources.c.resource_uri)
+    )
+    return tuple(r.resource_uri for r in rows)
+
+
+def get_agent(conn: Connection, client_id: str) -> AgentRecord | None:
+    """The agent with this client id, or None."""
+    row = conn.execute(select(agents).where(agents.c.client_id == client_id)).first()
+    return None if row is None else _record(row, _resources(conn, client_id))
+
+
+def get_agents(conn: Connection, client_ids: set[str]) -> dict[str, AgentRecord]:
+    """Several agents by id (without their resource lists, which callers here do not need)."""
+    rows = conn.execute(select(agents).where(agents.c.client_id.in_(client_ids)))
+    return {row.client_id: _record(row, ()) for row in rows}
+
+
+def holder_of(conn: Connection, resource_uri: str) -> AgentRecord | None:
+    """The agent that registered this resource URI, or None."""
+    row = conn.execute(
+        select(agents)
+        .join(agent_resources, agent_resources.c.client_id == agents.c.client_id)
+        .where(agent_resources.c.resource_uri == resource_uri)
+    ).first()
+    return None if row is None else _record(row, (resource_uri,))
+
+
+def list_agents(conn: Connection) -> list[AgentRecord]:
+    """Every registered agent, by client id."""
+    rows = conn.execute(select(agents).order_by(agents.c.client_id)).all()
+    return [_record(row, _resources(conn, row.client_id)) for row in rows]
+
+
+def resources_taken(conn: Connection, uris: tuple[str, ...]) -> bool:
+    """True when any of these resource URIs is already registered."""
+    row = conn.execute(select(agent_resources.c.resource_uri).where(agent_resources.c.resource_uri.in_(uris)))
+    return row.first() is not None
+
+
+def insert_agent(conn: Connection, agent: AgentRecord) -> None:
+    """Store a new agent and its resources."""
+    conn.execute(
+        insert(agents).values(
+            client_id=agent.client_id,
+            name=agent.name,
+            organization=agent.organization,
+            organization_display=agent.organization_display,
+            locale=agent.locale,
+            jwks=json.dumps(agent.jwks),
+            status=agent.status,
+            created_at=agent.created_at,
+            updated_at=agent.created_at,
+        )
+    )
+    if agent.resource_uris:
+        conn.execute(
+            insert(agent_resources),
+            [{"resource_uri": uri, "client_id": agent.client_id} for uri in agent.resource_uris],
+        )
+
+
+def set_status(conn: Connection, client_id: str, status: str, now: float) -> None:
+    """Suspend or reinstate an agent."""
+    conn.execute(update(agents).where(agents.c.client_id == client_id).values(status=status, updated_at=now))

@@ -1,0 +1,180 @@
+"""Users' grants and blocklist/allowlist entries."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from broker.storage.schema import grants, list_entries
+from policy import Effect, EntryKind, Grant, ListEntry, parse_scopes
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GrantRecord:
+    """A stored grant with its owner and timestamps."""
+
+    grant_id: str
+    user_ref: str
+    agent: str | None
+    organization: str | None
+    resource: str
+    scopes: tuple[str, ...]
+    max_ttl_seconds: int
+    expires_at: float | None
+    max_delegation_depth: int
+    reveal: tuple[str, ...]
+    purpose: str | None
+    created_at: float
+    revoked_at: float | None = None
+
+    def to_policy(self) -> Grant:
+        """The grant as the policy engine sees it."""
+        return Grant(
+            grant_id=self.grant_id,
+            agent=self.agent,
+            organization=self.organization,
+            resource=self.resource,
+            scopes=parse_scopes(self.scopes),
+            max_ttl_seconds=self.max_ttl_seconds,
+            expires_at=self.expires_at,
+            max_delegation_depth=self.max_delegation_depth,
+            reveal=self.reveal,
+            purpose=self.purpose,
+            revoked=self.revoked_at is not None,
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EntryRecord:
+    """A stored list entry."""
+
+    entry_id: str
+    user_ref: str
+    kind: EntryKind
+    value: str
+    effect: Effect
+    note: str | None
+    created_at: float
+
+    def to_policy(self) -> ListEntry:
+        """The entry as the policy engine sees it."""
+        return ListEntry(entry_id=self.entry_id, kind=self.kind, value=self.value, effect=self.effect)
+
+
+def _grant(row: Any) -> GrantRecord:
+    return GrantRecord(
+        grant_id=row.grant_id,
+        user_ref=row.user_ref,
+        agent=row.agent,
+        organization=row.organization,
+        resource=row.resource,
+        scopes=tuple(json.loads(row.scopes)),
+        max_ttl_seconds=row.max_ttl_seconds,
+        expires_at=row.expires_at,
+        max_delegation_depth=row.max_delegation_depth,
+        reveal=tuple(json.loads(row.reveal)),
+        purpose=row.purpose,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def insert_grant(conn: Connection, grant: GrantRecord) -> None:
+    """Store a new grant."""
+    conn.execute(
+        insert(grants).values(
+            grant_id=grant.grant_id,
+            user_ref=grant.user_ref,
+            agent=grant.agent,
+            organization=grant.organization,
+            resource=grant.resource,
+            scopes=json.dumps(list(grant.scopes)),
+            max_ttl_seconds=grant.max_ttl_seconds,
+            expires_at=grant.expires_at,
+            max_delegation_depth=grant.max_delegation_depth,
+            reveal=json.dumps(list(grant.reveal)),
+            purpose=grant.purpose,
+            created_at=grant.created_at,
+        )
+    )
+
+
+def grants_for(conn: Connection, user_ref: str, *, resource: str | None = None) -> list[GrantRecord]:
+    """A user's grants (optionally for one resource), oldest first."""
+    query = select(grants).where(grants.c.user_ref == user_ref)
+    if resource is not None:
+        query = query.where(grants.c.resource == resource)
+    return [_grant(row) for row in conn.execute(query.order_by(grants.c.created_at, grants.c.grant_id))]
+
+
+def get_grant(conn: Connection, user_ref: str, grant_id: str) -> GrantRecord | None:
+    """One of the user's grants; another user's grant id gives None."""
+    row = conn.execute(
+        select(grants).where(grants.c.grant_id == grant_id, grants.c.user_ref == user_ref)
+    ).first()
+    return None if row is None else _grant(row)
+
+
+def revoke_grant(conn: Connection, grant_id: str, now: float) -> None:
+    """Mark a grant revoked."""
+    conn.execute(update(grants).where(grants.c.grant_id == grant_id).values(revoked_at=now))
+
+
+def _entry(row: Any) -> EntryRecord:
+    return EntryRecord(
+        entry_id=row.entry_id,
+        user_ref=row.user_ref,
+        kind=EntryKind(row.kind),
+        value=row.value,
+        effect=Effect(row.effect),
+        note=row.note,
+        created_at=row.created_at,
+    )
+
+
+def entries_for(conn: Connection, user_ref: str) -> list[EntryRecord]:
+    """A user's list entries, oldest first."""
+    query = select(list_entries).where(list_entries.c.user_ref == user_ref)
+    return [_entry(row) for row in conn.execute(query.order_by(list_entries.c.created_at))]
+
+
+def find_entry(conn: Connection, user_ref: str, kind: EntryKind, value: str, effect: Effect) -> EntryRecord | None:
+    """An identical existing entry, if any."""
+    row = conn.execute(
+        select(list_entries).where(
+            list_entries.c.user_ref == user_ref,
+            list_entries.c.kind == str(kind),
+            list_entries.c.value == value,
+            list_entries.c.effect == str(effect),
+        )
+    ).first()
+    return None if row is None else _entry(row)
+
+
+def insert_entry(conn: Connection, entry: EntryRecord) -> None:
+    """Store a new list entry."""
+    conn.execute(
+        insert(list_entries).values(
+            entry_id=entry.entry_id,
+            user_ref=entry.user_ref,
+            kind=str(entry.kind),
+            value=entry.value,
+            effect=str(entry.effect),
+            note=entry.note,
+            created_at=entry.created_at,
+        )
+    )
+
+
+def delete_entry(conn: Connection, user_ref: str, entry_id: str) -> EntryRecord | None:
+    """Remove one of the user's entries and return it; None when it is not theirs."""
+    row = conn.execute(
+        select(list_entries).where(list_entries.c.entry_id == entry_id, list_entries.c.user_ref == user_ref)
+    ).first()
+    if row is None:
+        return None
+    conn.execute(delete(list_entries).where(list_entries.c.entry_id == entry_id))
+    return _entry(row)

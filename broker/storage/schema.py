@@ -1,0 +1,180 @@
+"""Table definitions (SQLAlchemy Core). Times are epoch seconds as floats on both stores."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+agents = Table(
+    "agents",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("organization", String(200), nullable=False, index=True),
+    Column("organization_display", String(200), nullable=False),
+    Column("locale", String(8), nullable=False),
+    Column("jwks", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+)
+
+agent_resources = Table(
+    "agent_resources",
+    metadata,
+    Column("resource_uri", String(2048), primary_key=True),
+    Column("client_id", String(128), ForeignKey("agents.client_id"), nullable=False, index=True),
+)
+
+users = Table(
+    "users",
+    metadata,
+    # `ref` is the broker's own opaque id; the grant log uses it so that it holds no user id.
+    Column("ref", String(40), primary_key=True),
+    Column("user_id", String(256), nullable=False, unique=True),
+    Column("list_mode", String(16), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+auditors = Table(
+    "auditors",
+    metadata,
+    Column("auditor_id", String(40), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(40), primary_key=True),
+    Column("secret_hash", LargeBinary(32), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("principal", String(40), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("grant_id", String(40), primary_key=True),
+    Column("user_ref", String(40), ForeignKey("users.ref"), nullable=False),
+    Column("agent", String(128)),
+    Column("organization", String(200)),
+    Column("resource", String(2048), nullable=False),
+    Column("scopes", Text, nullable=False),
+    Column("max_ttl_seconds", Integer, nullable=False),
+    Column("expires_at", Float),
+    Column("max_delegation_depth", Integer, nullable=False),
+    Column("reveal", Text, nullable=False),
+    Column("purpose", String(200)),
+    Column("created_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Index("ix_grants_user_resource", "user_ref", "resource"),
+)
+
+list_entries = Table(
+    "list_entries",
+    metadata,
+    Column("entry_id", String(40), primary_key=True),
+    Column("user_ref", String(40), ForeignKey("users.ref"), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("value", String(200), nullable=False),
+    Column("effect", String(8), nullable=False),
+    Column("note", String(500)),
+    Column("created_at", Float, nullable=False),
+    UniqueConstraint("user_ref", "kind", "value", "effect", name="uq_list_entries_rule"),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("jti", String(64), primary_key=True),
+    Column("user_ref", String(40), nullable=False),
+    Column("grant_id", String(40), nullable=False, index=True),
+    Column("client_id", String(128), nullable=False),
+    Column("holder_id", String(128), nullable=False),
+    Column("audience", String(2048), nullable=False),
+    # Every agent taking part (requester, actors, holder), space-separated, for block checks.
+    Column("parties", Text, nullable=False),
+    Column("parent_jti", String(64), index=True),
+    Column("kid", String(64), nullable=False),
+    Column("issued_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float),
+    Index("ix_tokens_user_live", "user_ref", "expires_at"),
+)
+
+revocations = Table(
+    "revocations",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("jti", String(64), nullable=False),
+    Column("audience", String(2048), nullable=False),
+    Column("expires_at", Float, nullable=False),
+    Column("revoked_at", Float, nullable=False),
+    Column("reason", String(40), nullable=False),
+    Index("ix_revocations_audience_seq", "audience", "seq"),
+)
+
+# Single-use client-assertion ids (RFC 7523 section 3, item 7), kept until the assertion expires.
+assertion_jtis = Table(
+    "assertion_jtis",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("jti", String(256), primary_key=True),
+    Column("expires_at", Float, nullable=False, index=True),
+)
+
+signing_keys = Table(
+    "signing_keys",
+    metadata,
+    Column("kid", String(64), primary_key=True),
+    Column("alg", String(16), nullable=False),
+    Column("public_jwk", Text, nullable=False),
+    Column("private_key_sealed", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("retired_at", Float),
+)
+
+# The append-only grant log. `seq` is assigned from log_head inside the action's transaction, so
+# it is contiguous and linear; `leaf_hash` is the RFC 9162 leaf hash the Merkle tree is built on.
+grant_log = Table(
+    "grant_log",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("ts", Float, nullable=False),
+    Column("event_type", String(40), nullable=False, index=True),
+    Column("subject_ref", String(40), index=True),
+    Column("jti", String(64), index=True),
+    Column("event", Text, nullable=False),
+    Column("leaf_hash", String(64), nullable=False),
+)
+
+log_head = Table(
+    "log_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("size", Integer, nullable=False),
+)

@@ -1,0 +1,157 @@
+"""Issued tokens, their revocations (the feed holders poll) and the client-assertion replay cache."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from broker.storage.schema import assertion_jtis, revocations, tokens
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenRecord:
+    """What the broker remembers of a token it issued (never the token itself)."""
+
+    jti: str
+    user_ref: str
+    grant_id: str
+    client_id: str
+    holder_id: str
+    audience: str
+    parties: tuple[str, ...]
+    parent_jti: str | None
+    kid: str
+    issued_at: float
+    expires_at: float
+    revoked_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Revocation:
+    """One entry of the revocation feed."""
+
+    seq: int
+    jti: str
+    expires_at: float
+    revoked_at: float
+
+
+def consume_assertion_jti(conn: Connection, client_id: str, jti: str, expires_at: float) -> bool:
+    """Record a client-assertion id; False when it was seen before (a replay)."""
+    values = {"client_id": client_id, "jti": jti, "expires_at": expires_at}
+    # ON CONFLICT DO NOTHING keeps the transaction usable on PostgreSQL (a unique violation would
+    # abort it) and makes the check and the insert one atomic statement on both stores.
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    result = conn.execute(dialect_insert(assertion_jtis).values(**values).on_conflict_do_nothing())
+    return result.rowcount == 1
+
+
+def purge_assertion_jtis(conn: Connection, before: float) -> None:
+    """Forget assertion ids whose assertions can no longer be presented."""
+    conn.execute(delete(assertion_jtis).where(assertion_jtis.c.expires_at < before))
+
+
+def _record(row: Any) -> TokenRecord:
+    return TokenRecord(
+        jti=row.jti,
+        user_ref=row.user_ref,
+        grant_id=row.grant_id,
+        client_id=row.client_id,
+        holder_id=row.holder_id,
+        audience=row.audience,
+        parties=tuple(row.parties.split()),
+        parent_jti=row.parent_jti,
+        kid=row.kid,
+        issued_at=row.issued_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def insert_token(conn: Connection, token: TokenRecord) -> None:
+    """Remember an issued token."""
+    conn.execute(
+        insert(tokens).values(
+            jti=token.jti,
+            user_ref=token.user_ref,
+            grant_id=token.grant_id,
+            client_id=token.client_id,
+            holder_id=token.holder_id,
+            audience=token.audience,
+            # Padded with spaces so that a party can be matched as a whole word.
+            parties=" " + " ".join(token.parties) + " ",
+            parent_jti=token.parent_jti,
+            kid=token.kid,
+            issued_at=token.issued_at,
+            expires_at=token.expires_at,
+        )
+    )
+
+
+def get_token(conn: Connection, jti: str) -> TokenRecord | None:
+    """A token by id."""
+    row = conn.execute(select(tokens).where(tokens.c.jti == jti)).first()
+    return None if row is None else _record(row)
+
+
+def _live(now: float) -> Any:
+    return select(tokens).where(tokens.c.revoked_at.is_(None), tokens.c.expires_at > now)
+
+
+def live_tokens_for_user(conn: Connection, user_ref: str, now: float) -> list[TokenRecord]:
+    """A user's unrevoked, unexpired tokens."""
+    return [_record(r) for r in conn.execute(_live(now).where(tokens.c.user_ref == user_ref))]
+
+
+def live_tokens_for_grant(conn: Connection, grant_id: str, now: float) -> list[TokenRecord]:
+    """Unrevoked, unexpired tokens issued under a grant."""
+    return [_record(r) for r in conn.execute(_live(now).where(tokens.c.grant_id == grant_id))]
+
+
+def live_tokens_with_party(conn: Connection, client_id: str, now: float) -> list[TokenRecord]:
+    """Unrevoked, unexpired tokens in which this agent takes part."""
+    query = _live(now).where(tokens.c.parties.contains(f" {client_id} ", autoescape=True))
+    return [_record(r) for r in conn.execute(query)]
+
+
+def revoke_tokens(conn: Connection, records: Sequence[TokenRecord], *, reason: str, now: float) -> None:
+    """Mark tokens revoked and publish them in the feed."""
+    if not records:
+        return
+    jtis = [r.jti for r in records]
+    conn.execute(update(tokens).where(tokens.c.jti.in_(jtis)).values(revoked_at=now))
+    conn.execute(
+        insert(revocations),
+        [
+            {"jti": r.jti, "audience": r.audience, "expires_at": r.expires_at, "revoked_at": now, "reason": reason}
+            for r in records
+        ],
+    )
+
+
+def revocations_since(
+    conn: Connection, audiences: Iterable[str], since: int, limit: int, now: float
+) -> list[Revocation]:
+    """Feed entries after `since` for these audiences, skipping tokens that have expired anyway."""
+    query = (
+        select(revocations.c.seq, revocations.c.jti, revocations.c.expires_at, revocations.c.revoked_at)
+        .where(
+            revocations.c.audience.in_(list(audiences)),
+            revocations.c.seq > since,
+            revocations.c.expires_at > now,
+        )
+        .order_by(revocations.c.seq)
+        .limit(limit)
+    )
+    return [Revocation(r.seq, r.jti, r.expires_at, r.revoked_at) for r in conn.execute(query)]
+
+
+def last_revocation_seq(conn: Connection) -> int:
+    """The newest feed position, so a cursor can move past expired entries it skipped."""
+    row = conn.execute(select(revocations.c.seq).order_by(revocations.c.seq.desc()).limit(1)).first()
+    return 0 if row is None else int(row.seq)

@@ -1,0 +1,43 @@
+"""Checks on identifiers that admins and users submit: locales, client ids, URIs, entity types."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+import pycountry
+
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+_ENTITY_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
+
+
+def normalize_locale(code: str) -> str:
+    """An ISO 3166-1 alpha-2 country or ISO 3166-2 subdivision code, upper-cased; ValueError otherwise."""
+    upper = code.strip().upper()
+    if re.fullmatch(r"[A-Z]{2}", upper) and pycountry.countries.get(alpha_2=upper) is not None:
+        return upper
+    if re.fullmatch(r"[A-Z]{2}-[A-Z0-9]{1,3}", upper) and pycountry.subdivisions.get(code=upper) is not None:
+        return upper
+    raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country or ISO 3166-2 subdivision code")
+
+
+def check_client_id(client_id: str) -> str:
+    """Client ids are short and plain so that they are safe in logs and token claims."""
+    if not _CLIENT_ID.match(client_id):
+        raise ValueError("client_id must be 1-128 characters of letters, digits and . _ : -")
+    return client_id
+
+
+def check_resource_uri(uri: str) -> str:
+    """A resource indicator is an absolute URI without a fragment (RFC 8707 section 2)."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment or len(uri) > 2048:
+        raise ValueError("resource URIs must be absolute http(s) URIs without a fragment")
+    return uri
+
+
+def check_entity_type(name: str) -> str:
+    """Entity types are Presidio-style names such as EMAIL_ADDRESS."""
+    if not _ENTITY_TYPE.match(name):
+        raise ValueError(f"{name!r} is not an entity type (upper case, digits and _)")
+    return name

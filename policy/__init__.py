@@ -1,0 +1,42 @@
+"""Pure decision logic for the Discretion broker: standard library only, no clock, no I/O."""
+
+from policy.decision import Decision, Denial, Reason
+from policy.engine import POLICY_VERSION, Limits, TokenRequest, decide_token, lifetime_for
+from policy.grants import MAX_DELEGATION_DEPTH, Grant
+from policy.parties import (
+    Effect,
+    EntryKind,
+    ListEntry,
+    ListMode,
+    Party,
+    Role,
+    check_parties,
+    normalize_organization,
+)
+from policy.scopes import Scope, ScopeError, all_covered, parse_scope_string, parse_scopes
+
+__all__ = [
+    "MAX_DELEGATION_DEPTH",
+    "POLICY_VERSION",
+    "Decision",
+    "Denial",
+    "Effect",
+    "EntryKind",
+    "Grant",
+    "Limits",
+    "ListEntry",
+    "ListMode",
+    "Party",
+    "Reason",
+    "Role",
+    "Scope",
+    "ScopeError",
+    "TokenRequest",
+    "all_covered",
+    "check_parties",
+    "decide_token",
+    "lifetime_for",
+    "normalize_organization",
+    "parse_scope_string",
+    "parse_scopes",
+]

@@ -1,0 +1,87 @@
+"""Discretion agent SDK: get tokens from the broker, and verify them at a holder.
+
+Agents use BrokerClient (or AsyncBrokerClient) to obtain access tokens with `private_key_jwt`;
+holders use TokenVerifier (or AsyncTokenVerifier) to check them offline, and `require_scope` to
+guard their routes. The SDK never imports the broker, and needs only httpx, pyjwt and
+cryptography (plus starlette for `require_scope`, imported on first use).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ._assertion import ClientAssertionSigner, PrivateKey, infer_algorithm
+from ._async_client import AsyncBrokerClient
+from ._async_verifier import AsyncRevocationSource, AsyncTokenVerifier
+from ._client import BrokerClient
+from ._errors import (
+    AccessDenied,
+    BrokerError,
+    DiscretionError,
+    InsufficientScope,
+    InvalidClient,
+    InvalidGrant,
+    InvalidRequest,
+    InvalidScope,
+    InvalidTarget,
+    InvalidToken,
+    TemporarilyUnavailable,
+    TokenError,
+    UnauthorizedClient,
+    UnknownBrokerError,
+    UnsupportedGrantType,
+    VerifierUnavailable,
+)
+from ._models import AccessToken, Revocation, RevocationPage, VerifiedToken
+from ._scopes import Scope, scope_covers, scopes_cover
+from ._verifier import RevocationSource, TokenVerifier
+from ._wire import Endpoints
+
+if TYPE_CHECKING:
+    from ._guard import require_scope as require_scope
+
+__all__ = [
+    "AccessDenied",
+    "AccessToken",
+    "AsyncBrokerClient",
+    "AsyncRevocationSource",
+    "AsyncTokenVerifier",
+    "BrokerClient",
+    "BrokerError",
+    "ClientAssertionSigner",
+    "DiscretionError",
+    "Endpoints",
+    "InsufficientScope",
+    "InvalidClient",
+    "InvalidGrant",
+    "InvalidRequest",
+    "InvalidScope",
+    "InvalidTarget",
+    "InvalidToken",
+    "PrivateKey",
+    "Revocation",
+    "RevocationPage",
+    "RevocationSource",
+    "Scope",
+    "TemporarilyUnavailable",
+    "TokenError",
+    "TokenVerifier",
+    "UnauthorizedClient",
+    "UnknownBrokerError",
+    "UnsupportedGrantType",
+    "VerifiedToken",
+    "VerifierUnavailable",
+    "infer_algorithm",
+    "require_scope",
+    "scope_covers",
+    "scopes_cover",
+]
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: the guard pulls in starlette, which an agent that only asks for tokens may lack.
+    if name == "require_scope":
+        from ._guard import require_scope
+
+        return require_scope
+    raise AttributeError(f"module 'sdk' has no attribute {name!r}")

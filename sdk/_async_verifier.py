@@ -1,0 +1,199 @@
+"""AsyncTokenVerifier: TokenVerifier for async holders (JWKS and feed fetched without blocking)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Protocol
+
+# anyio is httpx's own dependency (httpx.AsyncClient runs on it), so this adds nothing to install;
+# its Lock works under asyncio and trio alike, where asyncio.Lock would tie holders to asyncio.
+import anyio
+import httpx
+
+from ._checks import FEED_MAX_PAGES, FEED_PAGE_LIMIT, VerifierCore
+from ._errors import InvalidToken, VerifierUnavailable
+from ._models import RevocationPage, VerifiedToken
+from ._verifier import (
+    DEFAULT_JWKS_MAX_AGE,
+    DEFAULT_LEEWAY,
+    DEFAULT_MAX_STALENESS,
+    DEFAULT_POLL_INTERVAL,
+    DEFAULT_TIMEOUT,
+    FETCH_ERRORS,
+    default_jwks_uri,
+)
+from ._wire import parse_jwks
+
+__all__ = ["AsyncRevocationSource", "AsyncTokenVerifier"]
+
+logger = logging.getLogger("sdk")
+
+
+class AsyncRevocationSource(Protocol):
+    """Anything that reads the revocation feed asynchronously; an AsyncBrokerClient is one."""
+
+    async def revocations(
+        self, since: str | None = None, limit: int | None = None
+    ) -> RevocationPage: ...
+
+
+class AsyncTokenVerifier:
+    """Verifies access tokens offline like TokenVerifier, fetching keys and the feed with await."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str | Iterable[str],
+        jwks_uri: str | None = None,
+        http_client: httpx.AsyncClient | None = None,
+        leeway: float = DEFAULT_LEEWAY,
+        algorithms: Iterable[str] = ("EdDSA",),
+        revocation_source: AsyncRevocationSource | None = None,
+        revocation_poll_interval: float = DEFAULT_POLL_INTERVAL,
+        revocation_max_staleness: float = DEFAULT_MAX_STALENESS,
+        jwks_max_age: float = DEFAULT_JWKS_MAX_AGE,
+        timeout: float = DEFAULT_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._core = VerifierCore(
+            issuer=issuer,
+            audience=audience,
+            leeway=leeway,
+            algorithms=algorithms,
+            has_feed=revocation_source is not None,
+            revocation_poll_interval=revocation_poll_interval,
+            revocation_max_staleness=revocation_max_staleness,
+            jwks_max_age=jwks_max_age,
+        )
+        self.jwks_uri = jwks_uri if jwks_uri is not None else default_jwks_uri(issuer)
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else httpx.AsyncClient()
+        self._timeout = timeout
+        self._source = revocation_source
+        self._clock = clock
+        self._jwks_lock = anyio.Lock()
+        self._feed_lock = anyio.Lock()
+
+    @property
+    def issuer(self) -> str:
+        """The issuer that tokens must name in `iss`."""
+        return self._core.issuer
+
+    @property
+    def audiences(self) -> frozenset[str]:
+        """The resource URIs accepted in `aud`."""
+        return self._core.audiences
+
+    async def verify(
+        self,
+        token: str,
+        *,
+        required_scopes: str | Iterable[str] = (),
+        allow_sender_constrained: bool = False,
+    ) -> VerifiedToken:
+        """Check `token` and return its content, or raise InvalidToken / InsufficientScope."""
+        core = self._core
+        now = self._clock()
+        parsed = core.parse(token)
+        kid = parsed.header.kid
+        key = core.key_for(kid)
+        if key is None or core.jwks_stale(now):
+            await self._load_keys(kid, now)
+            key = core.key_for(kid)
+            if key is None:
+                raise InvalidToken("unknown_key", "kid not in the JWKS")
+        claims = core.check(parsed, key, now)
+        if core.feed_due(now):
+            await self._poll(now)
+        return core.finish(claims, now, required_scopes, allow_sender_constrained)
+
+    async def refresh_jwks(self) -> None:
+        """Download the JWKS now (for example at start-up), whatever the cache holds."""
+        now = self._clock()
+        async with self._jwks_lock:
+            self._core.jwks_attempted(now)
+            self._core.install_jwks(await self._fetch_jwks(), now)
+
+    async def poll_revocations(self) -> None:
+        """Read the revocation feed now (for example at start-up)."""
+        if self._source is None:
+            raise ValueError("this verifier has no revocation_source")
+        now = self._clock()
+        async with self._feed_lock:
+            await self._poll_locked(now, raise_errors=True)
+
+    async def _fetch_jwks(self) -> dict[str, object]:
+        response = await self._http.get(self.jwks_uri, timeout=self._timeout)
+        return parse_jwks(response)
+
+    async def _load_keys(self, kid: str, now: float) -> None:
+        core = self._core
+        async with self._jwks_lock:
+            # Another task may have downloaded the keys while this one waited.
+            if core.key_for(kid) is not None and not core.jwks_stale(now):
+                return
+            if not core.jwks_fetch_allowed(now):
+                if not core.has_keys:
+                    raise VerifierUnavailable("jwks_unavailable")
+                return
+            core.jwks_attempted(now)
+            try:
+                document = await self._fetch_jwks()
+            except FETCH_ERRORS as exc:
+                logger.warning("JWKS download from %s failed: %s", self.jwks_uri, type(exc).__name__)
+                if not core.has_keys:
+                    raise VerifierUnavailable("jwks_unavailable") from None
+                return
+            core.install_jwks(document, now)
+
+    async def _poll(self, now: float) -> None:
+        core = self._core
+        # Once the feed has been read, a task that finds a poll under way goes on with what is
+        # known (staleness is bounded by finish()); before that, it waits for the first poll.
+        if core.feed_ok_at is not None and self._feed_lock.locked():
+            return
+        async with self._feed_lock:
+            if core.feed_due(now):
+                await self._poll_locked(now, raise_errors=False)
+
+    async def _poll_locked(self, now: float, *, raise_errors: bool) -> None:
+        core, source = self._core, self._source
+        assert source is not None
+        core.poll_started(now)
+        try:
+            for _ in range(FEED_MAX_PAGES):
+                page = await source.revocations(since=core.cursor, limit=FEED_PAGE_LIMIT)
+                if not core.apply_page(page):
+                    break
+        except FETCH_ERRORS as exc:
+            logger.warning("revocation feed poll failed: %s", type(exc).__name__)
+            if raise_errors:
+                raise
+            return
+        core.poll_succeeded(now)
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncTokenVerifier:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"AsyncTokenVerifier(issuer={self.issuer!r}, audience={sorted(self.audiences)!r}, "
+            f"algorithms={sorted(self._core.algorithms)!r})"
+        )

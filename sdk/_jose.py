@@ -1,0 +1,164 @@
+"""Just enough JOSE to verify compact JWS tokens fast: strict base64url, JWK import, signatures.
+
+Verification of access tokens is on every request a holder serves, so it is done here with
+cryptography key objects built once per JWKS download, instead of through `jwt.decode` (see
+`_verifier.py` for the measured reason). Signing stays with pyjwt.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+
+__all__ = ["SUPPORTED_ALGORITHMS", "VerificationKey", "b64url_decode", "load_jwks"]
+
+logger = logging.getLogger("sdk")
+
+#: Asymmetric algorithms only: `none` and the HS* family can never be configured, so a public key
+#: can never be used as an HMAC secret (the classic algorithm-confusion attack, CVE-2015-9235).
+SUPPORTED_ALGORITHMS = frozenset({"EdDSA", "ES256", "RS256", "PS256"})
+_MIN_RSA_BITS = 2048
+_B64URL = re.compile(r"[A-Za-z0-9_-]*")
+
+Verify = Callable[[bytes, bytes], None]
+
+
+def b64url_decode(segment: str) -> bytes:
+    """Decode unpadded base64url (RFC 7515 section 2), refusing any character outside it."""
+    # The standard decoder silently skips characters outside the alphabet; checking first keeps
+    # one byte string from having many accepted spellings.
+    if len(segment) % 4 == 1 or not _B64URL.fullmatch(segment):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+
+
+def b64url_encode(data: bytes) -> str:
+    """Encode bytes as unpadded base64url."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
+class VerificationKey:
+    """A public key from the JWKS, with the algorithms it may verify and its verify function."""
+
+    kid: str
+    algorithms: frozenset[str]
+    #: verify(signature, signing_input) raises cryptography's InvalidSignature on a bad signature.
+    verify: Verify
+
+
+def _int(jwk: Mapping[str, Any], name: str) -> int:
+    return int.from_bytes(b64url_decode(jwk[name]), "big")
+
+
+def _okp(jwk: Mapping[str, Any]) -> tuple[frozenset[str], Verify]:
+    if jwk.get("crv") != "Ed25519":
+        raise ValueError("only the Ed25519 OKP curve is supported")
+    key = ed25519.Ed25519PublicKey.from_public_bytes(b64url_decode(jwk["x"]))
+    # The bound method itself: no wrapper on the hot path.
+    return frozenset({"EdDSA"}), key.verify
+
+
+def _ec(jwk: Mapping[str, Any]) -> tuple[frozenset[str], Verify]:
+    if jwk.get("crv") != "P-256":
+        raise ValueError("only the P-256 EC curve is supported")
+    x, y = b64url_decode(jwk["x"]), b64url_decode(jwk["y"])
+    if len(x) != 32 or len(y) != 32:
+        raise ValueError("P-256 coordinates must be 32 bytes")
+    # public_key() checks that the point is on the curve (invalid-curve attacks).
+    numbers = ec.EllipticCurvePublicNumbers(
+        int.from_bytes(x, "big"), int.from_bytes(y, "big"), ec.SECP256R1()
+    )
+    key = numbers.public_key()
+
+    def verify(signature: bytes, data: bytes) -> None:
+        # RFC 7518 section 3.4: R || S, 32 bytes each, rather than DER.
+        if len(signature) != 64:
+            raise InvalidSignature()
+        r, s = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big")
+        key.verify(encode_dss_signature(r, s), data, ec.ECDSA(hashes.SHA256()))
+
+    return frozenset({"ES256"}), verify
+
+
+def _rsa(jwk: Mapping[str, Any]) -> tuple[frozenset[str], Verify]:
+    key = rsa.RSAPublicNumbers(_int(jwk, "e"), _int(jwk, "n")).public_key()
+    if key.key_size < _MIN_RSA_BITS:
+        raise ValueError(f"RSA keys must have at least {_MIN_RSA_BITS} bits")
+    # RFC 7518 section 3.5: PSS with MGF1, salt as long as the hash output.
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+    pkcs1 = padding.PKCS1v15()
+
+    def verify_ps256(signature: bytes, data: bytes) -> None:
+        key.verify(signature, data, pss, hashes.SHA256())
+
+    def verify_rs256(signature: bytes, data: bytes) -> None:
+        key.verify(signature, data, pkcs1, hashes.SHA256())
+
+    # Which of the two this key verifies is decided by its `alg` member, see load_jwks.
+    algs = {"PS256": verify_ps256, "RS256": verify_rs256}
+    alg = jwk.get("alg")
+    if alg not in algs:
+        # An RSA key without `alg` could be used with either padding; refusing keeps the key
+        # to one algorithm (RFC 8725 section 3.1).
+        raise ValueError("RSA keys must name their alg (RS256 or PS256)")
+    return frozenset({alg}), algs[alg]
+
+
+_IMPORTERS: dict[str, Callable[[Mapping[str, Any]], tuple[frozenset[str], Verify]]] = {
+    "OKP": _okp,
+    "EC": _ec,
+    "RSA": _rsa,
+}
+_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
+
+
+def _usable(jwk: Mapping[str, Any]) -> bool:
+    if any(name in jwk for name in _PRIVATE_MEMBERS):
+        # A published private key means anyone can sign: trust nothing signed with it.
+        return False
+    use, ops = jwk.get("use"), jwk.get("key_ops")
+    if use is not None and use != "sig":
+        return False
+    return ops is None or (isinstance(ops, list) and "verify" in ops)
+
+
+def load_jwks(document: Mapping[str, Any], algorithms: frozenset[str]) -> dict[str, VerificationKey]:
+    """Import the signing keys of a JWK Set that can verify one of `algorithms`, by `kid`."""
+    keys: dict[str, VerificationKey] = {}
+    duplicates: set[str] = set()
+    for jwk in document.get("keys", []):
+        if not isinstance(jwk, dict) or not isinstance(jwk.get("kid"), str) or not _usable(jwk):
+            continue
+        kid: str = jwk["kid"]
+        importer = _IMPORTERS.get(jwk.get("kty", ""))
+        if importer is None:
+            continue
+        try:
+            key_algorithms, verify = importer(jwk)
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.warning("skipping JWKS key %r: %s", kid, exc)
+            continue
+        declared = jwk.get("alg")
+        if declared is not None and declared not in key_algorithms:
+            continue
+        usable_algorithms = key_algorithms & algorithms
+        if not usable_algorithms:
+            continue
+        if kid in keys:
+            duplicates.add(kid)
+        keys[kid] = VerificationKey(kid, usable_algorithms, verify)
+    # Two keys under one kid: which one a token meant is ambiguous, so neither is trusted.
+    for kid in duplicates:
+        logger.warning("JWKS has several keys with kid %r; ignoring them", kid)
+        del keys[kid]
+    return keys

@@ -1,0 +1,207 @@
+"""TokenVerifier: offline checks of the broker's access tokens (RFC 9068) at a holder."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import Protocol
+
+import httpx
+
+from ._checks import FEED_MAX_PAGES, FEED_PAGE_LIMIT, VerifierCore
+from ._errors import BrokerError, InvalidToken, VerifierUnavailable
+from ._models import RevocationPage, VerifiedToken
+from ._wire import parse_jwks
+
+__all__ = ["RevocationSource", "TokenVerifier", "default_jwks_uri"]
+
+logger = logging.getLogger("sdk")
+
+DEFAULT_LEEWAY = 30.0
+DEFAULT_POLL_INTERVAL = 1.0
+DEFAULT_MAX_STALENESS = 60.0
+DEFAULT_JWKS_MAX_AGE = 300.0
+DEFAULT_TIMEOUT = 10.0
+#: Failures of these kinds while fetching keys or the feed are logged and retried later.
+FETCH_ERRORS = (httpx.HTTPError, BrokerError)
+
+
+class RevocationSource(Protocol):
+    """Anything that reads the broker's revocation feed; a holder's BrokerClient is one."""
+
+    def revocations(
+        self, since: str | None = None, limit: int | None = None
+    ) -> RevocationPage: ...
+
+
+def default_jwks_uri(issuer: str) -> str:
+    """The broker's JWKS URL (docs/api.md) for `issuer`."""
+    return issuer.rstrip("/") + "/.well-known/jwks.json"
+
+
+class TokenVerifier:
+    """Verifies access tokens offline: pinned algorithms, cached JWKS, the revocation feed."""
+
+    def __init__(
+        self,
+        *,
+        issuer: str,
+        audience: str | Iterable[str],
+        jwks_uri: str | None = None,
+        http_client: httpx.Client | None = None,
+        leeway: float = DEFAULT_LEEWAY,
+        algorithms: Iterable[str] = ("EdDSA",),
+        revocation_source: RevocationSource | None = None,
+        revocation_poll_interval: float = DEFAULT_POLL_INTERVAL,
+        revocation_max_staleness: float = DEFAULT_MAX_STALENESS,
+        jwks_max_age: float = DEFAULT_JWKS_MAX_AGE,
+        timeout: float = DEFAULT_TIMEOUT,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._core = VerifierCore(
+            issuer=issuer,
+            audience=audience,
+            leeway=leeway,
+            algorithms=algorithms,
+            has_feed=revocation_source is not None,
+            revocation_poll_interval=revocation_poll_interval,
+            revocation_max_staleness=revocation_max_staleness,
+            jwks_max_age=jwks_max_age,
+        )
+        self.jwks_uri = jwks_uri if jwks_uri is not None else default_jwks_uri(issuer)
+        self._owns_http = http_client is None
+        self._http = http_client if http_client is not None else httpx.Client()
+        self._timeout = timeout
+        self._source = revocation_source
+        self._clock = clock
+        # FastAPI runs sync dependencies in a thread pool: one download at a time.
+        self._jwks_lock = threading.Lock()
+        self._feed_lock = threading.Lock()
+
+    @property
+    def issuer(self) -> str:
+        """The issuer that tokens must name in `iss`."""
+        return self._core.issuer
+
+    @property
+    def audiences(self) -> frozenset[str]:
+        """The resource URIs accepted in `aud`."""
+        return self._core.audiences
+
+    def verify(
+        self,
+        token: str,
+        *,
+        required_scopes: str | Iterable[str] = (),
+        allow_sender_constrained: bool = False,
+    ) -> VerifiedToken:
+        """Check `token` and return its content, or raise InvalidToken / InsufficientScope."""
+        core = self._core
+        now = self._clock()
+        parsed = core.parse(token)
+        kid = parsed.header.kid
+        key = core.key_for(kid)
+        if key is None or core.jwks_stale(now):
+            self._load_keys(kid, now)
+            key = core.key_for(kid)
+            if key is None:
+                raise InvalidToken("unknown_key", "kid not in the JWKS")
+        claims = core.check(parsed, key, now)
+        if core.feed_due(now):
+            self._poll(now)
+        return core.finish(claims, now, required_scopes, allow_sender_constrained)
+
+    def refresh_jwks(self) -> None:
+        """Download the JWKS now (for example at start-up), whatever the cache holds."""
+        now = self._clock()
+        with self._jwks_lock:
+            self._core.jwks_attempted(now)
+            self._core.install_jwks(self._fetch_jwks(), now)
+
+    def poll_revocations(self) -> None:
+        """Read the revocation feed now (for example at start-up)."""
+        if self._source is None:
+            raise ValueError("this verifier has no revocation_source")
+        now = self._clock()
+        with self._feed_lock:
+            self._poll_locked(now, raise_errors=True)
+
+    def _fetch_jwks(self) -> dict[str, object]:
+        response = self._http.get(self.jwks_uri, timeout=self._timeout)
+        return parse_jwks(response)
+
+    def _load_keys(self, kid: str, now: float) -> None:
+        core = self._core
+        with self._jwks_lock:
+            # Another thread may have downloaded the keys while this one waited.
+            if core.key_for(kid) is not None and not core.jwks_stale(now):
+                return
+            if not core.jwks_fetch_allowed(now):
+                if not core.has_keys:
+                    raise VerifierUnavailable("jwks_unavailable")
+                return
+            core.jwks_attempted(now)
+            try:
+                document = self._fetch_jwks()
+            except FETCH_ERRORS as exc:
+                logger.warning("JWKS download from %s failed: %s", self.jwks_uri, type(exc).__name__)
+                if not core.has_keys:
+                    raise VerifierUnavailable("jwks_unavailable") from None
+                return
+            core.install_jwks(document, now)
+
+    def _poll(self, now: float) -> None:
+        core = self._core
+        # Once the feed has been read, a thread that finds a poll under way goes on with what is
+        # known (staleness is bounded by finish()); before that, it waits for the first poll.
+        if core.feed_ok_at is not None:
+            if not self._feed_lock.acquire(blocking=False):
+                return
+        else:
+            self._feed_lock.acquire()
+        try:
+            if core.feed_due(now):
+                self._poll_locked(now, raise_errors=False)
+        finally:
+            self._feed_lock.release()
+
+    def _poll_locked(self, now: float, *, raise_errors: bool) -> None:
+        core, source = self._core, self._source
+        assert source is not None
+        core.poll_started(now)
+        try:
+            for _ in range(FEED_MAX_PAGES):
+                page = source.revocations(since=core.cursor, limit=FEED_PAGE_LIMIT)
+                if not core.apply_page(page):
+                    break
+        except FETCH_ERRORS as exc:
+            logger.warning("revocation feed poll failed: %s", type(exc).__name__)
+            if raise_errors:
+                raise
+            return
+        core.poll_succeeded(now)
+
+    def close(self) -> None:
+        """Close the HTTP client if this object created it."""
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> TokenVerifier:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (
+            f"TokenVerifier(issuer={self.issuer!r}, audience={sorted(self.audiences)!r}, "
+            f"algorithms={sorted(self._core.algorithms)!r})"
+        )
