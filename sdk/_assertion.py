@@ -19,9 +19,7 @@ ASSERTION_TYP = "client-authentication+jwt"
 #: The broker accepts up to 300 s; a short life narrows the replay window if one leaks.
 ASSERTION_LIFETIME = 60
 
-PrivateKey: TypeAlias = (
-    ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
-)
+PrivateKey: TypeAlias = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 _MIN_RSA_BITS = 2048
 
@@ -101,7 +99,4 @@ class ClientAssertionSigner:
 
     def __repr__(self) -> str:
         # Never the key: only what identifies it.
-        return (
-            f"ClientAssertionSigner(client_id={self._client_id!r}, kid={self._kid!r}, "
-            f"alg={self._alg!r})"
-        )
+        return f"ClientAssertionSigner(client_id={self._client_id!r}, kid={self._kid!r}, alg={self._alg!r})"

@@ -100,9 +100,7 @@ class AsyncBrokerClient(ClientCore):
         if response.is_error:
             raise error_from_response(response)
 
-    async def revocations(
-        self, since: str | None = None, limit: int | None = None
-    ) -> RevocationPage:
+    async def revocations(self, since: str | None = None, limit: int | None = None) -> RevocationPage:
         """Read one page of the revocation feed for our resource URIs, oldest first."""
         params = self._revocation_params(since, limit)
         url = (await self.endpoints()).revocation_feed

@@ -279,9 +279,7 @@ class VerifierCore:
             raise InvalidToken("sender_constrained", "token is bound to a key (cnf)")
         scopes = tuple(claims["scope"].split())
         required = (
-            tuple(required_scopes.split())
-            if isinstance(required_scopes, str)
-            else tuple(required_scopes)
+            tuple(required_scopes.split()) if isinstance(required_scopes, str) else tuple(required_scopes)
         )
         if required and not scopes_cover(scopes, required):
             raise InsufficientScope(required, scopes)
@@ -334,4 +332,3 @@ class VerifierCore:
     def is_revoked(self, jti: str) -> bool:
         """Whether the feed has listed `jti` (and it has not expired since)."""
         return jti in self._revoked
-

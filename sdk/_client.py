@@ -194,9 +194,7 @@ class BrokerClient(ClientCore):
         """Read one page of the revocation feed for our resource URIs, oldest first."""
         params = self._revocation_params(since, limit)
         url = self.endpoints().revocation_feed
-        response = self._http.get(
-            url, params=params, headers=self._bearer_headers(), timeout=self._timeout
-        )
+        response = self._http.get(url, params=params, headers=self._bearer_headers(), timeout=self._timeout)
         return parse_revocation_page(response)
 
     def jwks(self) -> dict[str, Any]:

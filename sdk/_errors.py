@@ -27,6 +27,10 @@ __all__ = [
 ]
 
 
+# Exception names mirror the wire codes (`invalid_request` -> InvalidRequest), as authlib's do,
+# rather than taking an "Error" suffix (ruff N818): the code is what callers look up.
+
+
 class DiscretionError(Exception):
     """Root of every exception the SDK raises on purpose."""
 
@@ -37,9 +41,7 @@ class BrokerError(DiscretionError):
     #: The wire code this class stands for; subclasses set it.
     code: ClassVar[str] = ""
 
-    def __init__(
-        self, error: str, description: str | None = None, *, status_code: int | None = None
-    ) -> None:
+    def __init__(self, error: str, description: str | None = None, *, status_code: int | None = None) -> None:
         self.error = error
         self.description = description
         self.status_code = status_code
@@ -55,55 +57,55 @@ class BrokerError(DiscretionError):
         )
 
 
-class InvalidRequest(BrokerError):
+class InvalidRequest(BrokerError):  # noqa: N818
     """The request was malformed (missing, repeated or bad parameter)."""
 
     code = "invalid_request"
 
 
-class InvalidClient(BrokerError):
+class InvalidClient(BrokerError):  # noqa: N818
     """Client authentication failed; the broker gives one answer for every cause."""
 
     code = "invalid_client"
 
 
-class InvalidGrant(BrokerError):
+class InvalidGrant(BrokerError):  # noqa: N818
     """The grant (or subject token) is invalid, expired or revoked."""
 
     code = "invalid_grant"
 
 
-class InvalidScope(BrokerError):
+class InvalidScope(BrokerError):  # noqa: N818
     """The requested scope is malformed or empty."""
 
     code = "invalid_scope"
 
 
-class InvalidTarget(BrokerError):
+class InvalidTarget(BrokerError):  # noqa: N818
     """The `resource` is not a registered resource URI (RFC 8707 section 2)."""
 
     code = "invalid_target"
 
 
-class UnsupportedGrantType(BrokerError):
+class UnsupportedGrantType(BrokerError):  # noqa: N818
     """The broker does not support the grant type."""
 
     code = "unsupported_grant_type"
 
 
-class AccessDenied(BrokerError):
+class AccessDenied(BrokerError):  # noqa: N818
     """The user's policy refuses the request; the broker never says which rule."""
 
     code = "access_denied"
 
 
-class UnauthorizedClient(BrokerError):
+class UnauthorizedClient(BrokerError):  # noqa: N818
     """The caller may not do this (for example revoke a token it is not party to)."""
 
     code = "unauthorized_client"
 
 
-class TemporarilyUnavailable(BrokerError):
+class TemporarilyUnavailable(BrokerError):  # noqa: N818
     """The broker cannot serve the request now; nothing was issued, retrying later may work."""
 
     code = "temporarily_unavailable"
@@ -154,9 +156,7 @@ def error_from_response(response: httpx.Response) -> BrokerError:
         return _BY_CODE.get(code, UnknownBrokerError)(code, description, status_code=status)
     # No usable body (a proxy's HTML page, an empty 502...): fall back on the status alone.
     if status == 503:
-        return TemporarilyUnavailable(
-            TemporarilyUnavailable.code, "no error body", status_code=status
-        )
+        return TemporarilyUnavailable(TemporarilyUnavailable.code, "no error body", status_code=status)
     return UnknownBrokerError("unexpected_response", "no error body", status_code=status)
 
 
@@ -164,7 +164,7 @@ class TokenError(DiscretionError):
     """Root of the reasons a holder refuses an access token."""
 
 
-class InvalidToken(TokenError):
+class InvalidToken(TokenError):  # noqa: N818
     """The token is not acceptable (RFC 6750 section 3.1 `invalid_token`); `reason` says why."""
 
     def __init__(self, reason: str, detail: str | None = None) -> None:
@@ -173,7 +173,7 @@ class InvalidToken(TokenError):
         super().__init__(reason if detail is None else f"{reason}: {detail}")
 
 
-class InsufficientScope(TokenError):
+class InsufficientScope(TokenError):  # noqa: N818
     """The token is valid but does not cover the required scopes (RFC 6750 `insufficient_scope`)."""
 
     def __init__(self, required: tuple[str, ...], granted: tuple[str, ...]) -> None:
@@ -183,7 +183,7 @@ class InsufficientScope(TokenError):
         super().__init__(f"insufficient_scope: requires {' '.join(required)}")
 
 
-class VerifierUnavailable(TokenError):
+class VerifierUnavailable(TokenError):  # noqa: N818
     """The verifier cannot decide now (JWKS or revocation feed unreachable); it fails closed."""
 
     def __init__(self, reason: str, detail: str | None = None) -> None:

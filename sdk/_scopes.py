@@ -42,8 +42,7 @@ class Scope:
         if len(self.area) > len(requested.area):
             return False
         return all(
-            mine == WILDCARD or mine == theirs
-            for mine, theirs in zip(self.area, requested.area, strict=False)
+            mine in (WILDCARD, theirs) for mine, theirs in zip(self.area, requested.area, strict=False)
         )
 
     def __str__(self) -> str:

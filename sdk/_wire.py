@@ -6,7 +6,7 @@ import json
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeGuard
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -120,15 +120,13 @@ def assertion_form(assertion: str, **params: str) -> dict[str, str]:
 def normalize_scopes(scopes: str | Iterable[str]) -> tuple[str, ...]:
     """Turn a space-separated string or an iterable into a tuple without duplicates."""
     # A bare string is split rather than iterated: iterating would ask for one scope per letter.
-    items = scopes.split() if isinstance(scopes, str) else [s for s in scopes]
+    items = scopes.split() if isinstance(scopes, str) else list(scopes)
     if not items or not all(isinstance(s, str) and s and " " not in s for s in items):
         raise ValueError("scopes must be one or more non-empty scope strings")
     return tuple(dict.fromkeys(items))
 
 
-def parse_token_response(
-    response: httpx.Response, requested: tuple[str, ...], sent_at: float
-) -> AccessToken:
+def parse_token_response(response: httpx.Response, requested: tuple[str, ...], sent_at: float) -> AccessToken:
     """Build an AccessToken from a token endpoint answer (RFC 6749 section 5.1)."""
     body = read_json_object(response)
     token, token_type = body.get("access_token"), body.get("token_type")
@@ -156,11 +154,11 @@ def parse_revocation_page(response: httpx.Response) -> RevocationPage:
         jti, exp, revoked_at = item.get("jti"), item.get("exp"), item.get("revoked_at")
         if not isinstance(jti, str) or not _is_int(exp) or not _is_int(revoked_at):
             raise _invalid("feed entry lacks jti, exp or revoked_at", response)
-        items.append(Revocation(jti, int(exp), int(revoked_at)))
+        items.append(Revocation(jti, exp, revoked_at))
     return RevocationPage(tuple(items), str(cursor))
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -186,9 +184,7 @@ class TokenCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(
-        subject: str, resource: str, scopes: tuple[str, ...], purpose: str | None
-    ) -> CacheKey:
+    def key(subject: str, resource: str, scopes: tuple[str, ...], purpose: str | None) -> CacheKey:
         """The cache key of a token request."""
         return (subject, resource, tuple(sorted(scopes)), purpose)
 

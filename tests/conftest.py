@@ -1,0 +1,148 @@
+"""Shared fixtures: a broker app on a fresh SQLite database per test, a movable clock, agents."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from broker.api import create_app
+from broker.services.admin import AdminService
+from broker.settings import Settings
+from broker.storage.db import Store
+from tests.agents import TestAgent
+
+ISSUER = "https://broker.test"
+CALENDAR_URI = "https://calendar.example/api"
+
+
+class Clock:
+    """A clock tests can move; starts at the real time."""
+
+    def __init__(self) -> None:
+        self.now = time.time()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        """Move time forward."""
+        self.now += seconds
+
+
+@pytest.fixture(scope="session")
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated database, copied for each test (migrating every time is slow)."""
+    path = tmp_path_factory.mktemp("template") / "discretion.db"
+    store = Store(f"sqlite:///{path}")
+    store.migrate()
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    store.dispose()
+    return path
+
+
+@pytest.fixture
+def settings(tmp_path: Path, migrated_template: Path) -> Settings:
+    """Settings for a broker on its own database."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    shutil.copy(migrated_template, data_dir / "discretion.db")
+    return Settings(data_dir=data_dir, issuer=ISSUER)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The broker's clock for this test."""
+    return Clock()
+
+
+@pytest.fixture
+def client(settings: Settings, clock: Clock) -> Iterator[TestClient]:
+    """An HTTP client on the ASGI app (lifespan run, so the signing key exists)."""
+    app = create_app(settings, clock=clock)
+    with TestClient(app, base_url=ISSUER, raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def admin_key(client: TestClient) -> str:
+    """An admin API key."""
+    ctx = client.app.state.ctx  # type: ignore[attr-defined]
+    return AdminService(ctx).create_admin_key(created_by="test")
+
+
+def auth(key: str) -> dict[str, str]:
+    """An Authorization header for an API key."""
+    return {"Authorization": f"Bearer {key}"}
+
+
+@dataclass
+class World:
+    """The demo's cast: a calendar holder, a travel agent, an ad agent, and the user alice."""
+
+    client: TestClient
+    clock: Clock
+    admin_key: str
+    calendar: TestAgent
+    travel: TestAgent
+    ads: TestAgent
+    alice_key: str
+
+    def token(self, agent: TestAgent, *, subject: str = "alice", resource: str = CALENDAR_URI,
+              scope: str = "calendar:read", **params: str) -> Any:
+        """POST a token request from `agent`; returns the response."""
+        form = {"grant_type": "client_credentials", "subject": subject, "resource": resource, "scope": scope,
+                **agent.auth_form(ISSUER, now=self.clock.now), **params}
+        return self.client.post("/oauth2/token", data=form)
+
+    def grant(self, **body: Any) -> dict[str, Any]:
+        """Create a grant as alice."""
+        payload = {"agent": "travel-agent", "resource": CALENDAR_URI, "scopes": ["calendar:read"],
+                   "max_ttl_seconds": 600, **body}
+        response = self.client.post("/v1/me/grants", json=payload, headers=auth(self.alice_key))
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def block(self, kind: str, value: str, **extra: Any) -> dict[str, Any]:
+        """Add an entry to alice's blocklist."""
+        response = self.client.post("/v1/me/blocklist", json={"kind": kind, "value": value, **extra},
+                                    headers=auth(self.alice_key))
+        assert response.status_code in (200, 201), response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def introspect(self, token: str, holder: TestAgent | None = None) -> dict[str, Any]:
+        """Introspect as the holder (the calendar by default)."""
+        holder = holder or self.calendar
+        form = {"token": token, **holder.auth_form(ISSUER, now=self.clock.now)}
+        response = self.client.post("/oauth2/introspect", data=form)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+    def feed(self, holder: TestAgent | None = None, since: str = "0") -> dict[str, Any]:
+        """Read the revocation feed as the holder."""
+        holder = holder or self.calendar
+        headers = {"Authorization": f"Bearer {holder.assertion(ISSUER, now=self.clock.now)}"}
+        response = self.client.get("/v1/revocations", params={"since": since}, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def world(client: TestClient, clock: Clock, admin_key: str) -> World:
+    """Registered agents and a user, with no grants yet."""
+    calendar = TestAgent("calendar-holder", "Calendar Co", "DE", [CALENDAR_URI])
+    travel = TestAgent("travel-agent", "Wanderly Travel", "FR")
+    ads = TestAgent("ad-agent", "AdTrack Inc.", "US-CA")
+    for agent in (calendar, travel, ads):
+        response = client.post("/v1/agents", json=agent.registration(), headers=auth(admin_key))
+        assert response.status_code == 201, response.text
+    response = client.post("/v1/users", json={"user_id": "alice"}, headers=auth(admin_key))
+    assert response.status_code == 201, response.text
+    return World(client, clock, admin_key, calendar, travel, ads, response.json()["api_key"])
