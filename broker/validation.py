@@ -7,8 +7,9 @@ from urllib.parse import urlsplit
 
 import pycountry
 
-_CLIENT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
-_ENTITY_TYPE = re.compile(r"^[A-Z][A-Z0-9_]{0,39}$")
+# Patterns are used with fullmatch: "$" would let a trailing newline through.
+_CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+_ENTITY_TYPE = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
 
 
 def normalize_locale(code: str) -> str:
@@ -23,7 +24,7 @@ def normalize_locale(code: str) -> str:
 
 def check_client_id(client_id: str) -> str:
     """Client ids are short and plain so that they are safe in logs and token claims."""
-    if not _CLIENT_ID.match(client_id):
+    if not _CLIENT_ID.fullmatch(client_id):
         raise ValueError("client_id must be 1-128 characters of letters, digits and . _ : -")
     return client_id
 
@@ -38,6 +39,6 @@ def check_resource_uri(uri: str) -> str:
 
 def check_entity_type(name: str) -> str:
     """Entity types are Presidio-style names such as EMAIL_ADDRESS."""
-    if not _ENTITY_TYPE.match(name):
+    if not _ENTITY_TYPE.fullmatch(name):
         raise ValueError(f"{name!r} is not an entity type (upper case, digits and _)")
     return name

@@ -6,7 +6,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-_SEGMENT = re.compile(r"^(?:[a-z0-9_-]+|\*)$")
+# fullmatch, not match with $: "$" would accept a trailing newline.
+_SEGMENT = re.compile(r"[a-z0-9_-]+|\*")
 MAX_SCOPE_LENGTH = 128
 MAX_SCOPES = 32
 
@@ -32,7 +33,7 @@ class Scope:
             raise ScopeError("scope must look like area:action")
         segments = tuple(area.split("."))
         for part in (*segments, action):
-            if not _SEGMENT.match(part):
+            if not _SEGMENT.fullmatch(part):
                 raise ScopeError("scope segments are [a-z0-9_-]+ or *")
         return cls(area=segments, action=action)
 
