@@ -14,7 +14,7 @@ _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 MAX_KEYS = 10
 
 
-class KeyError_(ValueError):
+class JwkError(ValueError):
     """A registered JWK is unusable."""
 
 
@@ -28,37 +28,37 @@ def _alg_for(jwk: dict[str, Any]) -> str:
     elif kty == "RSA":
         # RSA keys must pin their algorithm, so PS256 and RS256 cannot be swapped.
         if declared not in ("PS256", "RS256"):
-            raise KeyError_("RSA keys must declare alg PS256 or RS256")
+            raise JwkError("RSA keys must declare alg PS256 or RS256")
         alg = declared
     else:
-        raise KeyError_("keys must be OKP Ed25519, EC P-256 or RSA")
+        raise JwkError("keys must be OKP Ed25519, EC P-256 or RSA")
     if declared is not None and declared != alg:
-        raise KeyError_(f"key alg {declared!r} does not fit the key type")
+        raise JwkError(f"key alg {declared!r} does not fit the key type")
     return alg
 
 
 def validate_jwks(jwks: Any) -> dict[str, list[dict[str, Any]]]:
     """Check a JWKS an admin registers: public keys only, unique kids, supported types."""
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
-        raise KeyError_('jwks must be {"keys": [...]} with at least one key')
+        raise JwkError('jwks must be {"keys": [...]} with at least one key')
     if len(jwks["keys"]) > MAX_KEYS:
-        raise KeyError_(f"at most {MAX_KEYS} keys")
+        raise JwkError(f"at most {MAX_KEYS} keys")
     seen: set[str] = set()
     keys: list[dict[str, Any]] = []
     for jwk in jwks["keys"]:
         if not isinstance(jwk, dict):
-            raise KeyError_("each key must be a JSON object")
+            raise JwkError("each key must be a JSON object")
         if _PRIVATE_MEMBERS & jwk.keys():
-            raise KeyError_("keys must be public: private key members are refused")
+            raise JwkError("keys must be public: private key members are refused")
         kid = jwk.get("kid")
         if not isinstance(kid, str) or not 0 < len(kid) <= 128 or kid in seen:
-            raise KeyError_("each key needs a unique kid of at most 128 characters")
+            raise JwkError("each key needs a unique kid of at most 128 characters")
         if jwk.get("use", "sig") != "sig":
-            raise KeyError_("keys must be signing keys")
+            raise JwkError("keys must be signing keys")
         alg = _alg_for(jwk)
         key = load_key(jwk, alg)
         if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
-            raise KeyError_("RSA keys must have at least 2048 bits")
+            raise JwkError("RSA keys must have at least 2048 bits")
         seen.add(kid)
         keys.append({**jwk, "alg": alg})
     return {"keys": keys}
@@ -69,7 +69,7 @@ def load_key(jwk: dict[str, Any], alg: str) -> Any:
     try:
         key = jwt.PyJWK(jwk, algorithm=alg).key
     except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
-        raise KeyError_("the key cannot be parsed") from exc
+        raise JwkError("the key cannot be parsed") from exc
     expected = {
         "EdDSA": ed25519.Ed25519PublicKey,
         "ES256": ec.EllipticCurvePublicKey,
@@ -77,7 +77,7 @@ def load_key(jwk: dict[str, Any], alg: str) -> Any:
         "RS256": rsa.RSAPublicKey,
     }[alg]
     if not isinstance(key, expected):
-        raise KeyError_("the key is not a public key of the declared type")
+        raise JwkError("the key is not a public key of the declared type")
     return key
 
 

@@ -15,7 +15,9 @@ from broker.settings import Settings
 from broker.storage.db import Store
 
 app = typer.Typer(help="Discretion: inter-agent authorization and discretion broker.", no_args_is_help=True)
-admin_app = typer.Typer(help="Administer the broker's database (from DISCRETION_* settings).", no_args_is_help=True)
+admin_app = typer.Typer(
+    help="Administer the broker's database (from DISCRETION_* settings).", no_args_is_help=True
+)
 app.add_typer(admin_app, name="admin")
 err = Console(stderr=True)
 
@@ -44,7 +46,9 @@ def serve(
 ) -> None:
     """Run the broker."""
     settings = Settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+    )
     # Migrate and create the key once, before the workers start, so they never race to do it.
     _prepare(settings).store.dispose()
     err.print(f"Discretion broker: issuer {settings.issuer}, listening on http://{host}:{port}")
@@ -60,7 +64,9 @@ def serve(
 
 
 @admin_app.command("create-key")
-def create_key(label: str = typer.Option("cli", help="Who the key is for (recorded in the grant log).")) -> None:
+def create_key(
+    label: str = typer.Option("cli", help="Who the key is for (recorded in the grant log)."),
+) -> None:
     """Create an admin API key; it is printed once, alone on the last line."""
     ctx = _prepare(Settings())
     key = AdminService(ctx).create_admin_key(created_by=f"cli:{label}")
@@ -72,3 +78,7 @@ def create_key(label: str = typer.Option("cli", help="Who the key is for (record
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+if __name__ == "__main__":
+    main()

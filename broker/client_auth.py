@@ -9,7 +9,7 @@ from typing import Any
 import jwt
 from sqlalchemy import Connection
 
-from broker.agent_keys import ALLOWED_ALGS, KeyError_, find_key
+from broker.agent_keys import ALLOWED_ALGS, JwkError, find_key
 from broker.errors import InvalidClient, InvalidRequest
 from broker.settings import Settings
 from broker.storage import agents as agent_store
@@ -106,7 +106,7 @@ def authenticate_assertion(
         raise _fail("unknown client")
     try:
         key = find_key(agent.jwks, kid, alg)
-    except KeyError_ as exc:
+    except JwkError as exc:
         raise _fail("unusable registered key") from exc
     if key is None:
         raise _fail("no registered key for kid and alg")
@@ -118,8 +118,12 @@ def authenticate_assertion(
             audience=[settings.issuer, settings.token_endpoint],
             issuer=client_id,
             # Times are checked below against the broker's clock, which tests can move.
-            options={"require": ["iss", "sub", "aud", "exp", "jti"], "verify_exp": False,
-                     "verify_nbf": False, "verify_iat": False},
+            options={
+                "require": ["iss", "sub", "aud", "exp", "jti"],
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+            },
         )
     except jwt.PyJWTError as exc:
         raise _fail(f"assertion rejected: {type(exc).__name__}") from exc

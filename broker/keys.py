@@ -109,9 +109,7 @@ class KeyRing:
                     created_at=created,
                 )
             )
-            audit.append(
-                conn, audit.Event(type=audit.EventType.SIGNING_KEY_CREATED, kid=kid), now=created
-            )
+            audit.append(conn, audit.Event(type=audit.EventType.SIGNING_KEY_CREATED, kid=kid), now=created)
             return kid
 
     def current(self) -> SigningKey:

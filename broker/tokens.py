@@ -55,8 +55,13 @@ def read_own_token(conn: Connection, token: str, *, issuer: str) -> dict[str, An
             key,
             algorithms=[SIGNING_ALG],
             issuer=issuer,
-            options={"verify_aud": False, "verify_exp": False, "verify_nbf": False, "verify_iat": False,
-                     "require": ["iss", "sub", "aud", "exp", "jti", "client_id"]},
+            options={
+                "verify_aud": False,
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "require": ["iss", "sub", "aud", "exp", "jti", "client_id"],
+            },
         )
     except jwt.PyJWTError:
         return None

@@ -17,7 +17,7 @@ def normalize_locale(code: str) -> str:
     upper = code.strip().upper()
     if re.fullmatch(r"[A-Z]{2}", upper) and pycountry.countries.get(alpha_2=upper) is not None:
         return upper
-    if re.fullmatch(r"[A-Z]{2}-[A-Z0-9]{1,3}", upper) and pycountry.subdivisions.get(code=upper) is not None:
+    if re.fullmatch(r"[A-Z]{2}-[A-Z0-9]{1,3}", upper) and pycountry.subdivisions.get(code=upper) is not None:  # type: ignore[no-untyped-call]
         return upper
     raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country or ISO 3166-2 subdivision code")
 

@@ -48,9 +48,10 @@ class Scope:
         """
         if self.action != "*" and self.action != other.action:
             return False
+        # A shorter granted area is a prefix that covers sub-areas; zip stops at its end.
         if len(self.area) > len(other.area):
             return False
-        return all(mine == "*" or mine == theirs for mine, theirs in zip(self.area, other.area))
+        return all(mine == "*" or mine == theirs for mine, theirs in zip(self.area, other.area, strict=False))
 
 
 def parse_scopes(items: Iterable[str]) -> tuple[Scope, ...]:

@@ -48,8 +48,14 @@ class TestAgent:
             "resource_uris": self.resource_uris,
         }
 
-    def assertion(self, audience: str, *, now: float | None = None, headers: dict[str, Any] | None = None,
-                  **overrides: Any) -> str:
+    def assertion(
+        self,
+        audience: str,
+        *,
+        now: float | None = None,
+        headers: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> str:
         """A client assertion (RFC 7523); keyword overrides replace or (with None) drop claims."""
         issued = int(now if now is not None else time.time())
         claims: dict[str, Any] = {
@@ -69,4 +75,7 @@ class TestAgent:
 
     def auth_form(self, audience: str, **overrides: Any) -> dict[str, str]:
         """The client-authentication parameters of a form request."""
-        return {"client_assertion_type": ASSERTION_TYPE, "client_assertion": self.assertion(audience, **overrides)}
+        return {
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": self.assertion(audience, **overrides),
+        }

@@ -95,25 +95,44 @@ class World:
     ads: TestAgent
     alice_key: str
 
-    def token(self, agent: TestAgent, *, subject: str = "alice", resource: str = CALENDAR_URI,
-              scope: str = "calendar:read", **params: str) -> Any:
+    def token(
+        self,
+        agent: TestAgent,
+        *,
+        subject: str = "alice",
+        resource: str = CALENDAR_URI,
+        scope: str = "calendar:read",
+        **params: str,
+    ) -> Any:
         """POST a token request from `agent`; returns the response."""
-        form = {"grant_type": "client_credentials", "subject": subject, "resource": resource, "scope": scope,
-                **agent.auth_form(ISSUER, now=self.clock.now), **params}
+        form = {
+            "grant_type": "client_credentials",
+            "subject": subject,
+            "resource": resource,
+            "scope": scope,
+            **agent.auth_form(ISSUER, now=self.clock.now),
+            **params,
+        }
         return self.client.post("/oauth2/token", data=form)
 
     def grant(self, **body: Any) -> dict[str, Any]:
         """Create a grant as alice."""
-        payload = {"agent": "travel-agent", "resource": CALENDAR_URI, "scopes": ["calendar:read"],
-                   "max_ttl_seconds": 600, **body}
+        payload = {
+            "agent": "travel-agent",
+            "resource": CALENDAR_URI,
+            "scopes": ["calendar:read"],
+            "max_ttl_seconds": 600,
+            **body,
+        }
         response = self.client.post("/v1/me/grants", json=payload, headers=auth(self.alice_key))
         assert response.status_code == 201, response.text
         return response.json()  # type: ignore[no-any-return]
 
     def block(self, kind: str, value: str, **extra: Any) -> dict[str, Any]:
         """Add an entry to alice's blocklist."""
-        response = self.client.post("/v1/me/blocklist", json={"kind": kind, "value": value, **extra},
-                                    headers=auth(self.alice_key))
+        response = self.client.post(
+            "/v1/me/blocklist", json={"kind": kind, "value": value, **extra}, headers=auth(self.alice_key)
+        )
         assert response.status_code in (200, 201), response.text
         return response.json()  # type: ignore[no-any-return]
 

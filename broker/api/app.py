@@ -23,19 +23,29 @@ from broker.storage.db import Store
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, clock: Callable[[], float] | None = None, migrate: bool = True) -> FastAPI:
+def create_app(
+    settings: Settings, *, clock: Callable[[], float] | None = None, migrate: bool = True
+) -> FastAPI:
     """Build the broker app for these settings (and, in tests, a movable clock)."""
     store = Store(settings.resolved_database_url)
     keyring = KeyRing(store, load_key_encryption_key(settings))
-    ctx = ServiceContext(store, settings, keyring) if clock is None else ServiceContext(store, settings, keyring, clock)
+    ctx = (
+        ServiceContext(store, settings, keyring)
+        if clock is None
+        else ServiceContext(store, settings, keyring, clock)
+    )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate:
             store.migrate()
         kid = keyring.ensure_key()
-        log.info("broker ready: issuer=%s store=%s signing kid=%s", settings.issuer,
-                 "sqlite" if store.is_sqlite else "postgresql", kid)
+        log.info(
+            "broker ready: issuer=%s store=%s signing kid=%s",
+            settings.issuer,
+            "sqlite" if store.is_sqlite else "postgresql",
+            kid,
+        )
         yield
         store.dispose()
 

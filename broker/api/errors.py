@@ -19,9 +19,18 @@ from broker.errors import BrokerError, TemporarilyUnavailable, Unprocessable
 
 log = logging.getLogger(__name__)
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-_TITLES = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-           409: "Conflict", 413: "Content Too Large", 422: "Unprocessable Content", 500: "Internal Server Error",
-           503: "Service Unavailable"}
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
 
 
@@ -30,15 +39,31 @@ def is_management_path(path: str) -> bool:
     return path.startswith("/v1/") or path == "/v1"
 
 
-def error_response(path: str, status: int, error: str, description: str, headers: dict[str, str] | None = None,
-                   extra: dict[str, Any] | None = None) -> JSONResponse:
+def error_response(
+    path: str,
+    status: int,
+    error: str,
+    description: str,
+    headers: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> JSONResponse:
     """A refusal in the dialect of the route that was called."""
     all_headers = {**_NO_STORE, **(headers or {})}
     if is_management_path(path):
-        body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status,
-                "detail": description, "error": error, **(extra or {})}
-        return JSONResponse(body, status_code=status, headers=all_headers, media_type="application/problem+json")
-    return JSONResponse({"error": error, "error_description": description}, status_code=status, headers=all_headers)
+        body = {
+            "type": "about:blank",
+            "title": _TITLES.get(status, "Error"),
+            "status": status,
+            "detail": description,
+            "error": error,
+            **(extra or {}),
+        }
+        return JSONResponse(
+            body, status_code=status, headers=all_headers, media_type="application/problem+json"
+        )
+    return JSONResponse(
+        {"error": error, "error_description": description}, status_code=status, headers=all_headers
+    )
 
 
 async def _broker_error(request: Request, exc: Exception) -> JSONResponse:
@@ -53,8 +78,9 @@ async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     # Echo where and what, never the submitted value: it may be a key or personal data.
     problems = [{"loc": [str(p) for p in e.get("loc", ())], "msg": e.get("msg", "")} for e in exc.errors()]
-    return error_response(request.url.path, 422, Unprocessable.error, "the request body is invalid",
-                          extra={"errors": problems})
+    return error_response(
+        request.url.path, 422, Unprocessable.error, "the request body is invalid", extra={"errors": problems}
+    )
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:

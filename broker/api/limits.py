@@ -47,8 +47,9 @@ class BodySizeLimit:
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = PayloadTooLarge(f"the request body exceeds {self.max_bytes} bytes")
-        response: Any = error_response(scope["path"], 413, error.error, error.description,
-                                       headers={"Connection": "close"})
+        response: Any = error_response(
+            scope["path"], 413, error.error, error.description, headers={"Connection": "close"}
+        )
         await response(scope, receive, send)
 
 

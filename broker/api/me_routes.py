@@ -39,7 +39,9 @@ def revoke_grant(grant_id: str, user: CurrentUser, service: Me, request: Request
 @router.post("/blocklist", status_code=status.HTTP_201_CREATED)
 def add_entry(body: EntryIn, user: CurrentUser, service: Me, response: Response) -> EntryOut:
     """Block (or allow) an organization, a locale or an agent; effective before this returns."""
-    entry, created = service.add_entry(user, kind=body.kind, value=body.value, effect=body.effect, note=body.note)
+    entry, created = service.add_entry(
+        user, kind=body.kind, value=body.value, effect=body.effect, note=body.note
+    )
     if not created:
         response.status_code = status.HTTP_200_OK
     return EntryOut.of(entry)

@@ -78,7 +78,9 @@ async def revoke(request: Request, service: OAuth) -> Response:
 
 
 @router.get("/v1/revocations", tags=["holders"])
-def revocations(request: Request, service: OAuth, since: str | None = None, limit: str | None = None) -> JSONResponse:
+def revocations(
+    request: Request, service: OAuth, since: str | None = None, limit: str | None = None
+) -> JSONResponse:
     """Revoked, unexpired tokens addressed to the calling holder (client assertion as bearer)."""
     assertion = bearer(request)
     if assertion is None:

@@ -173,8 +173,14 @@ class EntryOut(BaseModel):
     @classmethod
     def of(cls, entry: EntryRecord) -> EntryOut:
         """From the stored record."""
-        return cls(entry_id=entry.entry_id, kind=entry.kind, value=entry.value, effect=entry.effect,
-                   note=entry.note, created_at=entry.created_at)
+        return cls(
+            entry_id=entry.entry_id,
+            kind=entry.kind,
+            value=entry.value,
+            effect=entry.effect,
+            note=entry.note,
+            created_at=entry.created_at,
+        )
 
 
 class ListOut(BaseModel):

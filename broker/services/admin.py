@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from broker import audit
-from broker.agent_keys import KeyError_, validate_jwks
+from broker.agent_keys import JwkError, validate_jwks
 from broker.errors import Conflict, NotFound, Unprocessable
 from broker.services.context import ServiceContext
 from broker.services.revocation import revoke_and_log
@@ -53,7 +53,7 @@ class AdminService:
             locale = normalize_locale(locale)
             keys = validate_jwks(jwks)
             uris = tuple(dict.fromkeys(check_resource_uri(u) for u in resource_uris))
-        except (ValueError, KeyError_) as exc:
+        except (ValueError, JwkError) as exc:
             raise Unprocessable(str(exc)) from exc
         if len(uris) > MAX_RESOURCES:
             raise Unprocessable(f"at most {MAX_RESOURCES} resource URIs")
@@ -116,7 +116,9 @@ class AdminService:
             if agent.status != status:
                 agent_store.set_status(conn, client_id, status, now)
                 kind = audit.EventType.AGENT_SUSPENDED if suspended else audit.EventType.AGENT_REINSTATED
-                audit.append(conn, audit.Event(type=kind, actors=(client_id,), details={"by": admin}), now=now)
+                audit.append(
+                    conn, audit.Event(type=kind, actors=(client_id,), details={"by": admin}), now=now
+                )
                 if suspended:
                     live = token_store.live_tokens_with_party(conn, client_id, now)
                     revoke_and_log(conn, live, reason="agent_suspended", now=now)

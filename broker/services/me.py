@@ -240,5 +240,10 @@ def _entry_event(kind: audit.EventType, entry: EntryRecord) -> audit.Event:
     return audit.Event(
         type=kind,
         subject=entry.user_ref,
-        details={"entry_id": entry.entry_id, "kind": entry.kind, "value": entry.value, "effect": entry.effect},
+        details={
+            "entry_id": entry.entry_id,
+            "kind": entry.kind,
+            "value": entry.value,
+            "effect": entry.effect,
+        },
     )

@@ -184,7 +184,8 @@ class OAuthService:
         if decision.purpose:
             claims["purpose"] = decision.purpose
         token = mint(key, claims)
-        assert decision.grant_id is not None and event.resource is not None
+        if decision.grant_id is None or event.resource is None:
+            raise RuntimeError("an allowed decision always names its grant and resource")
         token_store.insert_token(
             conn,
             token_store.TokenRecord(

@@ -141,7 +141,9 @@ def entries_for(conn: Connection, user_ref: str) -> list[EntryRecord]:
     return [_entry(row) for row in conn.execute(query.order_by(list_entries.c.created_at))]
 
 
-def find_entry(conn: Connection, user_ref: str, kind: EntryKind, value: str, effect: Effect) -> EntryRecord | None:
+def find_entry(
+    conn: Connection, user_ref: str, kind: EntryKind, value: str, effect: Effect
+) -> EntryRecord | None:
     """An identical existing entry, if any."""
     row = conn.execute(
         select(list_entries).where(

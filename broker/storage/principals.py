@@ -76,8 +76,9 @@ def authenticate_api_key(conn: Connection, presented: str) -> Principal | None:
     row = None
     if key_id and secret:
         row = conn.execute(
-            select(api_keys.c.secret_hash, api_keys.c.role, api_keys.c.principal, api_keys.c.revoked_at)
-            .where(api_keys.c.key_id == key_id)
+            select(
+                api_keys.c.secret_hash, api_keys.c.role, api_keys.c.principal, api_keys.c.revoked_at
+            ).where(api_keys.c.key_id == key_id)
         ).first()
     expected = row.secret_hash if row is not None else _DUMMY_HASH
     matches = hmac.compare_digest(expected, _hash(secret))

@@ -128,7 +128,13 @@ def revoke_tokens(conn: Connection, records: Sequence[TokenRecord], *, reason: s
     conn.execute(
         insert(revocations),
         [
-            {"jti": r.jti, "audience": r.audience, "expires_at": r.expires_at, "revoked_at": now, "reason": reason}
+            {
+                "jti": r.jti,
+                "audience": r.audience,
+                "expires_at": r.expires_at,
+                "revoked_at": now,
+                "reason": reason,
+            }
             for r in records
         ],
     )

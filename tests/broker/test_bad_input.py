@@ -20,8 +20,11 @@ def _log_size(world: World) -> int:
     [
         (b"", "application/x-www-form-urlencoded", "invalid_request"),
         (b'{"grant_type": "client_credentials"}', "application/json", "invalid_request"),
-        (b"grant_type=client_credentials&grant_type=password", "application/x-www-form-urlencoded",
-         "invalid_request"),
+        (
+            b"grant_type=client_credentials&grant_type=password",
+            "application/x-www-form-urlencoded",
+            "invalid_request",
+        ),
         (b"grant_type=password", "application/x-www-form-urlencoded", "unsupported_grant_type"),
         (b"grant_type=client_credentials", "application/x-www-form-urlencoded", "invalid_request"),
         (b"\xff\xfe=\xff", "application/x-www-form-urlencoded", "invalid_request"),
@@ -60,8 +63,11 @@ def test_missing_client_authentication(world: World) -> None:
 
 
 def test_oversized_body_is_413(world: World) -> None:
-    response = world.client.post("/oauth2/token", content=b"a" * (2 * 1024 * 1024),
-                                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    response = world.client.post(
+        "/oauth2/token",
+        content=b"a" * (2 * 1024 * 1024),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 413
     assert response.json()["error"] == "payload_too_large"
 
@@ -77,8 +83,11 @@ def test_oversized_chunked_body_is_413(world: World) -> None:
 
 
 def test_invalid_json_is_a_problem_document(world: World) -> None:
-    response = world.client.post("/v1/me/grants", content=b"{not json",
-                                 headers={**auth(world.alice_key), "Content-Type": "application/json"})
+    response = world.client.post(
+        "/v1/me/grants",
+        content=b"{not json",
+        headers={**auth(world.alice_key), "Content-Type": "application/json"},
+    )
     assert response.status_code == 422
     body = response.json()
     assert body["status"] == 422
@@ -86,8 +95,9 @@ def test_invalid_json_is_a_problem_document(world: World) -> None:
 
 
 def test_validation_errors_do_not_echo_values(world: World) -> None:
-    response = world.client.post("/v1/users", json={"user_id": "x" * 300, "secret": "hunter2"},
-                                 headers=auth(world.admin_key))
+    response = world.client.post(
+        "/v1/users", json={"user_id": "x" * 300, "secret": "hunter2"}, headers=auth(world.admin_key)
+    )
     assert response.status_code == 422
     assert "hunter2" not in response.text
     assert "x" * 300 not in response.text

@@ -86,8 +86,9 @@ def test_same_entry_twice_is_one_entry(world: World) -> None:
 
 
 def test_invalid_locale_is_rejected(world: World) -> None:
-    response = world.client.post("/v1/me/blocklist", json={"kind": "locale", "value": "XX-99"},
-                                 headers=auth(world.alice_key))
+    response = world.client.post(
+        "/v1/me/blocklist", json={"kind": "locale", "value": "XX-99"}, headers=auth(world.alice_key)
+    )
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/problem+json"
 
@@ -99,8 +100,9 @@ def test_allowlist_only_mode_admits_only_allowed_parties(world: World) -> None:
     ads_token = world.token(world.ads).json()["access_token"]
     world.block("organization", "Wanderly Travel", effect="allow")
     world.block("organization", "Calendar Co", effect="allow")
-    response = world.client.put("/v1/me/blocklist/mode", json={"mode": "allowlist_only"},
-                                headers=auth(world.alice_key))
+    response = world.client.put(
+        "/v1/me/blocklist/mode", json={"mode": "allowlist_only"}, headers=auth(world.alice_key)
+    )
     assert response.json() == {"mode": "allowlist_only"}
     assert world.introspect(ads_token) == {"active": False}
     assert world.introspect(travel_token)["active"] is True
@@ -126,8 +128,16 @@ def test_block_in_allowlist_mode_still_wins(world: World) -> None:
 
 def test_one_users_block_does_not_touch_another_users_tokens(world: World) -> None:
     bob = world.client.post("/v1/users", json={"user_id": "bob"}, headers=auth(world.admin_key)).json()
-    world.client.post("/v1/me/grants", headers=auth(bob["api_key"]), json={
-        "agent": "ad-agent", "resource": CALENDAR_URI, "scopes": ["calendar:read"], "max_ttl_seconds": 300})
+    world.client.post(
+        "/v1/me/grants",
+        headers=auth(bob["api_key"]),
+        json={
+            "agent": "ad-agent",
+            "resource": CALENDAR_URI,
+            "scopes": ["calendar:read"],
+            "max_ttl_seconds": 300,
+        },
+    )
     bob_token = world.token(world.ads, subject="bob").json()["access_token"]
     world.block("agent", "ad-agent")
     assert world.introspect(bob_token)["active"] is True

@@ -32,8 +32,11 @@ def test_failed_log_write_leaves_blocklist_unchanged(world: World, monkeypatch: 
         raise OperationalError("INSERT INTO grant_log", {}, Exception("disk full"))
 
     monkeypatch.setattr(audit, "append", broken)
-    response = world.client.post("/v1/me/blocklist", json={"kind": "agent", "value": "ad-agent"},
-                                 headers={"Authorization": f"Bearer {world.alice_key}"})
+    response = world.client.post(
+        "/v1/me/blocklist",
+        json={"kind": "agent", "value": "ad-agent"},
+        headers={"Authorization": f"Bearer {world.alice_key}"},
+    )
     assert response.status_code == 503
     monkeypatch.undo()
     listing = world.client.get("/v1/me/blocklist", headers={"Authorization": f"Bearer {world.alice_key}"})

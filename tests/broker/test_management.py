@@ -23,7 +23,9 @@ def test_agent_registration_normalizes_and_validates(world: World) -> None:
 
 
 def test_duplicate_agent_is_a_conflict(world: World) -> None:
-    response = world.client.post("/v1/agents", json=world.travel.registration(), headers=auth(world.admin_key))
+    response = world.client.post(
+        "/v1/agents", json=world.travel.registration(), headers=auth(world.admin_key)
+    )
     assert response.status_code == 409
     assert response.json()["error"] == "conflict"
 
@@ -64,7 +66,9 @@ def test_user_key_is_shown_once_and_stored_hashed(world: World) -> None:
 
 
 def test_auditor_creation_returns_a_key(world: World) -> None:
-    response = world.client.post("/v1/auditors", json={"name": "Internal audit"}, headers=auth(world.admin_key))
+    response = world.client.post(
+        "/v1/auditors", json={"name": "Internal audit"}, headers=auth(world.admin_key)
+    )
     assert response.status_code == 201
     assert response.json()["api_key"].startswith("dsc_aud_")
 
@@ -85,8 +89,13 @@ def test_grant_listing_and_status(world: World) -> None:
 
 
 def test_grant_needs_exactly_one_grantee(world: World) -> None:
-    body = {"agent": "travel-agent", "organization": "x", "resource": CALENDAR_URI, "scopes": ["a:b"],
-            "max_ttl_seconds": 60}
+    body = {
+        "agent": "travel-agent",
+        "organization": "x",
+        "resource": CALENDAR_URI,
+        "scopes": ["a:b"],
+        "max_ttl_seconds": 60,
+    }
     assert world.client.post("/v1/me/grants", json=body, headers=auth(world.alice_key)).status_code == 422
     body.pop("agent")
     body.pop("organization")
@@ -94,10 +103,22 @@ def test_grant_needs_exactly_one_grantee(world: World) -> None:
 
 
 def test_grant_rejects_unregistered_resource_and_bad_scopes(world: World) -> None:
-    base = {"agent": "travel-agent", "resource": CALENDAR_URI, "scopes": ["calendar:read"], "max_ttl_seconds": 60}
-    for change in ({"resource": "https://nowhere.example"}, {"scopes": ["calendar"]}, {"scopes": []},
-                   {"max_ttl_seconds": 0}, {"max_ttl_seconds": 7200}, {"reveal": ["email"]},
-                   {"agent": "no-such-agent"}, {"expires_at": 1.0}):
+    base = {
+        "agent": "travel-agent",
+        "resource": CALENDAR_URI,
+        "scopes": ["calendar:read"],
+        "max_ttl_seconds": 60,
+    }
+    for change in (
+        {"resource": "https://nowhere.example"},
+        {"scopes": ["calendar"]},
+        {"scopes": []},
+        {"max_ttl_seconds": 0},
+        {"max_ttl_seconds": 7200},
+        {"reveal": ["email"]},
+        {"agent": "no-such-agent"},
+        {"expires_at": 1.0},
+    ):
         response = world.client.post("/v1/me/grants", json={**base, **change}, headers=auth(world.alice_key))
         assert response.status_code == 422, change
 
@@ -133,8 +154,9 @@ def test_activity_pages_backwards(world: World) -> None:
     for _ in range(5):
         world.token(world.travel)
     first = world.client.get("/v1/me/activity", params={"limit": 3}, headers=auth(world.alice_key)).json()
-    second = world.client.get("/v1/me/activity", params={"limit": 3, "before": first["next_before"]},
-                              headers=auth(world.alice_key)).json()
+    second = world.client.get(
+        "/v1/me/activity", params={"limit": 3, "before": first["next_before"]}, headers=auth(world.alice_key)
+    ).json()
     seqs = [e["seq"] for e in first["events"] + second["events"]]
     assert seqs == sorted(seqs, reverse=True)
     assert len(set(seqs)) == len(seqs) == 6
@@ -149,7 +171,14 @@ def test_every_change_is_in_the_log_in_order_and_without_user_ids(world: World) 
         rows = conn.execute(select(grant_log.c.seq, grant_log.c.event).order_by(grant_log.c.seq)).all()
     assert [r.seq for r in rows] == list(range(1, len(rows) + 1))
     types = [json.loads(r.event)["type"] for r in rows]
-    for expected in ("signing_key.created", "admin.key_created", "agent.registered", "user.created",
-                     "grant.created", "token.issued", "list.entry_added"):
+    for expected in (
+        "signing_key.created",
+        "admin.key_created",
+        "agent.registered",
+        "user.created",
+        "grant.created",
+        "token.issued",
+        "list.entry_added",
+    ):
         assert expected in types
     assert all('"alice"' not in r.event for r in rows)

@@ -8,8 +8,9 @@ from policy import Effect, EntryKind, Grant, ListEntry, Party, Role, Scope
 
 segments = st.sampled_from(["calendar", "contacts", "email", "files", "read", "*"])
 actions = st.sampled_from(["read", "write", "delete", "*"])
-scopes = st.builds(lambda area, action: Scope(tuple(area), action),
-                   st.lists(segments, min_size=1, max_size=3), actions)
+scopes = st.builds(
+    lambda area, action: Scope(tuple(area), action), st.lists(segments, min_size=1, max_size=3), actions
+)
 organizations = st.sampled_from(["acme", "adtrack inc.", "wanderly travel", "calendar co"])
 locales = st.sampled_from(["US", "US-CA", "US-NY", "FR", "DE", "GB-LND"])
 client_ids = st.sampled_from(["a1", "a2", "a3", "holder"])
@@ -17,8 +18,9 @@ client_ids = st.sampled_from(["a1", "a2", "a3", "holder"])
 
 def parties(role: Role) -> st.SearchStrategy[Party]:
     """A party in the given role."""
-    return st.builds(Party, client_id=client_ids, organization=organizations, locale=locales,
-                     role=st.just(role))
+    return st.builds(
+        Party, client_id=client_ids, organization=organizations, locale=locales, role=st.just(role)
+    )
 
 
 entries = st.builds(
@@ -28,13 +30,21 @@ entries = st.builds(
         value={EntryKind.ORGANIZATION: org, EntryKind.LOCALE: loc, EntryKind.AGENT: cid}[kind],
         effect=effect,
     ),
-    st.integers(0, 999), st.sampled_from(list(EntryKind)), organizations,
-    st.sampled_from(["US", "US-CA", "FR", "DE"]), client_ids, st.sampled_from(list(Effect)),
+    st.integers(0, 999),
+    st.sampled_from(list(EntryKind)),
+    organizations,
+    st.sampled_from(["US", "US-CA", "FR", "DE"]),
+    client_ids,
+    st.sampled_from(list(Effect)),
 )
 
 grants = st.builds(
     lambda i, agent, resource, granted, ttl: Grant(
-        grant_id=f"g{i}", agent=agent, resource=resource, scopes=tuple(granted), max_ttl_seconds=ttl),
-    st.integers(0, 999), client_ids, st.sampled_from(["https://r1", "https://r2"]),
-    st.lists(scopes, min_size=1, max_size=3), st.integers(1, 3600),
+        grant_id=f"g{i}", agent=agent, resource=resource, scopes=tuple(granted), max_ttl_seconds=ttl
+    ),
+    st.integers(0, 999),
+    client_ids,
+    st.sampled_from(["https://r1", "https://r2"]),
+    st.lists(scopes, min_size=1, max_size=3),
+    st.integers(1, 3600),
 )

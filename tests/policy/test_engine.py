@@ -28,17 +28,28 @@ NOW = 1_800_000_000.0
 LIMITS = Limits()
 
 
-def _decide(request: TokenRequest, grant_list: list[Grant], entry_list: list[ListEntry],
-            mode: ListMode = ListMode.BLOCKLIST) -> Decision:
+def _decide(
+    request: TokenRequest,
+    grant_list: list[Grant],
+    entry_list: list[ListEntry],
+    mode: ListMode = ListMode.BLOCKLIST,
+) -> Decision:
     return decide_token(request, grants=grant_list, entries=entry_list, mode=mode, now=NOW, limits=LIMITS)
 
 
 requests = st.builds(
     lambda requester, holder, resource, wanted, lifetime: TokenRequest(
-        requester=requester, holder=holder, resource=resource, scopes=tuple(wanted),
-        requested_lifetime=lifetime),
-    parties(Role.REQUESTER), parties(Role.HOLDER), st.sampled_from(["https://r1", "https://r2"]),
-    st.lists(scopes, min_size=1, max_size=3), st.one_of(st.none(), st.integers(1, 7200)),
+        requester=requester,
+        holder=holder,
+        resource=resource,
+        scopes=tuple(wanted),
+        requested_lifetime=lifetime,
+    ),
+    parties(Role.REQUESTER),
+    parties(Role.HOLDER),
+    st.sampled_from(["https://r1", "https://r2"]),
+    st.lists(scopes, min_size=1, max_size=3),
+    st.one_of(st.none(), st.integers(1, 7200)),
 )
 
 
@@ -50,14 +61,17 @@ def test_no_grant_means_deny(request: TokenRequest, entry_list: list[ListEntry])
 
 
 @given(requests, st.lists(grants, max_size=4), st.lists(entries, max_size=4), st.sampled_from(list(ListMode)))
-def test_a_block_beats_any_grant(request: TokenRequest, grant_list: list[Grant], entry_list: list[ListEntry],
-                                 mode: ListMode) -> None:
+def test_a_block_beats_any_grant(
+    request: TokenRequest, grant_list: list[Grant], entry_list: list[ListEntry], mode: ListMode
+) -> None:
     if check_parties((request.requester, request.holder), entry_list, mode):
         assert not _decide(request, grant_list, entry_list, mode).allowed
 
 
 @given(requests, st.lists(grants, max_size=4))
-def test_allowed_only_under_a_grant_that_covers_every_scope(request: TokenRequest, grant_list: list[Grant]) -> None:
+def test_allowed_only_under_a_grant_that_covers_every_scope(
+    request: TokenRequest, grant_list: list[Grant]
+) -> None:
     decision = _decide(request, grant_list, [])
     if decision.allowed:
         grant = next(g for g in grant_list if g.grant_id == decision.grant_id)
@@ -92,15 +106,23 @@ def _party(role: Role = Role.REQUESTER, **changes: object) -> Party:
 
 
 def _request(**changes: object) -> TokenRequest:
-    base = {"requester": _party(), "holder": _party(Role.HOLDER, client_id="cal", organization="calendar co",
-                                                    locale="DE"),
-            "resource": "https://r1", "scopes": (Scope.parse("calendar:read"),)}
+    base = {
+        "requester": _party(),
+        "holder": _party(Role.HOLDER, client_id="cal", organization="calendar co", locale="DE"),
+        "resource": "https://r1",
+        "scopes": (Scope.parse("calendar:read"),),
+    }
     return TokenRequest(**{**base, **changes})  # type: ignore[arg-type]
 
 
 def _grant(**changes: object) -> Grant:
-    base = {"grant_id": "g1", "agent": "travel", "resource": "https://r1",
-            "scopes": (Scope.parse("calendar:*"),), "max_ttl_seconds": 600}
+    base = {
+        "grant_id": "g1",
+        "agent": "travel",
+        "resource": "https://r1",
+        "scopes": (Scope.parse("calendar:*"),),
+        "max_ttl_seconds": 600,
+    }
     return Grant(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -148,7 +170,10 @@ def test_grant_to_organization() -> None:
 
 def test_lifetime_is_capped_by_broker_grant_request_and_grant_expiry() -> None:
     assert _decide(_request(), [_grant(max_ttl_seconds=3600)], []).lifetime_seconds == 300
-    assert _decide(_request(requested_lifetime=9999), [_grant(max_ttl_seconds=3600)], []).lifetime_seconds == 3600
+    assert (
+        _decide(_request(requested_lifetime=9999), [_grant(max_ttl_seconds=3600)], []).lifetime_seconds
+        == 3600
+    )
     assert _decide(_request(requested_lifetime=100), [_grant()], []).lifetime_seconds == 100
     assert _decide(_request(), [_grant(expires_at=NOW + 42.9)], []).lifetime_seconds == 42
 
@@ -162,5 +187,5 @@ def test_decision_records_its_inputs() -> None:
 
 def test_organization_normalization() -> None:
     assert normalize_organization("  ACME\u3000 Corp ") == "acme corp"
-    assert normalize_organization("Ａｃｍｅ") == "acme"  # full-width letters fold (NFKC)
+    assert normalize_organization("\uff21\uff43\uff4d\uff45") == "acme"  # full-width letters fold (NFKC)
     assert normalize_organization("Straße") == normalize_organization("STRASSE")

@@ -31,8 +31,19 @@ def test_covering_table(granted: str, requested: str, covered: bool) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["", "calendar", ":read", "calendar:", "Calendar:read", "cal endar:read", "a:b:c", "a..b:read", "a:re?d",
-     "x" * 200 + ":read", "calendar:read\n"],
+    [
+        "",
+        "calendar",
+        ":read",
+        "calendar:",
+        "Calendar:read",
+        "cal endar:read",
+        "a:b:c",
+        "a..b:read",
+        "a:re?d",
+        "x" * 200 + ":read",
+        "calendar:read\n",
+    ],
 )
 def test_malformed_scopes_are_rejected(text: str) -> None:
     with pytest.raises(ScopeError):

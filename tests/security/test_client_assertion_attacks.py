@@ -37,8 +37,15 @@ def _b64(data: dict[str, object]) -> str:
 
 def _claims(world: World, **extra: object) -> dict[str, object]:
     now = int(world.clock.now)
-    return {"iss": "travel-agent", "sub": "travel-agent", "aud": ISSUER, "jti": f"j-{time.time_ns()}",
-            "iat": now, "exp": now + 60, **extra}
+    return {
+        "iss": "travel-agent",
+        "sub": "travel-agent",
+        "aud": ISSUER,
+        "jti": f"j-{time.time_ns()}",
+        "iat": now,
+        "exp": now + 60,
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -74,7 +81,9 @@ def test_hs256_signed_with_the_registered_public_key_is_rejected(granted: World)
     import hashlib
     import hmac
 
-    signature = base64.urlsafe_b64encode(hmac.new(public_x, signing_input, hashlib.sha256).digest()).rstrip(b"=")
+    signature = base64.urlsafe_b64encode(hmac.new(public_x, signing_input, hashlib.sha256).digest()).rstrip(
+        b"="
+    )
     _assert_invalid_client(granted, f"{signing_input.decode()}.{signature.decode()}")
 
 
@@ -82,15 +91,16 @@ def test_algorithm_outside_the_keys_allow_list_is_rejected(granted: World) -> No
     # ES256 header on an Ed25519 key id: the key's pinned algorithm is EdDSA.
     other = Ed25519PrivateKey.generate()
     token = jwt.encode(_claims(granted), other, algorithm="EdDSA", headers={"kid": granted.travel.kid})
-    header, payload, signature = token.split(".")
+    _, payload, signature = token.split(".")
     forged_header = _b64({"alg": "ES256", "kid": granted.travel.kid})
     _assert_invalid_client(granted, f"{forged_header}.{payload}.{signature}")
 
 
 def test_signature_by_an_unregistered_key_is_rejected(granted: World) -> None:
     rogue = Ed25519PrivateKey.generate()
-    _assert_invalid_client(granted, jwt.encode(_claims(granted), rogue, algorithm="EdDSA",
-                                               headers={"kid": granted.travel.kid}))
+    _assert_invalid_client(
+        granted, jwt.encode(_claims(granted), rogue, algorithm="EdDSA", headers={"kid": granted.travel.kid})
+    )
 
 
 def test_another_agents_key_cannot_sign_for_this_client(granted: World) -> None:
@@ -119,7 +129,9 @@ def test_key_url_headers_are_never_fetched(granted: World, header: str) -> None:
 
 
 def test_wrong_audience_is_rejected(granted: World) -> None:
-    _assert_invalid_client(granted, granted.travel.assertion("https://other-broker.example", now=granted.clock.now))
+    _assert_invalid_client(
+        granted, granted.travel.assertion("https://other-broker.example", now=granted.clock.now)
+    )
 
 
 def test_replayed_jti_is_rejected(granted: World) -> None:
@@ -156,12 +168,18 @@ def test_missing_required_claim_is_rejected(granted: World, claim: str) -> None:
 
 
 def test_sub_different_from_iss_is_rejected(granted: World) -> None:
-    _assert_invalid_client(granted, granted.travel.assertion(ISSUER, now=granted.clock.now, sub="calendar-holder"))
+    _assert_invalid_client(
+        granted, granted.travel.assertion(ISSUER, now=granted.clock.now, sub="calendar-holder")
+    )
 
 
 def test_unknown_client_gets_the_same_answer_as_a_bad_signature(granted: World) -> None:
-    stranger = jwt.encode({**_claims(granted), "iss": "ghost", "sub": "ghost"}, granted.travel.key,
-                          algorithm="EdDSA", headers={"kid": granted.travel.kid})
+    stranger = jwt.encode(
+        {**_claims(granted), "iss": "ghost", "sub": "ghost"},
+        granted.travel.key,
+        algorithm="EdDSA",
+        headers={"kid": granted.travel.kid},
+    )
     _assert_invalid_client(granted, stranger)
 
 
@@ -171,7 +189,10 @@ def test_access_token_used_as_client_assertion_is_rejected(granted: World) -> No
 
 
 def test_client_id_parameter_must_match_the_assertion(granted: World) -> None:
-    form = {**_request(granted, granted.travel.assertion(ISSUER, now=granted.clock.now)), "client_id": "ad-agent"}
+    form = {
+        **_request(granted, granted.travel.assertion(ISSUER, now=granted.clock.now)),
+        "client_id": "ad-agent",
+    }
     response = granted.client.post("/oauth2/token", data=form)
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_client"

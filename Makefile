@@ -1,0 +1,46 @@
+# Discretion: `make demo` runs the end-to-end demo, `make test` runs the whole suite.
+# Both create .venv and install what they need from pyproject.toml on first use.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: demo test serve lint typecheck bench clean
+
+$(BIN)/python:
+	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		(echo "Python 3.11 or newer is required" >&2; exit 1)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@ $(RUNTIME_STAMP)
+
+demo: $(RUNTIME_STAMP)
+	$(BIN)/python -m examples.demo
+
+test: $(DEV_STAMP)
+	$(BIN)/python -m pytest
+
+serve: $(RUNTIME_STAMP)
+	$(BIN)/discretion serve
+
+lint: $(DEV_STAMP)
+	$(BIN)/ruff check policy broker sdk tests examples benchmarks
+
+typecheck: $(DEV_STAMP)
+	$(BIN)/mypy policy sdk broker
+
+bench: $(DEV_STAMP)
+	$(BIN)/python benchmarks/token_issuance.py
+	$(BIN)/python benchmarks/verify.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .discretion
