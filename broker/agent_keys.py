@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import jwt
@@ -81,9 +82,15 @@ def load_key(jwk: dict[str, Any], alg: str) -> Any:
     return key
 
 
+@lru_cache(maxsize=4096)
+def _cached_key(members: tuple[tuple[str, Any], ...], alg: str) -> Any:
+    # Keyed by the key's own members, so a re-registered or rotated key is a different entry.
+    return load_key(dict(members), alg)
+
+
 def find_key(jwks: dict[str, Any], kid: str, alg: str) -> Any | None:
     """The registered key with this kid, if it may be used with this algorithm."""
     for jwk in jwks.get("keys", ()):
         if jwk.get("kid") == kid and jwk.get("alg") == alg:
-            return load_key(jwk, alg)
+            return _cached_key(tuple(sorted(jwk.items())), alg)
     return None

@@ -67,13 +67,17 @@ class Event:
     details: dict[str, Any] = field(default_factory=dict)
 
 
+_NEXT_SEQ = (
+    update(log_head).where(log_head.c.id == 1).values(size=log_head.c.size + 1).returning(log_head.c.size)
+)
+_INSERT_EVENT = insert(grant_log)
+
+
 def append(conn: Connection, event: Event, *, now: float) -> int:
     """Sequence and write one event in the caller's transaction; returns its sequence number."""
     # The UPDATE takes the head row's lock until commit, so concurrent writers are serialized
     # and sequence numbers are contiguous even on PostgreSQL (on SQLite BEGIN IMMEDIATE does it).
-    seq = conn.execute(
-        update(log_head).where(log_head.c.id == 1).values(size=log_head.c.size + 1).returning(log_head.c.size)
-    ).scalar_one()
+    seq = conn.execute(_NEXT_SEQ).scalar_one()
     body = {
         "seq": seq,
         "time_ms": int(now * 1000),
@@ -92,14 +96,15 @@ def append(conn: Connection, event: Event, *, now: float) -> int:
     }
     data = canonical_json(body)
     conn.execute(
-        insert(grant_log).values(
-            seq=seq,
-            ts=now,
-            event_type=str(event.type),
-            subject_ref=event.subject,
-            jti=event.jti,
-            event=data.decode(),
-            leaf_hash=leaf_hash(data),
-        )
+        _INSERT_EVENT,
+        {
+            "seq": seq,
+            "ts": now,
+            "event_type": str(event.type),
+            "subject_ref": event.subject,
+            "jti": event.jti,
+            "event": data.decode(),
+            "leaf_hash": leaf_hash(data),
+        },
     )
     return int(seq)

@@ -1,9 +1,17 @@
-"""`private_key_jwt` client authentication (RFC 7523 section 2.2 and section 3)."""
+"""`private_key_jwt` client authentication (RFC 7523 section 2.2 and section 3).
+
+Verification reads only; consuming the assertion's `jti` is a separate write, so the token endpoint
+can verify outside its short write transaction and consume inside it.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import logging
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -16,10 +24,20 @@ from broker.storage import agents as agent_store
 from broker.storage import tokens as token_store
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+MAX_ASSERTION_LENGTH = 8192
 # JWT types that must never pass as client assertions (RFC 8725 section 3.11: explicit typing).
 _FOREIGN_TYPES = frozenset({"at+jwt", "dpop+jwt", "application/at+jwt", "application/dpop+jwt"})
 _PURGE_ONE_IN = 256
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedAssertion:
+    """A client assertion whose signature and claims checked out; its jti is not consumed yet."""
+
+    agent: agent_store.AgentRecord
+    jti: str
+    expires_at: float
 
 
 def _fail(why: str) -> InvalidClient:
@@ -28,31 +46,33 @@ def _fail(why: str) -> InvalidClient:
     return InvalidClient()
 
 
-def _header(assertion: str) -> tuple[str, str]:
+def _segment(part: str) -> dict[str, Any]:
     try:
-        header = jwt.get_unverified_header(assertion)
-    except jwt.PyJWTError as exc:
+        value = json.loads(base64.urlsafe_b64decode(part + "=" * (-len(part) % 4)))
+    except (binascii.Error, ValueError) as exc:
         raise _fail("malformed assertion") from exc
-    alg, kid, typ = header.get("alg"), header.get("kid"), header.get("typ")
+    if not isinstance(value, dict):
+        raise _fail("malformed assertion")
+    return value
+
+
+def _unverified(assertion: str) -> tuple[str, str, str]:
+    """alg, kid and iss, read before the signature is checked only to find the key to check it with."""
+    parts = assertion.split(".")
+    if len(parts) != 3:
+        raise _fail("malformed assertion")
+    header, claims = _segment(parts[0]), _segment(parts[1])
+    alg, kid, typ, iss = header.get("alg"), header.get("kid"), header.get("typ"), claims.get("iss")
     if alg not in ALLOWED_ALGS:
         raise _fail("algorithm not allowed")
     if not isinstance(kid, str) or not kid:
         raise _fail("no kid")
     if isinstance(typ, str) and typ.lower() in _FOREIGN_TYPES:
         raise _fail("token of another type used as an assertion")
-    # jku, x5u, x5c and jwk headers are deliberately ignored: keys come only from the registry.
-    return alg, kid
-
-
-def _unverified_issuer(assertion: str) -> str:
-    try:
-        claims = jwt.decode(assertion, options={"verify_signature": False})
-    except jwt.PyJWTError as exc:
-        raise _fail("malformed assertion") from exc
-    iss = claims.get("iss")
     if not isinstance(iss, str) or not iss:
         raise _fail("no iss")
-    return iss
+    # jku, x5u, x5c and jwk headers are deliberately ignored: keys come only from the registry.
+    return alg, kid, iss
 
 
 def _check_times(claims: dict[str, Any], settings: Settings, now: float) -> float:
@@ -71,37 +91,21 @@ def _check_times(claims: dict[str, Any], settings: Settings, now: float) -> floa
     return float(exp)
 
 
-def authenticate_client(
-    conn: Connection,
-    form: dict[str, str],
-    *,
-    settings: Settings,
-    now: float,
-) -> agent_store.AgentRecord:
-    """Verify the form's client assertion and consume its jti; returns the authenticated agent."""
-    if form.get("client_assertion_type") != ASSERTION_TYPE or "client_assertion" not in form:
-        raise InvalidClient("private_key_jwt client authentication is required")
-    return authenticate_assertion(
-        conn, form["client_assertion"], settings=settings, now=now, claimed_client_id=form.get("client_id")
-    )
-
-
-def authenticate_assertion(
+def verify_assertion(
     conn: Connection,
     assertion: str,
     *,
     settings: Settings,
     now: float,
     claimed_client_id: str | None = None,
-) -> agent_store.AgentRecord:
-    """Verify a client assertion, consume its jti and return the agent it authenticates."""
-    if len(assertion) > 8192:
+) -> VerifiedAssertion:
+    """Check a client assertion's signature and claims against the agent's registered keys."""
+    if len(assertion) > MAX_ASSERTION_LENGTH:
         raise InvalidRequest("client_assertion is too long")
-    alg, kid = _header(assertion)
-    client_id = _unverified_issuer(assertion)
+    alg, kid, client_id = _unverified(assertion)
     if claimed_client_id is not None and claimed_client_id != client_id:
         raise _fail("client_id does not match the assertion")
-    agent = agent_store.get_agent(conn, client_id)
+    agent = agent_store.get_agent(conn, client_id, with_resources=False)
     if agent is None:
         raise _fail("unknown client")
     try:
@@ -135,9 +139,46 @@ def authenticate_assertion(
     exp = _check_times(claims, settings, now)
     if agent.suspended:
         raise _fail("agent suspended")
-    # RFC 7523 section 3 item 7: an assertion is single-use until it expires.
-    if not token_store.consume_assertion_jti(conn, client_id, jti, exp + settings.clock_skew_seconds):
+    return VerifiedAssertion(agent=agent, jti=jti, expires_at=exp + settings.clock_skew_seconds)
+
+
+def consume(conn: Connection, verified: VerifiedAssertion, *, now: float, skew: int) -> None:
+    """Spend the assertion's jti: RFC 7523 section 3 item 7, single use until it expires."""
+    if not token_store.consume_assertion_jti(
+        conn, verified.agent.client_id, verified.jti, verified.expires_at
+    ):
         raise _fail("replayed assertion")
     if secrets.randbelow(_PURGE_ONE_IN) == 0:
-        token_store.purge_assertion_jtis(conn, now - settings.clock_skew_seconds)
-    return agent
+        token_store.purge_assertion_jtis(conn, now - skew)
+
+
+def assertion_from_form(form: dict[str, str]) -> str:
+    """The client assertion of a form request; private_key_jwt is the only method."""
+    if form.get("client_assertion_type") != ASSERTION_TYPE or "client_assertion" not in form:
+        raise InvalidClient("private_key_jwt client authentication is required")
+    return form["client_assertion"]
+
+
+def authenticate_assertion(
+    conn: Connection,
+    assertion: str,
+    *,
+    settings: Settings,
+    now: float,
+    claimed_client_id: str | None = None,
+) -> agent_store.AgentRecord:
+    """Verify and consume an assertion in one (write) transaction; returns the agent."""
+    verified = verify_assertion(
+        conn, assertion, settings=settings, now=now, claimed_client_id=claimed_client_id
+    )
+    consume(conn, verified, now=now, skew=settings.clock_skew_seconds)
+    return verified.agent
+
+
+def authenticate_client(
+    conn: Connection, form: dict[str, str], *, settings: Settings, now: float
+) -> agent_store.AgentRecord:
+    """Authenticate the client of a form request (introspection, revocation)."""
+    return authenticate_assertion(
+        conn, assertion_from_form(form), settings=settings, now=now, claimed_client_id=form.get("client_id")
+    )

@@ -35,7 +35,9 @@ logger = logging.getLogger("sdk")
 class AsyncRevocationSource(Protocol):
     """Anything that reads the revocation feed asynchronously; an AsyncBrokerClient is one."""
 
-    async def revocations(self, since: str | None = None, limit: int | None = None) -> RevocationPage: ...
+    async def revocations(self, since: str | None = None, limit: int | None = None) -> RevocationPage:
+        """One page of the feed after cursor `since`."""
+        ...
 
 
 class AsyncTokenVerifier:
@@ -138,12 +140,16 @@ class AsyncTokenVerifier:
                 if not core.has_keys:
                     raise VerifierUnavailable("jwks_unavailable")
                 return
-            core.jwks_attempted(now)
+            # The first download is not a refresh: only refreshes (and failed first downloads)
+            # count against the rate limit, so a key rotated just after start-up is still found.
+            if core.has_keys:
+                core.jwks_attempted(now)
             try:
                 document = await self._fetch_jwks()
             except FETCH_ERRORS as exc:
                 logger.warning("JWKS download from %s failed: %s", self.jwks_uri, type(exc).__name__)
                 if not core.has_keys:
+                    core.jwks_attempted(now)
                     raise VerifierUnavailable("jwks_unavailable") from None
                 return
             core.install_jwks(document, now)

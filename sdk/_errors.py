@@ -57,55 +57,55 @@ class BrokerError(DiscretionError):
         )
 
 
-class InvalidRequest(BrokerError):  # noqa: N818
+class InvalidRequest(BrokerError):
     """The request was malformed (missing, repeated or bad parameter)."""
 
     code = "invalid_request"
 
 
-class InvalidClient(BrokerError):  # noqa: N818
+class InvalidClient(BrokerError):
     """Client authentication failed; the broker gives one answer for every cause."""
 
     code = "invalid_client"
 
 
-class InvalidGrant(BrokerError):  # noqa: N818
+class InvalidGrant(BrokerError):
     """The grant (or subject token) is invalid, expired or revoked."""
 
     code = "invalid_grant"
 
 
-class InvalidScope(BrokerError):  # noqa: N818
+class InvalidScope(BrokerError):
     """The requested scope is malformed or empty."""
 
     code = "invalid_scope"
 
 
-class InvalidTarget(BrokerError):  # noqa: N818
+class InvalidTarget(BrokerError):
     """The `resource` is not a registered resource URI (RFC 8707 section 2)."""
 
     code = "invalid_target"
 
 
-class UnsupportedGrantType(BrokerError):  # noqa: N818
+class UnsupportedGrantType(BrokerError):
     """The broker does not support the grant type."""
 
     code = "unsupported_grant_type"
 
 
-class AccessDenied(BrokerError):  # noqa: N818
+class AccessDenied(BrokerError):
     """The user's policy refuses the request; the broker never says which rule."""
 
     code = "access_denied"
 
 
-class UnauthorizedClient(BrokerError):  # noqa: N818
+class UnauthorizedClient(BrokerError):
     """The caller may not do this (for example revoke a token it is not party to)."""
 
     code = "unauthorized_client"
 
 
-class TemporarilyUnavailable(BrokerError):  # noqa: N818
+class TemporarilyUnavailable(BrokerError):
     """The broker cannot serve the request now; nothing was issued, retrying later may work."""
 
     code = "temporarily_unavailable"
@@ -163,8 +163,11 @@ def error_from_response(response: httpx.Response) -> BrokerError:
 class TokenError(DiscretionError):
     """Root of the reasons a holder refuses an access token."""
 
+    #: A short machine code ("expired", "revoked", "insufficient_scope", ...); never the token.
+    reason: str = "invalid"
 
-class InvalidToken(TokenError):  # noqa: N818
+
+class InvalidToken(TokenError):
     """The token is not acceptable (RFC 6750 section 3.1 `invalid_token`); `reason` says why."""
 
     def __init__(self, reason: str, detail: str | None = None) -> None:
@@ -173,7 +176,7 @@ class InvalidToken(TokenError):  # noqa: N818
         super().__init__(reason if detail is None else f"{reason}: {detail}")
 
 
-class InsufficientScope(TokenError):  # noqa: N818
+class InsufficientScope(TokenError):
     """The token is valid but does not cover the required scopes (RFC 6750 `insufficient_scope`)."""
 
     def __init__(self, required: tuple[str, ...], granted: tuple[str, ...]) -> None:
@@ -183,7 +186,7 @@ class InsufficientScope(TokenError):  # noqa: N818
         super().__init__(f"insufficient_scope: requires {' '.join(required)}")
 
 
-class VerifierUnavailable(TokenError):  # noqa: N818
+class VerifierUnavailable(TokenError):
     """The verifier cannot decide now (JWKS or revocation feed unreachable); it fails closed."""
 
     def __init__(self, reason: str, detail: str | None = None) -> None:

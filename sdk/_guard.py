@@ -6,6 +6,7 @@ SDK stays installable without FastAPI while its dependencies work inside a FastA
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, overload
@@ -14,12 +15,14 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from ._async_verifier import AsyncTokenVerifier
-from ._errors import InsufficientScope, InvalidToken, TokenError, VerifierUnavailable
+from ._errors import InsufficientScope, TokenError, VerifierUnavailable
 from ._models import VerifiedToken
 from ._scopes import Scope
 from ._verifier import TokenVerifier
 
 __all__ = ["bearer_token", "require_scope"]
+
+logger = logging.getLogger("sdk")
 
 #: RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -57,6 +60,8 @@ def bearer_token(request: Request, realm: str) -> str:
 
 
 def _refuse(exc: TokenError, realm: str) -> NoReturn:
+    # The reason code goes to the holder's log; the token itself never does.
+    logger.info("bearer token refused: %s", exc.reason)
     if isinstance(exc, InsufficientScope):
         # RFC 6750 section 3.1: 403 with the scope needed, so the client knows what to ask for.
         headers = _challenge(
@@ -68,11 +73,10 @@ def _refuse(exc: TokenError, realm: str) -> NoReturn:
         raise HTTPException(403, "insufficient scope", headers=headers) from None
     if isinstance(exc, VerifierUnavailable):
         # Fail closed without blaming the token: the client may retry (RFC 9110 section 15.6.4).
-        raise HTTPException(503, "token verification unavailable", headers={"Retry-After": "1"})
-    reason = exc.reason if isinstance(exc, InvalidToken) else "invalid"
+        raise HTTPException(503, "token verification unavailable", headers={"Retry-After": "1"}) from None
     # The description says only what the client can act on (renew an expired or revoked token);
     # other reasons stay in `exc.reason` for the holder's own logs.
-    description = _DESCRIPTIONS.get(reason, "the access token is invalid")
+    description = _DESCRIPTIONS.get(exc.reason, "the access token is invalid")
     headers = _challenge(realm, error="invalid_token", error_description=description)
     raise HTTPException(401, "invalid token", headers=headers) from None
 
@@ -111,6 +115,7 @@ def require_scope(
         async_verifier = verifier
 
         async def verified_token_async(request: Request) -> VerifiedToken:
+            """The verified bearer token of `request`, or an RFC 6750 error answer."""
             token = bearer_token(request, realm)
             try:
                 return await async_verifier.verify(token, required_scopes=required)
@@ -123,6 +128,7 @@ def require_scope(
 
     # A plain function: FastAPI runs it in its thread pool, where JWKS and feed downloads may block.
     def verified_token(request: Request) -> VerifiedToken:
+        """The verified bearer token of `request`, or an RFC 6750 error answer."""
         token = bearer_token(request, realm)
         try:
             return sync_verifier.verify(token, required_scopes=required)

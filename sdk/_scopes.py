@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -49,7 +50,12 @@ class Scope:
         return f"{'.'.join(self.area)}:{self.action}"
 
 
+# Holders check the same few scopes on every request; parsing each once keeps the regex work off
+# the verification hot path. Bounded, so tokens with made-up scopes cannot grow it without limit.
+@functools.lru_cache(maxsize=1024)
 def _parse_or_none(text: str) -> Scope | None:
+    if not isinstance(text, str):
+        return None
     try:
         return Scope.parse(text)
     except ValueError:

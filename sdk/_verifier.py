@@ -32,7 +32,9 @@ FETCH_ERRORS = (httpx.HTTPError, BrokerError)
 class RevocationSource(Protocol):
     """Anything that reads the broker's revocation feed; a holder's BrokerClient is one."""
 
-    def revocations(self, since: str | None = None, limit: int | None = None) -> RevocationPage: ...
+    def revocations(self, since: str | None = None, limit: int | None = None) -> RevocationPage:
+        """One page of the feed after cursor `since`."""
+        ...
 
 
 def default_jwks_uri(issuer: str) -> str:
@@ -141,12 +143,16 @@ class TokenVerifier:
                 if not core.has_keys:
                     raise VerifierUnavailable("jwks_unavailable")
                 return
-            core.jwks_attempted(now)
+            # The first download is not a refresh: only refreshes (and failed first downloads)
+            # count against the rate limit, so a key rotated just after start-up is still found.
+            if core.has_keys:
+                core.jwks_attempted(now)
             try:
                 document = self._fetch_jwks()
             except FETCH_ERRORS as exc:
                 logger.warning("JWKS download from %s failed: %s", self.jwks_uri, type(exc).__name__)
                 if not core.has_keys:
+                    core.jwks_attempted(now)
                     raise VerifierUnavailable("jwks_unavailable") from None
                 return
             core.install_jwks(document, now)

@@ -43,15 +43,15 @@ def _role(role: Role) -> object:
     return check
 
 
-def _oauth(request: Request) -> OAuthService:
+async def _oauth(request: Request) -> OAuthService:
     return request.app.state.oauth  # type: ignore[no-any-return]
 
 
-def _admin(request: Request) -> AdminService:
+async def _admin(request: Request) -> AdminService:
     return request.app.state.admin  # type: ignore[no-any-return]
 
 
-def _me(request: Request) -> MeService:
+async def _me(request: Request) -> MeService:
     return request.app.state.me  # type: ignore[no-any-return]
 
 

@@ -57,7 +57,7 @@ def jwks(request: Request) -> JSONResponse:
 async def token(request: Request, service: OAuth) -> JSONResponse:
     """Token endpoint: `client_credentials` on a user's behalf, `private_key_jwt` only."""
     form = await read_form(request)
-    body = await run_in_threadpool(service.issue, form)
+    body = service.issue(form)
     return JSONResponse(body, headers=_NO_STORE)
 
 

@@ -100,6 +100,7 @@ class MeService:
                 created_at=now,
             )
             grant_store.insert_grant(conn, grant)
+            principals.bump_policy_version(conn, user.ref)
             audit.append(conn, _grant_event(audit.EventType.GRANT_CREATED, grant), now=now)
         return grant
 
@@ -117,6 +118,7 @@ class MeService:
                 raise NotFound("no such grant")
             if grant.revoked_at is None:
                 grant_store.revoke_grant(conn, grant_id, now)
+                principals.bump_policy_version(conn, user.ref)
                 audit.append(conn, _grant_event(audit.EventType.GRANT_REVOKED, grant), now=now)
                 live = token_store.live_tokens_for_grant(conn, grant_id, now)
                 revoke_and_log(conn, live, reason="grant_revoked", now=now)
@@ -181,7 +183,9 @@ class MeService:
 
     def _enforce(self, conn: Connection, user_ref: str, now: float) -> None:
         # Runs in the same transaction as the change: when the call returns, every live token
-        # that the lists now refuse is revoked and in the feed.
+        # that the lists now refuse is revoked and in the feed, and token requests decided on the
+        # old lists see the new policy version and decide again.
+        principals.bump_policy_version(conn, user_ref)
         user = principals.get_user(conn, ref=user_ref)
         assert user is not None
         entries = [e.to_policy() for e in grant_store.entries_for(conn, user_ref)]

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection
 
 from broker import audit
-from broker.client_auth import authenticate_assertion, authenticate_client
+from broker.client_auth import (
+    assertion_from_form,
+    authenticate_assertion,
+    authenticate_client,
+    consume,
+    verify_assertion,
+)
 from broker.errors import (
     AccessDenied,
     BrokerError,
     InvalidRequest,
     InvalidScope,
     InvalidTarget,
+    TemporarilyUnavailable,
     UnauthorizedClient,
     UnsupportedGrantType,
 )
@@ -32,6 +39,7 @@ from policy import (
     Denial,
     Reason,
     Role,
+    Scope,
     ScopeError,
     TokenRequest,
     decide_token,
@@ -43,6 +51,7 @@ TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE_URN = "urn:ietf:params:oauth:token-type:access_token"
 MAX_PURPOSE = 200
 FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX = 500, 1000
+_MAX_ATTEMPTS = 3
 
 
 def _required(form: dict[str, str], name: str) -> str:
@@ -52,7 +61,16 @@ def _required(form: dict[str, str], name: str) -> str:
     return value
 
 
-def _parse_request(form: dict[str, str]) -> tuple[str, str, str, Any, str | None, int | None]:
+@dataclass(frozen=True, slots=True)
+class _TokenParams:
+    subject: str
+    resource: str
+    scopes: tuple[Scope, ...]
+    purpose: str | None
+    lifetime: int | None
+
+
+def _parse_request(form: dict[str, str]) -> _TokenParams:
     grant_type = _required(form, "grant_type")
     if grant_type != CLIENT_CREDENTIALS:
         raise UnsupportedGrantType()
@@ -75,7 +93,21 @@ def _parse_request(form: dict[str, str]) -> tuple[str, str, str, Any, str | None
         if not raw.isdigit() or not 0 < int(raw) <= 86400:
             raise InvalidRequest("expires_in must be a positive number of seconds")
         lifetime = int(raw)
-    return grant_type, subject, resource, scopes, purpose, lifetime
+    return _TokenParams(subject, resource, scopes, purpose, lifetime)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A decision made on a read snapshot, with what is needed to commit it."""
+
+    decision: Decision
+    event: audit.Event
+    user: principals.UserRecord | None
+    holder: AgentRecord
+
+
+class _StaleDecision(Exception):
+    """The user's policy or an agent's status changed between deciding and committing."""
 
 
 class OAuthService:
@@ -85,50 +117,77 @@ class OAuthService:
         self._ctx = ctx
 
     def issue(self, form: dict[str, str]) -> dict[str, Any]:
-        """Handle a token request: authenticate, decide, and on allow sign and record the token."""
-        _, subject, resource, scopes, purpose, lifetime = _parse_request(form)
-        settings = self._ctx.settings
-        error: BrokerError | None = None
-        with self._ctx.store.write() as conn:
-            now = self._ctx.clock()
-            agent = authenticate_client(conn, form, settings=settings, now=now)
-            # From here on errors are answered after commit, so the assertion's jti stays consumed
-            # and the refusal stays in the log.
-            try:
-                return self._issue(conn, agent, subject, resource, scopes, purpose, lifetime, now)
-            except BrokerError as exc:
-                error = exc
-        raise error
+        """Handle a token request: authenticate, decide, and on allow sign and record the token.
 
-    def _issue(
-        self,
-        conn: Connection,
-        agent: AgentRecord,
-        subject: str,
-        resource: str,
-        scopes: Any,
-        purpose: str | None,
-        lifetime: int | None,
-        now: float,
-    ) -> dict[str, Any]:
-        holder = agent_store.holder_of(conn, resource)
+        Deciding and signing happen on a read snapshot, outside the write transaction, which only
+        spends the assertion, appends the log record and stores the token. Inside it the broker
+        re-checks the user's policy version and the agents' status (after taking the log's head
+        lock), so a block or suspension that commits first is never bypassed.
+        """
+        request = _parse_request(form)
+        assertion = assertion_from_form(form)
+        settings = self._ctx.settings
+        for _ in range(_MAX_ATTEMPTS):
+            now = self._ctx.clock()
+            error: BrokerError | None = None
+            with self._ctx.store.read() as conn:
+                verified = verify_assertion(
+                    conn, assertion, settings=settings, now=now, claimed_client_id=form.get("client_id")
+                )
+                try:
+                    plan = self._decide(conn, verified.agent, request, now)
+                except BrokerError as exc:
+                    error = exc
+            if error is not None:
+                # The assertion is spent even when the request fails, so it cannot be replayed.
+                with self._ctx.store.write() as conn:
+                    consume(conn, verified, now=now, skew=settings.clock_skew_seconds)
+                raise error
+            signed = self._sign(verified.agent, plan, now) if plan.decision.allowed else None
+            try:
+                with self._ctx.store.write() as conn:
+                    consume(conn, verified, now=now, skew=settings.clock_skew_seconds)
+                    event = plan.event if signed is None else signed[2]
+                    audit.append(conn, event, now=now)
+                    if signed is None:
+                        break
+                    self._check_current(conn, verified.agent, plan)
+                    token_store.insert_token(conn, signed[1])
+                return signed[0]
+            except _StaleDecision:
+                continue
+        else:
+            raise TemporarilyUnavailable("the user's policy is changing; retry")
+        raise AccessDenied()
+
+    def _decide(self, conn: Connection, agent: AgentRecord, request: _TokenParams, now: float) -> _Plan:
+        holder = agent_store.holder_of(conn, request.resource)
         if holder is None:
             raise InvalidTarget()
-        request = TokenRequest(
+        token_request = TokenRequest(
             requester=agent.party(Role.REQUESTER),
             holder=holder.party(Role.HOLDER),
-            resource=resource,
-            scopes=scopes,
-            purpose=purpose,
-            requested_lifetime=lifetime,
+            resource=request.resource,
+            scopes=request.scopes,
+            purpose=request.purpose,
+            requested_lifetime=request.lifetime,
         )
-        user = principals.get_user(conn, user_id=subject)
+        user = principals.get_user(conn, user_id=request.subject)
         if user is None:
             decision = Decision.deny(Denial(Reason.UNKNOWN_SUBJECT, "subject"))
         else:
             decision = decide_token(
-                request,
-                grants=[g.to_policy() for g in grant_store.grants_for(conn, user.ref, resource=resource)],
+                token_request,
+                grants=[
+                    g.to_policy()
+                    for g in grant_store.grants_for_request(
+                        conn,
+                        user.ref,
+                        resource=request.resource,
+                        agent=agent.client_id,
+                        organization=agent.organization,
+                    )
+                ],
                 entries=[e.to_policy() for e in grant_store.entries_for(conn, user.ref)],
                 mode=user.list_mode,
                 now=now,
@@ -138,8 +197,8 @@ class OAuthService:
             type=audit.EventType.TOKEN_ISSUED if decision.allowed else audit.EventType.TOKEN_DENIED,
             actors=(agent.client_id,),
             subject=user.ref if user else None,
-            resource=resource,
-            scopes_requested=[str(s) for s in scopes],
+            resource=request.resource,
+            scopes_requested=[str(s) for s in request.scopes],
             scopes_granted=decision.scopes,
             decision="allow" if decision.allowed else "deny",
             reasons=[str(r) for r in decision.reasons],
@@ -148,30 +207,31 @@ class OAuthService:
                 "denials": [f"{d.reason}:{d.detail}" for d in decision.denials],
                 "grant_id": decision.grant_id,
                 "lifetime": decision.lifetime_seconds,
+                "policy_state": user.policy_version if user else None,
             },
         )
-        if not decision.allowed or user is None:
-            audit.append(conn, event, now=now)
-            raise AccessDenied()
-        return self._sign(conn, agent, holder, user, decision, event, now)
+        return _Plan(decision=decision, event=event, user=user, holder=holder)
+
+    def _check_current(self, conn: Connection, agent: AgentRecord, plan: _Plan) -> None:
+        assert plan.user is not None
+        if principals.policy_version(conn, plan.user.ref) != plan.user.policy_version:
+            raise _StaleDecision
+        if not agent_store.both_active(conn, agent.client_id, plan.holder.client_id):
+            raise _StaleDecision
 
     def _sign(
-        self,
-        conn: Connection,
-        agent: AgentRecord,
-        holder: AgentRecord,
-        user: principals.UserRecord,
-        decision: Decision,
-        event: audit.Event,
-        now: float,
-    ) -> dict[str, Any]:
+        self, agent: AgentRecord, plan: _Plan, now: float
+    ) -> tuple[dict[str, Any], token_store.TokenRecord, audit.Event]:
+        decision, user, resource = plan.decision, plan.user, plan.event.resource
+        if decision.grant_id is None or user is None or resource is None:
+            raise RuntimeError("an allowed decision always names its user, grant and resource")
         key = self._ctx.keyring.current()
         jti = new_jti()
         issued = int(now)
         claims: dict[str, Any] = {
             "iss": self._ctx.settings.issuer,
             "sub": user.user_id,
-            "aud": event.resource,
+            "aud": resource,
             "client_id": agent.client_id,
             "scope": " ".join(decision.scopes),
             "iat": issued,
@@ -183,33 +243,27 @@ class OAuthService:
         }
         if decision.purpose:
             claims["purpose"] = decision.purpose
-        token = mint(key, claims)
-        if decision.grant_id is None or event.resource is None:
-            raise RuntimeError("an allowed decision always names its grant and resource")
-        token_store.insert_token(
-            conn,
-            token_store.TokenRecord(
-                jti=jti,
-                user_ref=user.ref,
-                grant_id=decision.grant_id,
-                client_id=agent.client_id,
-                holder_id=holder.client_id,
-                audience=event.resource,
-                parties=(agent.client_id, holder.client_id),
-                parent_jti=None,
-                kid=key.kid,
-                issued_at=issued,
-                expires_at=claims["exp"],
-            ),
+        record = token_store.TokenRecord(
+            jti=jti,
+            user_ref=user.ref,
+            grant_id=decision.grant_id,
+            client_id=agent.client_id,
+            holder_id=plan.holder.client_id,
+            audience=resource,
+            parties=(agent.client_id, plan.holder.client_id),
+            parent_jti=None,
+            kid=key.kid,
+            issued_at=issued,
+            expires_at=claims["exp"],
         )
-        audit.append(conn, replace(event, jti=jti, kid=key.kid), now=now)
-        return {
-            "access_token": token,
+        body = {
+            "access_token": mint(key, claims),
             "token_type": "Bearer",
             "expires_in": decision.lifetime_seconds,
             "scope": claims["scope"],
             "issued_token_type": ACCESS_TOKEN_TYPE_URN,
         }
+        return body, record, replace(plan.event, jti=jti, kid=key.kid)
 
     def introspect(self, form: dict[str, str]) -> dict[str, Any]:
         """RFC 7662: active only for a live token addressed to one of the caller's resources."""

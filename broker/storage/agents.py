@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
 from broker.storage.schema import agent_resources, agents
 from policy import Party, Role
@@ -68,10 +68,35 @@ def _resources(conn: Connection, client_id: str) -> tuple[str, ...]:
     return tuple(r.resource_uri for r in rows)
 
 
-def get_agent(conn: Connection, client_id: str) -> AgentRecord | None:
+# Statements on the token path are built once: building and cache-keying a Core statement costs
+# more than running it on SQLite.
+_AGENT_BY_ID = select(agents).where(agents.c.client_id == bindparam("client_id"))
+_HOLDER_BY_RESOURCE = (
+    select(agents)
+    .join(agent_resources, agent_resources.c.client_id == agents.c.client_id)
+    .where(agent_resources.c.resource_uri == bindparam("uri"))
+)
+# Two fixed parameters rather than an expanding IN, which is recompiled on every execution.
+_ACTIVE_COUNT = (
+    select(func.count())
+    .select_from(agents)
+    .where(or_(agents.c.client_id == bindparam("a"), agents.c.client_id == bindparam("b")))
+    .where(agents.c.status == ACTIVE)
+)
+
+
+def get_agent(conn: Connection, client_id: str, *, with_resources: bool = True) -> AgentRecord | None:
     """The agent with this client id, or None."""
-    row = conn.execute(select(agents).where(agents.c.client_id == client_id)).first()
-    return None if row is None else _record(row, _resources(conn, client_id))
+    row = conn.execute(_AGENT_BY_ID, {"client_id": client_id}).first()
+    if row is None:
+        return None
+    return _record(row, _resources(conn, client_id) if with_resources else ())
+
+
+def both_active(conn: Connection, first: str, second: str) -> bool:
+    """True when both agents (or the one, if they are the same) exist and are not suspended."""
+    count = conn.execute(_ACTIVE_COUNT, {"a": first, "b": second}).scalar_one()
+    return int(count) == len({first, second})
 
 
 def get_agents(conn: Connection, client_ids: set[str]) -> dict[str, AgentRecord]:
@@ -82,11 +107,7 @@ def get_agents(conn: Connection, client_ids: set[str]) -> dict[str, AgentRecord]
 
 def holder_of(conn: Connection, resource_uri: str) -> AgentRecord | None:
     """The agent that registered this resource URI, or None."""
-    row = conn.execute(
-        select(agents)
-        .join(agent_resources, agent_resources.c.client_id == agents.c.client_id)
-        .where(agent_resources.c.resource_uri == resource_uri)
-    ).first()
+    row = conn.execute(_HOLDER_BY_RESOURCE, {"uri": resource_uri}).first()
     return None if row is None else _record(row, (resource_uri,))
 
 

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
 
 from broker.storage.schema import grants, list_entries
 from policy import Effect, EntryKind, Grant, ListEntry, parse_scopes
@@ -102,12 +102,34 @@ def insert_grant(conn: Connection, grant: GrantRecord) -> None:
     )
 
 
-def grants_for(conn: Connection, user_ref: str, *, resource: str | None = None) -> list[GrantRecord]:
-    """A user's grants (optionally for one resource), oldest first."""
-    query = select(grants).where(grants.c.user_ref == user_ref)
-    if resource is not None:
-        query = query.where(grants.c.resource == resource)
-    return [_grant(row) for row in conn.execute(query.order_by(grants.c.created_at, grants.c.grant_id))]
+_GRANTS_BY_USER = select(grants).where(grants.c.user_ref == bindparam("user_ref"))
+# Only the grants that could name this requester: to the agent itself or to its organization.
+_GRANTS_FOR_REQUEST = (
+    _GRANTS_BY_USER.where(grants.c.resource == bindparam("resource"))
+    .where(or_(grants.c.agent == bindparam("agent"), grants.c.organization == bindparam("organization")))
+    .order_by(grants.c.created_at, grants.c.grant_id)
+)
+_ENTRIES_BY_USER = (
+    select(list_entries)
+    .where(list_entries.c.user_ref == bindparam("user_ref"))
+    .order_by(list_entries.c.created_at)
+)
+
+
+def grants_for(conn: Connection, user_ref: str) -> list[GrantRecord]:
+    """All of a user's grants, oldest first."""
+    rows = conn.execute(
+        _GRANTS_BY_USER.order_by(grants.c.created_at, grants.c.grant_id), {"user_ref": user_ref}
+    )
+    return [_grant(row) for row in rows]
+
+
+def grants_for_request(
+    conn: Connection, user_ref: str, *, resource: str, agent: str, organization: str
+) -> list[GrantRecord]:
+    """The user's grants for this resource to this agent or its organization, oldest first."""
+    params = {"user_ref": user_ref, "resource": resource, "agent": agent, "organization": organization}
+    return [_grant(row) for row in conn.execute(_GRANTS_FOR_REQUEST, params)]
 
 
 def get_grant(conn: Connection, user_ref: str, grant_id: str) -> GrantRecord | None:
@@ -137,8 +159,7 @@ def _entry(row: Any) -> EntryRecord:
 
 def entries_for(conn: Connection, user_ref: str) -> list[EntryRecord]:
     """A user's list entries, oldest first."""
-    query = select(list_entries).where(list_entries.c.user_ref == user_ref)
-    return [_entry(row) for row in conn.execute(query.order_by(list_entries.c.created_at))]
+    return [_entry(row) for row in conn.execute(_ENTRIES_BY_USER, {"user_ref": user_ref})]
 
 
 def find_entry(

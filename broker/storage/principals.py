@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from broker.storage.schema import api_keys, auditors, users
 from policy import ListMode
@@ -34,6 +34,7 @@ class UserRecord:
     ref: str
     user_id: str
     list_mode: ListMode
+    policy_version: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +89,31 @@ def authenticate_api_key(conn: Connection, presented: str) -> Principal | None:
 
 
 def _user(row: Any) -> UserRecord:
-    return UserRecord(ref=row.ref, user_id=row.user_id, list_mode=ListMode(row.list_mode))
+    return UserRecord(
+        ref=row.ref, user_id=row.user_id, list_mode=ListMode(row.list_mode), policy_version=row.policy_version
+    )
+
+
+_USER_BY_ID = select(users).where(users.c.user_id == bindparam("value"))
+_USER_BY_REF = select(users).where(users.c.ref == bindparam("value"))
+_POLICY_VERSION = select(users.c.policy_version).where(users.c.ref == bindparam("ref"))
 
 
 def get_user(conn: Connection, *, user_id: str | None = None, ref: str | None = None) -> UserRecord | None:
     """A user by external id or by ref."""
-    column, value = (users.c.user_id, user_id) if user_id is not None else (users.c.ref, ref)
-    row = conn.execute(select(users).where(column == value)).first()
+    statement, value = (_USER_BY_ID, user_id) if user_id is not None else (_USER_BY_REF, ref)
+    row = conn.execute(statement, {"value": value}).first()
     return None if row is None else _user(row)
+
+
+def policy_version(conn: Connection, ref: str) -> int | None:
+    """The user's current policy version (None if the user is gone)."""
+    return conn.execute(_POLICY_VERSION, {"ref": ref}).scalar()
+
+
+def bump_policy_version(conn: Connection, ref: str) -> None:
+    """Mark the user's grants or lists as changed."""
+    conn.execute(update(users).where(users.c.ref == ref).values(policy_version=users.c.policy_version + 1))
 
 
 def insert_user(conn: Connection, user_id: str, now: float) -> UserRecord:

@@ -53,6 +53,9 @@ users = Table(
     Column("ref", String(40), primary_key=True),
     Column("user_id", String(256), nullable=False, unique=True),
     Column("list_mode", String(16), nullable=False),
+    # Bumped by every change to the user's grants or lists; token issuance decides outside the
+    # write transaction and re-checks this inside it, so no token slips past a concurrent block.
+    Column("policy_version", Integer, nullable=False, server_default="0"),
     Column("created_at", Float, nullable=False),
 )
 

@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -41,13 +41,19 @@ class Revocation:
     revoked_at: float
 
 
+# ON CONFLICT DO NOTHING keeps the transaction usable on PostgreSQL (a unique violation would abort
+# it) and makes the check and the insert one atomic statement on both stores.
+_CONSUME_JTI = {
+    "postgresql": pg_insert(assertion_jtis).on_conflict_do_nothing(),
+    "sqlite": sqlite_insert(assertion_jtis).on_conflict_do_nothing(),
+}
+_INSERT_TOKEN = insert(tokens)
+
+
 def consume_assertion_jti(conn: Connection, client_id: str, jti: str, expires_at: float) -> bool:
     """Record a client-assertion id; False when it was seen before (a replay)."""
     values = {"client_id": client_id, "jti": jti, "expires_at": expires_at}
-    # ON CONFLICT DO NOTHING keeps the transaction usable on PostgreSQL (a unique violation would
-    # abort it) and makes the check and the insert one atomic statement on both stores.
-    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    result = conn.execute(dialect_insert(assertion_jtis).values(**values).on_conflict_do_nothing())
+    result = conn.execute(_CONSUME_JTI[conn.dialect.name], values)
     return result.rowcount == 1
 
 
@@ -76,20 +82,22 @@ def _record(row: Any) -> TokenRecord:
 def insert_token(conn: Connection, token: TokenRecord) -> None:
     """Remember an issued token."""
     conn.execute(
-        insert(tokens).values(
-            jti=token.jti,
-            user_ref=token.user_ref,
-            grant_id=token.grant_id,
-            client_id=token.client_id,
-            holder_id=token.holder_id,
-            audience=token.audience,
+        _INSERT_TOKEN,
+        {
+            "jti": token.jti,
+            "user_ref": token.user_ref,
+            "grant_id": token.grant_id,
+            "client_id": token.client_id,
+            "holder_id": token.holder_id,
+            "audience": token.audience,
             # Padded with spaces so that a party can be matched as a whole word.
-            parties=" " + " ".join(token.parties) + " ",
-            parent_jti=token.parent_jti,
-            kid=token.kid,
-            issued_at=token.issued_at,
-            expires_at=token.expires_at,
-        )
+            "parties": " " + " ".join(token.parties) + " ",
+            "parent_jti": token.parent_jti,
+            "kid": token.kid,
+            "issued_at": token.issued_at,
+            "expires_at": token.expires_at,
+            "revoked_at": None,
+        },
     )
 
 

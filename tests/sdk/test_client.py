@@ -12,7 +12,7 @@ import sdk
 from tests.sdk.fakes import AGENT_ID, ISSUER, RESOURCE, FakeBroker, FakeClock
 
 # The fake clock is not the wall clock pyjwt uses; times are checked in test_assertion.py.
-NO_TIME = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
+NO_TIME: Any = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
@@ -111,7 +111,7 @@ def test_a_scope_string_is_split_not_iterated(client: sdk.BrokerClient, broker: 
 def test_bad_arguments_fail_before_any_request(
     client: sdk.BrokerClient, broker: FakeBroker, bad: dict[str, Any]
 ) -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="must"):
         _token(client, **bad)
     assert broker.requests == []
 
@@ -178,7 +178,7 @@ def test_revoke_posts_the_token_and_drops_it_from_the_cache(
     client: sdk.BrokerClient, broker: FakeBroker
 ) -> None:
     token = _token(client)
-    assert client.revoke(token.access_token) is None
+    client.revoke(token.access_token)
     assert broker.requests[-1].url.path == "/oauth2/revoke"
     assert broker.form()["token"] == token.access_token
     assert _token(client) is not token

@@ -52,7 +52,8 @@ def test_a_good_token_is_accepted(verifier: sdk.TokenVerifier, broker: FakeBroke
     assert verified.reveal == ("PERSON",)
     assert verified.expires_at == int(clock.now) + 300
     assert verified.purpose == "scheduling"
-    assert verified.act is None and verified.cnf is None
+    assert verified.act is None
+    assert verified.cnf is None
     assert verified.claims["iss"] == ISSUER
     assert token not in repr(verified)
 
@@ -344,8 +345,10 @@ def test_an_empty_audience_is_refused_at_construction() -> None:
 
 @pytest.mark.parametrize("claim", ["iss", "sub", "aud", "client_id", "scope", "iat", "exp", "jti"])
 def test_missing_claims_are_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker, claim: str) -> None:
+    dropped: dict[str, Any] = {claim: None}
+    token = broker.mint(**dropped)
     with pytest.raises(sdk.InvalidToken) as caught:
-        verifier.verify(broker.mint(**{claim: None}))
+        verifier.verify(token)
     assert (caught.value.reason, caught.value.detail) == ("missing_claim", claim)
 
 
@@ -353,8 +356,10 @@ def test_missing_claims_are_rejected(verifier: sdk.TokenVerifier, broker: FakeBr
 def test_empty_or_non_string_identity_claims_are_rejected(
     verifier: sdk.TokenVerifier, broker: FakeBroker, claim: str
 ) -> None:
-    assert reason(verifier, broker.mint(**{claim: ""})) == "malformed"
-    assert reason(verifier, broker.mint(**{claim: 12})) == "malformed"
+    empty: dict[str, Any] = {claim: ""}
+    number: dict[str, Any] = {claim: 12}
+    assert reason(verifier, broker.mint(**empty)) == "malformed"
+    assert reason(verifier, broker.mint(**number)) == "malformed"
 
 
 def test_insufficient_scope_is_its_own_error(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
@@ -397,6 +402,11 @@ def _malformed_tokens(broker: FakeBroker) -> dict[str, str]:
     good = broker.mint()
     header, payload, signature = good.split(".")
     hdr = b64(json.dumps({"alg": "EdDSA", "typ": "at+jwt", "kid": broker.kid}).encode())
+
+    def signed(payload_bytes: bytes) -> str:
+        signing_input = f"{hdr}.{b64(payload_bytes)}"
+        return f"{signing_input}.{b64(broker.key.sign(signing_input.encode()))}"
+
     last = signature[-1]
     other_last = {"A": "B", "Q": "R", "g": "h", "w": "x"}.get(last, "A")
     return {
@@ -409,8 +419,8 @@ def _malformed_tokens(broker: FakeBroker) -> dict[str, str]:
         "padded signature": f"{good}==",
         "junk in signature": f"{header}.{payload}.{signature[:10]}*{signature[10:]}",
         "non-canonical signature": f"{header}.{payload}.{signature[:-1]}{other_last}",
-        "payload not JSON": f"{hdr}.{b64(b'nope')}.{b64(broker.key.sign(f'{hdr}.{b64(b"nope")}'.encode()))}",
-        "payload an array": f"{hdr}.{b64(b'[]')}.{b64(broker.key.sign(f'{hdr}.{b64(b"[]")}'.encode()))}",
+        "payload not JSON": signed(b"nope"),
+        "payload an array": signed(b"[]"),
         "huge": "a" * 20000,
         "crit header": broker.mint(headers={"crit": ["exp"]}),
     }
@@ -454,4 +464,5 @@ def test_verifier_repr_names_issuer_and_audience(verifier: sdk.TokenVerifier) ->
 def test_own_http_client_is_closed(broker: FakeBroker) -> None:
     verifier = sdk.TokenVerifier(issuer=ISSUER, audience=RESOURCE)
     verifier.close()
-    assert isinstance(verifier._http, httpx.Client) and verifier._http.is_closed
+    assert isinstance(verifier._http, httpx.Client)
+    assert verifier._http.is_closed

@@ -133,6 +133,7 @@ def upgrade() -> None:
         sa.Column("ref", sa.String(length=40), nullable=False),
         sa.Column("user_id", sa.String(length=256), nullable=False),
         sa.Column("list_mode", sa.String(length=16), nullable=False),
+        sa.Column("policy_version", sa.Integer(), server_default="0", nullable=False),
         sa.Column("created_at", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("ref", name=op.f("pk_users")),
         sa.UniqueConstraint("user_id", name=op.f("uq_users_user_id")),
