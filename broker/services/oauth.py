@@ -214,9 +214,9 @@ class OAuthService:
 
     def _check_current(self, conn: Connection, agent: AgentRecord, plan: _Plan) -> None:
         assert plan.user is not None
-        if principals.policy_version(conn, plan.user.ref) != plan.user.policy_version:
-            raise _StaleDecision
-        if not agent_store.both_active(conn, agent.client_id, plan.holder.client_id):
+        if not principals.policy_still_current(
+            conn, plan.user.ref, plan.user.policy_version, agent.client_id, plan.holder.client_id
+        ):
             raise _StaleDecision
 
     def _sign(

@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
 from broker.storage.schema import agent_resources, agents
 from policy import Party, Role
@@ -76,13 +76,6 @@ _HOLDER_BY_RESOURCE = (
     .join(agent_resources, agent_resources.c.client_id == agents.c.client_id)
     .where(agent_resources.c.resource_uri == bindparam("uri"))
 )
-# Two fixed parameters rather than an expanding IN, which is recompiled on every execution.
-_ACTIVE_COUNT = (
-    select(func.count())
-    .select_from(agents)
-    .where(or_(agents.c.client_id == bindparam("a"), agents.c.client_id == bindparam("b")))
-    .where(agents.c.status == ACTIVE)
-)
 
 
 def get_agent(conn: Connection, client_id: str, *, with_resources: bool = True) -> AgentRecord | None:
@@ -91,12 +84,6 @@ def get_agent(conn: Connection, client_id: str, *, with_resources: bool = True) 
     if row is None:
         return None
     return _record(row, _resources(conn, client_id) if with_resources else ())
-
-
-def both_active(conn: Connection, first: str, second: str) -> bool:
-    """True when both agents (or the one, if they are the same) exist and are not suspended."""
-    count = conn.execute(_ACTIVE_COUNT, {"a": first, "b": second}).scalar_one()
-    return int(count) == len({first, second})
 
 
 def get_agents(conn: Connection, client_ids: set[str]) -> dict[str, AgentRecord]:

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
 
-from broker.storage.schema import api_keys, auditors, users
+from broker.storage.schema import agents, api_keys, auditors, users
 from policy import ListMode
 
 _PREFIX = "dsc"
@@ -96,7 +96,15 @@ def _user(row: Any) -> UserRecord:
 
 _USER_BY_ID = select(users).where(users.c.user_id == bindparam("value"))
 _USER_BY_REF = select(users).where(users.c.ref == bindparam("value"))
-_POLICY_VERSION = select(users.c.policy_version).where(users.c.ref == bindparam("ref"))
+_STILL_CURRENT = select(
+    select(users.c.policy_version).where(users.c.ref == bindparam("ref")).scalar_subquery().label("version"),
+    select(func.count())
+    .select_from(agents)
+    .where(or_(agents.c.client_id == bindparam("a"), agents.c.client_id == bindparam("b")))
+    .where(agents.c.status == "active")
+    .scalar_subquery()
+    .label("active"),
+)
 
 
 def get_user(conn: Connection, *, user_id: str | None = None, ref: str | None = None) -> UserRecord | None:
@@ -106,9 +114,15 @@ def get_user(conn: Connection, *, user_id: str | None = None, ref: str | None = 
     return None if row is None else _user(row)
 
 
-def policy_version(conn: Connection, ref: str) -> int | None:
-    """The user's current policy version (None if the user is gone)."""
-    return conn.execute(_POLICY_VERSION, {"ref": ref}).scalar()
+def policy_still_current(
+    conn: Connection, ref: str, version: int, first_agent: str, second_agent: str
+) -> bool:
+    """True when the user's policy version is unchanged and both agents are still active.
+
+    One statement, because it runs inside the serialized write transaction of every token.
+    """
+    row = conn.execute(_STILL_CURRENT, {"ref": ref, "a": first_agent, "b": second_agent}).one()
+    return bool(row.version == version and row.active == len({first_agent, second_agent}))
 
 
 def bump_policy_version(conn: Connection, ref: str) -> None:
