@@ -55,8 +55,15 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _worker(host: str, port: int, requests: Sequence[bytes], start: int, step: int,
-                  deadline: float, result: LoadResult) -> None:
+async def _worker(
+    host: str,
+    port: int,
+    requests: Sequence[bytes],
+    start: int,
+    step: int,
+    deadline: float,
+    result: LoadResult,
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     index = start
     try:
@@ -80,13 +87,15 @@ async def _worker(host: str, port: int, requests: Sequence[bytes], start: int, s
         writer.close()
 
 
-async def run_load(host: str, port: int, requests: Sequence[bytes], *, concurrency: int,
-                   seconds: float) -> LoadResult:
+async def run_load(
+    host: str, port: int, requests: Sequence[bytes], *, concurrency: int, seconds: float
+) -> LoadResult:
     """Send `requests` over `concurrency` connections until they run out or time is up."""
     result = LoadResult()
     started = time.perf_counter()
     deadline = started + seconds
-    await asyncio.gather(*(_worker(host, port, requests, i, concurrency, deadline, result)
-                           for i in range(concurrency)))
+    await asyncio.gather(
+        *(_worker(host, port, requests, i, concurrency, deadline, result) for i in range(concurrency))
+    )
     result.elapsed = time.perf_counter() - started
     return result

@@ -13,7 +13,7 @@ import base64
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
 import httpx
@@ -92,16 +92,21 @@ def serve_holder(verifier: sdk.TokenVerifier) -> Iterator[str]:
 
 
 def refused(call: Any) -> str:
-    """Run a call that should be refused and return the wire error code."""
+    """Run a call that the broker must refuse and return the wire error code."""
     try:
         call()
     except sdk.BrokerError as exc:
         return exc.error
-    return "not refused"
+    raise SystemExit("demo failed: the broker issued a token it should have refused")
 
 
 def run_demo(broker: BrokerProcess) -> None:
     """The scenario, against a running broker."""
+    with ExitStack() as stack:
+        _scenario(broker, stack)
+
+
+def _scenario(broker: BrokerProcess, stack: ExitStack) -> None:
     issuer = broker.issuer
     step(1, f"Broker running at {issuer} (SQLite in {broker.data_dir})")
     metadata = httpx.get(f"{issuer}/.well-known/oauth-authorization-server").json()
@@ -109,7 +114,10 @@ def run_demo(broker: BrokerProcess) -> None:
     show("client authentication", ", ".join(metadata["token_endpoint_auth_methods_supported"]))
 
     step(2, "An admin key from the command line (`discretion admin create-key`)")
-    admin = httpx.Client(base_url=issuer, headers={"Authorization": f"Bearer {broker.create_admin_key()}"})
+    admin_key = broker.create_admin_key()
+    admin = stack.enter_context(
+        httpx.Client(base_url=issuer, headers={"Authorization": f"Bearer {admin_key}"})
+    )
     show("admin key", "created (shown once, kept by the admin)")
 
     step(3, "The admin registers three agents and attests their organization and locale")
@@ -122,7 +130,9 @@ def run_demo(broker: BrokerProcess) -> None:
 
     step(4, "The admin creates the user alice; her API key is shown once")
     alice_key = admin.post("/v1/users", json={"user_id": "alice"}).raise_for_status().json()["api_key"]
-    alice = httpx.Client(base_url=issuer, headers={"Authorization": f"Bearer {alice_key}"})
+    alice = stack.enter_context(
+        httpx.Client(base_url=issuer, headers={"Authorization": f"Bearer {alice_key}"})
+    )
 
     step(5, "alice grants the travel agent read access to her calendar, at most 10 minutes a token")
     travel_grant = (
@@ -151,9 +161,14 @@ def run_demo(broker: BrokerProcess) -> None:
     ).raise_for_status()
     show("an older grant", "the ad agent can read her calendar too (from a free app she once installed)")
 
-    calendar_client = calendar.client(issuer)
-    verifier = sdk.TokenVerifier(
-        issuer=issuer, audience=CALENDAR_URI, revocation_source=calendar_client, revocation_poll_interval=0.2
+    calendar_client = stack.enter_context(calendar.client(issuer))
+    verifier = stack.enter_context(
+        sdk.TokenVerifier(
+            issuer=issuer,
+            audience=CALENDAR_URI,
+            revocation_source=calendar_client,
+            revocation_poll_interval=0.2,
+        )
     )
     with (
         serve_holder(verifier) as holder_url,
@@ -216,18 +231,18 @@ def run_demo(broker: BrokerProcess) -> None:
             "holder refuses it (revocation feed)",
             f"{blocked.status_code} {blocked.headers.get('www-authenticate')}",
         )
+        ads_client.forget(ads_token)  # the holder says it is revoked: never reuse it
         show(
             "a new request by the ad agent",
             refused(
-                lambda: ads_client.token(
-                    subject="alice", resource=CALENDAR_URI, scopes=["calendar:read"], expires_in=60
-                )
+                lambda: ads_client.token(subject="alice", resource=CALENDAR_URI, scopes=["calendar:read"])
             ),
         )
 
         step(10, "alice revokes the travel agent's grant when the trip is booked")
         alice.delete(f"/v1/me/grants/{travel_grant['grant_id']}").raise_for_status()
         show("introspection", calendar_client.introspect(travel_token.access_token))
+        travel_client.forget(travel_token)
         show(
             "a new request",
             refused(
@@ -236,7 +251,6 @@ def run_demo(broker: BrokerProcess) -> None:
                     resource=CALENDAR_URI,
                     scopes=["calendar:read"],
                     purpose="trip-planning",
-                    expires_in=120,
                 )
             ),
         )
@@ -248,7 +262,6 @@ def run_demo(broker: BrokerProcess) -> None:
                 f"    #{event['seq']:<3} {event['type']:<14} {','.join(event['agents']):<13} "
                 f"{event['decision']:<7} {','.join(event['reasons'])}"
             )
-    calendar_client.close()
     console.print("\n[bold green]Demo complete.[/]")
 
 

@@ -65,6 +65,10 @@ class ClientCore:
         """Sign a fresh client assertion; `aud` defaults to the issuer (RFC 7523bis)."""
         return self._signer.sign(audience if audience is not None else self.issuer)
 
+    def forget(self, token: str | AccessToken) -> None:
+        """Drop a token from the cache, e.g. after a holder refused it as revoked."""
+        self._cache.discard(token if isinstance(token, str) else token.access_token)
+
     def _bearer_headers(self) -> dict[str, str]:
         # /v1 routes take the assertion as a bearer credential (docs/api.md), one per call.
         return {"Authorization": f"Bearer {self.client_assertion()}"}

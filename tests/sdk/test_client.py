@@ -129,6 +129,16 @@ def test_tokens_are_cached_per_subject_resource_scopes_and_purpose(
     assert broker.hits["/oauth2/token"] == 4
 
 
+def test_forget_drops_a_token_from_the_cache(client: sdk.BrokerClient, broker: FakeBroker) -> None:
+    first = _token(client)
+    client.forget(first)
+    second = _token(client)
+    assert second is not first
+    assert broker.hits["/oauth2/token"] == 2
+    client.forget(second.access_token)
+    assert _token(client) is not second
+
+
 def test_a_cached_token_is_renewed_30_seconds_before_expiry(
     client: sdk.BrokerClient, broker: FakeBroker, clock: FakeClock
 ) -> None:
