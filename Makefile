@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test serve lint typecheck bench clean
+.PHONY: demo test test-postgres serve lint typecheck bench clean
 
 $(BIN)/python:
 	$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -28,6 +28,11 @@ demo: $(RUNTIME_STAMP)
 
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
+
+# The broker and security suites again on PostgreSQL (one fresh database per test).
+POSTGRES_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
+test-postgres: $(DEV_STAMP)
+	DISCRETION_TEST_POSTGRES_URL=$(POSTGRES_TEST_URL) $(BIN)/python -m pytest tests/broker tests/security
 
 serve: $(RUNTIME_STAMP)
 	$(BIN)/discretion serve

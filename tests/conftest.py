@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, make_url
 
 from broker.api import create_app
 from broker.services.admin import AdminService
@@ -20,6 +23,8 @@ from tests.agents import TestAgent
 
 ISSUER = "https://broker.test"
 CALENDAR_URI = "https://calendar.example/api"
+# The PostgreSQL leg: e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test (its server, any database).
+POSTGRES_URL = os.environ.get("DISCRETION_TEST_POSTGRES_URL") or None
 
 
 class Clock:
@@ -48,13 +53,51 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def _postgres_admin() -> Any:
+    engine = create_engine(POSTGRES_URL or "", isolation_level="AUTOCOMMIT")
+    return engine
+
+
+def _database_url(name: str) -> str:
+    return make_url(POSTGRES_URL or "").set(database=name).render_as_string(hide_password=False)
+
+
+@pytest.fixture(scope="session")
+def postgres_template() -> Iterator[str]:
+    """A migrated PostgreSQL database that each test's database is created from."""
+    name = f"discretion_tmpl_{os.getpid()}"
+    admin = _postgres_admin()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+    store = Store(_database_url(name))
+    store.migrate()
+    store.dispose()
+    yield name
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
+
+
 @pytest.fixture
-def settings(tmp_path: Path, migrated_template: Path) -> Settings:
-    """Settings for a broker on its own database."""
+def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Settings]:
+    """Settings for a broker on its own database: SQLite, or PostgreSQL when
+    DISCRETION_TEST_POSTGRES_URL is set (see the Makefile's test-postgres target)."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    shutil.copy(migrated_template, data_dir / "discretion.db")
-    return Settings(data_dir=data_dir, issuer=ISSUER)
+    if POSTGRES_URL is None:
+        shutil.copy(request.getfixturevalue("migrated_template"), data_dir / "discretion.db")
+        yield Settings(data_dir=data_dir, issuer=ISSUER)
+        return
+    template = request.getfixturevalue("postgres_template")
+    name = f"discretion_t_{uuid.uuid4().hex[:12]}"
+    admin = _postgres_admin()
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    yield Settings(data_dir=data_dir, issuer=ISSUER, database_url=_database_url(name))
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.dispose()
 
 
 @pytest.fixture

@@ -43,9 +43,11 @@ class Revocation:
 
 # ON CONFLICT DO NOTHING keeps the transaction usable on PostgreSQL (a unique violation would abort
 # it) and makes the check and the insert one atomic statement on both stores.
+# RETURNING tells whether the row went in; rowcount is not reliable across drivers (psycopg
+# reports -1 here).
 _CONSUME_JTI = {
-    "postgresql": pg_insert(assertion_jtis).on_conflict_do_nothing(),
-    "sqlite": sqlite_insert(assertion_jtis).on_conflict_do_nothing(),
+    "postgresql": pg_insert(assertion_jtis).on_conflict_do_nothing().returning(assertion_jtis.c.jti),
+    "sqlite": sqlite_insert(assertion_jtis).on_conflict_do_nothing().returning(assertion_jtis.c.jti),
 }
 _INSERT_TOKEN = insert(tokens)
 
@@ -53,8 +55,7 @@ _INSERT_TOKEN = insert(tokens)
 def consume_assertion_jti(conn: Connection, client_id: str, jti: str, expires_at: float) -> bool:
     """Record a client-assertion id; False when it was seen before (a replay)."""
     values = {"client_id": client_id, "jti": jti, "expires_at": expires_at}
-    result = conn.execute(_CONSUME_JTI[conn.dialect.name], values)
-    return result.rowcount == 1
+    return conn.execute(_CONSUME_JTI[conn.dialect.name], values).first() is not None
 
 
 def purge_assertion_jtis(conn: Connection, before: float) -> None:
