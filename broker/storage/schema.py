@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -14,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 metadata = MetaData(
@@ -92,6 +94,8 @@ grants = Table(
     Column("max_delegation_depth", Integer, nullable=False),
     Column("reveal", Text, nullable=False),
     Column("purpose", String(200)),
+    # Tokens under this grant must be sender-constrained with DPoP (RFC 9449).
+    Column("require_dpop", Boolean, nullable=False, server_default=false()),
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float),
     Index("ix_grants_user_resource", "user_ref", "resource"),
@@ -146,6 +150,16 @@ assertion_jtis = Table(
     "assertion_jtis",
     metadata,
     Column("client_id", String(128), primary_key=True),
+    Column("jti", String(256), primary_key=True),
+    Column("expires_at", Float, nullable=False, index=True),
+)
+
+# Single-use DPoP proof ids (RFC 9449 section 11.1), per key thumbprint, kept until the proof's
+# iat window has passed.
+proof_jtis = Table(
+    "proof_jtis",
+    metadata,
+    Column("jkt", String(64), primary_key=True),
     Column("jti", String(256), primary_key=True),
     Column("expires_at", Float, nullable=False, index=True),
 )
