@@ -26,6 +26,8 @@ class EventType(StrEnum):
     TOKEN_ISSUED = "token.issued"
     TOKEN_DENIED = "token.denied"
     TOKEN_REVOKED = "token.revoked"
+    TOKEN_DELEGATED = "token.delegated"
+    DELEGATION_DENIED = "token.delegation_denied"
     GRANT_CREATED = "grant.created"
     GRANT_REVOKED = "grant.revoked"
     LIST_ENTRY_ADDED = "list.entry_added"

@@ -1,6 +1,7 @@
 """Pure decision logic for the Discretion broker: standard library only, no clock, no I/O."""
 
 from policy.decision import Decision, Denial, Reason
+from policy.delegation import ExchangeRequest, ParentToken, decide_exchange, exchange_lifetime
 from policy.engine import POLICY_VERSION, Limits, TokenRequest, decide_token, lifetime_for
 from policy.grants import MAX_DELEGATION_DEPTH, Grant
 from policy.parties import (
@@ -22,10 +23,12 @@ __all__ = [
     "Denial",
     "Effect",
     "EntryKind",
+    "ExchangeRequest",
     "Grant",
     "Limits",
     "ListEntry",
     "ListMode",
+    "ParentToken",
     "Party",
     "Reason",
     "Role",
@@ -34,7 +37,9 @@ __all__ = [
     "TokenRequest",
     "all_covered",
     "check_parties",
+    "decide_exchange",
     "decide_token",
+    "exchange_lifetime",
     "lifetime_for",
     "normalize_organization",
     "parse_scope_string",

@@ -23,6 +23,11 @@ class Reason(StrEnum):
     BLOCKED_ORGANIZATION = "blocked_organization"
     BLOCKED_LOCALE = "blocked_locale"
     NOT_ALLOWLISTED = "not_allowlisted"
+    DPOP_REQUIRED = "dpop_required"
+    SCOPE_WIDENING = "scope_widening"
+    TARGET_WIDENING = "target_widening"
+    REVEAL_WIDENING = "reveal_widening"
+    DEPTH_EXCEEDED = "depth_exceeded"
 
 
 @dataclass(frozen=True, slots=True)

@@ -38,10 +38,13 @@ class TokenRequest:
     scopes: tuple[Scope, ...]
     purpose: str | None = None
     requested_lifetime: int | None = None
+    # True when the token will be bound to a key the requester proved it holds (DPoP).
+    sender_constrained: bool = False
 
 
 # Order in which candidate-grant failures are reported: the most specific one wins.
 _GRANT_FAILURE_ORDER = (
+    Reason.DPOP_REQUIRED,
     Reason.SCOPE_NOT_GRANTED,
     Reason.PURPOSE_MISMATCH,
     Reason.GRANT_EXPIRED,
@@ -57,6 +60,7 @@ def _describe(request: TokenRequest, mode: ListMode, now: float) -> dict[str, An
         "scopes": [str(s) for s in request.scopes],
         "purpose": request.purpose,
         "requested_lifetime": request.requested_lifetime,
+        "sender_constrained": request.sender_constrained,
         "list_mode": str(mode),
         "now": now,
     }
@@ -71,6 +75,8 @@ def _grant_failure(grant: Grant, request: TokenRequest, now: float) -> Reason | 
         return Reason.PURPOSE_MISMATCH
     if not all_covered(grant.scopes, request.scopes):
         return Reason.SCOPE_NOT_GRANTED
+    if grant.require_dpop and not request.sender_constrained:
+        return Reason.DPOP_REQUIRED
     return None
 
 

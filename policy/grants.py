@@ -24,6 +24,7 @@ class Grant:
     max_delegation_depth: int = 0
     reveal: tuple[str, ...] = ()
     purpose: str | None = None
+    require_dpop: bool = False
     revoked: bool = False
 
     def __post_init__(self) -> None:

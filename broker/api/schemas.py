@@ -100,6 +100,7 @@ class GrantIn(_Body):
     max_delegation_depth: int = Field(default=0, ge=0, le=8)
     reveal: list[str] = Field(default_factory=list, max_length=32)
     purpose: str | None = Field(default=None, max_length=200)
+    require_dpop: bool = False
 
 
 class GrantOut(BaseModel):
@@ -115,6 +116,7 @@ class GrantOut(BaseModel):
     max_delegation_depth: int
     reveal: list[str]
     purpose: str | None
+    require_dpop: bool
     created_at: float
     revoked_at: float | None
     status: str
@@ -139,6 +141,7 @@ class GrantOut(BaseModel):
             max_delegation_depth=grant.max_delegation_depth,
             reveal=list(grant.reveal),
             purpose=grant.purpose,
+            require_dpop=grant.require_dpop,
             created_at=grant.created_at,
             revoked_at=grant.revoked_at,
             status=status,

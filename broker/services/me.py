@@ -97,6 +97,7 @@ class MeService:
                 max_delegation_depth=depth,
                 reveal=reveal,
                 purpose=body.get("purpose"),
+                require_dpop=bool(body.get("require_dpop")),
                 created_at=now,
             )
             grant_store.insert_grant(conn, grant)
@@ -236,6 +237,7 @@ def _grant_event(kind: audit.EventType, grant: GrantRecord) -> audit.Event:
             "max_delegation_depth": grant.max_delegation_depth,
             "reveal": list(grant.reveal),
             "purpose": grant.purpose,
+            "require_dpop": grant.require_dpop,
         },
     )
 

@@ -14,7 +14,9 @@ from policy import ListEntry, ListMode, Party, Role, check_parties
 
 
 def revoke_and_log(conn: Connection, records: Sequence[TokenRecord], *, reason: str, now: float) -> int:
-    """Revoke tokens, one grant-log event each; returns how many were revoked."""
+    """Revoke tokens and every live token derived from them, one grant-log event each; returns
+    how many were revoked."""
+    records = _with_descendants(conn, records, now)
     # The log events come first: appending takes the log head's row lock, so the feed's sequence
     # numbers that follow are assigned in commit order and a holder's cursor never skips one.
     for record in records:
@@ -34,6 +36,15 @@ def revoke_and_log(conn: Connection, records: Sequence[TokenRecord], *, reason: 
         )
     token_store.revoke_tokens(conn, records, reason=reason, now=now)
     return len(records)
+
+
+def _with_descendants(conn: Connection, records: Sequence[TokenRecord], now: float) -> list[TokenRecord]:
+    if not records:
+        return []
+    chosen = {r.jti: r for r in records}
+    for child in token_store.live_descendants(conn, records, now):
+        chosen.setdefault(child.jti, child)
+    return list(chosen.values())
 
 
 def _parties_of(record: TokenRecord, agents: dict[str, agent_store.AgentRecord]) -> list[Party]:

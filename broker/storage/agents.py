@@ -86,6 +86,14 @@ def get_agent(conn: Connection, client_id: str, *, with_resources: bool = True) 
     return _record(row, _resources(conn, client_id) if with_resources else ())
 
 
+def all_active(conn: Connection, client_ids: set[str]) -> bool:
+    """True when every one of these agents exists and is not suspended."""
+    rows = conn.execute(
+        select(agents.c.client_id).where(agents.c.client_id.in_(client_ids), agents.c.status == ACTIVE)
+    )
+    return len(rows.all()) == len(client_ids)
+
+
 def get_agents(conn: Connection, client_ids: set[str]) -> dict[str, AgentRecord]:
     """Several agents by id (without their resource lists, which callers here do not need)."""
     rows = conn.execute(select(agents).where(agents.c.client_id.in_(client_ids)))

@@ -28,6 +28,7 @@ class GrantRecord:
     reveal: tuple[str, ...]
     purpose: str | None
     created_at: float
+    require_dpop: bool = False
     revoked_at: float | None = None
 
     def to_policy(self) -> Grant:
@@ -43,6 +44,7 @@ class GrantRecord:
             max_delegation_depth=self.max_delegation_depth,
             reveal=self.reveal,
             purpose=self.purpose,
+            require_dpop=self.require_dpop,
             revoked=self.revoked_at is not None,
         )
 
@@ -78,6 +80,7 @@ def _grant(row: Any) -> GrantRecord:
         reveal=tuple(json.loads(row.reveal)),
         purpose=row.purpose,
         created_at=row.created_at,
+        require_dpop=bool(row.require_dpop),
         revoked_at=row.revoked_at,
     )
 
@@ -97,6 +100,7 @@ def insert_grant(conn: Connection, grant: GrantRecord) -> None:
             max_delegation_depth=grant.max_delegation_depth,
             reveal=json.dumps(list(grant.reveal)),
             purpose=grant.purpose,
+            require_dpop=grant.require_dpop,
             created_at=grant.created_at,
         )
     )

@@ -114,6 +114,11 @@ def get_user(conn: Connection, *, user_id: str | None = None, ref: str | None = 
     return None if row is None else _user(row)
 
 
+def policy_version(conn: Connection, ref: str) -> int | None:
+    """The user's current policy version (None if the user is gone)."""
+    return conn.execute(select(users.c.policy_version).where(users.c.ref == ref)).scalar()
+
+
 def policy_still_current(
     conn: Connection, ref: str, version: int, first_agent: str, second_agent: str
 ) -> bool:

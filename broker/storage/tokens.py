@@ -10,7 +10,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from broker.storage.schema import assertion_jtis, revocations, tokens
+from broker.storage.schema import assertion_jtis, proof_jtis, revocations, tokens
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -49,6 +49,10 @@ _CONSUME_JTI = {
     "postgresql": pg_insert(assertion_jtis).on_conflict_do_nothing().returning(assertion_jtis.c.jti),
     "sqlite": sqlite_insert(assertion_jtis).on_conflict_do_nothing().returning(assertion_jtis.c.jti),
 }
+_CONSUME_PROOF_JTI = {
+    "postgresql": pg_insert(proof_jtis).on_conflict_do_nothing().returning(proof_jtis.c.jti),
+    "sqlite": sqlite_insert(proof_jtis).on_conflict_do_nothing().returning(proof_jtis.c.jti),
+}
 _INSERT_TOKEN = insert(tokens)
 
 
@@ -58,9 +62,16 @@ def consume_assertion_jti(conn: Connection, client_id: str, jti: str, expires_at
     return conn.execute(_CONSUME_JTI[conn.dialect.name], values).first() is not None
 
 
+def consume_proof_jti(conn: Connection, jkt: str, jti: str, expires_at: float) -> bool:
+    """Record a DPoP proof id for its key; False when it was seen before (RFC 9449 section 11.1)."""
+    values = {"jkt": jkt, "jti": jti, "expires_at": expires_at}
+    return conn.execute(_CONSUME_PROOF_JTI[conn.dialect.name], values).first() is not None
+
+
 def purge_assertion_jtis(conn: Connection, before: float) -> None:
     """Forget assertion ids whose assertions can no longer be presented."""
     conn.execute(delete(assertion_jtis).where(assertion_jtis.c.expires_at < before))
+    conn.execute(delete(proof_jtis).where(proof_jtis.c.expires_at < before))
 
 
 def _record(row: Any) -> TokenRecord:
@@ -126,6 +137,35 @@ def live_tokens_with_party(conn: Connection, client_id: str, now: float) -> list
     """Unrevoked, unexpired tokens in which this agent takes part."""
     query = _live(now).where(tokens.c.parties.contains(f" {client_id} ", autoescape=True))
     return [_record(r) for r in conn.execute(query)]
+
+
+def live_descendants(conn: Connection, roots: Sequence[TokenRecord], now: float) -> list[TokenRecord]:
+    """Every live token derived, directly or through others, from these tokens."""
+    found: list[TokenRecord] = []
+    frontier = [r.jti for r in roots]
+    seen = set(frontier)
+    while frontier:
+        rows = conn.execute(_live(now).where(tokens.c.parent_jti.in_(frontier))).all()
+        children = [_record(r) for r in rows if r.jti not in seen]
+        seen.update(c.jti for c in children)
+        found.extend(children)
+        frontier = [c.jti for c in children]
+    return found
+
+
+def revoked_ancestor(conn: Connection, record: TokenRecord) -> bool:
+    """True when any token this one was derived from is revoked."""
+    parent = record.parent_jti
+    for _ in range(64):  # chains are capped far below this; the bound guards against a cycle
+        if parent is None:
+            return False
+        row = conn.execute(
+            select(tokens.c.parent_jti, tokens.c.revoked_at).where(tokens.c.jti == parent)
+        ).first()
+        if row is None or row.revoked_at is not None:
+            return True
+        parent = row.parent_jti
+    return True
 
 
 def revoke_tokens(conn: Connection, records: Sequence[TokenRecord], *, reason: str, now: float) -> None:

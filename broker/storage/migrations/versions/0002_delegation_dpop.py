@@ -27,7 +27,9 @@ def upgrade() -> None:
     with op.batch_alter_table("proof_jtis", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_proof_jtis_expires_at"), ["expires_at"], unique=False)
     with op.batch_alter_table("grants", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("require_dpop", sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch_op.add_column(
+            sa.Column("require_dpop", sa.Boolean(), server_default=sa.false(), nullable=False)
+        )
 
 
 def downgrade() -> None:

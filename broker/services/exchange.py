@@ -1,0 +1,188 @@
+"""Delegation by token exchange (RFC 8693): the holder of a token asks for a narrower one for a
+delegate. The delegated token is bound (`cnf.jkt`, RFC 9449 section 6) to the delegate's registered
+key, so neither the delegating agent nor anyone who intercepts it can use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from broker import audit
+from broker.dpop import InvalidDPoPProof, VerifiedProof
+from broker.errors import AccessDenied, BrokerError, InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget
+from broker.keys import jwk_thumbprint
+from broker.services.context import ServiceContext
+from broker.services.flows import (
+    Plan,
+    check_resource,
+    decision_event,
+    parse_lifetime,
+    parse_scopes_param,
+    required,
+)
+from broker.storage import agents as agent_store
+from broker.storage import grants as grant_store
+from broker.storage import principals
+from broker.storage import tokens as token_store
+from broker.storage.agents import AgentRecord
+from broker.tokens import read_own_token
+from broker.validation import check_client_id, check_entity_type
+from policy import ExchangeRequest, ParentToken, Party, Reason, Role, decide_exchange, parse_scope_string
+
+ACCESS_TOKEN_TYPE_URN = "urn:ietf:params:oauth:token-type:access_token"
+
+# Widening a token is the caller's own mistake, so it gets the specific RFC 8693 error; every
+# other refusal is the user's policy and stays an opaque access_denied.
+_WIDENING_ERRORS: dict[Reason, type[BrokerError]] = {
+    Reason.TARGET_WIDENING: InvalidTarget,
+    Reason.SCOPE_WIDENING: InvalidScope,
+    Reason.REVEAL_WIDENING: InvalidRequest,
+}
+
+
+def actor_chain(claims: dict[str, Any]) -> tuple[str, ...]:
+    """Every agent that has held this access, root client first (RFC 8693 section 4.1 nesting has
+    the current actor outermost)."""
+    act = claims.get("act")
+    if act is None:
+        return (str(claims["client_id"]),)
+    outer_first: list[str] = []
+    while isinstance(act, dict):
+        outer_first.append(str(act.get("sub")))
+        act = act.get("act")
+    return tuple(reversed(outer_first))
+
+
+def _invalid_subject_token(why: str) -> InvalidGrant:
+    return InvalidGrant(f"the subject token {why}")
+
+
+class ExchangeFlow:
+    """`urn:ietf:params:oauth:grant-type:token-exchange` for delegation."""
+
+    def __init__(self, ctx: ServiceContext, form: dict[str, str], *, proof: VerifiedProof | None) -> None:
+        self._ctx = ctx
+        self.subject_token = required(form, "subject_token")
+        if required(form, "subject_token_type") != ACCESS_TOKEN_TYPE_URN:
+            raise InvalidRequest("subject_token_type must be urn:ietf:params:oauth:token-type:access_token")
+        try:
+            self.delegate_id = check_client_id(required(form, "requested_actor"))
+            reveal = form.get("reveal")
+            self.reveal = None if reveal is None else tuple(check_entity_type(t) for t in reveal.split() if t)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from exc
+        self.scopes = parse_scopes_param(form["scope"]) if form.get("scope") else None
+        self.resource = check_resource(form["resource"]) if form.get("resource") else None
+        self.lifetime = parse_lifetime(form)
+        self.proof = proof
+        self._parent_jti = ""
+        self._parties: set[str] = set()
+
+    def _parent(self, conn: Connection, agent: AgentRecord, now: float) -> tuple[dict[str, Any], Any]:
+        claims = read_own_token(conn, self.subject_token, issuer=self._ctx.settings.issuer)
+        if claims is None:
+            raise _invalid_subject_token("is not a valid access token of this broker")
+        record = token_store.get_token(conn, str(claims["jti"]))
+        if record is None or record.revoked_at is not None or token_store.revoked_ancestor(conn, record):
+            raise _invalid_subject_token("is revoked")
+        if now >= record.expires_at:
+            raise _invalid_subject_token("has expired")
+        if claims.get("client_id") != agent.client_id:
+            raise _invalid_subject_token("was not issued to the caller")
+        bound = (claims.get("cnf") or {}).get("jkt")
+        # A sender-constrained token can only be handed on by whoever holds its key.
+        if bound is not None and (self.proof is None or self.proof.jkt != bound):
+            raise InvalidDPoPProof("exchanging a DPoP-bound token needs a proof with its key")
+        return claims, record
+
+    def decide(self, conn: Connection, agent: AgentRecord, now: float) -> Plan:
+        """Attenuation, depth and every party of the chain checked by policy.decide_exchange."""
+        claims, record = self._parent(conn, agent, now)
+        delegate = agent_store.get_agent(conn, self.delegate_id, with_resources=False)
+        if delegate is None:
+            raise InvalidRequest("requested_actor is not a registered agent")
+        holder = agent_store.get_agent(conn, record.holder_id, with_resources=False)
+        user = principals.get_user(conn, ref=record.user_ref)
+        grant = grant_store.get_grant(conn, record.user_ref, record.grant_id)
+        if holder is None or user is None or grant is None:
+            raise _invalid_subject_token("no longer has a grant behind it")
+        chain = actor_chain(claims)
+        known = agent_store.get_agents(conn, set(chain))
+        # An agent of the chain that no longer exists cannot be vetted: it counts as suspended.
+        actors = tuple(
+            known[c].party(Role.ACTOR) if c in known else Party(c, "", "", Role.ACTOR, suspended=True)
+            for c in chain
+        )
+        parent = ParentToken(
+            jti=record.jti,
+            audience=record.audience,
+            scopes=parse_scope_string(str(claims["scope"])),
+            reveal=tuple(claims.get("reveal") or ()),
+            expires_at=record.expires_at,
+            chain=chain,
+            purpose=claims.get("purpose"),
+        )
+        request = ExchangeRequest(
+            actors=actors,
+            delegate=delegate.party(Role.REQUESTER),
+            holder=holder.party(Role.HOLDER),
+            resource=self.resource,
+            scopes=self.scopes,
+            reveal=self.reveal,
+            requested_lifetime=self.lifetime,
+        )
+        entries = [e.to_policy() for e in grant_store.entries_for(conn, user.ref)]
+        decision = decide_exchange(
+            parent,
+            request,
+            grant=grant.to_policy(),
+            entries=entries,
+            mode=user.list_mode,
+            now=now,
+            limits=self._ctx.limits,
+        )
+        event = decision_event(
+            audit.EventType.TOKEN_DELEGATED,
+            audit.EventType.DELEGATION_DENIED,
+            decision,
+            actors=(*chain, delegate.client_id),
+            user=user,
+            resource=record.audience,
+            scopes_requested=[str(s) for s in (self.scopes or parent.scopes)],
+        )
+        refusal: BrokerError = AccessDenied()
+        for reason in decision.reasons:
+            if reason in _WIDENING_ERRORS:
+                refusal = _WIDENING_ERRORS[reason](
+                    f"the delegated token would be wider than its parent ({reason})"
+                )
+                break
+        prior_act = claims.get("act") or {"sub": claims["client_id"]}
+        self._parent_jti = record.jti
+        self._parties = {*chain, delegate.client_id, holder.client_id}
+        return Plan(
+            decision=decision,
+            event=event,
+            refusal=refusal,
+            user=user,
+            holder=holder,
+            recipient=delegate.client_id,
+            parties=(*chain, delegate.client_id, holder.client_id),
+            parent_jti=record.jti,
+            act={"sub": delegate.client_id, "act": prior_act},
+            cnf_jkt=jwk_thumbprint(delegate.jwks["keys"][0]),
+        )
+
+    def still_current(self, conn: Connection, plan: Plan) -> bool:
+        """Policy version, every party's status and the parent's liveness are unchanged."""
+        if plan.user is None:
+            raise RuntimeError("an allowed plan names its user")
+        current = principals.policy_version(conn, plan.user.ref) == plan.user.policy_version
+        parent = token_store.get_token(conn, self._parent_jti)
+        parent_live = (
+            parent is not None
+            and parent.revoked_at is None
+            and not token_store.revoked_ancestor(conn, parent)
+        )
+        return current and parent_live and agent_store.all_active(conn, self._parties)
