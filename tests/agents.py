@@ -73,6 +73,30 @@ class TestAgent:
                 claims[name] = value
         return jwt.encode(claims, self.key, algorithm="EdDSA", headers={"kid": self.kid, **(headers or {})})
 
+    def dpop_proof(
+        self,
+        url: str,
+        *,
+        method: str = "POST",
+        now: float | None = None,
+        key: Any = None,
+        headers: dict[str, Any] | None = None,
+        **overrides: Any,
+    ) -> str:
+        """A DPoP proof (RFC 9449 section 4.2) with this agent's key unless another is given;
+        keyword overrides replace or (with None) drop claims."""
+        signer = key or self.key
+        issued = int(now if now is not None else time.time())
+        claims: dict[str, Any] = {"jti": secrets.token_urlsafe(16), "htm": method, "htu": url, "iat": issued}
+        for name, value in overrides.items():
+            if value is None:
+                claims.pop(name, None)
+            else:
+                claims[name] = value
+        jwk = {k: v for k, v in public_jwk(signer.public_key()).items() if k in ("kty", "crv", "x")}
+        header = {"typ": "dpop+jwt", "jwk": jwk, **(headers or {})}
+        return jwt.encode(claims, signer, algorithm="EdDSA", headers=header)
+
     def auth_form(self, audience: str, **overrides: Any) -> dict[str, str]:
         """The client-authentication parameters of a form request."""
         return {

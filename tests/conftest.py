@@ -54,8 +54,7 @@ def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _postgres_admin() -> Any:
-    engine = create_engine(POSTGRES_URL or "", isolation_level="AUTOCOMMIT")
-    return engine
+    return create_engine(POSTGRES_URL or "", isolation_level="AUTOCOMMIT")
 
 
 def _database_url(name: str) -> str:

@@ -1,0 +1,137 @@
+"""DPoP at the token endpoint: every check of RFC 9449 section 4.3, one named test each."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from broker.keys import jwk_thumbprint, public_jwk
+from tests.conftest import ISSUER, World
+
+TOKEN_URL = ISSUER + "/oauth2/token"
+
+
+@pytest.fixture
+def granted(world: World) -> World:
+    world.grant()
+    return world
+
+
+def _request(world: World, *proofs: str) -> Any:
+    form = {
+        "grant_type": "client_credentials",
+        "subject": "alice",
+        "resource": "https://calendar.example/api",
+        "scope": "calendar:read",
+        **world.travel.auth_form(ISSUER, now=world.clock.now),
+    }
+    headers = [("DPoP", proof) for proof in proofs]
+    return world.client.post("/oauth2/token", data=form, headers=headers)
+
+
+def _refused(world: World, *proofs: str) -> None:
+    response = _request(world, *proofs)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_dpop_proof"
+
+
+def _b64(value: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).rstrip(b"=").decode()
+
+
+def test_valid_proof_binds_the_token_to_its_key(granted: World) -> None:
+    response = _request(granted, granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["token_type"] == "DPoP"
+    claims = jwt.decode(body["access_token"], options={"verify_signature": False})
+    jwk = {k: v for k, v in public_jwk(granted.travel.key.public_key()).items() if k in ("kty", "crv", "x")}
+    assert claims["cnf"] == {"jkt": jwk_thumbprint(jwk)}
+    assert granted.introspect(body["access_token"])["token_type"] == "DPoP"
+
+
+def test_more_than_one_dpop_header_is_rejected(granted: World) -> None:
+    first = granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now)
+    _refused(granted, first, granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now))
+
+
+def test_proof_that_is_not_a_jwt_is_rejected(granted: World) -> None:
+    _refused(granted, "not-a-jwt")
+
+
+@pytest.mark.parametrize("claim", ["jti", "htm", "htu", "iat"])
+def test_proof_missing_a_required_claim_is_rejected(granted: World, claim: str) -> None:
+    _refused(granted, granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now, **{claim: None}))
+
+
+def test_proof_with_wrong_typ_is_rejected(granted: World) -> None:
+    _refused(granted, granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now, headers={"typ": "JWT"}))
+
+
+def test_proof_with_alg_none_is_rejected(granted: World) -> None:
+    jwk = {k: v for k, v in public_jwk(granted.travel.key.public_key()).items() if k in ("kty", "crv", "x")}
+    header = {"typ": "dpop+jwt", "alg": "none", "jwk": jwk}
+    claims = {"jti": "j1", "htm": "POST", "htu": TOKEN_URL, "iat": int(granted.clock.now)}
+    _refused(granted, f"{_b64(header)}.{_b64(claims)}.")
+
+
+def test_proof_with_symmetric_alg_is_rejected(granted: World) -> None:
+    jwk = {k: v for k, v in public_jwk(granted.travel.key.public_key()).items() if k in ("kty", "crv", "x")}
+    claims = {"jti": "j1", "htm": "POST", "htu": TOKEN_URL, "iat": int(granted.clock.now)}
+    token = jwt.encode(claims, jwk["x"], algorithm="HS256", headers={"typ": "dpop+jwt", "jwk": jwk})
+    _refused(granted, token)
+
+
+def test_proof_with_bad_signature_is_rejected(granted: World) -> None:
+    other = Ed25519PrivateKey.generate()
+    jwk = {k: v for k, v in public_jwk(granted.travel.key.public_key()).items() if k in ("kty", "crv", "x")}
+    # Signed by another key than the one in its jwk header.
+    _refused(
+        granted, granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now, key=other, headers={"jwk": jwk})
+    )
+
+
+def test_proof_whose_jwk_holds_a_private_key_is_rejected(granted: World) -> None:
+    jwk = {k: v for k, v in public_jwk(granted.travel.key.public_key()).items() if k in ("kty", "crv", "x")}
+    jwk["d"] = "c2VjcmV0"
+    _refused(granted, granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now, headers={"jwk": jwk}))
+
+
+def test_proof_with_wrong_htm_is_rejected(granted: World) -> None:
+    _refused(granted, granted.travel.dpop_proof(TOKEN_URL, method="GET", now=granted.clock.now))
+
+
+def test_proof_with_wrong_htu_is_rejected(granted: World) -> None:
+    _refused(granted, granted.travel.dpop_proof(ISSUER + "/oauth2/introspect", now=granted.clock.now))
+
+
+def test_htu_ignores_query_and_fragment(granted: World) -> None:
+    proof = granted.travel.dpop_proof(TOKEN_URL + "?x=1#f", now=granted.clock.now)
+    assert _request(granted, proof).status_code == 200
+
+
+def test_stale_proof_is_rejected(granted: World) -> None:
+    _refused(granted, granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now - 600))
+
+
+def test_proof_from_the_future_is_rejected(granted: World) -> None:
+    _refused(granted, granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now + 600))
+
+
+def test_replayed_proof_is_rejected(granted: World) -> None:
+    proof = granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now)
+    assert _request(granted, proof).status_code == 200
+    _refused(granted, proof)
+
+
+def test_grant_that_requires_dpop_refuses_a_bearer_request(world: World) -> None:
+    world.grant(require_dpop=True)
+    response = _request(world)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    assert _request(world, world.travel.dpop_proof(TOKEN_URL, now=world.clock.now)).status_code == 200
