@@ -34,11 +34,12 @@ class LoadResult:
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
 
 
-def form_request(host: str, path: str, body: bytes) -> bytes:
+def form_request(host: str, path: str, body: bytes, headers: dict[str, str] | None = None) -> bytes:
     """A complete keep-alive POST of a form body."""
+    extra = "".join(f"{name}: {value}\r\n" for name, value in (headers or {}).items())
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/x-www-form-urlencoded\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: keep-alive\r\n\r\n"
+        f"Content-Length: {len(body)}\r\n{extra}Connection: keep-alive\r\n\r\n"
     )
     return head.encode() + body
 

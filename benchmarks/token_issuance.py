@@ -1,9 +1,13 @@
 """Token issuance throughput: a real broker process (2 uvicorn workers, SQLite) under concurrent agents.
 
 Every request carries a fresh client assertion (single-use jti), generated before the clock starts,
-and every issued token is written with its grant-log record in the same transaction.
+and every issued token is written with its grant-log record in the same transaction. Three runs in
+one broker: plain bearer tokens, DPoP-bound tokens (a fresh proof per request) and token exchange
+(delegation), each beside a bare-HTTP floor (`GET /live`) measured the same way in the same run, so
+the figures can be compared across noisy machines.
 
     .venv/bin/python benchmarks/token_issuance.py [--seconds 20] [--concurrency 32] [--workers 2]
+        [--modes plain,dpop,exchange] [--database-url postgresql+psycopg://...]
 
 Target on the 2-core machine: >= 1,000 grants/s with p99 <= 50 ms at 32 concurrent clients.
 """
@@ -27,114 +31,151 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.loadgen import form_request, run_load
+from benchmarks.loadgen import LoadResult, form_request, run_load
 from examples.broker_process import BrokerProcess
 
 RESOURCE = "https://calendar.example/api"
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
+WARMUP = 1500
 # Published anchors (see ../shared/ANCHORS.md); ours is measured on this machine in this run.
 ANCHORS = [
     ("Keycloak sizing guide, 2 vCPU (120/s per vCPU)", 240.0),
     ("Ory Hydra, 2 vCPU, in-memory store", 513.0),
     ("node-oidc-provider, 2 processes, no durable log (published)", 1570.0),
 ]
+Identity = tuple[str, Ed25519PrivateKey]
 
 
-def _jwk(key: Ed25519PrivateKey, kid: str) -> dict[str, str]:
+def _jwk(key: Ed25519PrivateKey, kid: str | None = None) -> dict[str, str]:
     raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return {
-        "kty": "OKP",
-        "crv": "Ed25519",
-        "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode(),
-        "kid": kid,
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": base64.urlsafe_b64encode(raw).rstrip(b"=").decode()}
+    return {**jwk, "kid": kid} if kid else jwk
+
+
+def _register(admin: httpx.Client, client_id: str, key: Ed25519PrivateKey, resources: list[str]) -> None:
+    body = {
+        "client_id": client_id,
+        "name": client_id,
+        "organization": f"Org {client_id[-1]}",
+        "locale": "FR",
+        "jwks": {"keys": [_jwk(key, "k1")]},
+        "resource_uris": resources,
     }
+    admin.post("/v1/agents", json=body).raise_for_status()
 
 
-def setup(broker: BrokerProcess, agents: int, users: int) -> list[tuple[str, Ed25519PrivateKey]]:
-    """Register a holder, `agents` requesting agents and `users` users, each granting every agent."""
-    admin = httpx.Client(
-        base_url=broker.issuer, headers={"Authorization": f"Bearer {broker.create_admin_key()}"}
-    )
-    holder_key = Ed25519PrivateKey.generate()
-    admin.post(
-        "/v1/agents",
-        json={
-            "client_id": "holder",
-            "name": "holder",
-            "organization": "Holder Co",
-            "locale": "DE",
-            "jwks": {"keys": [_jwk(holder_key, "h1")]},
-            "resource_uris": [RESOURCE],
-        },
-    ).raise_for_status()
-    identities = []
-    for i in range(agents):
-        key = Ed25519PrivateKey.generate()
-        client_id = f"agent-{i}"
-        admin.post(
-            "/v1/agents",
-            json={
-                "client_id": client_id,
-                "name": client_id,
-                "organization": f"Org {i % 4}",
-                "locale": "FR",
-                "jwks": {"keys": [_jwk(key, "k1")]},
-            },
-        ).raise_for_status()
-        identities.append((client_id, key))
-    for u in range(users):
-        api_key = admin.post("/v1/users", json={"user_id": f"user-{u}"}).raise_for_status().json()["api_key"]
-        user = httpx.Client(base_url=broker.issuer, headers={"Authorization": f"Bearer {api_key}"})
-        user.post(
-            "/v1/me/blocklist", json={"kind": "organization", "value": "Blocked Corp"}
-        ).raise_for_status()
-        for client_id, _ in identities:
-            user.post(
-                "/v1/me/grants",
-                json={
-                    "agent": client_id,
-                    "resource": RESOURCE,
-                    "scopes": ["calendar:*"],
-                    "max_ttl_seconds": 600,
-                },
-            ).raise_for_status()
-    return identities
+def setup(broker: BrokerProcess, agents: int, users: int) -> tuple[list[Identity], Identity]:
+    """A holder, `agents` requesting agents, one delegate, and `users` users granting every agent."""
+    headers = {"Authorization": f"Bearer {broker.create_admin_key()}"}
+    with httpx.Client(base_url=broker.issuer, headers=headers) as admin:
+        _register(admin, "holder", Ed25519PrivateKey.generate(), [RESOURCE])
+        identities = [(f"agent-{i}", Ed25519PrivateKey.generate()) for i in range(agents)]
+        delegate = ("delegate", Ed25519PrivateKey.generate())
+        for client_id, key in [*identities, delegate]:
+            _register(admin, client_id, key, [])
+        for u in range(users):
+            api_key = (
+                admin.post("/v1/users", json={"user_id": f"user-{u}"}).raise_for_status().json()["api_key"]
+            )
+            with httpx.Client(base_url=broker.issuer, headers={"Authorization": f"Bearer {api_key}"}) as user:
+                user.post(
+                    "/v1/me/blocklist", json={"kind": "organization", "value": "Blocked Corp"}
+                ).raise_for_status()
+                for client_id, _ in identities:
+                    grant = {
+                        "agent": client_id,
+                        "resource": RESOURCE,
+                        "scopes": ["calendar:*"],
+                        "max_ttl_seconds": 600,
+                        "max_delegation_depth": 1,
+                    }
+                    user.post("/v1/me/grants", json=grant).raise_for_status()
+    return identities, delegate
+
+
+def _assertion(identity: Identity, issuer: str, now: int) -> str:
+    client_id, key = identity
+    claims = {
+        "iss": client_id,
+        "sub": client_id,
+        "aud": issuer,
+        "jti": secrets.token_urlsafe(16),
+        "iat": now,
+        "exp": now + 280,
+    }
+    return jwt.encode(claims, key, algorithm="EdDSA", headers={"kid": "k1"})
+
+
+def _proof(key: Ed25519PrivateKey, url: str, now: int) -> str:
+    claims = {"jti": secrets.token_urlsafe(16), "htm": "POST", "htu": url, "iat": now}
+    return jwt.encode(claims, key, algorithm="EdDSA", headers={"typ": "dpop+jwt", "jwk": _jwk(key)})
+
+
+def _root_tokens(broker: BrokerProcess, identities: list[Identity], users: int) -> list[tuple[Identity, str]]:
+    now = int(time.time())
+    roots = []
+    with httpx.Client() as http:
+        for i, identity in enumerate(identities):
+            form = {
+                "grant_type": "client_credentials",
+                "subject": f"user-{i % users}",
+                "resource": RESOURCE,
+                "scope": "calendar:read calendar:write",
+                "expires_in": "600",
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": _assertion(identity, broker.issuer, now),
+            }
+            response = http.post(f"{broker.issuer}/oauth2/token", data=form).raise_for_status()
+            roots.append((identity, response.json()["access_token"]))
+    return roots
 
 
 def build_requests(
-    broker: BrokerProcess, identities: list[tuple[str, Ed25519PrivateKey]], users: int, count: int
+    broker: BrokerProcess, mode: str, identities: list[Identity], users: int, count: int
 ) -> list[bytes]:
-    """`count` token requests, each with its own signed assertion (made before the clock starts)."""
+    """`count` requests of one mode, each with its own assertion (and proof), made before the clock starts."""
     host = f"127.0.0.1:{broker.port}"
+    token_url = f"{broker.issuer}/oauth2/token"
     now = int(time.time())
+    roots = _root_tokens(broker, identities, users) if mode == "exchange" else []
     requests = []
     for i in range(count):
-        client_id, key = identities[i % len(identities)]
-        assertion = jwt.encode(
-            {
-                "iss": client_id,
-                "sub": client_id,
-                "aud": broker.issuer,
-                "jti": secrets.token_urlsafe(16),
-                "iat": now,
-                "exp": now + 280,
-            },
-            key,
-            algorithm="EdDSA",
-            headers={"kid": "k1"},
-        )
-        body = urlencode(
-            {
+        identity = identities[i % len(identities)]
+        headers: dict[str, str] = {}
+        if mode == "exchange":
+            identity, root = roots[i % len(roots)]
+            params = {
+                "grant_type": EXCHANGE,
+                "subject_token": root,
+                "subject_token_type": ACCESS_TOKEN,
+                "requested_actor": "delegate",
+                "scope": "calendar:read",
+            }
+        else:
+            params = {
                 "grant_type": "client_credentials",
                 "subject": f"user-{i % users}",
                 "resource": RESOURCE,
                 "scope": "calendar:read",
-                "client_assertion_type": ASSERTION_TYPE,
-                "client_assertion": assertion,
             }
-        ).encode()
-        requests.append(form_request(host, "/oauth2/token", body))
+            if mode == "dpop":
+                headers["DPoP"] = _proof(identity[1], token_url, now)
+        params |= {
+            "client_assertion_type": ASSERTION_TYPE,
+            "client_assertion": _assertion(identity, broker.issuer, now),
+        }
+        requests.append(form_request(host, "/oauth2/token", urlencode(params).encode(), headers))
     return requests
+
+
+def bare_requests(broker: BrokerProcess, count: int) -> list[bytes]:
+    """`GET /live`: the server's HTTP floor in this run, for a noise-independent ratio."""
+    request = (
+        f"GET /live HTTP/1.1\r\nHost: 127.0.0.1:{broker.port}\r\nConnection: keep-alive\r\n\r\n".encode()
+    )
+    return [request] * count
 
 
 def group_cpu_seconds(pgid: int) -> float:
@@ -153,16 +194,28 @@ def group_cpu_seconds(pgid: int) -> float:
     return total / tick
 
 
-def report(label: str, result: object, concurrency: int) -> float:
-    """Print one result line and return grants/s."""
-    from benchmarks.loadgen import LoadResult
+def measure(
+    broker: BrokerProcess, requests: list[bytes], concurrency: int, seconds: float
+) -> tuple[LoadResult, float]:
+    """Run the load; returns the result and the broker's CPU seconds per successful request."""
+    assert broker.process is not None
+    asyncio.run(run_load("127.0.0.1", broker.port, requests[:WARMUP], concurrency=concurrency, seconds=5))
+    before = group_cpu_seconds(broker.process.pid)
+    result = asyncio.run(
+        run_load("127.0.0.1", broker.port, requests[WARMUP:], concurrency=concurrency, seconds=seconds)
+    )
+    cpu = group_cpu_seconds(broker.process.pid) - before
+    if WARMUP + result.ok + sum(result.statuses.values()) + result.errors >= len(requests):
+        print("  note: the pre-generated requests ran out before the time was up; raise --max-rate")
+    return result, cpu / max(result.ok, 1)
 
-    assert isinstance(result, LoadResult)
+
+def line(label: str, result: LoadResult, cpu: float) -> float:
+    """Print one result line and return requests/s."""
     rate = result.ok / result.elapsed
     print(
-        f"{label}: {rate:,.0f} grants/s over {result.elapsed:.1f} s at {concurrency} connections; "
-        f"p50 {result.percentile(0.50):.1f} ms, p99 {result.percentile(0.99):.1f} ms; "
-        f"{result.ok:,} issued, non-200 {result.statuses or 0}, transport errors {result.errors}"
+        f"{label:<34} {rate:>8,.0f}/s  p50 {result.percentile(0.50):6.1f} ms  p99 {result.percentile(0.99):6.1f} ms"
+        f"  broker CPU {cpu * 1000:.2f} ms/req  non-200 {result.statuses or 0}  errors {result.errors}"
     )
     return rate
 
@@ -172,46 +225,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per mode")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--agents", type=int, default=16)
     parser.add_argument("--users", type=int, default=50)
-    parser.add_argument(
-        "--max-rate", type=float, default=2500.0, help="requests to pre-generate per second of the run"
-    )
+    parser.add_argument("--modes", default="plain,dpop,exchange")
+    parser.add_argument("--max-rate", type=float, default=2500.0, help="requests to pre-generate per second")
     parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
     args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    count = WARMUP + int(args.seconds * args.max_rate)
 
-    with BrokerProcess(workers=args.workers, database_url=args.database_url) as broker:
-        identities = setup(broker, args.agents, args.users)
-        requests = build_requests(broker, identities, args.users, int(args.seconds * args.max_rate))
-        warmup = asyncio.run(
-            run_load("127.0.0.1", broker.port, requests[:2000], concurrency=args.concurrency, seconds=5)
-        )
-        print(f"warm-up: {warmup.ok} grants")
-        assert broker.process is not None
-        broker_cpu, own_cpu = group_cpu_seconds(broker.process.pid), time.process_time()
-        result = asyncio.run(
-            run_load(
-                "127.0.0.1", broker.port, requests[2000:], concurrency=args.concurrency, seconds=args.seconds
-            )
-        )
-        broker_cpu = group_cpu_seconds(broker.process.pid) - broker_cpu
-        own_cpu = time.process_time() - own_cpu
     store = "SQLite" if args.database_url is None else args.database_url.split(":")[0]
-    rate = report(f"Discretion ({args.workers} workers, {store}, grant log on)", result, args.concurrency)
     print(
-        f"CPU per grant: broker {broker_cpu / max(result.ok, 1) * 1000:.2f} ms, "
-        f"load generator {own_cpu / max(result.ok, 1) * 1000:.2f} ms "
-        f"(broker used {broker_cpu / result.elapsed:.2f} of {os.cpu_count()} cores)"
+        f"Discretion token endpoint: {args.workers} workers, {store}, grant log on, {args.concurrency} connections, "
+        f"{os.cpu_count()} cores shared with the load generator"
     )
-    target = "met" if rate >= 1000 and result.percentile(0.99) <= 50 else "MISSED"
-    print(f"target >= 1,000 grants/s with p99 <= 50 ms: {target}")
-    for name, value in ANCHORS:
-        print(f"  anchor {name}: {value:,.0f} grants/s (ours / anchor = {rate / value:.2f})")
-    if result.ok and len(requests) - 2000 <= result.ok + sum(result.statuses.values()) + result.errors:
-        print("note: the pre-generated requests ran out before the time was up; raise --max-rate")
+    with BrokerProcess(workers=args.workers, database_url=args.database_url) as broker:
+        identities, _ = setup(broker, args.agents, args.users)
+        floor_result, floor_cpu = measure(
+            broker, bare_requests(broker, count * 3), args.concurrency, args.seconds / 2
+        )
+        floor = line("bare HTTP floor (GET /live)", floor_result, floor_cpu)
+        rates: dict[str, tuple[float, float]] = {}
+        for mode in modes:
+            requests = build_requests(broker, mode, identities, args.users, count)
+            result, cpu = measure(broker, requests, args.concurrency, args.seconds)
+            rates[mode] = (line(f"{mode} grants", result, cpu), result.percentile(0.99))
+    print()
+    for mode, (rate, p99) in rates.items():
+        target = "met" if rate >= 1000 and p99 <= 50 else "MISSED"
+        print(
+            f"{mode}: {rate:,.0f} grants/s = {rate / floor:.1%} of the bare HTTP floor; "
+            f"target >= 1,000/s with p99 <= 50 ms: {target}"
+        )
+    if "plain" in rates:
+        plain = rates["plain"][0]
+        for name, value in ANCHORS:
+            print(f"  anchor {name}: {value:,.0f} grants/s (ours / anchor = {plain / value:.2f})")
 
 
 if __name__ == "__main__":

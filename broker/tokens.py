@@ -14,6 +14,7 @@ from broker.keys import SIGNING_ALG, SigningKey
 from broker.storage.schema import signing_keys
 
 ACCESS_TOKEN_TYPE = "at+jwt"
+_VERIFY_KEYS: dict[str, Any] = {}
 
 
 def new_jti() -> str:
@@ -45,10 +46,15 @@ def read_own_token(conn: Connection, token: str, *, issuer: str) -> dict[str, An
     kid = header.get("kid")
     if not isinstance(kid, str):
         return None
-    row = conn.execute(select(signing_keys.c.public_jwk).where(signing_keys.c.kid == kid)).first()
-    if row is None:
-        return None
-    key = load_key(json.loads(row.public_jwk), SIGNING_ALG)
+    key = _VERIFY_KEYS.get(kid)
+    if key is None:
+        row = conn.execute(select(signing_keys.c.public_jwk).where(signing_keys.c.kid == kid)).first()
+        if row is None:
+            return None
+        key = load_key(json.loads(row.public_jwk), SIGNING_ALG)
+        # A kid is the thumbprint of its key (RFC 7638), so a cached entry can never go stale.
+        if len(_VERIFY_KEYS) < 64:
+            _VERIFY_KEYS[kid] = key
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
