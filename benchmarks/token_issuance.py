@@ -214,8 +214,9 @@ def line(label: str, result: LoadResult, cpu: float) -> float:
     """Print one result line and return requests/s."""
     rate = result.ok / result.elapsed
     print(
-        f"{label:<34} {rate:>8,.0f}/s  p50 {result.percentile(0.50):6.1f} ms  p99 {result.percentile(0.99):6.1f} ms"
-        f"  broker CPU {cpu * 1000:.2f} ms/req  non-200 {result.statuses or 0}  errors {result.errors}"
+        f"{label:<34} {rate:>8,.0f}/s  p50 {result.percentile(0.50):6.1f} ms  "
+        f"p99 {result.percentile(0.99):6.1f} ms  broker CPU {cpu * 1000:.2f} ms/req  "
+        f"non-200 {result.statuses or 0}  errors {result.errors}"
     )
     return rate
 
@@ -239,8 +240,8 @@ def main() -> None:
 
     store = "SQLite" if args.database_url is None else args.database_url.split(":")[0]
     print(
-        f"Discretion token endpoint: {args.workers} workers, {store}, grant log on, {args.concurrency} connections, "
-        f"{os.cpu_count()} cores shared with the load generator"
+        f"Discretion token endpoint: {args.workers} workers, {store}, grant log on, "
+        f"{args.concurrency} connections, {os.cpu_count()} cores shared with the load generator"
     )
     with BrokerProcess(workers=args.workers, database_url=args.database_url) as broker:
         identities, _ = setup(broker, args.agents, args.users)
