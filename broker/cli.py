@@ -19,6 +19,8 @@ admin_app = typer.Typer(
     help="Administer the broker's database (from DISCRETION_* settings).", no_args_is_help=True
 )
 app.add_typer(admin_app, name="admin")
+keys_app = typer.Typer(help="Manage the token-signing keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 err = Console(stderr=True)
 
 
@@ -73,6 +75,18 @@ def create_key(
     ctx.store.dispose()
     typer.echo("New admin API key (store it now; it is not shown again):")
     typer.echo(key)
+
+
+@keys_app.command("rotate")
+def rotate_keys() -> None:
+    """Make a new signing key current; the old one stays in the JWKS until its tokens expire.
+
+    Every running broker picks the new key up within 30 seconds, without a restart.
+    """
+    ctx = _prepare(Settings())
+    kid = ctx.keyring.rotate()
+    ctx.store.dispose()
+    typer.echo(f"new signing key: {kid}")
 
 
 def main() -> None:

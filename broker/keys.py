@@ -15,7 +15,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
-from sqlalchemy import insert, select
+from sqlalchemy import Connection, insert, or_, select, update
 
 from broker import audit
 from broker.settings import Settings
@@ -72,12 +72,13 @@ class SigningKey:
 class KeyRing:
     """Reads signing keys from the store; every replica sees the same keys."""
 
-    def __init__(self, store: Store, kek: bytes) -> None:
+    def __init__(self, store: Store, kek: bytes, *, refresh_seconds: float = _KEY_CACHE_SECONDS) -> None:
         self._store = store
         self._aead = AESGCM(kek)
         self._lock = threading.Lock()
         self._current: SigningKey | None = None
         self._loaded_at = 0.0
+        self._refresh_seconds = refresh_seconds
 
     def _seal(self, kid: str, key: Ed25519PrivateKey) -> bytes:
         nonce = secrets.token_bytes(12)
@@ -88,6 +89,22 @@ class KeyRing:
         raw = self._aead.decrypt(sealed[:12], sealed[12:], kid.encode())
         return Ed25519PrivateKey.from_private_bytes(raw)
 
+    def _create(self, conn: Connection, now: float, event: audit.EventType) -> str:
+        key = Ed25519PrivateKey.generate()
+        jwk = public_jwk(key.public_key())
+        kid = jwk["kid"]
+        conn.execute(
+            insert(signing_keys).values(
+                kid=kid,
+                alg=SIGNING_ALG,
+                public_jwk=json.dumps(jwk),
+                private_key_sealed=self._seal(kid, key),
+                created_at=now,
+            )
+        )
+        audit.append(conn, audit.Event(type=event, kid=kid), now=now)
+        return kid
+
     def ensure_key(self, *, now: float | None = None) -> str:
         """Create a signing key when the store has none; returns the current kid."""
         with self._store.write() as conn:
@@ -96,27 +113,28 @@ class KeyRing:
             ).first()
             if row is not None:
                 return str(row.kid)
-            key = Ed25519PrivateKey.generate()
-            jwk = public_jwk(key.public_key())
-            kid = jwk["kid"]
-            created = now if now is not None else time.time()
-            conn.execute(
-                insert(signing_keys).values(
-                    kid=kid,
-                    alg=SIGNING_ALG,
-                    public_jwk=json.dumps(jwk),
-                    private_key_sealed=self._seal(kid, key),
-                    created_at=created,
-                )
+            return self._create(
+                conn, now if now is not None else time.time(), audit.EventType.SIGNING_KEY_CREATED
             )
-            audit.append(conn, audit.Event(type=audit.EventType.SIGNING_KEY_CREATED, kid=kid), now=created)
-            return kid
+
+    def rotate(self, *, now: float | None = None) -> str:
+        """Make a new signing key current and retire the old ones, which stay in the JWKS until
+        every token they signed has expired; returns the new kid."""
+        moment = now if now is not None else time.time()
+        with self._store.write() as conn:
+            conn.execute(
+                update(signing_keys).where(signing_keys.c.retired_at.is_(None)).values(retired_at=moment)
+            )
+            kid = self._create(conn, moment, audit.EventType.SIGNING_KEY_ROTATED)
+        self._loaded_at = float("-inf")
+        return kid
 
     def current(self) -> SigningKey:
-        """The newest live signing key, re-read from the store every 30 seconds."""
+        """The newest live signing key, re-read from the store every `refresh_seconds`, so every
+        replica picks up a rotation without a restart."""
         now = time.monotonic()
         current = self._current
-        if current is not None and now - self._loaded_at < _KEY_CACHE_SECONDS:
+        if current is not None and now - self._loaded_at < self._refresh_seconds:
             return current
         with self._lock:
             with self._store.read() as conn:
@@ -133,12 +151,17 @@ class KeyRing:
             self._current, self._loaded_at = current, now
             return current
 
-    def jwks(self) -> dict[str, list[dict[str, str]]]:
-        """The public keys holders verify tokens with."""
+    def jwks(self, *, now: float, overlap_seconds: float) -> dict[str, list[dict[str, str]]]:
+        """The public keys holders verify tokens with: the current key, and retired keys until the
+        last token they can have signed has expired (`overlap_seconds` after retirement)."""
         with self._store.read() as conn:
             rows = conn.execute(
                 select(signing_keys.c.public_jwk)
-                .where(signing_keys.c.retired_at.is_(None))
+                .where(
+                    or_(
+                        signing_keys.c.retired_at.is_(None), signing_keys.c.retired_at > now - overlap_seconds
+                    )
+                )
                 .order_by(signing_keys.c.created_at.desc())
             ).all()
         return {"keys": [json.loads(row.public_jwk) for row in rows]}

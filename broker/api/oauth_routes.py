@@ -51,7 +51,10 @@ def metadata(request: Request) -> dict[str, Any]:
 @router.get("/.well-known/jwks.json", tags=["oauth"])
 def jwks(request: Request) -> JSONResponse:
     """The public keys that access tokens are signed with."""
-    keys = request.app.state.ctx.keyring.jwks()
+    ctx = request.app.state.ctx
+    # Retired keys stay published for the longest token lifetime plus the clock skew.
+    overlap = ctx.settings.max_token_lifetime + ctx.settings.clock_skew_seconds
+    keys = ctx.keyring.jwks(now=ctx.clock(), overlap_seconds=overlap)
     return JSONResponse(keys, headers={"Cache-Control": "public, max-age=300"})
 
 
