@@ -5,9 +5,12 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from broker.api import create_app
+from broker.observability import configure_logging
 from broker.settings import Settings
 
 
 def build() -> FastAPI:
     """An app from the `DISCRETION_*` environment; `discretion serve` has already migrated."""
-    return create_app(Settings(), migrate=False)
+    settings = Settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings, migrate=False)

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-import logging
+import os
+import shutil
+from pathlib import Path
 
 import typer
 import uvicorn
 from rich.console import Console
 
 from broker.keys import KeyRing, load_key_encryption_key
+from broker.observability import configure_logging
 from broker.services.admin import AdminService
 from broker.services.context import ServiceContext
 from broker.settings import Settings
@@ -22,6 +25,14 @@ app.add_typer(admin_app, name="admin")
 keys_app = typer.Typer(help="Manage the token-signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 err = Console(stderr=True)
+
+
+def _metrics_dir(settings: Settings) -> None:
+    # Workers share counters through files in this folder; start each run with an empty one.
+    folder = Path(settings.data_dir) / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(folder)
 
 
 def _prepare(settings: Settings) -> ServiceContext:
@@ -48,9 +59,8 @@ def serve(
 ) -> None:
     """Run the broker."""
     settings = Settings()
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
-    )
+    configure_logging(settings.log_level, settings.log_format)
+    _metrics_dir(settings)
     # Migrate and create the key once, before the workers start, so they never race to do it.
     _prepare(settings).store.dispose()
     err.print(f"Discretion broker: issuer {settings.issuer}, listening on http://{host}:{port}")
@@ -61,6 +71,8 @@ def serve(
         port=port,
         workers=workers,
         log_level=settings.log_level,
+        # Workers configure logging themselves (broker.asgi), as JSON lines by default.
+        log_config=None,
         access_log=False,
     )
 

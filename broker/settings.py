@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     clock_skew_seconds: int = Field(default=30, ge=0, le=300)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "info"
+    log_format: str = Field(default="json", pattern="^(json|text)$")
 
     @field_validator("issuer")
     @classmethod

@@ -6,13 +6,14 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Response
 from sqlalchemy import text
 
 from broker.api import admin_routes, me_routes, oauth_routes
 from broker.api.errors import install_error_handlers
 from broker.api.limits import BodySizeLimit
 from broker.keys import KeyRing, load_key_encryption_key
+from broker.observability import MetricsMiddleware, metrics_response
 from broker.services.admin import AdminService
 from broker.services.context import ServiceContext
 from broker.services.me import MeService
@@ -69,6 +70,11 @@ def create_app(
         """The process is up."""
         return {"status": "ok"}
 
+    @app.get("/metrics", tags=["health"], include_in_schema=False)
+    def metrics() -> Response:
+        """Prometheus metrics: requests, latency, decisions by reason."""
+        return metrics_response()
+
     @app.get("/ready", tags=["health"])
     def ready() -> dict[str, str]:
         """The store answers (a database error becomes a 503 through the error handlers)."""
@@ -78,4 +84,5 @@ def create_app(
 
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware)
     return app

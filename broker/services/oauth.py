@@ -25,6 +25,7 @@ from broker.errors import (
     UnauthorizedClient,
     UnsupportedGrantType,
 )
+from broker.observability import record_decision
 from broker.services.context import ServiceContext
 from broker.services.exchange import ExchangeFlow
 from broker.services.flows import ClientCredentialsFlow, Flow, Plan, StaleDecision, required
@@ -114,17 +115,20 @@ class OAuthService:
             try:
                 with self._ctx.store.write() as conn:
                     self._spend(conn, verified, proof, now)
-                    audit.append(conn, plan.event if signed is None else signed[2], now=now)
+                    event = plan.event if signed is None else signed[2]
+                    audit.append(conn, event, now=now)
                     if signed is None:
                         break
                     if not flow.still_current(conn, plan):
                         raise StaleDecision
                     token_store.insert_token(conn, signed[1])
+                record_decision(event.type, event.decision, event.reasons)
                 return signed[0]
             except StaleDecision:
                 continue
         else:
             raise TemporarilyUnavailable("the user's policy is changing; retry")
+        record_decision(plan.event.type, plan.event.decision, plan.event.reasons)
         raise plan.refusal
 
     def _sign(self, plan: Plan, now: float) -> tuple[dict[str, Any], token_store.TokenRecord, audit.Event]:
