@@ -36,13 +36,16 @@ class BrokerProcess:
         extra_env: dict[str, str] | None = None,
     ) -> None:
         self.port = free_port()
-        self.issuer = f"http://127.0.0.1:{self.port}"
+        # Where to reach this process, and the issuer it speaks for (the same unless set, e.g.
+        # for several replicas behind one public URL).
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.issuer = (extra_env or {}).get("DISCRETION_ISSUER", self.url)
         self._tmp = tempfile.TemporaryDirectory(prefix="discretion-") if data_dir is None else None
         self.data_dir = Path(self._tmp.name) if self._tmp else data_dir
         self.env = {
             **os.environ,
             "DISCRETION_DATA_DIR": str(self.data_dir),
-            "DISCRETION_ISSUER": self.issuer,
+            "DISCRETION_ISSUER": self.url,
             "DISCRETION_LOG_LEVEL": log_level,
             **({"DISCRETION_DATABASE_URL": database_url} if database_url else {}),
             **(extra_env or {}),
@@ -71,7 +74,7 @@ class BrokerProcess:
             if self.process.poll() is not None:
                 raise RuntimeError(f"the broker exited with status {self.process.returncode}")
             try:
-                if httpx.get(f"{self.issuer}/ready", timeout=1.0).status_code == 200:
+                if httpx.get(f"{self.url}/ready", timeout=1.0).status_code == 200:
                     return self
             except httpx.TransportError:
                 pass
