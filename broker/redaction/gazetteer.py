@@ -1,0 +1,195 @@
+"""Offline person and place detection for when no spaCy NER model is installed.
+
+Name and place data come from packages with a clear provenance, read once per process:
+person first and last names from Faker's per-locale providers (MIT; about 31,000 first and 28,000
+last names from some 80 locales), city names from Faker's address providers and subdivision names
+from pycountry (ISO 3166-2). Common words come from spaCy's English stop-word list plus a short list
+of capitalized words that are also given names (`May`, `Will`, `Grace`).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cache
+
+from broker.redaction.spans import Span
+
+# Capitalized words that are common in business text and also appear in name lists.
+_COMMON = frozenset(
+    """
+    a an the and or but if of in on at to for from by with about as into over after before under
+    dear hi hello hey thanks thank regards best kind sincerely cheers please note notes re fwd cc
+    mr mrs ms miss dr prof sir madam mme mlle herr frau sr sra
+    monday tuesday wednesday thursday friday saturday sunday january february march april may june
+    july august september october november december today tomorrow yesterday
+    will can may might must shall should would could mark bill grace hope joy faith art rose summer
+    autumn winter spring sunny star page chase ray dawn gay guy pat sue lane dale dean drew
+    customer client order orders invoice ticket case ref reference item items product products total
+    amount price payment paid status shipped delivered pending cancelled refund refunded returned
+    account support team service services sales billing shipping delivery warehouse office store
+    shop company inc ltd llc gmbh corp co sa ag plc group holdings international global
+    new old big small pro plus max mini ultra lite premium standard basic gold silver bronze
+    north south east west street road avenue city town park hill lake river bay
+    usd eur gbp jpy chf cad aud sku id no nr qty unit units
+    """.split()
+)
+COMMON_WORDS = _COMMON
+_HONORIFIC = (
+    r"(?:Mr|Mrs|Ms|Mx|Miss|Dr|Prof|Sir|Dame|Madam|Mme|Mlle|Herr|Frau|Sr|Sra|Srta|Sig|Sig\.ra|Dott)\.?"
+)
+_CUE = r"(?:Dear|Hi|Hello|Hey|Thanks|Attn|Attention|Signed|Sincerely|Regards|Cheers)[,:]?"
+_VERB_CUE = (
+    r"(?:spoke|talked|met|called|emailed|phoned|contacted|visited|signed|handled|approved|"
+    r"assigned|escalated|referred|reported|requested|confirmed)(?:\s+(?:to|with|by|for))?"
+)
+_NAME_WORD = r"[^\W\d_][\w'’\-]*"
+_CUED = re.compile(
+    rf"\b(?:(?i:{_CUE}|{_VERB_CUE})\s+(?:{_HONORIFIC}\s+)?|{_HONORIFIC}\s+)"
+    rf"(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})"
+)
+_TOKEN = re.compile(r"[^\W\d_][\w'’\-]*")
+_STREET_SUFFIX = (
+    r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Square|Sq|"
+    r"Terrace|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Close|Crescent|Gardens|Row|Mews|Walk)\.?"
+)
+_STREET_PREFIX = (
+    r"(?:rue|avenue|av|boulevard|bd|chemin|allée|allee|place|impasse|quai|cours|via|viale|piazza|"
+    r"corso|calle|avenida|av\.|rua|plaza|paseo|carrer|praça|travessa|ulica|ul\.)"
+)
+_STREETS = re.compile(
+    # 221B Baker Street, 1600 Pennsylvania Ave NW
+    rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[^\W\d_][\w'’.\-]*\s+){{0,4}}?{_STREET_SUFFIX}"
+    r"(?:\s+(?:N|S|E|W|NE|NW|SE|SW))?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.?\s*\w+)?"
+    # 12 rue de Rivoli, 5 Via Roma
+    rf"|\b\d{{1,5}}[a-z]?,?\s+{_STREET_PREFIX}\s+[^,;\n.]{{1,48}}"
+    # Hauptstraße 5, Kalverstraat 12
+    r"|\b[^\W\d_][\w'’\-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|damm|ring|straat|gracht|"
+    r"laan|plein|vej|gatan|gata|veien)\s+\d{1,4}[a-z]?\b"
+    # UK postcodes, US "City, ST 12345"
+    r"|\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b"
+    r"|\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*,\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?\b",
+    re.IGNORECASE,
+)
+_STREETS_CASED = re.compile(_STREETS.pattern)  # used for the UK postcode, which must be upper case
+
+
+@dataclass(frozen=True, slots=True)
+class NameData:
+    """Name and place sets, built once per process."""
+
+    first: frozenset[str]
+    last: frozenset[str]
+    places: frozenset[str]
+    common: frozenset[str]
+
+
+def _provider_lists(package: str, attributes: Iterable[str]) -> Iterator[str]:
+    module = importlib.import_module(package)
+    for info in pkgutil.iter_modules(module.__path__):
+        provider = getattr(importlib.import_module(f"{package}.{info.name}"), "Provider", None)
+        for attribute in attributes:
+            value = getattr(provider, attribute, None)
+            if isinstance(value, dict):
+                yield from (str(v) for v in value)
+            elif isinstance(value, list | tuple):
+                yield from (str(v) for v in value)
+
+
+@cache
+def name_data() -> NameData:
+    """Load the name and place lists (about 0.3 s, once per process)."""
+    import pycountry
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    common = frozenset(_COMMON | {w.lower() for w in STOP_WORDS})
+    first = frozenset(
+        n
+        for n in _provider_lists(
+            "faker.providers.person",
+            ("first_names", "first_names_male", "first_names_female", "first_names_nonbinary"),
+        )
+        if n.lower() not in common
+    )
+    last = frozenset(
+        n for n in _provider_lists("faker.providers.person", ("last_names",)) if n.lower() not in common
+    )
+    places = {n for n in _provider_lists("faker.providers.address", ("cities", "city_names"))}
+    places.update(s.name for s in pycountry.subdivisions)
+    return NameData(
+        first=first,
+        last=last,
+        places=frozenset(p for p in places if p.lower() not in common and len(p) > 2),
+        common=common,
+    )
+
+
+def _titled(word: str) -> str:
+    return word.title() if word.isupper() and len(word) > 1 else word
+
+
+def find_people_and_places(text: str, data: NameData, *, names: bool = True) -> list[Span]:
+    """Person names and places in free text, from cues, the name lists and street patterns."""
+    spans: list[Span] = []
+    for match in _STREETS.finditer(text):
+        spans.append(Span(match.start(), match.end(), "LOCATION", 0.7))
+    if not names:
+        return spans
+    for match in _CUED.finditer(text):
+        start = match.start("name")
+        words = list(_TOKEN.finditer(match.group("name")))
+        kept = []
+        for word in words:
+            if not word.group()[0].isupper() or word.group().lower() in data.common:
+                break
+            kept.append(word)
+        if kept:
+            spans.append(Span(start + kept[0].start(), start + kept[-1].end(), "PERSON", 0.8))
+    spans.extend(_gazetteer_runs(text, data))
+    return spans
+
+
+def _gazetteer_runs(text: str, data: NameData) -> Iterator[Span]:
+    """Runs of capitalized words that contain a known first name (or are a known place)."""
+    run: list[re.Match[str]] = []
+    for token in _TOKEN.finditer(text):
+        word = token.group()
+        capital = word[0].isupper() and word.lower() not in data.common
+        gap = text[run[-1].end() : token.start()] if run else ""
+        # "J. Smith": a full stop joins a run only after an initial.
+        adjacent = gap in (" ", "-") or (gap == ". " and bool(run) and len(run[-1].group()) == 1)
+        if capital and (not run or adjacent):
+            run.append(token)
+            continue
+        yield from _judge(text, run, data)
+        run = [token] if capital else []
+    yield from _judge(text, run, data)
+
+
+def _judge(text: str, run: list[re.Match[str]], data: NameData) -> Iterator[Span]:
+    if not run:
+        return
+    words = [_titled(m.group()) for m in run]
+    is_first = [w in data.first for w in words]
+    if len(words) == 1 and words[0] in data.places:
+        yield Span(run[0].start(), run[0].end(), "LOCATION", 0.5)
+        return
+    if any(is_first):
+        begin = is_first.index(True)
+        # A first name with the capitalized words after it (surnames, unknown ones included).
+        end = len(words)
+        yield Span(run[begin].start(), run[end - 1].end(), "PERSON", 0.6)
+        return
+    if len(words) >= 2 and sum(w in data.last for w in words) >= 2:
+        yield Span(run[0].start(), run[-1].end(), "PERSON", 0.5)
+        return
+    phrase = " ".join(words)
+    if phrase in data.places:
+        yield Span(run[0].start(), run[-1].end(), "LOCATION", 0.5)
+        return
+    for index, word in enumerate(words):
+        if word in data.places:
+            yield Span(run[index].start(), run[index].end(), "LOCATION", 0.5)

@@ -1,0 +1,89 @@
+"""Normalization before detection: NFKC, zero-width characters, `name [at] example [dot] com`.
+
+Detection runs on the normalized text; `Normalized.span` maps a detected span back to the original,
+so redaction replaces the original characters and untouched text is returned exactly as it came.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+
+# Zero-width and invisible formatting characters that split a value without showing it.
+_INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u2061\u2062\u2063\u2064")
+# "[at]", "(at)", "{at}", "<at>", " at " between word characters, and the same for "dot".
+_OPEN, _CLOSE = r"[\[\(\{<]", r"[\]\)\}>]"
+_OBFUSCATED = re.compile(
+    rf"\s*{_OPEN}\s*(?P<b>at|dot|@|\.)\s*{_CLOSE}\s*"
+    r"|(?<=\w)\s+(?P<w>at|dot)\s+(?=\w)",
+    re.IGNORECASE,
+)
+_TLD_AFTER = re.compile(r"\w+(?:\s+dot\s+\w+|\s*[\[\(\{<]\s*(?:dot|\.)\s*[\]\)\}>]\s*\w+)*", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """Normalized text and, for each of its characters, the index of its source in the original."""
+
+    text: str
+    origin: tuple[int, ...] | None  # None: identical to the original
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The original span that produced normalized characters [start, end)."""
+        if self.origin is None:
+            return start, end
+        begin = self.origin[start]
+        finish = self.origin[end - 1] + 1 if end > start else begin
+        return begin, finish
+
+
+def _looks_obfuscated(text: str) -> bool:
+    lowered = text.lower()
+    return ("at" in lowered and ("dot" in lowered or "." in lowered)) and (
+        "[" in text or "(" in text or "{" in text or "<" in text or " at " in lowered
+    )
+
+
+def normalize(text: str) -> Normalized:
+    """NFKC per character, invisible characters removed, obfuscated `@` and `.` restored."""
+    if text.isascii() and not _looks_obfuscated(text):
+        return Normalized(text, None)
+    chars: list[str] = []
+    origin: list[int] = []
+    for index, char in enumerate(text):
+        if char in _INVISIBLE or unicodedata.category(char) == "Cf":
+            continue
+        folded = unicodedata.normalize("NFKC", char) if not char.isascii() else char
+        for piece in folded:
+            chars.append(piece)
+            origin.append(index)
+    normalized = "".join(chars)
+    if _looks_obfuscated(normalized):
+        normalized, origin = _deobfuscate(normalized, origin)
+    if normalized == text:
+        return Normalized(text, None)
+    return Normalized(normalized, tuple(origin))
+
+
+def _deobfuscate(text: str, origin: list[int]) -> tuple[str, list[int]]:
+    """Rewrite ` [at] ` to `@` and ` [dot] ` to `.` only where the result is shaped like an email."""
+    out: list[str] = []
+    out_origin: list[int] = []
+    cursor = 0
+    for match in _OBFUSCATED.finditer(text):
+        word = (match.group("b") or match.group("w") or "").lower()
+        symbol = "@" if word in ("at", "@") else "."
+        if match.group("w") is not None and symbol == "@" and not _TLD_AFTER.match(text, match.end()):
+            continue
+        if match.group("w") is not None and symbol == "." and "@" not in "".join(out[-64:]):
+            # A bare " dot " is only rewritten inside an address that already has its "@".
+            continue
+        out.extend(text[cursor : match.start()])
+        out_origin.extend(origin[cursor : match.start()])
+        out.append(symbol)
+        out_origin.append(origin[match.start()])
+        cursor = match.end()
+    out.extend(text[cursor:])
+    out_origin.extend(origin[cursor:])
+    return "".join(out), out_origin

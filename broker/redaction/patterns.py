@@ -1,0 +1,243 @@
+"""Pattern detection: Presidio's pattern recognizers with the project's fixes for their false positives.
+
+- Context words match whole words only, in a short window before the value (Presidio's default
+  enhancer matches substrings: "lic" in "public").
+- US_DRIVER_LICENSE, US_PASSPORT and UK_NHS need their context word: their patterns alone match
+  ordinary words ("INTRODUCTORY") and any 10-digit number passing mod 11.
+- Phone numbers: candidates are cut by a bounded regex and checked with python-phonenumbers
+  `parse`/`is_valid_number`, never with `PhoneNumberMatcher`, which has a quadratic slow path on long
+  digit runs. A candidate glued to letters (`ORD-2024-55812`) or led by reference words ("order",
+  "invoice", "ticket", ...) is not a phone number.
+- Email addresses are validated with tldextract pinned to its bundled suffix list: no network.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+from broker.redaction.spans import Span
+
+# Presidio's EmailRecognizer validates with tldextract's module-level extractor; it must never try
+# to fetch the public suffix list (tldextract 5.4 reads this when it is imported).
+os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+
+import phonenumbers  # noqa: E402
+import tldextract  # noqa: E402
+from presidio_analyzer import PatternRecognizer  # noqa: E402
+from presidio_analyzer.predefined_recognizers import (  # noqa: E402
+    CreditCardRecognizer,
+    DateRecognizer,
+    EmailRecognizer,
+    IbanRecognizer,
+    IpRecognizer,
+    NhsRecognizer,
+    UsLicenseRecognizer,
+    UsPassportRecognizer,
+    UsSsnRecognizer,
+)
+
+_WORDS = re.compile(r"[^\W\d_]+")
+_WINDOW = 48
+
+
+@cache
+def _offline_tld() -> tldextract.TLDExtract:
+    # No URLs and no cache directory: the bundled snapshot only, nothing fetched, nothing written.
+    return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """Presidio's email recognizer, validating the domain against the bundled suffix list."""
+
+    def validate_result(self, pattern_text: str) -> bool:
+        """True when the domain ends in a known public suffix."""
+        return _offline_tld()(pattern_text.rsplit("@", 1)[-1]).fqdn != ""
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """When a recognizer's finding counts: its minimum score alone, or any score with context.
+
+    The recognizer's patterns are compiled once with the standard `re` module and run directly;
+    the recognizer's own `validate_result`/`invalidate_result` (checksums, known-invalid values)
+    decide each match, as in `PatternRecognizer.analyze` but without its per-match bookkeeping.
+    """
+
+    recognizer: PatternRecognizer
+    entity_type: str
+    min_score: float  # above this, no context needed (1.1: context always needed)
+    context: frozenset[str]
+    gate: re.Pattern[str]  # a text this does not match cannot hold the entity
+    compiled: tuple[tuple[re.Pattern[str], float], ...]
+    window: int = _WINDOW
+
+    @classmethod
+    def of(
+        cls,
+        recognizer: PatternRecognizer,
+        entity_type: str,
+        min_score: float,
+        context: str,
+        gate: str,
+        window: int = _WINDOW,
+    ) -> Rule:
+        """Build a rule, compiling the recognizer's patterns."""
+        flags = re.IGNORECASE | re.MULTILINE | re.DOTALL
+        compiled = tuple((re.compile(p.regex, flags), p.score) for p in recognizer.patterns)
+        return cls(
+            recognizer, entity_type, min_score, frozenset(context.split()), re.compile(gate), compiled, window
+        )
+
+    def find(self, text: str, bounds: list[tuple[int, int]]) -> list[Span]:
+        """Accepted matches of this rule in text."""
+        found: dict[tuple[int, int], float] = {}
+        for pattern, base in self.compiled:
+            for match in pattern.finditer(text):
+                start, end = match.span()
+                if start == end or found.get((start, end), -1.0) >= base:
+                    continue
+                value = match.group()
+                score = base
+                valid = self.recognizer.validate_result(value)
+                if valid is not None:
+                    score = 1.0 if valid else 0.0
+                if score <= 0 or self.recognizer.invalidate_result(value):
+                    continue
+                found[(start, end)] = score
+        spans = []
+        for (start, end), score in found.items():
+            if score < self.min_score and not _has_context(
+                text, start, _floor(bounds, start), self.context, self.window
+            ):
+                continue
+            spans.append(Span(start, end, self.entity_type, max(score, 0.5)))
+        return spans
+
+
+_DIGITS_12 = r"(?:\d\D{0,2}){12}"
+_DIGITS_9 = r"(?:\d\D{0,2}){8}\d"
+
+
+def default_rules() -> list[Rule]:
+    """The built-in pattern rules."""
+    return [
+        Rule.of(OfflineEmailRecognizer(), "EMAIL_ADDRESS", 0.5, "", "@"),
+        Rule.of(CreditCardRecognizer(), "CREDIT_CARD", 0.5, "card visa mastercard amex", _DIGITS_12),
+        Rule.of(IbanRecognizer(), "IBAN_CODE", 0.5, "iban account", r"(?i:[a-z]{2}\s?\d{2})"),
+        Rule.of(IpRecognizer(), "IP_ADDRESS", 0.5, "ip", r"\d\.\d|:[0-9a-fA-F]*:"),
+        Rule.of(UsSsnRecognizer(), "US_SSN", 0.5, "ssn ssns social security", _DIGITS_9),
+        Rule.of(UsPassportRecognizer(), "US_PASSPORT", 1.1, "passport", r"(?i:passport)"),
+        Rule.of(
+            UsLicenseRecognizer(),
+            "US_DRIVER_LICENSE",
+            1.1,
+            "driver drivers driving license licence dl",
+            r"(?i:licen[cs]e|driv|\bdl\b)",
+        ),
+        Rule.of(NhsRecognizer(), "UK_NHS", 1.1, "nhs", r"(?i:nhs)"),
+        Rule.of(
+            DateRecognizer(),
+            "DATE_OF_BIRTH",
+            1.1,
+            "born birth birthday dob birthdate né née geboren",
+            r"(?i:born|birth|dob|né|geboren)",
+            window=24,
+        ),
+    ]
+
+
+def _has_context(text: str, start: int, floor: int, words: frozenset[str], window: int = _WINDOW) -> bool:
+    before = text[max(floor, start - window) : start].lower()
+    return any(word in words for word in _WORDS.findall(before))
+
+
+def run_rules(rules: Iterable[Rule], text: str, bounds: list[tuple[int, int]]) -> list[Span]:
+    """All accepted pattern findings in `text`; `bounds` are the leaf texts it was joined from."""
+    found: list[Span] = []
+    for rule in rules:
+        if rule.gate.search(text):
+            found.extend(rule.find(text, bounds))
+    if _SEVEN_DIGITS.search(text):
+        found.extend(find_phones(text, bounds))
+    return found
+
+
+_SEVEN_DIGITS = re.compile(r"(?:\d\D{0,3}){6}\d")
+
+
+def _floor(bounds: list[tuple[int, int]], position: int) -> int:
+    low, high = 0, len(bounds) - 1
+    while low <= high:
+        middle = (low + high) // 2
+        start, end = bounds[middle]
+        if position < start:
+            high = middle - 1
+        elif position > end:
+            low = middle + 1
+        else:
+            return start
+    return 0
+
+
+# A run of 7 to 15 digits with phone separators, and an extension; bounded, so matching is linear.
+_PHONE = re.compile(
+    r"(?<![\w+\-/.#])(?:\+|00)?\(?\d[\d \-.()]{5,20}\d(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w\-/])"
+)
+_DATE_SHAPED = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|\d+\.\d{1,2}")
+_EXTENSION = re.compile(r"\s?(?:x|ext\.?)\s?\d{1,5}$")
+_REFERENCE = frozenset(
+    "order orders invoice inv ref reference tracking ticket sku po case booking confirmation "
+    "transaction txn receipt serial part item model id no nr account acct batch "
+    "lot policy claim shipment parcel isbn ean upc gtin vat tax amount total price qty".split()
+)
+_PHONE_CONTEXT = frozenset("phone telephone tel mobile cell call fax whatsapp text sms ring contact".split())
+_REGIONS = ("US", "GB", "FR", "DE", "IN")
+
+
+def find_phones(text: str, bounds: list[tuple[int, int]]) -> list[Span]:
+    """Phone numbers: bounded candidates checked with python-phonenumbers."""
+    spans = []
+    for match in _PHONE.finditer(text):
+        candidate = _EXTENSION.sub("", match.group())
+        digits = sum(c.isdigit() for c in candidate)
+        if not 7 <= digits <= 15 or _DATE_SHAPED.fullmatch(candidate.strip()):
+            continue
+        floor = _floor(bounds, match.start())
+        window = _WORDS.findall(text[max(floor, match.start() - _WINDOW) : match.start()].lower())
+        context = any(w in _PHONE_CONTEXT for w in window[-4:])
+        if not context and window and window[-1] in _REFERENCE:
+            continue
+        international = candidate.startswith(("+", "00"))
+        grouped = any(not c.isdigit() for c in candidate.strip("()+"))
+        if not (international or grouped or context):
+            continue  # a bare digit run with nothing phone-like about it
+        if _possible_phone(candidate, strict=not (context or international)):
+            spans.append(Span(match.start(), match.end(), "PHONE_NUMBER", 0.7 if context else 0.5))
+    return spans
+
+
+def _possible_phone(candidate: str, *, strict: bool) -> bool:
+    # Fail closed: a grouped, phone-shaped number of a possible length counts even when no numbering
+    # plan knows it (fictional 555 numbers, new ranges); a bare one must be valid somewhere.
+    international = candidate.startswith(("+", "00"))
+    text = "+" + candidate[2:] if candidate.startswith("00") else candidate
+    regions: tuple[str | None, ...] = (None,) if international else _REGIONS
+    for region in regions:
+        try:
+            number = phonenumbers.parse(text, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if (
+            phonenumbers.is_valid_number(number)
+            or (not strict and phonenumbers.is_possible_number(number))
+            or (
+                candidate.count("-") + candidate.count(".") + candidate.count(" ") >= 2
+                and phonenumbers.is_possible_number(number)
+            )
+        ):
+            return True
+    return False
