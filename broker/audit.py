@@ -40,6 +40,7 @@ class EventType(StrEnum):
     AUDITOR_CREATED = "auditor.created"
     ADMIN_KEY_CREATED = "admin.key_created"
     SIGNING_KEY_CREATED = "signing_key.created"
+    DATA_DISCLOSED = "data.disclosed"
     SIGNING_KEY_ROTATED = "signing_key.rotated"
 
 

@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     clock_skew_seconds: int = Field(default=30, ge=0, le=300)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "info"
+    # Redaction (docs/redaction.md). The secret keys per-recipient pseudonyms (32 bytes, base64url);
+    # in development it is created in data_dir on first use, production refuses to start without it.
+    redaction_secret: str | None = Field(default=None, repr=False)
+    spacy_model: str | None = None  # an installed spaCy package or pipeline directory; never downloaded
+    redaction_config: Path | None = None  # deployment recognizers (YAML/JSON)
+    redaction_max_depth: int = Field(default=64, ge=2, le=512)
+    redaction_time_budget_ms: int = Field(default=2000, ge=10, le=60000)
     log_format: str = Field(default="json", pattern="^(json|text)$")
 
     @field_validator("issuer")
@@ -44,6 +51,8 @@ class Settings(BaseSettings):
                 raise ValueError("production needs an https issuer")
             if not self.key_encryption_key:
                 raise ValueError("production needs DISCRETION_KEY_ENCRYPTION_KEY")
+            if not self.redaction_secret:
+                raise ValueError("production needs DISCRETION_REDACTION_SECRET")
         if self.default_token_lifetime > self.max_token_lifetime:
             raise ValueError("default_token_lifetime exceeds max_token_lifetime")
         return self

@@ -9,13 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 from sqlalchemy import text
 
-from broker.api import admin_routes, me_routes, oauth_routes
+from broker.api import admin_routes, disclose_routes, me_routes, oauth_routes
 from broker.api.errors import install_error_handlers
 from broker.api.limits import BodySizeLimit
 from broker.keys import KeyRing, load_key_encryption_key
 from broker.observability import MetricsMiddleware, metrics_response
 from broker.services.admin import AdminService
 from broker.services.context import ServiceContext
+from broker.services.disclose import DiscloseService, redaction_mode
 from broker.services.me import MeService
 from broker.services.oauth import OAuthService
 from broker.settings import Settings
@@ -47,6 +48,7 @@ def create_app(
             "sqlite" if store.is_sqlite else "postgresql",
             kid,
         )
+        log.info("redaction: %s", redaction_mode(settings))
         yield
         store.dispose()
 
@@ -60,10 +62,12 @@ def create_app(
     app.state.oauth = OAuthService(ctx)
     app.state.admin = AdminService(ctx)
     app.state.me = MeService(ctx)
+    app.state.disclose = DiscloseService(ctx)
     app.state.metadata = oauth_routes.metadata_document(settings.issuer)
     app.include_router(oauth_routes.router)
     app.include_router(admin_routes.router)
     app.include_router(me_routes.router)
+    app.include_router(disclose_routes.router)
 
     @app.get("/live", tags=["health"])
     def live() -> dict[str, str]:
