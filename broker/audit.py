@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, update
 
-from broker.storage.schema import grant_log, log_head
+from broker.storage.schema import grant_log, grant_log_terms, log_head
 from policy import POLICY_VERSION
 
 
@@ -75,6 +75,22 @@ _NEXT_SEQ = (
     update(log_head).where(log_head.c.id == 1).values(size=log_head.c.size + 1).returning(log_head.c.size)
 )
 _INSERT_EVENT = insert(grant_log)
+_INSERT_TERMS = insert(grant_log_terms)
+_PARTY_INPUTS = ("requester", "holder", "delegate")
+
+
+def index_terms(body: dict[str, Any]) -> list[str]:
+    """The auditor-query terms of an event: every agent in any chain position, its resource,
+    decision and reason codes (see grant_log_terms)."""
+    inputs = (body.get("details") or {}).get("inputs") or {}
+    agents = [*body.get("actors", ()), *(inputs.get(k) for k in _PARTY_INPUTS), *inputs.get("chain", ())]
+    terms = [f"agent:{a}" for a in agents if a]
+    if body.get("resource"):
+        terms.append(f"resource:{body['resource']}")
+    if body.get("decision"):
+        terms.append(f"decision:{body['decision']}")
+    terms.extend(f"reason:{r}" for r in body.get("reasons", ()))
+    return list(dict.fromkeys(terms))
 
 
 def append(conn: Connection, event: Event, *, now: float) -> int:
@@ -111,4 +127,7 @@ def append(conn: Connection, event: Event, *, now: float) -> int:
             "leaf_hash": leaf_hash(data),
         },
     )
+    terms = index_terms(body)
+    if terms:
+        conn.execute(_INSERT_TERMS, [{"term": term, "seq": seq} for term in terms])
     return int(seq)

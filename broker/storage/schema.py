@@ -195,3 +195,37 @@ log_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", Integer, nullable=False),
 )
+
+# An inverted index over the grant log for auditor queries: one row per (term, seq), where a term
+# is `kind:value` (agent in any chain position, resource, decision, reason). Written by
+# audit.append in the same transaction as the event.
+grant_log_terms = Table(
+    "grant_log_terms",
+    metadata,
+    Column("term", String(2100), primary_key=True),
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+)
+
+# Ed25519 keys that sign the grant log's checkpoints: separate from the token-signing keys, so
+# that rotating one never touches the other. Retired keys stay to verify old checkpoints.
+checkpoint_keys = Table(
+    "checkpoint_keys",
+    metadata,
+    Column("key_id", String(80), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("verifier_key", Text, nullable=False),
+    Column("private_key_sealed", LargeBinary, nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("retired_at", Float),
+)
+
+# Signed checkpoints (C2SP signed-note format), one per tree size.
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("tree_size", Integer, primary_key=True, autoincrement=False),
+    Column("root_hash", String(64), nullable=False),
+    Column("ts", Float, nullable=False),
+    Column("key_id", String(80), nullable=False),
+    Column("note", Text, nullable=False),
+)
