@@ -209,7 +209,7 @@ class Redactor:
                 size += len(text) + len(_SEPARATOR)
             if size >= _CHUNK or index == len(scan) - 1:
                 if self._clock() > deadline:
-                    _give_up(scan[index - len(batch) + 1 :] if batch else scan[index:])
+                    _give_up(batch + scan[index + 1 :])
                     return False
                 self._patterns_in(batch)
                 batch, size = [], 0
