@@ -37,7 +37,7 @@ UNSCANNED, ENCODED = "UNSCANNED", "ENCODED_CONTENT"
 _SEPARATOR = "\n\n"
 _CHUNK = 8192  # joined text scanned between two looks at the clock
 _ENCODED_SHAPE = re.compile(r"[A-Za-z0-9+/_\-]{24,}={0,2}")
-_NAME_TOKEN = re.compile(r"[^\W\d_][\w'’]*")
+_NAME_TOKEN = re.compile(r"[^\W\d_][\w'\u2019]*")
 _SHAPE_CACHE_MAX = 4096
 
 
@@ -231,7 +231,12 @@ class Redactor:
             for leaf, (start, end) in zip(batch, bounds, strict=True):
                 if span.start < end and span.end > start:
                     leaf.spans.append(
-                        Span(max(span.start, start) - start, min(span.end, end) - start, span.entity_type, span.score)
+                        Span(
+                            max(span.start, start) - start,
+                            min(span.end, end) - start,
+                            span.entity_type,
+                            span.score,
+                        )
                     )
 
     def _scan_names(self, scan: list[_Leaf], deadline: float) -> bool:
@@ -240,7 +245,9 @@ class Redactor:
         todo = [
             leaf
             for leaf in scan
-            if leaf.text is not None and not leaf.business and not leaf.text.text.islower()
+            if leaf.text is not None
+            and not leaf.business
+            and not leaf.text.text.islower()
             and not leaf.text.text.isdigit()
         ]
         if self._clock() > deadline:

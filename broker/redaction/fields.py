@@ -111,20 +111,114 @@ _TYPED: dict[str, str] = {
 }
 # A key ending in one of these describes a value rather than being it: `email_verified`, `phone_type`.
 _DESCRIPTIVE = frozenset(
-    "verified confirmed count type status enabled valid validated format consent optin opt in out "
-    "present known visible public private primary preferred kind provider domain country region "
-    "code id ids uuid hash length flag flags bounced changed updated created at on sent".split()
+    [
+        "verified",
+        "confirmed",
+        "count",
+        "type",
+        "status",
+        "enabled",
+        "valid",
+        "validated",
+        "format",
+        "consent",
+        "optin",
+        "opt",
+        "in",
+        "out",
+        "present",
+        "known",
+        "visible",
+        "public",
+        "private",
+        "primary",
+        "preferred",
+        "kind",
+        "provider",
+        "domain",
+        "country",
+        "region",
+        "code",
+        "id",
+        "ids",
+        "uuid",
+        "hash",
+        "length",
+        "flag",
+        "flags",
+        "bounced",
+        "changed",
+        "updated",
+        "created",
+        "at",
+        "on",
+        "sent",
+    ]
 )
 # Keys whose values are business data: names under them are products and firms, not people.
 BUSINESS = frozenset(
-    "product products item items sku company companies organization organisation org orgs business "
-    "brand merchant vendor supplier store shop seller manufacturer carrier plan tier category "
-    "catalog catalogue service app application project team department dept group event campaign "
-    "file document doc folder host server device model course package currency status tag tags "
-    "label title subject description summary".split()
+    [
+        "product",
+        "products",
+        "item",
+        "items",
+        "sku",
+        "company",
+        "companies",
+        "organization",
+        "organisation",
+        "org",
+        "orgs",
+        "business",
+        "brand",
+        "merchant",
+        "vendor",
+        "supplier",
+        "store",
+        "shop",
+        "seller",
+        "manufacturer",
+        "carrier",
+        "plan",
+        "tier",
+        "category",
+        "catalog",
+        "catalogue",
+        "service",
+        "app",
+        "application",
+        "project",
+        "team",
+        "department",
+        "dept",
+        "group",
+        "event",
+        "campaign",
+        "file",
+        "document",
+        "doc",
+        "folder",
+        "host",
+        "server",
+        "device",
+        "model",
+        "course",
+        "package",
+        "currency",
+        "status",
+        "tag",
+        "tags",
+        "label",
+        "title",
+        "subject",
+        "description",
+        "summary",
+    ]
 )
 # Keys whose own values are business data (never a person or a place by name).
-_BUSINESS_LEAF = frozenset("status currency sku title subject category brand tag label".split())
+_BUSINESS_LEAF = frozenset(
+    ["status", "currency", "sku", "title", "subject", "category", "brand", "tag", "label"]
+)
 
 
 def key_tokens(key: str) -> tuple[str, ...]:

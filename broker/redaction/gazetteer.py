@@ -20,22 +20,216 @@ from broker.redaction.spans import Span
 
 # Capitalized words that are common in business text and also appear in name lists.
 _COMMON = frozenset(
-    """
-    a an the and or but if of in on at to for from by with about as into over after before under
-    dear hi hello hey thanks thank regards best kind sincerely cheers please note notes re fwd cc
-    mr mrs ms miss dr prof sir madam mme mlle herr frau sr sra
-    monday tuesday wednesday thursday friday saturday sunday january february march april may june
-    july august september october november december today tomorrow yesterday
-    will can may might must shall should would could mark bill grace hope joy faith art rose summer
-    autumn winter spring sunny star page chase ray dawn gay guy pat sue lane dale dean drew
-    customer client order orders invoice ticket case ref reference item items product products total
-    amount price payment paid status shipped delivered pending cancelled refund refunded returned
-    account support team service services sales billing shipping delivery warehouse office store
-    shop company inc ltd llc gmbh corp co sa ag plc group holdings international global
-    new old big small pro plus max mini ultra lite premium standard basic gold silver bronze
-    north south east west street road avenue city town park hill lake river bay
-    usd eur gbp jpy chf cad aud sku id no nr qty unit units
-    """.split()
+    [
+        "a",
+        "an",
+        "the",
+        "and",
+        "or",
+        "but",
+        "if",
+        "of",
+        "in",
+        "on",
+        "at",
+        "to",
+        "for",
+        "from",
+        "by",
+        "with",
+        "about",
+        "as",
+        "into",
+        "over",
+        "after",
+        "before",
+        "under",
+        "dear",
+        "hi",
+        "hello",
+        "hey",
+        "thanks",
+        "thank",
+        "regards",
+        "best",
+        "kind",
+        "sincerely",
+        "cheers",
+        "please",
+        "note",
+        "notes",
+        "re",
+        "fwd",
+        "cc",
+        "mr",
+        "mrs",
+        "ms",
+        "miss",
+        "dr",
+        "prof",
+        "sir",
+        "madam",
+        "mme",
+        "mlle",
+        "herr",
+        "frau",
+        "sr",
+        "sra",
+        "monday",
+        "tuesday",
+        "wednesday",
+        "thursday",
+        "friday",
+        "saturday",
+        "sunday",
+        "january",
+        "february",
+        "march",
+        "april",
+        "may",
+        "june",
+        "july",
+        "august",
+        "september",
+        "october",
+        "november",
+        "december",
+        "today",
+        "tomorrow",
+        "yesterday",
+        "will",
+        "can",
+        "may",
+        "might",
+        "must",
+        "shall",
+        "should",
+        "would",
+        "could",
+        "mark",
+        "bill",
+        "grace",
+        "hope",
+        "joy",
+        "faith",
+        "art",
+        "rose",
+        "summer",
+        "autumn",
+        "winter",
+        "spring",
+        "sunny",
+        "star",
+        "page",
+        "chase",
+        "ray",
+        "dawn",
+        "gay",
+        "guy",
+        "pat",
+        "sue",
+        "lane",
+        "dale",
+        "dean",
+        "drew",
+        "customer",
+        "client",
+        "order",
+        "orders",
+        "invoice",
+        "ticket",
+        "case",
+        "ref",
+        "reference",
+        "item",
+        "items",
+        "product",
+        "products",
+        "total",
+        "amount",
+        "price",
+        "payment",
+        "paid",
+        "status",
+        "shipped",
+        "delivered",
+        "pending",
+        "cancelled",
+        "refund",
+        "refunded",
+        "returned",
+        "account",
+        "support",
+        "team",
+        "service",
+        "services",
+        "sales",
+        "billing",
+        "shipping",
+        "delivery",
+        "warehouse",
+        "office",
+        "store",
+        "shop",
+        "company",
+        "inc",
+        "ltd",
+        "llc",
+        "gmbh",
+        "corp",
+        "co",
+        "sa",
+        "ag",
+        "plc",
+        "group",
+        "holdings",
+        "international",
+        "global",
+        "new",
+        "old",
+        "big",
+        "small",
+        "pro",
+        "plus",
+        "max",
+        "mini",
+        "ultra",
+        "lite",
+        "premium",
+        "standard",
+        "basic",
+        "gold",
+        "silver",
+        "bronze",
+        "north",
+        "south",
+        "east",
+        "west",
+        "street",
+        "road",
+        "avenue",
+        "city",
+        "town",
+        "park",
+        "hill",
+        "lake",
+        "river",
+        "bay",
+        "usd",
+        "eur",
+        "gbp",
+        "jpy",
+        "chf",
+        "cad",
+        "aud",
+        "sku",
+        "id",
+        "no",
+        "nr",
+        "qty",
+        "unit",
+        "units",
+    ]
 )
 COMMON_WORDS = _COMMON
 _HONORIFIC = (
@@ -46,12 +240,12 @@ _VERB_CUE = (
     r"(?:spoke|talked|met|called|emailed|phoned|contacted|visited|signed|handled|approved|"
     r"assigned|escalated|referred|reported|requested|confirmed)(?:\s+(?:to|with|by|for))?"
 )
-_NAME_WORD = r"[^\W\d_][\w'’\-]*"
+_NAME_WORD = r"[^\W\d_][\w'\u2019\-]*"
 _CUED = re.compile(
     rf"\b(?:(?i:{_CUE}|{_VERB_CUE})\s+(?:{_HONORIFIC}\s+)?|{_HONORIFIC}\s+)"
     rf"(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})"
 )
-_TOKEN = re.compile(r"[^\W\d_][\w'’\-]*")
+_TOKEN = re.compile(r"[^\W\d_][\w'\u2019\-]*")
 _STREET_SUFFIX = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Square|Sq|"
     r"Terrace|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Close|Crescent|Gardens|Row|Mews|Walk)\.?"
@@ -62,12 +256,12 @@ _STREET_PREFIX = (
 )
 _STREETS = re.compile(
     # 221B Baker Street, 1600 Pennsylvania Ave NW
-    rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[^\W\d_][\w'’.\-]*\s+){{0,4}}?{_STREET_SUFFIX}"
+    rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[^\W\d_][\w'\u2019.\-]*\s+){{0,4}}?{_STREET_SUFFIX}"
     r"(?:\s+(?:N|S|E|W|NE|NW|SE|SW))?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.?\s*\w+)?"
     # 12 rue de Rivoli, 5 Via Roma
     rf"|\b\d{{1,5}}[a-z]?,?\s+{_STREET_PREFIX}\s+[^,;\n.]{{1,48}}"
     # Hauptstraße 5, Kalverstraat 12
-    r"|\b[^\W\d_][\w'’\-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|damm|ring|straat|gracht|"
+    r"|\b[^\W\d_][\w'\u2019\-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|damm|ring|straat|gracht|"
     r"laan|plein|vej|gatan|gata|veien)\s+\d{1,4}[a-z]?\b"
     # UK postcodes, US "City, ST 12345"
     r"|\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b"
@@ -93,9 +287,7 @@ def _provider_lists(package: str, attributes: Iterable[str]) -> Iterator[str]:
         provider = getattr(importlib.import_module(f"{package}.{info.name}"), "Provider", None)
         for attribute in attributes:
             value = getattr(provider, attribute, None)
-            if isinstance(value, dict):
-                yield from (str(v) for v in value)
-            elif isinstance(value, list | tuple):
+            if isinstance(value, (dict, list | tuple)):
                 yield from (str(v) for v in value)
 
 
@@ -117,7 +309,7 @@ def name_data() -> NameData:
     last = frozenset(
         n for n in _provider_lists("faker.providers.person", ("last_names",)) if n.lower() not in common
     )
-    places = {n for n in _provider_lists("faker.providers.address", ("cities", "city_names"))}
+    places = set(_provider_lists("faker.providers.address", ("cities", "city_names")))
     places.update(s.name for s in pycountry.subdivisions)
     return NameData(
         first=first,

@@ -25,10 +25,10 @@ from broker.redaction.spans import Span
 # to fetch the public suffix list (tldextract 5.4 reads this when it is imported).
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
-import phonenumbers  # noqa: E402
-import tldextract  # noqa: E402
-from presidio_analyzer import PatternRecognizer  # noqa: E402
-from presidio_analyzer.predefined_recognizers import (  # noqa: E402
+import phonenumbers
+import tldextract
+from presidio_analyzer import PatternRecognizer
+from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
     DateRecognizer,
     EmailRecognizer,
@@ -190,11 +190,66 @@ _PHONE = re.compile(
 _DATE_SHAPED = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|\d+\.\d{1,2}")
 _EXTENSION = re.compile(r"\s?(?:x|ext\.?)\s?\d{1,5}$")
 _REFERENCE = frozenset(
-    "order orders invoice inv ref reference tracking ticket sku po case booking confirmation "
-    "transaction txn receipt serial part item model id no nr account acct batch "
-    "lot policy claim shipment parcel isbn ean upc gtin vat tax amount total price qty".split()
+    [
+        "order",
+        "orders",
+        "invoice",
+        "inv",
+        "ref",
+        "reference",
+        "tracking",
+        "ticket",
+        "sku",
+        "po",
+        "case",
+        "booking",
+        "confirmation",
+        "transaction",
+        "txn",
+        "receipt",
+        "serial",
+        "part",
+        "item",
+        "model",
+        "id",
+        "no",
+        "nr",
+        "account",
+        "acct",
+        "batch",
+        "lot",
+        "policy",
+        "claim",
+        "shipment",
+        "parcel",
+        "isbn",
+        "ean",
+        "upc",
+        "gtin",
+        "vat",
+        "tax",
+        "amount",
+        "total",
+        "price",
+        "qty",
+    ]
 )
-_PHONE_CONTEXT = frozenset("phone telephone tel mobile cell call fax whatsapp text sms ring contact".split())
+_PHONE_CONTEXT = frozenset(
+    [
+        "phone",
+        "telephone",
+        "tel",
+        "mobile",
+        "cell",
+        "call",
+        "fax",
+        "whatsapp",
+        "text",
+        "sms",
+        "ring",
+        "contact",
+    ]
+)
 _REGIONS = ("US", "GB", "FR", "DE", "IN")
 
 

@@ -27,10 +27,15 @@ def resolve(spans: list[Span]) -> list[Span]:
     current = ordered[0]
     for span in ordered[1:]:
         if span.start < current.end:
-            best = current if (current.score, current.end - current.start) >= (
-                span.score,
-                span.end - span.start,
-            ) else span
+            best = (
+                current
+                if (current.score, current.end - current.start)
+                >= (
+                    span.score,
+                    span.end - span.start,
+                )
+                else span
+            )
             current = Span(current.start, max(current.end, span.end), best.entity_type, best.score)
         else:
             merged.append(current)

@@ -124,6 +124,10 @@ def parse_body(raw: bytes, *, max_depth: int) -> tuple[str, Any, Operator | None
         raise InvalidRequest("the body is not valid JSON") from exc
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
+    try:
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:  # "\ud800": a lone surrogate escape is not Unicode text
+        raise InvalidRequest("the body contains an unpaired surrogate") from exc
     unknown = set(body) - _FIELDS
     if unknown:
         raise Unprocessable(f"unknown fields: {', '.join(sorted(unknown))}")

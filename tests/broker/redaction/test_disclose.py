@@ -41,8 +41,12 @@ def test_holder_gets_redacted_data_report_and_receipt(world: World) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     text = json.dumps(body["data"])
-    assert "Alice" not in text and "alice.martin" not in text and "536228726" not in text
-    assert "ORD-2024-55812" in text and "Acme Widget Pro" in text and "shipped" in text
+    assert "Alice" not in text
+    assert "alice.martin" not in text
+    assert "536228726" not in text
+    assert "ORD-2024-55812" in text
+    assert "Acme Widget Pro" in text
+    assert "shipped" in text
     assert body["data"]["customer"]["email"] == "<EMAIL_ADDRESS>"
     assert body["report"]["counts"]["EMAIL_ADDRESS"] == 2
     assert body["report"]["paths"]["$.customer.ssn"] == {"US_SSN": 1}
@@ -62,7 +66,8 @@ def test_disclosure_is_logged_without_values(world: World) -> None:
     assert event["details"]["counts"]["PERSON"] >= 1
     assert event["details"]["output_sha256"] == body["output_sha256"]
     assert event["jti"]
-    assert "Alice" not in row.event and "alice" not in row.event.replace("alice_ref", "")
+    assert "Alice" not in row.event
+    assert "alice" not in row.event.replace("alice_ref", "")
 
 
 def test_reveal_claim_shows_those_types_in_clear(world: World) -> None:
@@ -111,6 +116,7 @@ def test_missing_assertion_is_invalid_client(world: World) -> None:
         (b"[1, 2]", 400),
         (b'{"token": "t", "data": NaN}', 400),
         (b'{"token": "t"}', 422),
+        (b'{"token": "t", "data": "\\ud800"}', 400),
         (b'{"token": 5, "data": {}}', 422),
         (b'{"token": "t", "data": {}, "operator": "shred"}', 422),
         (b'{"token": "t", "data": {}, "extra": 1}', 422),
