@@ -48,3 +48,8 @@ grants = st.builds(
     st.lists(scopes, min_size=1, max_size=3),
     st.integers(1, 3600),
 )
+
+
+def grant_lists(min_size: int = 0, max_size: int = 4) -> st.SearchStrategy[list[Grant]]:
+    """Grants with distinct ids, as the store guarantees."""
+    return st.lists(grants, min_size=min_size, max_size=max_size, unique_by=lambda g: g.grant_id)

@@ -22,7 +22,7 @@ from policy import (
     decide_token,
     normalize_organization,
 )
-from tests.policy.strategies import entries, grants, parties, scopes
+from tests.policy.strategies import entries, grant_lists, grants, parties, scopes
 
 NOW = 1_800_000_000.0
 LIMITS = Limits()
@@ -60,7 +60,7 @@ def test_no_grant_means_deny(request: TokenRequest, entry_list: list[ListEntry])
     assert decision.reasons
 
 
-@given(requests, st.lists(grants, max_size=4), st.lists(entries, max_size=4), st.sampled_from(list(ListMode)))
+@given(requests, grant_lists(), st.lists(entries, max_size=4), st.sampled_from(list(ListMode)))
 def test_a_block_beats_any_grant(
     request: TokenRequest, grant_list: list[Grant], entry_list: list[ListEntry], mode: ListMode
 ) -> None:
@@ -68,7 +68,7 @@ def test_a_block_beats_any_grant(
         assert not _decide(request, grant_list, entry_list, mode).allowed
 
 
-@given(requests, st.lists(grants, max_size=4))
+@given(requests, grant_lists())
 def test_allowed_only_under_a_grant_that_covers_every_scope(
     request: TokenRequest, grant_list: list[Grant]
 ) -> None:
@@ -93,7 +93,7 @@ def test_a_subset_of_an_allowed_request_is_allowed(grant: Grant, holder: Party, 
     assert _decide(narrower, [grant], []).allowed
 
 
-@given(requests, st.lists(grants, min_size=1, max_size=4))
+@given(requests, grant_lists(min_size=1))
 def test_lifetime_never_exceeds_what_was_asked(request: TokenRequest, grant_list: list[Grant]) -> None:
     decision = _decide(request, grant_list, [])
     if decision.allowed and request.requested_lifetime is not None:
