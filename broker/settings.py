@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     clock_skew_seconds: int = Field(default=30, ge=0, le=300)
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     log_level: str = "info"
+    # Grant-log checkpoints: signed every N events or every T seconds (when there are new events),
+    # whichever comes first, checked every poll interval; 0 seconds turns the time trigger off.
+    checkpoint_every_events: int = Field(default=1000, ge=1)
+    checkpoint_every_seconds: float = Field(default=60.0, ge=0)
+    checkpoint_poll_seconds: float = Field(default=1.0, ge=0)
+    # The C2SP checkpoint origin line; defaults to the issuer's host and path plus /grant-log.
+    checkpoint_origin: str | None = Field(default=None, pattern=r"^[^\s+]{1,200}$")
     # Redaction (docs/redaction.md). The secret keys per-recipient pseudonyms (32 bytes, base64url);
     # in development it is created in data_dir on first use, production refuses to start without it.
     redaction_secret: str | None = Field(default=None, repr=False)

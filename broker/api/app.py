@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Response
 from sqlalchemy import text
 
-from broker.api import admin_routes, disclose_routes, me_routes, oauth_routes
+from broker.api import admin_routes, audit_routes, disclose_routes, me_routes, oauth_routes
 from broker.api.errors import install_error_handlers
 from broker.api.limits import BodySizeLimit
 from broker.keys import KeyRing, load_key_encryption_key
 from broker.observability import MetricsMiddleware, metrics_response
 from broker.services.admin import AdminService
+from broker.services.audit_log import AuditLog, Checkpointer, LogIntegrityError
+from broker.services.audit_queries import AuditQueries
 from broker.services.context import ServiceContext
 from broker.services.disclose import DiscloseService, redaction_mode
 from broker.services.me import MeService
@@ -30,7 +32,8 @@ def create_app(
 ) -> FastAPI:
     """Build the broker app for these settings (and, in tests, a movable clock)."""
     store = Store(settings.resolved_database_url)
-    keyring = KeyRing(store, load_key_encryption_key(settings))
+    kek = load_key_encryption_key(settings)
+    keyring = KeyRing(store, kek)
     ctx = (
         ServiceContext(store, settings, keyring)
         if clock is None
@@ -42,6 +45,16 @@ def create_app(
         if migrate:
             store.migrate()
         kid = keyring.ensure_key()
+        # Recompute the tree from the stored events and check it against every signed checkpoint;
+        # a broker whose log no longer matches what it signed must not serve (or extend) it.
+        try:
+            size = audit_log.verify_at_start()
+        except LogIntegrityError as exc:
+            log.critical("refusing to start: the grant log failed its integrity check: %s", exc)
+            raise
+        audit_log.checkpoint()  # covers whatever was appended since the last one
+        checkpointer = Checkpointer(audit_log, settings.checkpoint_poll_seconds)
+        checkpointer.start()
         log.info(
             "broker ready: issuer=%s store=%s signing kid=%s",
             settings.issuer,
@@ -49,7 +62,9 @@ def create_app(
             kid,
         )
         log.info("redaction: %s", redaction_mode(settings))
+        log.info("grant log verified: %d events", size)
         yield
+        checkpointer.stop()
         store.dispose()
 
     app = FastAPI(
@@ -62,11 +77,15 @@ def create_app(
     app.state.oauth = OAuthService(ctx)
     app.state.admin = AdminService(ctx)
     app.state.me = MeService(ctx)
+    audit_log = AuditLog(ctx, kek)
+    app.state.audit_log = audit_log
+    app.state.audit_queries = AuditQueries(ctx)
     app.state.disclose = DiscloseService(ctx)
     app.state.metadata = oauth_routes.metadata_document(settings.issuer)
     app.include_router(oauth_routes.router)
     app.include_router(admin_routes.router)
     app.include_router(me_routes.router)
+    app.include_router(audit_routes.router)
     app.include_router(disclose_routes.router)
 
     @app.get("/live", tags=["health"])

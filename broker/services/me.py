@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, select
@@ -192,8 +193,16 @@ class MeService:
         entries = [e.to_policy() for e in grant_store.entries_for(conn, user_ref)]
         revoke_refused_tokens(conn, user_ref, entries, user.list_mode, reason="blocked_by_user", now=now)
 
-    def activity(self, user: UserRecord, *, limit: int, before: int | None) -> dict[str, Any]:
-        """The user's slice of the grant log, newest first."""
+    def activity(
+        self,
+        user: UserRecord,
+        *,
+        limit: int,
+        before: int | None,
+        prove: Callable[[int], dict[str, Any] | None] | None = None,
+    ) -> dict[str, Any]:
+        """The user's slice of the grant log, newest first; with `prove`, each event carries its
+        inclusion proof (None when no checkpoint covers it yet)."""
         if not 0 < limit <= ACTIVITY_LIMIT_MAX:
             raise Unprocessable(f"limit must be 1..{ACTIVITY_LIMIT_MAX}")
         query = select(grant_log.c.seq, grant_log.c.event).where(grant_log.c.subject_ref == user.ref)
@@ -202,6 +211,9 @@ class MeService:
         with self._ctx.store.read() as conn:
             rows = conn.execute(query.order_by(grant_log.c.seq.desc()).limit(limit)).all()
         events = [_activity_item(json.loads(row.event)) for row in rows]
+        if prove is not None:
+            for item in events:
+                item["inclusion_proof"] = prove(item["seq"])
         return {"events": events, "next_before": rows[-1].seq if len(rows) == limit else None}
 
 

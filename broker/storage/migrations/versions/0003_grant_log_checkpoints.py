@@ -48,9 +48,7 @@ def upgrade() -> None:
     # later changes to the live rules do not change what this revision did).
     conn = op.get_bind()
     rows = conn.execute(sa.text("SELECT seq, event FROM grant_log ORDER BY seq")).all()
-    values = [
-        {"term": term, "seq": row.seq} for row in rows for term in index_terms(json.loads(row.event))
-    ]
+    values = [{"term": term, "seq": row.seq} for row in rows for term in index_terms(json.loads(row.event))]
     if values:
         op.bulk_insert(terms, values)
 
