@@ -50,7 +50,7 @@ class LocalSpacyNlpEngine(SpacyNlpEngine):
         name = self.models[0]["model_name"]
         if not model_available(name):
             raise ModelNotInstalled(f"spaCy model {name!r} is not installed; install it or unset it")
-        self.nlp = {"en": spacy.load(name)}
+        self.nlp = {"en": spacy.load(name)}  # type: ignore[assignment]  # the base class annotates None
 
 
 class NerDetector:
@@ -64,7 +64,8 @@ class NerDetector:
     def find(self, texts: Sequence[str]) -> list[list[Span]]:
         """Spans per text."""
         out: list[list[Span]] = []
-        for _, artifacts in self._engine.process_batch(list(texts), "en", batch_size=64):
+        for item in self._engine.process_batch(list(texts), "en", batch_size=64):
+            artifacts = item[1]  # (text, artifacts) without as_tuples; the annotation allows three
             spans = []
             for entity, score in zip(artifacts.entities, artifacts.scores, strict=False):
                 kind = _LABELS.get(entity.label_)

@@ -18,6 +18,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 from broker.redaction.spans import Span
 
@@ -87,7 +88,9 @@ class Rule:
     ) -> Rule:
         """Build a rule, compiling the recognizer's patterns."""
         flags = re.IGNORECASE | re.MULTILINE | re.DOTALL
-        compiled = tuple((re.compile(p.regex, flags), p.score) for p in recognizer.patterns)
+        # getattr: mypy cannot infer the type of this attribute of Presidio's class.
+        patterns: list[Any] = getattr(recognizer, "patterns")  # noqa: B009
+        compiled = tuple((re.compile(p.regex, flags), p.score) for p in patterns)
         return cls(
             recognizer, entity_type, min_score, frozenset(context.split()), re.compile(gate), compiled, window
         )
