@@ -1,9 +1,11 @@
 """Discretion agent SDK: get tokens from the broker, and verify them at a holder.
 
-Agents use BrokerClient (or AsyncBrokerClient) to obtain access tokens with `private_key_jwt`;
-holders use TokenVerifier (or AsyncTokenVerifier) to check them offline, and `require_scope` to
-guard their routes. The SDK never imports the broker, and needs only httpx, pyjwt and
-cryptography (plus starlette for `require_scope`, imported on first use).
+Agents use BrokerClient (or AsyncBrokerClient) to obtain access tokens with `private_key_jwt`,
+bound to their key with DPoP (RFC 9449) if they like, and to delegate them to other agents by token
+exchange (RFC 8693); holders use TokenVerifier (or AsyncTokenVerifier) to check them offline, DPoP
+proofs included, and `require_scope` to guard their routes. The SDK never imports the broker,
+and needs only httpx, pyjwt and cryptography (plus starlette for `require_scope`, imported on
+first use).
 """
 
 from __future__ import annotations
@@ -14,12 +16,15 @@ from ._assertion import ClientAssertionSigner, PrivateKey, infer_algorithm
 from ._async_client import AsyncBrokerClient
 from ._async_verifier import AsyncRevocationSource, AsyncTokenVerifier
 from ._client import BrokerClient
+from ._dpop import DPoPNonces, DPoPNonceSource
 from ._errors import (
     AccessDenied,
     BrokerError,
     DiscretionError,
+    DPoPProofRefused,
     InsufficientScope,
     InvalidClient,
+    InvalidDPoPProof,
     InvalidGrant,
     InvalidRequest,
     InvalidScope,
@@ -30,8 +35,10 @@ from ._errors import (
     UnauthorizedClient,
     UnknownBrokerError,
     UnsupportedGrantType,
+    UseDPoPNonce,
     VerifierUnavailable,
 )
+from ._jose import jwk_thumbprint
 from ._models import AccessToken, Revocation, RevocationPage, VerifiedToken
 from ._scopes import Scope, scope_covers, scopes_cover
 from ._verifier import RevocationSource, TokenVerifier
@@ -49,10 +56,14 @@ __all__ = [
     "BrokerClient",
     "BrokerError",
     "ClientAssertionSigner",
+    "DPoPNonceSource",
+    "DPoPNonces",
+    "DPoPProofRefused",
     "DiscretionError",
     "Endpoints",
     "InsufficientScope",
     "InvalidClient",
+    "InvalidDPoPProof",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
@@ -69,9 +80,11 @@ __all__ = [
     "UnauthorizedClient",
     "UnknownBrokerError",
     "UnsupportedGrantType",
+    "UseDPoPNonce",
     "VerifiedToken",
     "VerifierUnavailable",
     "infer_algorithm",
+    "jwk_thumbprint",
     "require_scope",
     "scope_covers",
     "scopes_cover",

@@ -28,7 +28,12 @@ __all__ = ["AsyncBrokerClient"]
 
 
 class AsyncBrokerClient(ClientCore):
-    """Asynchronous client for the broker: tokens, introspection, revocation and the feed."""
+    """Asynchronous client for the broker: tokens (Bearer or DPoP), exchange, revocation and the feed.
+
+    `dpop_key` signs DPoP proofs (RFC 9449); it defaults to `private_key`, the agent's registered
+    key. The broker binds tokens delegated to this agent to its FIRST registered JWK, so an agent
+    that wants to present them must hold that key (as `private_key` or as `dpop_key`).
+    """
 
     def __init__(
         self,
@@ -41,6 +46,7 @@ class AsyncBrokerClient(ClientCore):
         http_client: httpx.AsyncClient | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
+        dpop_key: PrivateKey | None = None,
     ) -> None:
         super().__init__(
             issuer=issuer,
@@ -50,6 +56,7 @@ class AsyncBrokerClient(ClientCore):
             alg=alg,
             timeout=timeout,
             clock=clock,
+            dpop_key=dpop_key,
         )
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.AsyncClient()
@@ -70,19 +77,57 @@ class AsyncBrokerClient(ClientCore):
         scopes: str | Iterable[str],
         purpose: str | None = None,
         expires_in: int | None = None,
+        dpop: bool = False,
     ) -> AccessToken:
-        """Get an access token for `subject`'s data at `resource`, from the cache while fresh."""
-        key, requested, params = self._token_params(subject, resource, scopes, purpose, expires_in)
+        """Get an access token for `subject`'s data at `resource`, from the cache while fresh.
+
+        With `dpop=True` the request carries a DPoP proof made with the DPoP key (RFC 9449
+        section 5) and the token comes back bound to it (`token_type` DPoP); present it with
+        `authorization_headers`. Bearer and DPoP tokens are cached apart.
+        """
+        key, requested, params = self._token_params(subject, resource, scopes, purpose, expires_in, dpop)
         cached = self._cache.get(key, self._clock())
         if cached is not None:
             return cached
         url = (await self.endpoints()).token
         sent_at = self._clock()
         form = assertion_form(self.client_assertion(), **params)
-        response = await self._http.post(url, data=form, timeout=self._timeout)
-        token = parse_token_response(response, requested, sent_at)
+        headers = {"DPoP": self.dpop_proof("POST", url)} if dpop else None
+        response = await self._http.post(url, data=form, headers=headers, timeout=self._timeout)
+        token = parse_token_response(response, requested, sent_at, expect_dpop=dpop)
         self._cache.put(key, token, sent_at)
         return token
+
+    async def exchange(
+        self,
+        token: str | AccessToken,
+        *,
+        delegate: str,
+        scopes: str | Iterable[str] | None = None,
+        resource: str | None = None,
+        expires_in: int | None = None,
+        reveal: str | Iterable[str] | None = None,
+    ) -> AccessToken:
+        """Exchange our access token for a narrower one for agent `delegate` (RFC 8693).
+
+        `scopes`, `resource`, `expires_in` and `reveal` may only narrow the parent's (None keeps
+        the parent's; an empty `reveal` asks that nothing be revealed); widening is refused with
+        InvalidScope, InvalidTarget or InvalidRequest, a policy refusal is AccessDenied and a bad,
+        revoked or expired `token` is InvalidGrant. The new token names `delegate` as its client,
+        nests us in `act`, and is bound to the delegate's registered key: hand it to the delegate,
+        we cannot present it ourselves.
+
+        The request carries a DPoP proof made with our DPoP key, which the broker requires when
+        `token` is itself bound (for example one delegated to us). Exchanged tokens are never
+        cached: each hand-off is its own token (its own `jti`, audit record and revocation).
+        """
+        requested, params = self._exchange_params(token, delegate, scopes, resource, expires_in, reveal)
+        url = (await self.endpoints()).token
+        sent_at = self._clock()
+        form = assertion_form(self.client_assertion(), **params)
+        headers = {"DPoP": self.dpop_proof("POST", url)}
+        response = await self._http.post(url, data=form, headers=headers, timeout=self._timeout)
+        return parse_token_response(response, requested, sent_at, exchange=True)
 
     async def introspect(self, token: str) -> dict[str, Any]:
         """Ask the broker about a token addressed to us (RFC 7662); inactive is `{"active": False}`."""

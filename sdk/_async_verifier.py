@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Protocol
 
@@ -14,6 +14,7 @@ import anyio
 import httpx
 
 from ._checks import FEED_MAX_PAGES, FEED_PAGE_LIMIT, VerifierCore
+from ._dpop import DEFAULT_DPOP_ALGORITHMS, DEFAULT_DPOP_MAX_AGE, DEFAULT_REPLAY_CACHE_SIZE, DPoPNonceSource
 from ._errors import InvalidToken, VerifierUnavailable
 from ._models import RevocationPage, VerifiedToken
 from ._verifier import (
@@ -41,7 +42,15 @@ class AsyncRevocationSource(Protocol):
 
 
 class AsyncTokenVerifier:
-    """Verifies access tokens offline like TokenVerifier, fetching keys and the feed with await."""
+    """Verifies access tokens offline like TokenVerifier, fetching keys and the feed with await.
+
+    DPoP (RFC 9449): `dpop_algorithms` are the proof algorithms accepted (asymmetric only;
+    default EdDSA and ES256); a proof is accepted from `dpop_max_age` seconds (default 60) plus
+    `leeway` in the past to `leeway` in the future; each proof's `jti` is remembered for as long,
+    in memory, up to `dpop_replay_cache_size` entries (full means VerifierUnavailable, never
+    forgetting early); `dpop_nonce` (for example DPoPNonces) makes proofs carry a server nonce.
+    Several processes behind one load balancer each have their own replay cache.
+    """
 
     def __init__(
         self,
@@ -58,6 +67,10 @@ class AsyncTokenVerifier:
         jwks_max_age: float = DEFAULT_JWKS_MAX_AGE,
         timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
+        dpop_algorithms: Iterable[str] = DEFAULT_DPOP_ALGORITHMS,
+        dpop_max_age: float = DEFAULT_DPOP_MAX_AGE,
+        dpop_nonce: DPoPNonceSource | None = None,
+        dpop_replay_cache_size: int = DEFAULT_REPLAY_CACHE_SIZE,
     ) -> None:
         self._core = VerifierCore(
             issuer=issuer,
@@ -68,6 +81,10 @@ class AsyncTokenVerifier:
             revocation_poll_interval=revocation_poll_interval,
             revocation_max_staleness=revocation_max_staleness,
             jwks_max_age=jwks_max_age,
+            dpop_algorithms=dpop_algorithms,
+            dpop_max_age=dpop_max_age,
+            dpop_nonce=dpop_nonce,
+            dpop_replay_cache_size=dpop_replay_cache_size,
         )
         self.jwks_uri = jwks_uri if jwks_uri is not None else default_jwks_uri(issuer)
         self._owns_http = http_client is None
@@ -88,15 +105,34 @@ class AsyncTokenVerifier:
         """The resource URIs accepted in `aud`."""
         return self._core.audiences
 
+    @property
+    def dpop_algorithms(self) -> tuple[str, ...]:
+        """The algorithms accepted for DPoP proofs (the `algs` of a DPoP challenge)."""
+        return self._core.dpop.algorithm_list
+
     async def verify(
         self,
         token: str,
         *,
         required_scopes: str | Iterable[str] = (),
-        allow_sender_constrained: bool = False,
+        dpop_proof: str | Sequence[str] | None = None,
+        http_method: str | None = None,
+        http_url: str | None = None,
     ) -> VerifiedToken:
-        """Check `token` and return its content, or raise InvalidToken / InsufficientScope."""
+        """Check `token` and return its content, or raise InvalidToken / InvalidDPoPProof / InsufficientScope.
+
+        A token bound to a key (`cnf.jkt`, RFC 9449) needs `dpop_proof`: the request's `DPoP`
+        header value (or the list of all its `DPoP` header values, so that several are refused),
+        checked against `http_method` and `http_url` (the request's full URL; query and fragment
+        are ignored), the token's hash (`ath`) and its `cnf.jkt`. Without a proof such a token is
+        refused as `InvalidToken("sender_constrained")`: there is no way to accept a bound token as
+        a bearer token (the former `allow_sender_constrained=True` did that and is gone). A proof
+        with a token bound to no key is refused as `InvalidToken("not_sender_constrained")`.
+        Problems with the proof itself raise InvalidDPoPProof (UseDPoPNonce when this verifier
+        has a `dpop_nonce` source and the proof lacks a current nonce), with a `reason`.
+        """
         core = self._core
+        core.check_arguments(dpop_proof, http_method, http_url)
         now = self._clock()
         parsed = core.parse(token)
         kid = parsed.header.kid
@@ -109,7 +145,7 @@ class AsyncTokenVerifier:
         claims = core.check(parsed, key, now)
         if core.feed_due(now):
             await self._poll(now)
-        return core.finish(claims, now, required_scopes, allow_sender_constrained)
+        return core.finish(claims, now, required_scopes, token, dpop_proof, http_method, http_url)
 
     async def refresh_jwks(self) -> None:
         """Download the JWKS now (for example at start-up), whatever the cache holds."""

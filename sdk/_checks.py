@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 
+from ._dpop import DPoPNonceSource, ProofChecker
 from ._errors import InsufficientScope, InvalidToken, VerifierUnavailable
 from ._jose import SUPPORTED_ALGORITHMS, VerificationKey, b64url_decode, b64url_encode, load_jwks
 from ._models import RevocationPage, VerifiedToken
@@ -86,6 +87,22 @@ def _optional(claims: Mapping[str, Any], name: str, kind: type) -> Any:
     return value
 
 
+#: Longer delegation chains than this are refused as malformed (the broker bounds them far lower).
+MAX_ACT_DEPTH = 32
+
+
+def _check_act(act: Mapping[str, Any]) -> None:
+    # RFC 8693 section 4.1: each level names its actor in `sub` and the prior one in a nested `act`.
+    level: Any = act
+    for _ in range(MAX_ACT_DEPTH):
+        if not isinstance(level, dict) or not isinstance(level.get("sub"), str) or not level["sub"]:
+            raise InvalidToken("malformed", "act is not a chain of actors")
+        level = level.get("act")
+        if level is None:
+            return
+    raise InvalidToken("malformed", "act chain too long")
+
+
 class VerifierCore:
     """Token checks and the JWKS and revocation state, with every network call left outside."""
 
@@ -100,6 +117,10 @@ class VerifierCore:
         revocation_poll_interval: float,
         revocation_max_staleness: float,
         jwks_max_age: float,
+        dpop_algorithms: Iterable[str],
+        dpop_max_age: float,
+        dpop_nonce: DPoPNonceSource | None,
+        dpop_replay_cache_size: int,
     ) -> None:
         self.issuer = issuer.rstrip("/")
         audiences = (audience,) if isinstance(audience, str) else tuple(audience)
@@ -121,6 +142,13 @@ class VerifierCore:
         self.poll_interval = revocation_poll_interval
         self.max_staleness = revocation_max_staleness
         self.jwks_max_age = jwks_max_age
+        self.dpop = ProofChecker(
+            algorithms=(dpop_algorithms,) if isinstance(dpop_algorithms, str) else tuple(dpop_algorithms),
+            max_age=dpop_max_age,
+            leeway=self.leeway,
+            nonces=dpop_nonce,
+            replay_cache_size=dpop_replay_cache_size,
+        )
         self._headers: dict[str, Header] = {}
         self._keys: dict[str, VerificationKey] = {}
         self._jwks_fetched_at: float | None = None
@@ -255,12 +283,23 @@ class VerifierCore:
             _string(claims, name)
         return claims
 
+    @staticmethod
+    def check_arguments(
+        dpop_proof: str | Sequence[str] | None, http_method: str | None, http_url: str | None
+    ) -> None:
+        """Refuse a proof without the request it must be checked against (a caller's bug)."""
+        if dpop_proof is not None and (not http_method or not http_url):
+            raise ValueError("a DPoP proof is checked against the request: pass http_method and http_url")
+
     def finish(
         self,
         claims: dict[str, Any],
         now: float,
         required_scopes: str | Iterable[str],
-        allow_sender_constrained: bool,
+        token: str,
+        dpop_proof: str | Sequence[str] | None,
+        http_method: str | None,
+        http_url: str | None,
     ) -> VerifiedToken:
         """Apply revocation, sender-constraint and scope checks, and build the result."""
         jti: str = claims["jti"]
@@ -273,10 +312,9 @@ class VerifierCore:
             if jti in self._revoked:
                 raise InvalidToken("revoked")
         cnf = _optional(claims, "cnf", dict)
-        if cnf is not None and not allow_sender_constrained:
-            # RFC 9449 section 7.1: a DPoP-bound token is only good with a proof of its key;
-            # accepting it as a bearer token would undo the binding.
-            raise InvalidToken("sender_constrained", "token is bound to a key (cnf)")
+        if cnf is not None or dpop_proof is not None:
+            # Arguments checked by check_arguments: with a proof come the method and the URL.
+            self._check_binding(cnf, token, dpop_proof, http_method or "", http_url or "", now)
         scopes = tuple(claims["scope"].split())
         required = (
             tuple(required_scopes.split()) if isinstance(required_scopes, str) else tuple(required_scopes)
@@ -288,6 +326,8 @@ class VerifierCore:
             raise InvalidToken("malformed", "reveal is not a list of strings")
         aud = claims["aud"]
         act = _optional(claims, "act", dict)
+        if act is not None:
+            _check_act(act)
         return VerifiedToken(
             subject=claims["sub"],
             client_id=claims["client_id"],
@@ -302,6 +342,31 @@ class VerifierCore:
             cnf=None if cnf is None else MappingProxyType(cnf),
             claims=MappingProxyType(claims),
         )
+
+    def _check_binding(
+        self,
+        cnf: Mapping[str, Any] | None,
+        token: str,
+        dpop_proof: str | Sequence[str] | None,
+        http_method: str,
+        http_url: str,
+        now: float,
+    ) -> None:
+        if cnf is None:
+            # A proof with an unbound token (the `DPoP` scheme on a Bearer token): the binding the
+            # scheme claims is not there, so the proof's key cannot be matched (RFC 9449 7.1).
+            raise InvalidToken("not_sender_constrained", "a DPoP proof came with a token bound to no key")
+        jkt = cnf.get("jkt")
+        if not isinstance(jkt, str) or not jkt:
+            # Another confirmation method (mTLS `x5t#S256`...) this holder cannot check: refused.
+            raise InvalidToken("sender_constrained", "unsupported confirmation method")
+        if dpop_proof is None:
+            # RFC 9449 section 7.1: a DPoP-bound token is only good with a proof of its key;
+            # accepting it as a bearer token would undo the binding.
+            raise InvalidToken(
+                "sender_constrained", "token is bound to a key (cnf); a DPoP proof is required"
+            )
+        self.dpop.check(dpop_proof, method=http_method, url=http_url, access_token=token, jkt=jkt, now=now)
 
     # -- revocation feed ---------------------------------------------------------------------
 

@@ -10,15 +10,19 @@ from typing import Any
 import httpx
 
 from ._assertion import ClientAssertionSigner, PrivateKey
+from ._dpop import ProofSigner, peek_claims
 from ._errors import error_from_response
 from ._models import AccessToken, RevocationPage
 from ._wire import (
+    ACCESS_TOKEN_TYPE_URN,
+    TOKEN_EXCHANGE_GRANT,
     CacheKey,
     Endpoints,
     TokenCache,
     assertion_form,
     metadata_url,
     normalize_issuer,
+    normalize_reveal,
     normalize_scopes,
     parse_jwks,
     parse_metadata,
@@ -30,6 +34,28 @@ from ._wire import (
 __all__ = ["BrokerClient", "ClientCore"]
 
 DEFAULT_TIMEOUT = 10.0
+
+
+def _check_lifetime(expires_in: int | None) -> None:
+    if expires_in is not None and (
+        isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0
+    ):
+        raise ValueError("expires_in must be a positive number of seconds")
+
+
+def _token_value(token: str | AccessToken, name: str = "token") -> str:
+    value = token.access_token if isinstance(token, AccessToken) else token
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{name} must be an access token (a non-empty string or an AccessToken)")
+    return value
+
+
+def _bound_jkt(token: str) -> str | None:
+    # Unverified: the agent only looks at its own token to pick the Authorization scheme.
+    claims = peek_claims(token)
+    cnf = claims.get("cnf") if claims is not None else None
+    jkt = cnf.get("jkt") if isinstance(cnf, dict) else None
+    return jkt if isinstance(jkt, str) and jkt else None
 
 
 class ClientCore:
@@ -45,12 +71,20 @@ class ClientCore:
         alg: str | None,
         timeout: float,
         clock: Callable[[], float],
+        dpop_key: PrivateKey | None = None,
     ) -> None:
         self.issuer = normalize_issuer(issuer)
         self.client_id = client_id
         self._signer = ClientAssertionSigner(
             client_id=client_id, private_key=private_key, kid=kid, alg=alg, clock=clock
         )
+        # The registered key by default (with the assertions' algorithm): tokens the broker binds to
+        # this agent on delegation carry its first registered key's thumbprint, so proofs made
+        # with that key fit both the tokens it asks for and those delegated to it.
+        if dpop_key is None:
+            self._dpop = ProofSigner(private_key, alg=alg, clock=clock)
+        else:
+            self._dpop = ProofSigner(dpop_key, clock=clock)
         self._timeout = timeout
         self._clock = clock
         self._cache = TokenCache()
@@ -64,6 +98,49 @@ class ClientCore:
     def client_assertion(self, audience: str | None = None) -> str:
         """Sign a fresh client assertion; `aud` defaults to the issuer (RFC 7523bis)."""
         return self._signer.sign(audience if audience is not None else self.issuer)
+
+    @property
+    def dpop_jkt(self) -> str:
+        """The RFC 7638 thumbprint of the DPoP key: the `cnf.jkt` of tokens bound to this client."""
+        return self._dpop.jkt
+
+    def dpop_proof(
+        self,
+        method: str,
+        url: str,
+        *,
+        access_token: str | AccessToken | None = None,
+        nonce: str | None = None,
+    ) -> str:
+        """A fresh DPoP proof (RFC 9449 section 4.2) for one request, signed with the DPoP key.
+
+        `htm` is `method` upper-cased, `htu` is `url` without query and fragment, `ath` the hash
+        of `access_token` when given (required at holders, absent at the token endpoint), `nonce`
+        a server nonce from a `DPoP-Nonce` answer header.
+        """
+        token = None if access_token is None else _token_value(access_token, "access_token")
+        return self._dpop.sign(method, url, access_token=token, nonce=nonce)
+
+    def authorization_headers(
+        self, token: str | AccessToken, method: str, url: str, *, nonce: str | None = None
+    ) -> dict[str, str]:
+        """The headers that present `token` on a request to a holder: Bearer, or DPoP with a proof.
+
+        A token is presented with DPoP when its token_type is DPoP or (for a token handed over as
+        a string, such as one delegated to this agent) when it carries `cnf.jkt`; the proof is
+        then fresh, for `method` and `url`. A token bound to another key than this client's DPoP
+        key is refused with ValueError: only the agent holding that key can present it.
+        """
+        value = _token_value(token)
+        jkt = _bound_jkt(value)
+        if jkt is None and not (isinstance(token, AccessToken) and token.token_type == "DPoP"):
+            return {"Authorization": f"Bearer {value}"}
+        if jkt is not None and jkt != self._dpop.jkt:
+            raise ValueError(
+                "this token is bound to another key (cnf.jkt); only that key's holder can use it"
+            )
+        proof = self._dpop.sign(method, url, access_token=value, nonce=nonce)
+        return {"Authorization": f"DPoP {value}", "DPoP": proof}
 
     def forget(self, token: str | AccessToken) -> None:
         """Drop a token from the cache, e.g. after a holder refused it as revoked."""
@@ -80,6 +157,7 @@ class ClientCore:
         scopes: str | Iterable[str],
         purpose: str | None,
         expires_in: int | None,
+        dpop: bool = False,
     ) -> tuple[CacheKey, tuple[str, ...], dict[str, str]]:
         if not isinstance(subject, str) or not subject:
             raise ValueError("subject must be a non-empty user id")
@@ -87,10 +165,7 @@ class ClientCore:
             raise ValueError("resource must be the holder's resource URI (RFC 8707)")
         if purpose is not None and (not isinstance(purpose, str) or not purpose):
             raise ValueError("purpose must be a non-empty string or None")
-        if expires_in is not None and (
-            isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0
-        ):
-            raise ValueError("expires_in must be a positive number of seconds")
+        _check_lifetime(expires_in)
         requested = normalize_scopes(scopes)
         params = {
             "grant_type": "client_credentials",
@@ -102,7 +177,47 @@ class ClientCore:
             params["purpose"] = purpose
         if expires_in is not None:
             params["expires_in"] = str(expires_in)
-        return TokenCache.key(subject, resource, requested, purpose), requested, params
+        return TokenCache.key(subject, resource, requested, purpose, bool(dpop)), requested, params
+
+    def _exchange_params(
+        self,
+        token: str | AccessToken,
+        delegate: str,
+        scopes: str | Iterable[str] | None,
+        resource: str | None,
+        expires_in: int | None,
+        reveal: str | Iterable[str] | None,
+    ) -> tuple[tuple[str, ...], dict[str, str]]:
+        subject_token = _token_value(token)
+        if not isinstance(delegate, str) or not delegate:
+            raise ValueError("delegate must be the client id of the agent to delegate to")
+        if resource is not None and (not isinstance(resource, str) or not resource):
+            raise ValueError("resource must be the parent token's resource URI, or None")
+        _check_lifetime(expires_in)
+        params = {
+            "grant_type": TOKEN_EXCHANGE_GRANT,
+            "subject_token": subject_token,
+            "subject_token_type": ACCESS_TOKEN_TYPE_URN,
+            "requested_actor": delegate,
+        }
+        if scopes is not None:
+            requested = normalize_scopes(scopes)
+            params["scope"] = " ".join(requested)
+        elif isinstance(token, AccessToken):
+            requested = token.scope
+        else:
+            # Only for an answer that omits `scope` (it then equals the parent's, RFC 8693 2.2.1).
+            parent = peek_claims(subject_token) or {}
+            requested = tuple(parent["scope"].split()) if isinstance(parent.get("scope"), str) else ()
+        if resource is not None:
+            params["resource"] = resource
+        if expires_in is not None:
+            params["expires_in"] = str(expires_in)
+        if reveal is not None:
+            # An empty list is sent as `reveal=` (reveal nothing), which differs from no parameter
+            # (keep the parent's list).
+            params["reveal"] = " ".join(normalize_reveal(reveal))
+        return requested, params
 
     def _revocation_params(self, since: str | None, limit: int | None) -> dict[str, str]:
         params: dict[str, str] = {}
@@ -123,7 +238,12 @@ class ClientCore:
 
 
 class BrokerClient(ClientCore):
-    """Synchronous client for the broker: tokens, introspection, revocation and the feed."""
+    """Synchronous client for the broker: tokens (Bearer or DPoP), exchange, revocation and the feed.
+
+    `dpop_key` signs DPoP proofs (RFC 9449); it defaults to `private_key`, the agent's registered
+    key. The broker binds tokens delegated to this agent to its FIRST registered JWK, so an agent
+    that wants to present them must hold that key (as `private_key` or as `dpop_key`).
+    """
 
     def __init__(
         self,
@@ -136,6 +256,7 @@ class BrokerClient(ClientCore):
         http_client: httpx.Client | None = None,
         timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
+        dpop_key: PrivateKey | None = None,
     ) -> None:
         super().__init__(
             issuer=issuer,
@@ -145,6 +266,7 @@ class BrokerClient(ClientCore):
             alg=alg,
             timeout=timeout,
             clock=clock,
+            dpop_key=dpop_key,
         )
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.Client()
@@ -164,19 +286,57 @@ class BrokerClient(ClientCore):
         scopes: str | Iterable[str],
         purpose: str | None = None,
         expires_in: int | None = None,
+        dpop: bool = False,
     ) -> AccessToken:
-        """Get an access token for `subject`'s data at `resource`, from the cache while fresh."""
-        key, requested, params = self._token_params(subject, resource, scopes, purpose, expires_in)
+        """Get an access token for `subject`'s data at `resource`, from the cache while fresh.
+
+        With `dpop=True` the request carries a DPoP proof made with the DPoP key (RFC 9449
+        section 5) and the token comes back bound to it (`token_type` DPoP); present it with
+        `authorization_headers`. Bearer and DPoP tokens are cached apart.
+        """
+        key, requested, params = self._token_params(subject, resource, scopes, purpose, expires_in, dpop)
         cached = self._cache.get(key, self._clock())
         if cached is not None:
             return cached
         url = self.endpoints().token
         sent_at = self._clock()
         form = assertion_form(self.client_assertion(), **params)
-        response = self._http.post(url, data=form, timeout=self._timeout)
-        token = parse_token_response(response, requested, sent_at)
+        headers = {"DPoP": self.dpop_proof("POST", url)} if dpop else None
+        response = self._http.post(url, data=form, headers=headers, timeout=self._timeout)
+        token = parse_token_response(response, requested, sent_at, expect_dpop=dpop)
         self._cache.put(key, token, sent_at)
         return token
+
+    def exchange(
+        self,
+        token: str | AccessToken,
+        *,
+        delegate: str,
+        scopes: str | Iterable[str] | None = None,
+        resource: str | None = None,
+        expires_in: int | None = None,
+        reveal: str | Iterable[str] | None = None,
+    ) -> AccessToken:
+        """Exchange our access token for a narrower one for agent `delegate` (RFC 8693).
+
+        `scopes`, `resource`, `expires_in` and `reveal` may only narrow the parent's (None keeps
+        the parent's; an empty `reveal` asks that nothing be revealed); widening is refused with
+        InvalidScope, InvalidTarget or InvalidRequest, a policy refusal is AccessDenied and a bad,
+        revoked or expired `token` is InvalidGrant. The new token names `delegate` as its client,
+        nests us in `act`, and is bound to the delegate's registered key: hand it to the delegate,
+        we cannot present it ourselves.
+
+        The request carries a DPoP proof made with our DPoP key, which the broker requires when
+        `token` is itself bound (for example one delegated to us). Exchanged tokens are never
+        cached: each hand-off is its own token (its own `jti`, audit record and revocation).
+        """
+        requested, params = self._exchange_params(token, delegate, scopes, resource, expires_in, reveal)
+        url = self.endpoints().token
+        sent_at = self._clock()
+        form = assertion_form(self.client_assertion(), **params)
+        headers = {"DPoP": self.dpop_proof("POST", url)}
+        response = self._http.post(url, data=form, headers=headers, timeout=self._timeout)
+        return parse_token_response(response, requested, sent_at, exchange=True)
 
     def introspect(self, token: str) -> dict[str, Any]:
         """Ask the broker about a token addressed to us (RFC 7662); inactive is `{"active": False}`."""

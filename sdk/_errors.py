@@ -10,9 +10,11 @@ import httpx
 __all__ = [
     "AccessDenied",
     "BrokerError",
+    "DPoPProofRefused",
     "DiscretionError",
     "InsufficientScope",
     "InvalidClient",
+    "InvalidDPoPProof",
     "InvalidGrant",
     "InvalidRequest",
     "InvalidScope",
@@ -23,6 +25,7 @@ __all__ = [
     "UnauthorizedClient",
     "UnknownBrokerError",
     "UnsupportedGrantType",
+    "UseDPoPNonce",
     "VerifierUnavailable",
 ]
 
@@ -111,6 +114,17 @@ class TemporarilyUnavailable(BrokerError):
     code = "temporarily_unavailable"
 
 
+class DPoPProofRefused(BrokerError):
+    """The broker refused the DPoP proof sent with a token request (RFC 9449 section 5).
+
+    The SDK makes its proofs itself, so this usually means a clock too far off the broker's (the
+    proof's `iat`) or a `dpop_key` of an algorithm the broker does not accept. A `use_dpop_nonce`
+    answer (section 8) maps here too; `error` keeps the wire code.
+    """
+
+    code = "invalid_dpop_proof"
+
+
 class UnknownBrokerError(BrokerError):
     """An error code this SDK does not know, or an answer it could not understand."""
 
@@ -127,8 +141,10 @@ _BY_CODE: dict[str, type[BrokerError]] = {
         AccessDenied,
         UnauthorizedClient,
         TemporarilyUnavailable,
+        DPoPProofRefused,
     )
 }
+_BY_CODE["use_dpop_nonce"] = DPoPProofRefused
 # /v1 routes answer RFC 9457 problem documents whose `error` codes differ from RFC 6749's. An agent
 # only reaches /v1 with a client assertion (the revocation feed), so these map onto the family that
 # means the same thing to it; `error` keeps the wire code.
@@ -193,3 +209,30 @@ class VerifierUnavailable(TokenError):
         self.reason = reason
         self.detail = detail
         super().__init__(reason if detail is None else f"{reason}: {detail}")
+
+
+class InvalidDPoPProof(TokenError):
+    """The DPoP proof that came with a sender-constrained token is not acceptable (RFC 9449).
+
+    Distinct from InvalidToken: the token may be fine, the proof of its key is not. `reason` is one
+    of "missing", "multiple_proofs", "malformed", "missing_claim", "wrong_type", "bad_algorithm",
+    "bad_key", "private_key", "bad_signature", "wrong_method", "wrong_url", "use_dpop_nonce",
+    "iat_out_of_window", "bad_ath", "jkt_mismatch" or "replayed".
+    """
+
+    def __init__(self, reason: str, detail: str | None = None) -> None:
+        self.reason = reason
+        self.detail = detail
+        super().__init__(reason if detail is None else f"{reason}: {detail}")
+
+
+class UseDPoPNonce(InvalidDPoPProof):
+    """The proof lacks the server nonce, or carries a stale one (RFC 9449 section 9).
+
+    `nonce` is the value the client must put in its next proof; a holder sends it back in the
+    `DPoP-Nonce` response header.
+    """
+
+    def __init__(self, nonce: str, detail: str | None = None) -> None:
+        super().__init__("use_dpop_nonce", detail)
+        self.nonce = nonce

@@ -1,4 +1,7 @@
-"""require_scope: a FastAPI-compatible dependency that guards a holder's routes (RFC 6750).
+"""require_scope: a FastAPI-compatible dependency that guards a holder's routes (RFC 6750, 9449).
+
+Bearer tokens come as `Authorization: Bearer <token>`; DPoP-bound tokens as `Authorization: DPoP
+<token>` with a `DPoP` proof header, checked against the request's method and URL.
 
 Only starlette is imported (FastAPI's Request and HTTPException are starlette's classes), so the
 SDK stays installable without FastAPI while its dependencies work inside a FastAPI app.
@@ -10,17 +13,18 @@ import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import NoReturn, overload
+from urllib.parse import quote, urlsplit
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from ._async_verifier import AsyncTokenVerifier
-from ._errors import InsufficientScope, TokenError, VerifierUnavailable
+from ._errors import InsufficientScope, InvalidDPoPProof, TokenError, UseDPoPNonce, VerifierUnavailable
 from ._models import VerifiedToken
 from ._scopes import Scope
 from ._verifier import TokenVerifier
 
-__all__ = ["bearer_token", "require_scope"]
+__all__ = ["request_url", "require_scope"]
 
 logger = logging.getLogger("sdk")
 
@@ -28,57 +32,118 @@ logger = logging.getLogger("sdk")
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _QUOTABLE = re.compile(r"[\x20\x21\x23-\x5b\x5d-\x7e]*")
 
+#: The characters a path keeps unencoded when it has to be rebuilt from the decoded ASGI `path`.
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
 _DESCRIPTIONS = {
     "expired": "the access token expired",
     "revoked": "the access token was revoked",
 }
 
 
-def _challenge(realm: str, **params: str) -> dict[str, str]:
-    # RFC 6750 section 3: auth-params are quoted strings; every value here is checked to need
-    # no escaping (realm at set-up, the rest are fixed texts or validated scopes).
+def _challenge(realm: str, scheme: str = "Bearer", **params: str) -> dict[str, str]:
+    # RFC 6750 section 3 and RFC 9449 section 7.1: auth-params are quoted strings; every value
+    # here is checked to need no escaping (realm at set-up, the rest are fixed texts, validated
+    # scopes or algorithm names).
     attributes = [f'realm="{realm}"'] + [f'{name}="{value}"' for name, value in params.items()]
-    return {"WWW-Authenticate": "Bearer " + ", ".join(attributes), "Cache-Control": "no-store"}
+    return {"WWW-Authenticate": f"{scheme} " + ", ".join(attributes), "Cache-Control": "no-store"}
 
 
-def bearer_token(request: Request, realm: str) -> str:
-    """Extract the bearer token of `request`, raising the RFC 6750 answer when there is none."""
+def _credentials(request: Request, realm: str, algs: str) -> tuple[str, str]:
+    """The scheme ("bearer" or "dpop") and token of `request`, or the RFC 6750 / 9449 answer."""
     header = request.headers.get("authorization")
     if header is None:
         # RFC 6750 section 3.1: a request without credentials gets the bare challenge, no error code.
         raise HTTPException(401, "authentication required", headers=_challenge(realm))
     scheme, _, credentials = header.partition(" ")
-    if scheme.lower() != "bearer":
-        # Another scheme (Basic, DPoP...) is not understood here: the same bare challenge.
+    scheme = scheme.lower()
+    if scheme not in ("bearer", "dpop"):
+        # Another scheme (Basic...) is not understood here: the same bare challenge.
         raise HTTPException(401, "bearer token required", headers=_challenge(realm))
     token = credentials.strip(" ")
     if not _B64TOKEN.fullmatch(token):
         description = "malformed Authorization header"
-        headers = _challenge(realm, error="invalid_request", error_description=description)
+        if scheme == "dpop":
+            headers = _challenge(
+                realm, "DPoP", error="invalid_request", error_description=description, algs=algs
+            )
+        else:
+            headers = _challenge(realm, error="invalid_request", error_description=description)
         raise HTTPException(400, description, headers=headers)
-    return token
+    return scheme, token
 
 
-def _refuse(exc: TokenError, realm: str) -> NoReturn:
-    # The reason code goes to the holder's log; the token itself never does.
-    logger.info("bearer token refused: %s", exc.reason)
+def request_url(request: Request, origin: str | None = None) -> str:
+    """The URL a DPoP proof for `request` must name in `htu` (query left out).
+
+    The path is the one the server received (ASGI `raw_path`, so percent-encoding is as the client
+    sent it); scheme, host and port are the request's, or `origin` behind a reverse proxy.
+    """
+    raw = request.scope.get("raw_path")
+    if isinstance(raw, bytes) and raw:
+        path = raw.decode("latin-1").split("?", 1)[0]
+    else:
+        path = quote(request.url.path, safe=_PATH_SAFE)
+    if origin is None:
+        url = request.url
+        origin = f"{url.scheme}://{url.netloc}"
+    return origin + path
+
+
+def _refuse(exc: TokenError, realm: str, scheme: str, algs: str) -> NoReturn:
+    # The reason code goes to the holder's log; the token and the proof never do.
+    logger.info("%s token refused: %s", scheme, exc.reason)
+    dpop: dict[str, str] = {"algs": algs} if scheme == "dpop" else {}
+    auth_scheme = "DPoP" if scheme == "dpop" else "Bearer"
     if isinstance(exc, InsufficientScope):
         # RFC 6750 section 3.1: 403 with the scope needed, so the client knows what to ask for.
         headers = _challenge(
             realm,
+            auth_scheme,
             error="insufficient_scope",
             error_description="the access token does not cover this request",
             scope=" ".join(exc.required),
+            **dpop,
         )
         raise HTTPException(403, "insufficient scope", headers=headers) from None
     if isinstance(exc, VerifierUnavailable):
         # Fail closed without blaming the token: the client may retry (RFC 9110 section 15.6.4).
         raise HTTPException(503, "token verification unavailable", headers={"Retry-After": "1"}) from None
+    if isinstance(exc, UseDPoPNonce):
+        # RFC 9449 section 9: the nonce to use goes in DPoP-Nonce; the client retries with it.
+        headers = _challenge(
+            realm,
+            "DPoP",
+            error="use_dpop_nonce",
+            error_description="the resource server requires a nonce in the DPoP proof",
+            algs=algs,
+        )
+        headers["DPoP-Nonce"] = exc.nonce
+        raise HTTPException(401, "DPoP nonce required", headers=headers) from None
+    if isinstance(exc, InvalidDPoPProof):
+        # RFC 9449 section 7.1; which check failed stays in the holder's log.
+        headers = _challenge(realm, "DPoP", error="invalid_dpop_proof", algs=algs)
+        raise HTTPException(401, "invalid DPoP proof", headers=headers) from None
     # The description says only what the client can act on (renew an expired or revoked token);
     # other reasons stay in `exc.reason` for the holder's own logs.
     description = _DESCRIPTIONS.get(exc.reason, "the access token is invalid")
-    headers = _challenge(realm, error="invalid_token", error_description=description)
+    headers = _challenge(realm, auth_scheme, error="invalid_token", error_description=description, **dpop)
     raise HTTPException(401, "invalid token", headers=headers) from None
+
+
+def _checked_origin(origin: str | None) -> str | None:
+    if origin is None:
+        return None
+    parts = urlsplit(origin)
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.netloc
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ValueError("public_origin must be scheme://host[:port], without path, query or fragment")
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _checked(scopes: tuple[str, ...], realm: str) -> tuple[str, ...]:
@@ -94,33 +159,55 @@ def _checked(scopes: tuple[str, ...], realm: str) -> tuple[str, ...]:
 
 @overload
 def require_scope(
-    verifier: TokenVerifier, *scopes: str, realm: str | None = None
+    verifier: TokenVerifier, *scopes: str, realm: str | None = None, public_origin: str | None = None
 ) -> Callable[[Request], VerifiedToken]: ...
 
 
 @overload
 def require_scope(
-    verifier: AsyncTokenVerifier, *scopes: str, realm: str | None = None
+    verifier: AsyncTokenVerifier, *scopes: str, realm: str | None = None, public_origin: str | None = None
 ) -> Callable[[Request], Awaitable[VerifiedToken]]: ...
 
 
 def require_scope(
-    verifier: TokenVerifier | AsyncTokenVerifier, *scopes: str, realm: str | None = None
+    verifier: TokenVerifier | AsyncTokenVerifier,
+    *scopes: str,
+    realm: str | None = None,
+    public_origin: str | None = None,
 ) -> Callable[[Request], VerifiedToken] | Callable[[Request], Awaitable[VerifiedToken]]:
-    """A dependency that verifies the request's bearer token and requires all of `scopes`."""
+    """A dependency that verifies the request's token and requires all of `scopes`.
+
+    `Authorization: Bearer <token>` is checked as a bearer token (a token bound to a key is
+    refused). `Authorization: DPoP <token>` needs exactly one `DPoP` proof header for this
+    request's method and URL (RFC 9449 section 7.1); a bad proof is answered 401 with
+    `WWW-Authenticate: DPoP realm=..., error="invalid_dpop_proof", algs="..."`, a missing or stale
+    server nonce (when the verifier has `dpop_nonce`) with `error="use_dpop_nonce"` and a
+    `DPoP-Nonce` header. Behind a reverse proxy, `public_origin` ("https://api.example") is the
+    scheme, host and port clients call, which proofs name in `htu`.
+    """
     realm = realm if realm is not None else min(verifier.audiences)
     required = _checked(scopes, realm)
+    origin = _checked_origin(public_origin)
+    algs = " ".join(verifier.dpop_algorithms)
 
     if isinstance(verifier, AsyncTokenVerifier):
         async_verifier = verifier
 
         async def verified_token_async(request: Request) -> VerifiedToken:
-            """The verified bearer token of `request`, or an RFC 6750 error answer."""
-            token = bearer_token(request, realm)
+            """The verified token of `request`, or an RFC 6750 / RFC 9449 error answer."""
+            scheme, token = _credentials(request, realm, algs)
             try:
-                return await async_verifier.verify(token, required_scopes=required)
+                if scheme == "bearer":
+                    return await async_verifier.verify(token, required_scopes=required)
+                return await async_verifier.verify(
+                    token,
+                    required_scopes=required,
+                    dpop_proof=request.headers.getlist("dpop"),
+                    http_method=request.method,
+                    http_url=request_url(request, origin),
+                )
             except TokenError as exc:
-                _refuse(exc, realm)
+                _refuse(exc, realm, scheme, algs)
 
         return verified_token_async
 
@@ -128,11 +215,19 @@ def require_scope(
 
     # A plain function: FastAPI runs it in its thread pool, where JWKS and feed downloads may block.
     def verified_token(request: Request) -> VerifiedToken:
-        """The verified bearer token of `request`, or an RFC 6750 error answer."""
-        token = bearer_token(request, realm)
+        """The verified token of `request`, or an RFC 6750 / RFC 9449 error answer."""
+        scheme, token = _credentials(request, realm, algs)
         try:
-            return sync_verifier.verify(token, required_scopes=required)
+            if scheme == "bearer":
+                return sync_verifier.verify(token, required_scopes=required)
+            return sync_verifier.verify(
+                token,
+                required_scopes=required,
+                dpop_proof=request.headers.getlist("dpop"),
+                http_method=request.method,
+                http_url=request_url(request, origin),
+            )
         except TokenError as exc:
-            _refuse(exc, realm)
+            _refuse(exc, realm, scheme, algs)
 
     return verified_token

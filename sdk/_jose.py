@@ -8,6 +8,8 @@ cryptography key objects built once per JWKS download, instead of through `jwt.d
 from __future__ import annotations
 
 import base64
+import hashlib
+import json
 import logging
 import re
 from collections.abc import Callable, Mapping
@@ -15,11 +17,21 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
-__all__ = ["SUPPORTED_ALGORITHMS", "VerificationKey", "b64url_decode", "load_jwks"]
+__all__ = [
+    "PRIVATE_MEMBERS",
+    "SUPPORTED_ALGORITHMS",
+    "VerificationKey",
+    "b64url_decode",
+    "b64url_encode",
+    "jwk_thumbprint",
+    "load_jwks",
+    "public_jwk",
+    "verify_function",
+]
 
 logger = logging.getLogger("sdk")
 
@@ -90,7 +102,7 @@ def _ec(jwk: Mapping[str, Any]) -> tuple[frozenset[str], Verify]:
     return frozenset({"ES256"}), verify
 
 
-def _rsa(jwk: Mapping[str, Any]) -> tuple[frozenset[str], Verify]:
+def _rsa(jwk: Mapping[str, Any], alg: Any = None) -> tuple[frozenset[str], Verify]:
     key = rsa.RSAPublicNumbers(_int(jwk, "e"), _int(jwk, "n")).public_key()
     if key.key_size < _MIN_RSA_BITS:
         raise ValueError(f"RSA keys must have at least {_MIN_RSA_BITS} bits")
@@ -104,9 +116,10 @@ def _rsa(jwk: Mapping[str, Any]) -> tuple[frozenset[str], Verify]:
     def verify_rs256(signature: bytes, data: bytes) -> None:
         key.verify(signature, data, pkcs1, hashes.SHA256())
 
-    # Which of the two this key verifies is decided by its `alg` member, see load_jwks.
+    # Which of the two this key verifies is decided by its `alg` member, see load_jwks (or, for the
+    # key in a DPoP proof, by the proof's own header, see verify_function).
     algs = {"PS256": verify_ps256, "RS256": verify_rs256}
-    alg = jwk.get("alg")
+    alg = jwk.get("alg") if alg is None else alg
     if alg not in algs:
         # An RSA key without `alg` could be used with either padding; refusing keeps the key
         # to one algorithm (RFC 8725 section 3.1).
@@ -119,11 +132,13 @@ _IMPORTERS: dict[str, Callable[[Mapping[str, Any]], tuple[frozenset[str], Verify
     "EC": _ec,
     "RSA": _rsa,
 }
-_PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "k")
+#: Members that only a private (or symmetric) JWK has (RFC 7518 section 6): "oth" is RSA's
+#: other-primes list, "k" a symmetric key.
+PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 
 def _usable(jwk: Mapping[str, Any]) -> bool:
-    if any(name in jwk for name in _PRIVATE_MEMBERS):
+    if any(name in jwk for name in PRIVATE_MEMBERS):
         # A published private key means anyone can sign: trust nothing signed with it.
         return False
     use, ops = jwk.get("use"), jwk.get("key_ops")
@@ -162,3 +177,67 @@ def load_jwks(document: Mapping[str, Any], algorithms: frozenset[str]) -> dict[s
         logger.warning("JWKS has several keys with kid %r; ignoring them", kid)
         del keys[kid]
     return keys
+
+
+#: The key type each algorithm needs.
+_KEY_TYPES = {"EdDSA": "OKP", "ES256": "EC", "RS256": "RSA", "PS256": "RSA"}
+
+
+def verify_function(jwk: Mapping[str, Any], alg: str) -> Verify:
+    """Import a public JWK for `alg` (the key in a DPoP proof header), or raise ValueError."""
+    kty = _KEY_TYPES.get(alg)
+    if kty is None or jwk.get("kty") != kty:
+        raise ValueError(f"the key is not a {kty} key for {alg}")
+    try:
+        if kty == "RSA":
+            _, verify = _rsa(jwk, alg)
+        else:
+            _, verify = _IMPORTERS[kty](jwk)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"bad {kty} key") from exc
+    return verify
+
+
+#: RFC 7638 section 3.2: the required members of each key type, in lexicographic order.
+_THUMBPRINT_MEMBERS = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
+
+
+def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
+    """The RFC 7638 SHA-256 thumbprint of a public JWK, base64url: the value of `cnf.jkt`."""
+    members = _THUMBPRINT_MEMBERS.get(jwk.get("kty"))  # type: ignore[arg-type]
+    if members is None:
+        raise ValueError("unsupported kty for a thumbprint (OKP, EC or RSA)")
+    required = {name: jwk.get(name) for name in members}
+    if not all(isinstance(value, str) and value for value in required.values()):
+        raise ValueError(f"a {jwk['kty']} JWK needs the string members {', '.join(members)}")
+    # Members in lexicographic order, no whitespace, UTF-8 (RFC 7638 section 3.3).
+    canonical = json.dumps(required, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+    return b64url_encode(hashlib.sha256(canonical.encode("utf-8")).digest())
+
+
+def _unsigned(value: int) -> str:
+    return b64url_encode(value.to_bytes(max(1, (value.bit_length() + 7) // 8), "big"))
+
+
+def public_jwk(
+    key: ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey,
+) -> dict[str, str]:
+    """The public JWK (RFC 7517, 8037) of a private key: only the members RFC 7638 hashes."""
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        return {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if not isinstance(key.curve, ec.SECP256R1):
+            raise ValueError(f"only P-256 EC keys are supported, not {key.curve.name}")
+        numbers = key.public_key().public_numbers()
+        # RFC 7518 section 6.2.1.2: coordinates are the full 32 bytes, leading zeros kept.
+        return {
+            "kty": "EC",
+            "crv": "P-256",
+            "x": b64url_encode(numbers.x.to_bytes(32, "big")),
+            "y": b64url_encode(numbers.y.to_bytes(32, "big")),
+        }
+    if isinstance(key, rsa.RSAPrivateKey):
+        rsa_numbers = key.public_key().public_numbers()
+        return {"kty": "RSA", "e": _unsigned(rsa_numbers.e), "n": _unsigned(rsa_numbers.n)}
+    raise TypeError(f"unsupported private key type: {type(key).__name__}")

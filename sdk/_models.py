@@ -15,6 +15,8 @@ class AccessToken:
 
     # repr=False: a token in a log line is a credential in a log line.
     access_token: str = field(repr=False)
+    #: "Bearer", or "DPoP" for a token bound to a key (RFC 9449 section 5); spelled this way
+    #: whatever case the broker used (token types are case-insensitive, RFC 6749 section 7.1).
     token_type: str
     expires_in: int
     scope: tuple[str, ...]
@@ -23,8 +25,17 @@ class AccessToken:
 
     @property
     def authorization(self) -> str:
-        """The `Authorization` header value that presents this token (RFC 6750 section 2.1)."""
+        """The `Authorization` header value that presents this token (RFC 6750 section 2.1).
+
+        A DPoP token also needs a `DPoP` proof header on every request: use the client's
+        `authorization_headers(token, method, url)`, which gives both.
+        """
         return f"{self.token_type} {self.access_token}"
+
+    @property
+    def is_dpop(self) -> bool:
+        """Whether the token is bound to a key and needs a DPoP proof with each use."""
+        return self.token_type == "DPoP"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +72,22 @@ class VerifiedToken:
     cnf: Mapping[str, Any] | None
     # repr=False: the full claim set is long and repeats the fields above.
     claims: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def actors(self) -> tuple[str, ...]:
+        """The delegation chain from `act`, current actor first (RFC 8693 section 4.1); () if none.
+
+        For a token that agent A exchanged for B, and B for C: `("C", "B", "A")`.
+        """
+        chain: list[str] = []
+        level = self.act
+        while level is not None:
+            chain.append(level["sub"])
+            level = level.get("act")
+        return tuple(chain)
+
+    @property
+    def dpop_jkt(self) -> str | None:
+        """The thumbprint of the key the token is bound to (`cnf.jkt`, RFC 9449), or None."""
+        jkt = self.cnf.get("jkt") if self.cnf is not None else None
+        return jkt if isinstance(jkt, str) else None

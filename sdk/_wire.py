@@ -16,11 +16,14 @@ from ._errors import UnknownBrokerError, error_from_response
 from ._models import AccessToken, Revocation, RevocationPage
 
 __all__ = [
+    "ACCESS_TOKEN_TYPE_URN",
+    "TOKEN_EXCHANGE_GRANT",
     "Endpoints",
     "TokenCache",
     "assertion_form",
     "metadata_url",
     "normalize_issuer",
+    "normalize_reveal",
     "normalize_scopes",
     "parse_jwks",
     "parse_metadata",
@@ -34,6 +37,11 @@ METADATA_SUFFIX = "/.well-known/oauth-authorization-server"
 REFRESH_MARGIN = 30.0
 REFRESH_FRACTION = 0.1
 CACHE_LIMIT = 1024
+#: RFC 8693 section 2.1 and 3.
+TOKEN_EXCHANGE_GRANT = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE_URN = "urn:ietf:params:oauth:token-type:access_token"
+#: RFC 6749 section 7.1: token types compare case-insensitively; these are the spellings kept.
+_TOKEN_TYPES = {"bearer": "Bearer", "dpop": "DPoP"}
 
 
 def normalize_issuer(issuer: str) -> str:
@@ -126,8 +134,23 @@ def normalize_scopes(scopes: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(items))
 
 
-def parse_token_response(response: httpx.Response, requested: tuple[str, ...], sent_at: float) -> AccessToken:
-    """Build an AccessToken from a token endpoint answer (RFC 6749 section 5.1)."""
+def normalize_reveal(reveal: str | Iterable[str]) -> tuple[str, ...]:
+    """Entity types from a space-separated string or an iterable, without duplicates; may be empty."""
+    items = reveal.split() if isinstance(reveal, str) else list(reveal)
+    if not all(isinstance(t, str) and t and not any(c.isspace() for c in t) for t in items):
+        raise ValueError("reveal must be entity type names (non-empty, without spaces)")
+    return tuple(dict.fromkeys(items))
+
+
+def parse_token_response(
+    response: httpx.Response,
+    requested: tuple[str, ...],
+    sent_at: float,
+    *,
+    expect_dpop: bool = False,
+    exchange: bool = False,
+) -> AccessToken:
+    """Build an AccessToken from a token endpoint answer (RFC 6749 section 5.1, RFC 8693 2.2.1)."""
     body = read_json_object(response)
     token, token_type = body.get("access_token"), body.get("token_type")
     expires_in, scope = body.get("expires_in"), body.get("scope")
@@ -135,6 +158,13 @@ def parse_token_response(response: httpx.Response, requested: tuple[str, ...], s
         raise _invalid("token answer lacks access_token or token_type", response)
     if isinstance(expires_in, bool) or not isinstance(expires_in, int) or expires_in <= 0:
         raise _invalid("token answer lacks a positive integer expires_in", response)
+    token_type = _TOKEN_TYPES.get(token_type.lower(), token_type)
+    if expect_dpop and token_type != "DPoP":
+        # RFC 9449 section 5: a proof was sent, so a Bearer answer means the binding was dropped.
+        raise _invalid(f"asked for a DPoP-bound token, got token_type {token_type!r}", response)
+    if exchange and body.get("issued_token_type") != ACCESS_TOKEN_TYPE_URN:
+        # RFC 8693 section 2.2.1: required, and an access token is what the agent can use.
+        raise _invalid("token exchange answer lacks issued_token_type access_token", response)
     # RFC 6749 section 5.1: scope may be omitted when it is exactly what was asked.
     granted = tuple(scope.split()) if isinstance(scope, str) else requested
     # Counted from before the request was sent, so the local expiry is never later than the real one.
@@ -170,11 +200,11 @@ def parse_jwks(response: httpx.Response) -> dict[str, Any]:
     return body
 
 
-CacheKey: TypeAlias = tuple[str, str, tuple[str, ...], str | None]
+CacheKey: TypeAlias = tuple[str, str, tuple[str, ...], str | None, bool]
 
 
 class TokenCache:
-    """Issued tokens by (subject, resource, sorted scopes, purpose), until shortly before expiry."""
+    """Issued tokens by (subject, resource, sorted scopes, purpose, DPoP), until shortly before expiry."""
 
     __slots__ = ("_entries", "_lock")
 
@@ -184,9 +214,11 @@ class TokenCache:
         self._lock = threading.Lock()
 
     @staticmethod
-    def key(subject: str, resource: str, scopes: tuple[str, ...], purpose: str | None) -> CacheKey:
+    def key(
+        subject: str, resource: str, scopes: tuple[str, ...], purpose: str | None, dpop: bool = False
+    ) -> CacheKey:
         """The cache key of a token request."""
-        return (subject, resource, tuple(sorted(scopes)), purpose)
+        return (subject, resource, tuple(sorted(scopes)), purpose, dpop)
 
     @staticmethod
     def is_fresh(token: AccessToken, now: float) -> bool:

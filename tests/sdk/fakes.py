@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import secrets
 from collections import Counter
@@ -10,14 +12,18 @@ from urllib.parse import parse_qs
 
 import httpx
 import jwt
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from jwt.algorithms import OKPAlgorithm
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm, get_default_algorithms
 
 ISSUER = "http://broker.test"
 RESOURCE = "https://holder.test/api"
 AGENT_ID = "agent-a"
 HOLDER_ID = "holder-h"
 T0 = 1_764_000_000.0
+TOKEN_ENDPOINT = f"{ISSUER}/oauth2/token"
+TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
+ACCESS_TOKEN_TYPE = "urn:ietf:params:oauth:token-type:access_token"
 
 
 class FakeClock:
@@ -38,6 +44,75 @@ def public_jwk(key: Ed25519PublicKey, kid: str) -> dict[str, Any]:
     return {**jwk, "kid": kid, "use": "sig", "alg": "EdDSA"}
 
 
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def any_public_jwk(key: Any) -> dict[str, Any]:
+    """The public JWK of a private key, as pyjwt writes it (independent of the SDK's own code)."""
+    public = key.public_key()
+    if isinstance(public, Ed25519PublicKey):
+        text = OKPAlgorithm.to_jwk(public)
+    elif isinstance(public, ec.EllipticCurvePublicKey):
+        text = ECAlgorithm.to_jwk(public)
+    else:
+        text = RSAAlgorithm.to_jwk(public)
+    return json.loads(text)  # type: ignore[no-any-return]
+
+
+def thumbprint(jwk: dict[str, Any]) -> str:
+    """RFC 7638, written out again here so that tests do not check the SDK against itself."""
+    members = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
+    canonical = "{" + ",".join(f'"{m}":"{jwk[m]}"' for m in members[jwk["kty"]]) + "}"
+    return b64(hashlib.sha256(canonical.encode()).digest())
+
+
+def ath(token: str) -> str:
+    return b64(hashlib.sha256(token.encode("ascii")).digest())
+
+
+_ALGS = {Ed25519PrivateKey: "EdDSA", ec.EllipticCurvePrivateKey: "ES256", rsa.RSAPrivateKey: "PS256"}
+
+
+def make_proof(
+    key: Any,
+    *,
+    htm: str = "GET",
+    htu: str = "https://holder.test/api/events",
+    iat: float,
+    token: str | None = None,
+    alg: str | None = None,
+    header: dict[str, Any] | None = None,
+    claims: dict[str, Any] | None = None,
+    sign_with: Any = None,
+) -> str:
+    """A DPoP proof built by hand, so that tests can make every kind of bad proof.
+
+    `header` and `claims` override the defaults; a None value removes a member. `sign_with` signs
+    with another key than the one in the header; alg "none" gives an empty signature.
+    """
+    if alg is None:
+        alg = next(name for cls, name in _ALGS.items() if isinstance(key, cls))
+    head: dict[str, Any] = {"typ": "dpop+jwt", "alg": alg, "jwk": any_public_jwk(key)}
+    body: dict[str, Any] = {"jti": secrets.token_urlsafe(16), "htm": htm, "htu": htu, "iat": int(iat)}
+    if token is not None:
+        body["ath"] = ath(token)
+    head.update(header or {})
+    body.update(claims or {})
+    head = {k: v for k, v in head.items() if v is not None}
+    body = {k: v for k, v in body.items() if v is not None}
+    signing_input = f"{b64(json.dumps(head).encode())}.{b64(json.dumps(body).encode())}".encode()
+    signer = sign_with if sign_with is not None else key
+    if alg == "none":
+        signature = b""
+    elif alg.startswith("HS"):
+        signature = get_default_algorithms()[alg].sign(signing_input, signer)
+    else:
+        algorithm = get_default_algorithms()[alg]
+        signature = algorithm.sign(signing_input, signer)
+    return f"{signing_input.decode()}.{b64(signature)}"
+
+
 class FakeBroker:
     """Serves the broker's endpoints from memory and records every request."""
 
@@ -55,6 +130,8 @@ class FakeBroker:
         self.jwks_error: int | None = None
         self.introspection: dict[str, Any] = {"active": False}
         self.metadata_issuer = ISSUER
+        #: The first registered public JWK of each agent, which delegated tokens are bound to.
+        self.agent_jwks: dict[str, dict[str, Any]] = {}
 
     # -- tokens ------------------------------------------------------------------------------
 
@@ -102,7 +179,7 @@ class FakeBroker:
 
     def form(self, index: int = -1) -> dict[str, str]:
         """The form body of a recorded request (the last one by default)."""
-        parsed = parse_qs(self.requests[index].content.decode(), strict_parsing=True)
+        parsed = parse_qs(self.requests[index].content.decode(), keep_blank_values=True, strict_parsing=True)
         assert all(len(values) == 1 for values in parsed.values()), "a parameter was repeated"
         return {name: values[0] for name, values in parsed.items()}
 
@@ -145,14 +222,55 @@ class FakeBroker:
 
     def token(self, request: httpx.Request) -> httpx.Response:
         form = self.form()
+        if form["grant_type"] == TOKEN_EXCHANGE:
+            return self.exchange(form)
         lifetime = int(form.get("expires_in", self.token_lifetime))
-        token = self.mint(sub=form["subject"], aud=form["resource"], scope=form["scope"])
+        proof = request.headers.get("dpop")
+        cnf = {"jkt": thumbprint(jwt.get_unverified_header(proof)["jwk"])} if proof else None
+        token = self.mint(sub=form["subject"], aud=form["resource"], scope=form["scope"], cnf=cnf)
         body = {
             "access_token": token,
-            "token_type": "Bearer",
+            "token_type": "DPoP" if proof else "Bearer",
             "expires_in": lifetime,
             "scope": form["scope"],
-            "issued_token_type": "urn:ietf:params:oauth:token-type:access_token",
+            "issued_token_type": ACCESS_TOKEN_TYPE,
+        }
+        return httpx.Response(200, json=body)
+
+    def exchange(self, form: dict[str, str]) -> httpx.Response:
+        """RFC 8693 as the broker does it: attenuated, `act` nested, bound to the delegate's key."""
+        try:
+            parent = jwt.decode(
+                form["subject_token"],
+                self.key.public_key(),
+                algorithms=["EdDSA"],
+                audience=RESOURCE,
+                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False},
+            )
+        except jwt.PyJWTError:
+            return httpx.Response(400, json={"error": "invalid_grant", "error_description": "bad subject"})
+        delegate = form["requested_actor"]
+        scope = form.get("scope") or parent["scope"]
+        if not set(scope.split()) <= set(parent["scope"].split()):
+            return httpx.Response(400, json={"error": "invalid_scope"})
+        reveal = form["reveal"].split() if "reveal" in form else parent.get("reveal", [])
+        lifetime = min(int(form.get("expires_in", self.token_lifetime)), parent["exp"] - int(self.clock()))
+        token = self.mint(
+            sub=parent["sub"],
+            aud=parent["aud"],
+            client_id=delegate,
+            scope=scope,
+            reveal=reveal,
+            exp=int(self.clock()) + lifetime,
+            act={"sub": delegate, "act": parent.get("act") or {"sub": parent["client_id"]}},
+            cnf={"jkt": thumbprint(self.agent_jwks[delegate])},
+        )
+        body = {
+            "access_token": token,
+            "token_type": "DPoP",
+            "expires_in": lifetime,
+            "scope": scope,
+            "issued_token_type": ACCESS_TOKEN_TYPE,
         }
         return httpx.Response(200, json=body)
 

@@ -384,8 +384,9 @@ def test_a_sender_constrained_token_is_refused_as_a_bearer_token(
 ) -> None:
     token = broker.mint(cnf={"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"})
     assert reason(verifier, token) == "sender_constrained"
-    verified = verifier.verify(token, allow_sender_constrained=True)
-    assert verified.cnf == {"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"}
+    # The switch that once accepted a bound token without its proof is gone (RFC 9449 section 7.1).
+    with pytest.raises(TypeError):
+        verifier.verify(token, allow_sender_constrained=True)  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize("claim", [("reveal", "PERSON"), ("reveal", [1]), ("act", "x"), ("grant_id", 3)])
