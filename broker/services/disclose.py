@@ -167,14 +167,17 @@ class DiscloseService:
     def disclose(self, assertion: str, raw: bytes) -> dict[str, Any]:
         """Authenticate the holder, check the recipient's token, redact, log, answer."""
         settings = self._ctx.settings
-        token, data, operator = parse_body(raw, max_depth=settings.redaction_max_depth)
         now = self._ctx.clock()
+        # Authentication comes first: a caller without valid credentials learns nothing about
+        # what the body should look like.
         with self._ctx.store.read() as conn:
             verified = verify_assertion(conn, assertion, settings=settings, now=now)
-            claims = read_own_token(conn, token, issuer=settings.issuer)
-            record = token_store.get_token(conn, str(claims["jti"])) if claims else None
-            holder = agent_store.get_agent(conn, verified.agent.client_id)
         try:
+            token, data, operator = parse_body(raw, max_depth=settings.redaction_max_depth)
+            with self._ctx.store.read() as conn:
+                claims = read_own_token(conn, token, issuer=settings.issuer)
+                record = token_store.get_token(conn, str(claims["jti"])) if claims else None
+                holder = agent_store.get_agent(conn, verified.agent.client_id)
             if claims is None or record is None or holder is None:
                 raise Forbidden("the token is not active or not addressed to the caller")
             self._check_live(record, claims, holder.resource_uris, now)

@@ -34,6 +34,7 @@ MATRIX: dict[tuple[str, str], dict[str, int | str]] = {
     ("PUT", "/v1/me/blocklist/mode"): USER_ONLY,
     ("GET", "/v1/me/activity"): USER_ONLY,
     ("GET", "/v1/revocations"): AGENT_ONLY,
+    ("POST", "/v1/disclose"): AGENT_ONLY,
 }
 
 
