@@ -114,6 +114,7 @@ def verify(
     if len(origins) > 1:
         report.bad(None, f"checkpoints from different logs: {sorted(origins)}")
     computed, recorded, _ = _read(lines, report)
+    structural = report.first_bad
     _check_consistency(signed, consistency, report)
     last_good = 0
     for checkpoint in signed:
@@ -128,7 +129,11 @@ def verify(
             report.verified_sizes.append(checkpoint.size)
             last_good = checkpoint.size
             continue
-        _locate(computed, recorded, checkpoint, last_good, report)
+        if structural is None:
+            _locate(computed, recorded, checkpoint, last_good, report)
+        else:
+            # The order is already wrong from `structural` on; the root cannot agree either.
+            report.bad(None, f"root mismatch at size {checkpoint.size} (follows from the above)")
     # A checkpoint that verifies after one that did not means the history was rewritten and then
     # signed again: the log forked.
     failed = [c.size for c in signed if c.size <= computed.size and c.size not in report.verified_sizes]
