@@ -39,7 +39,7 @@ from ._errors import (
     VerifierUnavailable,
 )
 from ._jose import jwk_thumbprint
-from ._models import AccessToken, Revocation, RevocationPage, VerifiedToken
+from ._models import AccessToken, Disclosure, Revocation, RevocationPage, VerifiedToken
 from ._scopes import Scope, scope_covers, scopes_cover
 from ._verifier import RevocationSource, TokenVerifier
 from ._wire import Endpoints
@@ -59,6 +59,7 @@ __all__ = [
     "DPoPNonceSource",
     "DPoPNonces",
     "DPoPProofRefused",
+    "Disclosure",
     "DiscretionError",
     "Endpoints",
     "InsufficientScope",

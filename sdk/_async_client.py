@@ -12,11 +12,13 @@ import httpx
 from ._assertion import PrivateKey
 from ._client import DEFAULT_TIMEOUT, ClientCore
 from ._errors import error_from_response
-from ._models import AccessToken, RevocationPage
+from ._models import AccessToken, Disclosure, RevocationPage
 from ._wire import (
     Endpoints,
     assertion_form,
+    disclosure_body,
     metadata_url,
+    parse_disclosure,
     parse_jwks,
     parse_metadata,
     parse_revocation_page,
@@ -144,6 +146,18 @@ class AsyncBrokerClient(ClientCore):
         # RFC 7009 section 2.2: 200 (any body) for revoked, invalid and unknown tokens alike.
         if response.is_error:
             raise error_from_response(response)
+
+    async def disclose(
+        self, data: Any, token: str | AccessToken, *, operator: str | None = None
+    ) -> Disclosure:
+        """As the holder, share `data` with the bearer of `token`, redacted by the broker to what
+        the token reveals (POST /v1/disclose)."""
+        url = self.issuer + "/v1/disclose"
+        body = disclosure_body(data, token, operator)
+        response = await self._http.post(
+            url, json=body, headers=self._bearer_headers(), timeout=self._timeout
+        )
+        return parse_disclosure(response)
 
     async def revocations(self, since: str | None = None, limit: int | None = None) -> RevocationPage:
         """Read one page of the revocation feed for our resource URIs, oldest first."""

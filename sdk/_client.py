@@ -12,7 +12,7 @@ import httpx
 from ._assertion import ClientAssertionSigner, PrivateKey
 from ._dpop import ProofSigner, peek_claims
 from ._errors import error_from_response
-from ._models import AccessToken, RevocationPage
+from ._models import AccessToken, Disclosure, RevocationPage
 from ._wire import (
     ACCESS_TOKEN_TYPE_URN,
     TOKEN_EXCHANGE_GRANT,
@@ -20,10 +20,12 @@ from ._wire import (
     Endpoints,
     TokenCache,
     assertion_form,
+    disclosure_body,
     metadata_url,
     normalize_issuer,
     normalize_reveal,
     normalize_scopes,
+    parse_disclosure,
     parse_jwks,
     parse_metadata,
     parse_revocation_page,
@@ -360,6 +362,14 @@ class BrokerClient(ClientCore):
         url = self.endpoints().revocation_feed
         response = self._http.get(url, params=params, headers=self._bearer_headers(), timeout=self._timeout)
         return parse_revocation_page(response)
+
+    def disclose(self, data: Any, token: str | AccessToken, *, operator: str | None = None) -> Disclosure:
+        """As the holder, share `data` with the bearer of `token`, redacted by the broker to what
+        the token reveals (POST /v1/disclose)."""
+        url = self.issuer + "/v1/disclose"
+        body = disclosure_body(data, token, operator)
+        response = self._http.post(url, json=body, headers=self._bearer_headers(), timeout=self._timeout)
+        return parse_disclosure(response)
 
     def jwks(self) -> dict[str, Any]:
         """The broker's public signing keys (its `jwks_uri` document)."""

@@ -56,6 +56,17 @@ class RevocationPage:
 
 
 @dataclass(frozen=True, slots=True)
+class Disclosure:
+    """What the broker let the recipient see: redacted data, a report (counts by entity type and
+    path, never values), the grant-log receipt and the SHA-256 of the output."""
+
+    data: Any
+    report: dict[str, Any]
+    receipt_id: str
+    output_sha256: str
+
+
+@dataclass(frozen=True, slots=True)
 class VerifiedToken:
     """The checked content of an access token (RFC 9068 section 2.2) that a holder may rely on."""
 

@@ -13,7 +13,7 @@ import httpx
 
 from ._assertion import ASSERTION_TYPE
 from ._errors import UnknownBrokerError, error_from_response
-from ._models import AccessToken, Revocation, RevocationPage
+from ._models import AccessToken, Disclosure, Revocation, RevocationPage
 
 __all__ = [
     "ACCESS_TOKEN_TYPE_URN",
@@ -255,3 +255,27 @@ class TokenCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def disclosure_body(data: Any, token: str | AccessToken, operator: str | None) -> dict[str, Any]:
+    """The JSON body of POST /v1/disclose."""
+    body: dict[str, Any] = {"token": token if isinstance(token, str) else token.access_token, "data": data}
+    if operator is not None:
+        body["operator"] = operator
+    return body
+
+
+def parse_disclosure(response: httpx.Response) -> Disclosure:
+    """The broker's answer to a disclosure, or the wire error it carries."""
+    body = read_json_object(response)
+    try:
+        return Disclosure(
+            data=body["data"],
+            report=dict(body["report"]),
+            receipt_id=str(body["receipt_id"]),
+            output_sha256=str(body["output_sha256"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UnknownBrokerError(
+            "invalid_response", "the disclosure answer is malformed", status_code=response.status_code
+        ) from exc
