@@ -71,3 +71,10 @@ def test_unknown_agent_key_cannot_get_a_token_over_http(two_worker_broker: Broke
     )
     with stranger, pytest.raises(sdk.InvalidClient):
         stranger.token(subject="alice", resource=CALENDAR_URI, scopes=["calendar:read"])
+
+
+def test_the_three_hop_delegation_scenario_runs_against_a_real_broker_process() -> None:
+    from examples.three_hop import run_three_hops
+
+    with BrokerProcess() as broker:
+        run_three_hops(broker)  # raises SystemExit when attenuation or the cascade does not hold
