@@ -85,7 +85,7 @@ def list_checkpoints(
 @router.get("/audit/keys")
 def checkpoint_keys(_: AuditorKey, log: Log) -> dict[str, Any]:
     """Every checkpoint verifier key, retired ones included (they verify old checkpoints)."""
-    return {"origin": log.origin, "keys": log.keys()}
+    return {"origin": log.origin, "keys": log.verifier_keys()}
 
 
 @router.get("/audit/proofs/inclusion")

@@ -180,7 +180,7 @@ class AuditLog:
             ).all()
         return [_checkpoint_json(row) for row in rows]
 
-    def keys(self) -> list[dict[str, Any]]:
+    def verifier_keys(self) -> list[dict[str, Any]]:
         """Every checkpoint verifier key, live and retired."""
         with self._ctx.store.read() as conn:
             return all_verifiers(conn)
