@@ -22,7 +22,7 @@ from cryptography.exceptions import InvalidSignature
 
 from ._dpop import DPoPNonceSource, ProofChecker
 from ._errors import InsufficientScope, InvalidToken, VerifierUnavailable
-from ._jose import SUPPORTED_ALGORITHMS, VerificationKey, b64url_decode, b64url_encode, load_jwks
+from ._jose import SUPPORTED_ALGORITHMS, VerificationKey, b64url_decode, load_jwks, split_compact_jws
 from ._models import RevocationPage, VerifiedToken
 from ._scopes import scopes_cover
 
@@ -195,22 +195,14 @@ class VerifierCore:
 
     def parse(self, token: str) -> Parsed:
         """Split a compact JWS and check its header (alg, typ, kid); no key is used yet."""
-        if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+        if not isinstance(token, str):
             raise InvalidToken("malformed", "not a compact JWS")
-        parts = token.split(".")
-        if len(parts) != 3:
-            raise InvalidToken("malformed", "not a compact JWS")
-        header_segment, payload_segment, signature_segment = parts
-        header = self._header(header_segment)
         try:
-            signature = b64url_decode(signature_segment)
-            signing_input = token[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
-        except ValueError:
-            raise InvalidToken("malformed", "bad encoding") from None
-        # One byte string, one spelling: unused trailing bits must be zero.
-        if b64url_encode(signature) != signature_segment:
-            raise InvalidToken("malformed", "non-canonical signature encoding")
-        return Parsed(header, signing_input, signature, payload_segment)
+            jws = split_compact_jws(token, MAX_TOKEN_LENGTH)
+        except ValueError as exc:
+            raise InvalidToken("malformed", str(exc)) from None
+        header = self._header(jws.header_segment)
+        return Parsed(header, jws.signing_input, jws.signature, jws.payload_segment)
 
     # -- keys --------------------------------------------------------------------------------
 

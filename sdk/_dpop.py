@@ -38,6 +38,7 @@ from ._jose import (
     b64url_encode,
     jwk_thumbprint,
     public_jwk,
+    split_compact_jws,
     verify_function,
 )
 
@@ -425,20 +426,12 @@ class ProofChecker:
             raise InvalidDPoPProof("multiple_proofs", "exactly one DPoP header is allowed")
         proof = items[0]
         # Step 2: a well-formed compact JWS (steps 4, 5 and 7 are the header's, checked with it).
-        if len(proof) > MAX_PROOF_LENGTH:
-            raise InvalidDPoPProof("malformed", "proof too long")
-        parts = proof.split(".")
-        if len(parts) != 3:
-            raise InvalidDPoPProof("malformed", "not a compact JWS")
-        header_segment, payload_segment, signature_segment = parts
-        header = self._header(header_segment)
         try:
-            signature = b64url_decode(signature_segment)
-            signing_input = proof[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
-        except ValueError:
-            raise InvalidDPoPProof("malformed", "bad encoding") from None
-        if b64url_encode(signature) != signature_segment:
-            raise InvalidDPoPProof("malformed", "non-canonical signature encoding")
+            jws = split_compact_jws(proof, MAX_PROOF_LENGTH)
+        except ValueError as exc:
+            raise InvalidDPoPProof("malformed", str(exc)) from None
+        header = self._header(jws.header_segment)
+        payload_segment, signing_input, signature = jws.payload_segment, jws.signing_input, jws.signature
         # Step 6: the signature, with the key of the proof's own header.
         try:
             header.verify(signature, signing_input)

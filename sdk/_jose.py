@@ -68,6 +68,35 @@ class VerificationKey:
     verify: Verify
 
 
+@dataclass(frozen=True, slots=True)
+class CompactJws:
+    """The three parts of a compact JWS, with the exact bytes its signature covers."""
+
+    header_segment: str
+    payload_segment: str
+    signing_input: bytes
+    signature: bytes
+
+
+def split_compact_jws(text: str, max_length: int) -> CompactJws:
+    """Split and decode a compact JWS (RFC 7515 section 7.1); ValueError names what is wrong."""
+    if len(text) > max_length:
+        raise ValueError("too long")
+    parts = text.split(".")
+    if len(parts) != 3:
+        raise ValueError("not a compact JWS")
+    header_segment, payload_segment, signature_segment = parts
+    try:
+        signature = b64url_decode(signature_segment)
+        signing_input = text[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
+    except ValueError:
+        raise ValueError("bad encoding") from None
+    # One byte string, one spelling: unused trailing bits must be zero.
+    if b64url_encode(signature) != signature_segment:
+        raise ValueError("non-canonical signature encoding")
+    return CompactJws(header_segment, payload_segment, signing_input, signature)
+
+
 def _int(jwk: Mapping[str, Any], name: str) -> int:
     return int.from_bytes(b64url_decode(jwk[name]), "big")
 
