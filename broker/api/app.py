@@ -23,6 +23,7 @@ from broker.services.me import MeService
 from broker.services.oauth import OAuthService
 from broker.settings import Settings
 from broker.storage.db import Store
+from broker.web import install as install_console
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,7 @@ def create_app(
         return {"status": "ready"}
 
     install_error_handlers(app)
+    install_console(app, settings)  # /console: server-rendered pages, CSP on those paths only
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
     return app

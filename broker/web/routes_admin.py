@@ -1,0 +1,158 @@
+"""The admin's pages: agents (register with attested organization and locale, suspend, reinstate),
+users and auditors (create them; their API keys are shown once)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from broker.errors import BrokerError
+from broker.services.admin import AdminService
+from broker.web import locales, queries
+from broker.web.console import PREFIX, AdminForm, AdminVisitor, Visitor, page, redirect, values
+
+router = APIRouter(prefix=PREFIX + "/admin", include_in_schema=False)
+MAX_JWKS = 32 * 1024
+
+
+def _admin(request: Request) -> AdminService:
+    return request.app.state.admin  # type: ignore[no-any-return]
+
+
+def _agents_page(
+    request: Request,
+    visitor: Visitor,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    form: dict[str, Any] | None = None,
+) -> Response:
+    agents = sorted(_admin(request).list_agents(), key=lambda a: a.client_id)
+    described = [(a, locales.describe(a.locale)) for a in agents]
+    return page(
+        request,
+        "admin_agents.html",
+        visitor,
+        status=status,
+        error=error,
+        agents=described,
+        form=form or {},
+        countries=locales.countries(),
+    )
+
+
+@router.get("/agents")
+def agents(request: Request, visitor: AdminVisitor) -> Response:
+    """Every agent with its organization, locale and status; the registration form."""
+    return _agents_page(request, visitor)
+
+
+@router.post("/agents")
+def register_agent(request: Request, form: AdminForm) -> Response:
+    """Register an agent from the form."""
+    visitor = form.visitor
+    jwks_text = form.get("jwks")
+    try:
+        if len(jwks_text) > MAX_JWKS:
+            raise ValueError("the JWKS is too large")
+        jwks = json.loads(jwks_text or "null")
+        if not isinstance(jwks, dict):
+            raise ValueError("the JWKS must be a JSON object with a keys array")
+        for name, limit in (("client_id", 128), ("name", 200), ("organization", 200), ("locale", 8)):
+            if not 0 < len(form.get(name)) <= limit:
+                raise ValueError(f"{name.replace('_', ' ')} is required (at most {limit} characters)")
+        _admin(request).register_agent(
+            client_id=form.get("client_id"),
+            name=form.get("name"),
+            organization=form.get("organization"),
+            locale=form.get("locale"),
+            jwks=jwks,
+            resource_uris=values(form.all("resource_uris")),
+            admin=visitor.session.key_id,
+        )
+    except ValueError as exc:
+        return _agents_page(request, visitor, status=422, error=str(exc), form=form.fields)
+    except BrokerError as exc:
+        return _agents_page(request, visitor, status=exc.status_code, error=exc.description, form=form.fields)
+    return redirect(request, "/admin/agents", visitor, notice="agent_registered")
+
+
+@router.post("/agents/{client_id}/suspend")
+def suspend(client_id: str, request: Request, form: AdminForm) -> Response:
+    """Suspend an agent (its live tokens are revoked)."""
+    return _set_suspended(request, form.visitor, client_id, True)
+
+
+@router.post("/agents/{client_id}/reinstate")
+def reinstate(client_id: str, request: Request, form: AdminForm) -> Response:
+    """Lift a suspension."""
+    return _set_suspended(request, form.visitor, client_id, False)
+
+
+def _set_suspended(request: Request, visitor: Visitor, client_id: str, suspended: bool) -> Response:
+    try:
+        _admin(request).set_suspended(client_id, suspended, admin=visitor.session.key_id)
+    except BrokerError as exc:
+        return _agents_page(request, visitor, status=exc.status_code, error=exc.description)
+    return redirect(
+        request, "/admin/agents", visitor, notice="agent_suspended" if suspended else "agent_reinstated"
+    )
+
+
+def _people_page(
+    request: Request,
+    visitor: Visitor,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    new_key: dict[str, str] | None = None,
+) -> Response:
+    with request.app.state.ctx.store.read() as conn:
+        users = queries.user_listing(conn)
+        auditors = queries.auditor_listing(conn)
+    return page(
+        request,
+        "admin_people.html",
+        visitor,
+        status=status,
+        error=error,
+        users=users,
+        auditors=auditors,
+        new_key=new_key,
+    )
+
+
+@router.get("/people")
+def people(request: Request, visitor: AdminVisitor) -> Response:
+    """Users and auditors, and the forms that create them."""
+    return _people_page(request, visitor)
+
+
+@router.post("/users")
+def create_user(request: Request, form: AdminForm) -> Response:
+    """Create a user and show the new API key once."""
+    try:
+        user, key = _admin(request).create_user(form.get("user_id"), admin=form.visitor.session.key_id)
+    except BrokerError as exc:
+        return _people_page(request, form.visitor, status=exc.status_code, error=exc.description)
+    return _people_page(
+        request, form.visitor, status=201, new_key={"who": f"user {user.user_id}", "key": key}
+    )
+
+
+@router.post("/auditors")
+def create_auditor(request: Request, form: AdminForm) -> Response:
+    """Create an auditor and show the new API key once."""
+    try:
+        auditor_id, key = _admin(request).create_auditor(form.get("name"), admin=form.visitor.session.key_id)
+    except BrokerError as exc:
+        return _people_page(request, form.visitor, status=exc.status_code, error=exc.description)
+    return _people_page(
+        request,
+        form.visitor,
+        status=201,
+        new_key={"who": f"auditor {form.get('name')} ({auditor_id})", "key": key},
+    )

@@ -1,0 +1,285 @@
+"""The auditor's pages: the grant log as a filterable table with a chart of decisions by reason,
+the latest checkpoint and whether the log verifies against it, an event's inclusion proof and a
+decision's reconstruction, and exports. Built on the auditor service (broker/services/audit_*)."""
+
+from __future__ import annotations
+
+import calendar
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import Response, StreamingResponse
+
+from broker import audit_verify
+from broker.audit_replay import REPLAYABLE, replay_log
+from broker.checkpoint_keys import verifiers_by_id
+from broker.checkpoints import NoteError, verify_checkpoint
+from broker.errors import BrokerError
+from broker.merkle import ProofError, verify_inclusion
+from broker.services.audit_log import AuditLog
+from broker.services.audit_queries import AuditQueries, LogFilter
+from broker.web import chart, queries
+from broker.web.console import (
+    PREFIX,
+    AuditorForm,
+    AuditorVisitor,
+    now,
+    page,
+    redirect,
+)
+from broker.web.routes_user import REASONS
+
+router = APIRouter(prefix=PREFIX + "/audit", include_in_schema=False)
+PAGE = 100
+CHART_DAYS = 7
+EVENT_TYPES = (
+    "token.issued",
+    "token.denied",
+    "token.delegated",
+    "token.delegation_denied",
+    "token.revoked",
+    "data.disclosed",
+    "grant.created",
+    "grant.revoked",
+    "list.entry_added",
+    "list.entry_removed",
+    "list.mode_changed",
+    "agent.registered",
+    "agent.suspended",
+    "agent.reinstated",
+    "user.created",
+    "auditor.created",
+    "admin.key_created",
+    "signing_key.created",
+    "signing_key.rotated",
+)
+FILTER_FIELDS = ("subject", "agent", "resource", "type", "decision", "reason", "since", "until", "jti")
+
+
+def _log(request: Request) -> AuditLog:
+    return request.app.state.audit_log  # type: ignore[no-any-return]
+
+
+def _queries(request: Request) -> AuditQueries:
+    return request.app.state.audit_queries  # type: ignore[no-any-return]
+
+
+def _epoch(text: str) -> float | None:
+    """A datetime-local value (read as UTC) or epoch seconds."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"):
+        try:
+            return float(calendar.timegm(time.strptime(text, fmt)))
+        except ValueError:
+            continue
+    raise ValueError(f"{text!r} is not a date and time")
+
+
+def _filters(
+    subject: str = Query(default="", max_length=40),
+    agent: str = Query(default="", max_length=128),
+    resource: str = Query(default="", max_length=2048),
+    type: str = Query(default="", max_length=40),
+    decision: str = Query(default="", max_length=16),
+    reason: str = Query(default="", max_length=40),
+    since: str = Query(default="", max_length=32),
+    until: str = Query(default="", max_length=32),
+    jti: str = Query(default="", max_length=64),
+) -> dict[str, str]:
+    return {
+        "subject": subject,
+        "agent": agent,
+        "resource": resource,
+        "type": type,
+        "decision": decision,
+        "reason": reason,
+        "since": since,
+        "until": until,
+        "jti": jti,
+    }
+
+
+Filters = Annotated[dict[str, str], Depends(_filters)]
+
+
+def _log_filter(form: dict[str, str]) -> LogFilter:
+    text = {k: (v.strip() or None) for k, v in form.items() if k not in ("since", "until")}
+    return LogFilter(**text, since=_epoch(form["since"]), until=_epoch(form["until"]))
+
+
+def _verdict(request: Request) -> dict[str, Any]:
+    """The latest checkpoint, its signature, and whether the whole stored log verifies against it
+    (the same offline check as `discretion audit verify`, run over the export)."""
+    log, latest = _log(request), _log(request).latest_checkpoint()
+    if latest is None:
+        return {"checkpoint": None, "ok": False, "problems": ["no checkpoint has been signed yet"]}
+    with request.app.state.ctx.store.read() as conn:
+        verifiers = list(verifiers_by_id(conn).values())
+    try:
+        verify_checkpoint(latest["note"], verifiers, origin=log.origin)
+        signature = True
+    except NoteError:
+        signature = False
+    report = audit_verify.verify(_queries(request).export_jsonl(LogFilter()), [latest["note"]], verifiers)
+    return {
+        "checkpoint": latest,
+        "signature": signature,
+        "ok": signature and report.ok,
+        "events": report.events,
+        "uncovered": report.uncovered,
+        "problems": report.problems,
+    }
+
+
+def _chart(request: Request) -> chart.Chart:
+    t = now(request)
+    with request.app.state.ctx.store.read() as conn:
+        decisions = queries.decision_events(conn, since=t - CHART_DAYS * 86400, until=t + 1, limit=50_000)
+    since = min((d[0] for d in decisions), default=t - 3600)
+    span = t + 1 - since
+    pattern = "%H:%M:%S" if span < 86400 else "%m-%d %H:%M"
+    return chart.build(
+        decisions, since=since, until=t + 1, fmt=lambda s: time.strftime(pattern, time.gmtime(s))
+    )
+
+
+@router.get("")
+def audit_log_page(
+    request: Request,
+    visitor: AuditorVisitor,
+    form: Filters,
+    cursor: str | None = Query(default=None, max_length=20),
+) -> Response:
+    """The filterable grant-log table, the checkpoint verdict and the chart."""
+    error: str | None = None
+    result: dict[str, Any] = {"events": [], "next_cursor": None}
+    try:
+        result = _queries(request).page(_log_filter(form), cursor=cursor, limit=PAGE)
+    except ValueError as exc:
+        error = str(exc)
+    except BrokerError as exc:
+        error = exc.description
+    active = {k: v for k, v in form.items() if v}
+    return page(
+        request,
+        "audit.html",
+        visitor,
+        status=422 if error else 200,
+        error=error,
+        filters=form,
+        active=active,
+        events=result["events"],
+        next_cursor=result["next_cursor"],
+        verdict=_verdict(request),
+        chart=_chart(request),
+        event_types=EVENT_TYPES,
+        reasons=sorted(REASONS),
+        reason_text=REASONS,
+    )
+
+
+@router.get("/export")
+def export(
+    request: Request,
+    visitor: AuditorVisitor,
+    form: Filters,
+    format: str = Query(default="jsonl", pattern="^(jsonl|ocsf)$"),
+) -> Response:
+    """The matching events as JSONL (what `discretion audit verify` reads) or OCSF JSON."""
+    del visitor
+    try:
+        flt = _log_filter(form)
+    except ValueError as exc:
+        return Response(str(exc), status_code=422, media_type="text/plain")
+    queries_ = _queries(request)
+    if format == "ocsf":
+        body, media, name = queries_.export_ocsf(flt), "application/json", "grant-log.ocsf.json"
+    else:
+        body, media, name = queries_.export_jsonl(flt), "application/x-ndjson", "grant-log.jsonl"
+    return StreamingResponse(
+        body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )
+
+
+def _inclusion(request: Request, seq: int, latest: dict[str, Any] | None) -> dict[str, Any]:
+    if latest is None or seq > int(latest["tree_size"]):
+        return {"covered": False}
+    proof = _log(request).inclusion_proof(seq, int(latest["tree_size"]))
+    try:
+        verify_inclusion(
+            bytes.fromhex(proof["leaf_hash"]),
+            proof["leaf_index"],
+            proof["tree_size"],
+            [bytes.fromhex(p) for p in proof["path"]],
+            bytes.fromhex(latest["root_hash"]),
+        )
+        verified = True
+    except (ProofError, ValueError):
+        verified = False
+    return {"covered": True, "proof": proof, "verified": verified}
+
+
+def _reconstruction(request: Request, event: dict[str, Any]) -> dict[str, Any] | None:
+    if event["type"] not in queries.DECISION_TYPES:
+        return None
+    view = _queries(request).decision(seq=event["seq"])
+    replay = None
+    if event["type"] in REPLAYABLE:
+        # Fold the log up to this decision and run the policy engine on the stored inputs.
+        def upto() -> Any:
+            for text, _ in _queries(request).rows(LogFilter()):
+                item = json.loads(text)
+                if item["seq"] > event["seq"]:
+                    return
+                yield item
+
+        results = replay_log(upto(), request.app.state.ctx.limits, seq=event["seq"])
+        replay = results[0] if results else None
+    return {"view": view, "replay": replay}
+
+
+@router.get("/events/{seq}")
+def event_page(seq: int, request: Request, visitor: AuditorVisitor) -> Response:
+    """One event: its canonical JSON, inclusion proof under the latest checkpoint, and (for a
+    decision) the stored inputs and the engine's replay of them."""
+    found = _queries(request).page(LogFilter(), cursor=str(seq - 1) if seq > 0 else "0", limit=1)["events"]
+    event = found[0] if found and found[0]["seq"] == seq else None
+    if event is None:
+        return page(
+            request,
+            "error.html",
+            visitor,
+            status=404,
+            title="No such event",
+            message=f"The grant log has no event {seq}.",
+        )
+    latest = _log(request).latest_checkpoint()
+    return page(
+        request,
+        "audit_event.html",
+        visitor,
+        event=event,
+        event_json=json.dumps(event, indent=2, sort_keys=True),
+        inclusion=_inclusion(request, seq, latest),
+        checkpoint=latest,
+        reconstruction=_reconstruction(request, event),
+        reason_text=REASONS,
+    )
+
+
+@router.post("/checkpoints")
+def sign_checkpoint(request: Request, form: AuditorForm) -> Response:
+    """Sign a checkpoint of the log as it is now (as POST /v1/audit/checkpoints does)."""
+    _log(request).checkpoint()
+    back = form.get("back")
+    if back.isdigit():
+        return redirect(request, f"/audit/events/{int(back)}", form.visitor)
+    return redirect(request, "/audit", form.visitor)
