@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, insert, select, update
 
 from broker.storage.schema import grant_log, grant_log_terms, log_head
 from policy import POLICY_VERSION
@@ -69,6 +69,19 @@ class Event:
     jti: str | None = None
     kid: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+
+
+_LOCK_HEAD = select(log_head.c.size).where(log_head.c.id == 1).with_for_update()
+
+
+def lock_head(conn: Connection) -> None:
+    """Take the log head's row lock now, before reading state that a concurrent writer could change.
+
+    Every action that changes tokens or policy appends to the log, so holding this lock orders it
+    against all of them (PostgreSQL; on SQLite the writer gate already serializes writers and
+    FOR UPDATE is not emitted).
+    """
+    conn.execute(_LOCK_HEAD)
 
 
 _NEXT_SEQ = (

@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
+from cryptography.exceptions import InvalidTag
 from fastapi import FastAPI, Response
 from sqlalchemy import text
 
@@ -46,6 +47,15 @@ def create_app(
         if migrate:
             store.migrate()
         kid = keyring.ensure_key()
+        # Unseal the signing key now: a wrong key-encryption key must stop the start, not turn
+        # every token request into a 500 while /ready says ready.
+        try:
+            keyring.current()
+        except InvalidTag as exc:
+            raise RuntimeError(
+                "the key-encryption key cannot unseal the signing key "
+                "(is DISCRETION_KEY_ENCRYPTION_KEY the one the keys were sealed with?)"
+            ) from exc
         # Recompute the tree from the stored events and check it against every signed checkpoint;
         # a broker whose log no longer matches what it signed must not serve (or extend) it.
         try:

@@ -215,14 +215,22 @@ class DiscloseService:
                 "output_sha256": digest,
             },
         )
-        with self._ctx.store.write() as conn:
-            now = self._ctx.clock()
-            consume(conn, verified, now=now, skew=settings.clock_skew_seconds)
-            current = token_store.get_token(conn, record.jti)
-            if current is None:
-                raise Forbidden("the token is not active or not addressed to the caller")
-            self._check_live(current, claims, holder.resource_uris, now)
-            seq = audit.append(conn, event, now=now)
+        try:
+            with self._ctx.store.write() as conn:
+                now = self._ctx.clock()
+                consume(conn, verified, now=now, skew=settings.clock_skew_seconds)
+                # Appending first takes the log head's lock; the token is re-checked after it, so
+                # a block or revocation that commits first is seen and the disclosure rolls back.
+                seq = audit.append(conn, event, now=now)
+                current = token_store.get_token(conn, record.jti)
+                if current is None or token_store.revoked_ancestor(conn, current):
+                    raise Forbidden("the token is not active or not addressed to the caller")
+                self._check_live(current, claims, holder.resource_uris, now)
+        except Forbidden:
+            # The assertion is spent even when the disclosure is refused.
+            with self._ctx.store.write() as conn:
+                consume(conn, verified, now=now, skew=settings.clock_skew_seconds)
+            raise
         return {
             "data": result.data,
             "report": result.report,

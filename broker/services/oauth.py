@@ -38,6 +38,9 @@ CLIENT_CREDENTIALS = "client_credentials"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN_TYPE_URN = "urn:ietf:params:oauth:token-type:access_token"
 FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX = 500, 1000
+# Entries stay in the feed this long past their token's exp, longer than any holder's leeway, so a
+# revocation still reaches a holder that accepts a just-expired token under its clock skew.
+FEED_EXPIRY_GRACE = 120
 DPOP_PROOF_WINDOW = 60
 _MAX_ATTEMPTS = 3
 
@@ -87,6 +90,11 @@ class OAuthService:
         ):
             raise InvalidDPoPProof("the DPoP proof was already used")
 
+    def _spend_assertion_only(self, verified: VerifiedAssertion, now: float) -> None:
+        # A replayed proof rolled its transaction back; the assertion is spent regardless.
+        with self._ctx.store.write() as conn:
+            consume(conn, verified, now=now, skew=self._ctx.settings.clock_skew_seconds)
+
     def _run(
         self, flow: Flow, assertion: str, claimed_client_id: str | None, proof: VerifiedProof | None
     ) -> dict[str, Any]:
@@ -108,8 +116,12 @@ class OAuthService:
                     error = exc
             if error is not None:
                 # The assertion is spent even when the request fails, so it cannot be replayed.
-                with self._ctx.store.write() as conn:
-                    self._spend(conn, verified, proof, now)
+                try:
+                    with self._ctx.store.write() as conn:
+                        self._spend(conn, verified, proof, now)
+                except InvalidDPoPProof:
+                    self._spend_assertion_only(verified, now)
+                    raise
                 raise error
             signed = self._sign(plan, now) if plan.decision.allowed else None
             try:
@@ -126,6 +138,9 @@ class OAuthService:
                 return signed[0]
             except StaleDecision:
                 continue
+            except InvalidDPoPProof:
+                self._spend_assertion_only(verified, now)
+                raise
         else:
             raise TemporarilyUnavailable("the user's policy is changing; retry")
         record_decision(plan.event.type, plan.event.decision, plan.event.reasons)
@@ -235,8 +250,12 @@ class OAuthService:
             caller = authenticate_assertion(conn, assertion, settings=self._ctx.settings, now=now)
             holder = agent_store.get_agent(conn, caller.client_id)
             resources = holder.resource_uris if holder else ()
-            items = token_store.revocations_since(conn, resources, cursor, count, now)
+            # The newest position is read first and the page is bounded by it: an entry committed
+            # between the two reads is then left for the next call instead of being skipped.
             newest = token_store.last_revocation_seq(conn)
+            items = token_store.revocations_since(
+                conn, resources, cursor, count, now - FEED_EXPIRY_GRACE, until=newest
+            )
         # A short page means the caller has seen everything up to the newest entry (entries it
         # skipped were for other holders or already expired).
         next_cursor = items[-1].seq if len(items) == count else max(cursor, newest)

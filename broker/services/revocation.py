@@ -16,9 +16,11 @@ from policy import ListEntry, ListMode, Party, Role, check_parties
 def revoke_and_log(conn: Connection, records: Sequence[TokenRecord], *, reason: str, now: float) -> int:
     """Revoke tokens and every live token derived from them, one grant-log event each; returns
     how many were revoked."""
+    # The head lock comes first: descendants created by a concurrent exchange are then either
+    # committed (and found here) or not yet decided (and their exchange sees the revocation).
+    # It also makes the feed's sequence numbers follow commit order, so a cursor never skips one.
+    audit.lock_head(conn)
     records = _with_descendants(conn, records, now)
-    # The log events come first: appending takes the log head's row lock, so the feed's sequence
-    # numbers that follow are assigned in commit order and a holder's cursor never skips one.
     for record in records:
         audit.append(
             conn,

@@ -190,9 +190,16 @@ def revoke_tokens(conn: Connection, records: Sequence[TokenRecord], *, reason: s
 
 
 def revocations_since(
-    conn: Connection, audiences: Iterable[str], since: int, limit: int, now: float
+    conn: Connection,
+    audiences: Iterable[str],
+    since: int,
+    limit: int,
+    now: float,
+    *,
+    until: int | None = None,
 ) -> list[Revocation]:
-    """Feed entries after `since` for these audiences, skipping tokens that have expired anyway."""
+    """Feed entries after `since` (and up to `until`) for these audiences, skipping tokens that
+    expired before `now`."""
     query = (
         select(revocations.c.seq, revocations.c.jti, revocations.c.expires_at, revocations.c.revoked_at)
         .where(
@@ -203,6 +210,8 @@ def revocations_since(
         .order_by(revocations.c.seq)
         .limit(limit)
     )
+    if until is not None:
+        query = query.where(revocations.c.seq <= until)
     return [Revocation(r.seq, r.jti, r.expires_at, r.revoked_at) for r in conn.execute(query)]
 
 

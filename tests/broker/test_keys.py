@@ -57,3 +57,15 @@ def test_wrong_key_encryption_key_cannot_unseal(world: World, settings: Settings
     other = KeyRing(ctx.store, b"\x00" * 32, refresh_seconds=0)
     with pytest.raises(InvalidTag):
         other.current()
+
+
+def test_wrong_key_encryption_key_stops_the_start(world: World, settings: Settings) -> None:
+    import pytest
+    from fastapi.testclient import TestClient
+
+    from broker.api import create_app
+    from broker.keys import b64url
+
+    wrong = settings.model_copy(update={"key_encryption_key": b64url(b"\x01" * 32)})
+    with pytest.raises(RuntimeError, match="cannot unseal"), TestClient(create_app(wrong)):
+        pass

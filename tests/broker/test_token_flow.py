@@ -171,3 +171,16 @@ def test_suspending_an_agent_revokes_its_tokens(world: World) -> None:
     assert world.token(world.travel).status_code == 401  # a suspended agent cannot authenticate
     world.client.post("/v1/agents/travel-agent/reinstate", headers=auth(world.admin_key))
     assert world.token(world.travel).status_code == 200
+
+
+def test_feed_keeps_a_revocation_a_while_past_expiry(world: World) -> None:
+    # Holders accept a just-expired token within their clock leeway, so the feed must still
+    # carry its revocation then.
+    world.grant()
+    token = world.token(world.travel, expires_in="60").json()["access_token"]
+    form = {"token": token, **world.travel.auth_form(ISSUER, now=world.clock.now)}
+    world.client.post("/oauth2/revoke", data=form)
+    world.clock.advance(60 + 30)
+    assert len(world.feed()["revocations"]) == 1
+    world.clock.advance(200)
+    assert world.feed()["revocations"] == []

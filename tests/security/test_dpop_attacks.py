@@ -135,3 +135,22 @@ def test_grant_that_requires_dpop_refuses_a_bearer_request(world: World) -> None
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
     assert _request(world, world.travel.dpop_proof(TOKEN_URL, now=world.clock.now)).status_code == 200
+
+
+def test_replayed_proof_still_spends_the_assertion(granted: World) -> None:
+    proof = granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now)
+    assert _request(granted, proof).status_code == 200
+    assertion_form = granted.travel.auth_form(ISSUER, now=granted.clock.now)
+    form = {
+        "grant_type": "client_credentials",
+        "subject": "alice",
+        "resource": "https://calendar.example/api",
+        "scope": "calendar:read",
+        **assertion_form,
+    }
+    replay = granted.client.post("/oauth2/token", data=form, headers={"DPoP": proof})
+    assert replay.json()["error"] == "invalid_dpop_proof"
+    fresh = granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now)
+    again = granted.client.post("/oauth2/token", data=form, headers={"DPoP": fresh})
+    assert again.status_code == 401
+    assert again.json()["error"] == "invalid_client"
