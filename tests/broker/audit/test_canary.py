@@ -12,7 +12,9 @@ from tests.conftest import World, auth
 EMAIL = "carol.canary@example.com"
 GHOST = "ghost.canary@example.org"
 NOTE = "Carol sees Dr Canary about her diagnosis"
-CANARIES = (EMAIL, GHOST, NOTE, "canary@", "Canary about")
+PHONE = "+44 20 7946 0958"
+SECRET_FIELD = "Canary-Diagnosis-7731"
+CANARIES = (EMAIL, GHOST, NOTE, PHONE, SECRET_FIELD, "canary@", "Canary about")
 
 
 def test_personal_values_never_reach_the_log(world: World) -> None:
@@ -31,7 +33,18 @@ def test_personal_values_never_reach_the_log(world: World) -> None:
     )
     entry = {"kind": "organization", "value": "AdTrack Inc.", "note": NOTE}
     assert client.post("/v1/me/blocklist", json=entry, headers=auth(carol)).status_code == 201
-    assert world.token(world.travel, subject=EMAIL).status_code == 200
+    issued = world.token(world.travel, subject=EMAIL)
+    assert issued.status_code == 200
+    # A disclosure of data full of personal values: the log keeps counts and a hash, never values.
+    data = {"patient": {"email": EMAIL, "phone": PHONE, "diagnosis": SECRET_FIELD}, "note": NOTE}
+    shared = client.post(
+        "/v1/disclose",
+        json={"token": issued.json()["access_token"], "data": data},
+        headers={
+            "Authorization": f"Bearer {world.calendar.assertion('https://broker.test', now=world.clock.now)}"
+        },
+    )
+    assert shared.status_code == 200, shared.text
     assert world.token(world.ads, subject=EMAIL).status_code == 403
     assert world.token(world.travel, subject=GHOST).status_code == 403
     key = auditor_key(world)
@@ -44,5 +57,6 @@ def test_personal_values_never_reach_the_log(world: World) -> None:
             texts += [repr(tuple(row)) for row in conn.execute(select(table))]
     whole = "\n".join(texts).casefold()
     assert "token.issued" in whole  # the scan did see the traffic
+    assert "data.disclosed" in whole
     for canary in CANARIES:
         assert canary.casefold() not in whole, canary
