@@ -18,19 +18,24 @@ from policy import (
     Denial,
     Effect,
     EntryKind,
+    ExchangeRequest,
     Grant,
     Limits,
     ListEntry,
     ListMode,
+    ParentToken,
     Party,
     Reason,
     Role,
     TokenRequest,
+    decide_exchange,
     decide_token,
     parse_scopes,
 )
 
-REPLAYABLE = ("token.issued", "token.denied")
+ISSUANCE = ("token.issued", "token.denied")
+DELEGATION = ("token.delegated", "token.delegation_denied")
+REPLAYABLE = ISSUANCE + DELEGATION
 
 
 @dataclass
@@ -46,6 +51,8 @@ class PolicyState:
 
     agents: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, _User] = field(default_factory=dict)
+    # Terms of every token issued so far, by jti: what a later exchange of it was decided against.
+    tokens: dict[str, ParentToken] = field(default_factory=dict)
 
     def apply(self, event: dict[str, Any]) -> None:
         """Fold one event into the state."""
@@ -62,6 +69,8 @@ class PolicyState:
         if subject is None:
             return
         user = self.users.setdefault(str(subject), _User())
+        if kind in ("token.issued", "token.delegated") and event.get("jti"):
+            self._remember_token(event, user)
         if kind == "grant.created":
             user.grants[details["grant_id"]] = Grant(
                 grant_id=details["grant_id"],
@@ -90,6 +99,31 @@ class PolicyState:
             user.entries.pop(details["entry_id"], None)
         elif kind == "list.mode_changed":
             user.mode = ListMode(details["mode"])
+
+    def _remember_token(self, event: dict[str, Any], user: _User) -> None:
+        details = event.get("details") or {}
+        inputs = details.get("inputs") or {}
+        # Tokens are issued at int(now) and live `lifetime` seconds (broker.services.oauth._sign).
+        expires_at = float(int(inputs["now"]) + int(details.get("lifetime") or 0))
+        if event["type"] == "token.issued":
+            grant = user.grants.get(str(details.get("grant_id")))
+            reveal = grant.reveal if grant is not None else ()
+            chain: tuple[str, ...] = (inputs["requester"],)
+            purpose = inputs.get("purpose") or (grant.purpose if grant is not None else None)
+        else:
+            reveal = tuple(inputs.get("reveal") or ())
+            chain = (*inputs.get("chain", ()), inputs["delegate"])
+            parent = self.tokens.get(str(inputs.get("parent_jti")))
+            purpose = parent.purpose if parent is not None else None
+        self.tokens[str(event["jti"])] = ParentToken(
+            jti=str(event["jti"]),
+            audience=str(event["resource"]),
+            scopes=parse_scopes(event["scopes_granted"]),
+            reveal=tuple(reveal),
+            expires_at=expires_at,
+            chain=chain,
+            purpose=purpose,
+        )
 
     def party(self, client_id: str, role: Role) -> Party:
         """An agent as the engine saw it; an unknown agent cannot be vetted, so it is suspended."""
@@ -130,7 +164,7 @@ def _outcome(decision: Decision) -> dict[str, Any]:
 
 
 def replay_decision(event: dict[str, Any], state: PolicyState, limits: Limits) -> ReplayResult:
-    """Re-run decide_token on a logged client-credentials decision and the state before it."""
+    """Re-run the policy engine on a logged token or delegation decision and the state before it."""
     if event["type"] not in REPLAYABLE:
         raise ValueError(f"{event['type']} events are not replayable (yet)")
     details = event.get("details") or {}
@@ -142,7 +176,9 @@ def replay_decision(event: dict[str, Any], state: PolicyState, limits: Limits) -
         "grant_id": details.get("grant_id"),
         "lifetime": details.get("lifetime") or 0,
     }
-    if event.get("subject") is None:
+    if event["type"] in DELEGATION:
+        decision = _replay_exchange(event, state, limits)
+    elif event.get("subject") is None:
         # The subject was unknown: the engine was never consulted, the broker refused outright.
         decision = Decision.deny(Denial(Reason.UNKNOWN_SUBJECT, "subject"))
     else:
@@ -170,6 +206,33 @@ def replay_decision(event: dict[str, Any], state: PolicyState, limits: Limits) -
         replayed=_outcome(decision),
         policy_version_logged=event["policy_version"],
         policy_version_now=POLICY_VERSION,
+    )
+
+
+def _replay_exchange(event: dict[str, Any], state: PolicyState, limits: Limits) -> Decision:
+    inputs = (event.get("details") or {}).get("inputs") or {}
+    parent = state.tokens.get(str(inputs.get("parent_jti")))
+    user = state.users.get(str(event.get("subject")), _User())
+    grant = user.grants.get(str(inputs.get("grant_id")))
+    if parent is None or grant is None:
+        raise ValueError("the log does not hold the parent token or the grant this exchange was decided on")
+    request = ExchangeRequest(
+        actors=tuple(state.party(c, Role.ACTOR) for c in inputs["chain"]),
+        delegate=state.party(inputs["delegate"], Role.REQUESTER),
+        holder=state.party(inputs["holder"], Role.HOLDER),
+        resource=inputs.get("requested_resource"),
+        scopes=parse_scopes(inputs["scopes"]),
+        reveal=tuple(inputs.get("reveal") or ()),
+        requested_lifetime=inputs.get("requested_lifetime"),
+    )
+    return decide_exchange(
+        parent,
+        request,
+        grant=grant,
+        entries=list(user.entries.values()),
+        mode=ListMode(inputs.get("list_mode", user.mode)),
+        now=float(inputs["now"]),
+        limits=limits,
     )
 
 

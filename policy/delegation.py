@@ -90,6 +90,7 @@ def decide_exchange(
         "delegate": request.delegate.client_id,
         "holder": request.holder.client_id,
         "resource": parent.audience,
+        "requested_resource": request.resource,
         "scopes": [str(s) for s in scopes],
         "reveal": list(reveal),
         "requested_lifetime": request.requested_lifetime,

@@ -7,7 +7,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -207,3 +207,28 @@ def world(client: TestClient, clock: Clock, admin_key: str) -> World:
     response = client.post("/v1/users", json={"user_id": "alice"}, headers=auth(admin_key))
     assert response.status_code == 201, response.text
     return World(client, clock, admin_key, calendar, travel, ads, response.json()["api_key"])
+
+
+@dataclass
+class ChainWorld(World):
+    """The demo's cast plus an assistant (the grantee) and an airline (the last hop)."""
+
+    assistant: TestAgent = field(default_factory=lambda: TestAgent("assistant", "Helpful Assistants", "GB"))
+    airline: TestAgent = field(default_factory=lambda: TestAgent("airline", "Sky Air", "IE"))
+
+
+@pytest.fixture
+def chain(world: World) -> ChainWorld:
+    """alice's assistant may delegate twice: assistant -> travel agent -> airline."""
+    world = ChainWorld(**vars(world))
+    for agent in (world.assistant, world.airline):
+        response = world.client.post("/v1/agents", json=agent.registration(), headers=auth(world.admin_key))
+        assert response.status_code == 201
+    world.grant(
+        agent="assistant",
+        scopes=["calendar:*"],
+        max_delegation_depth=2,
+        reveal=["PERSON", "EMAIL_ADDRESS"],
+        max_ttl_seconds=900,
+    )
+    return world

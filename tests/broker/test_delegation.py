@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -10,36 +9,11 @@ import pytest
 
 from broker.keys import jwk_thumbprint
 from tests.agents import TestAgent
-from tests.conftest import ISSUER, World, auth
+from tests.conftest import ISSUER, ChainWorld, World, auth
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
 TOKEN_URL = ISSUER + "/oauth2/token"
-
-
-@dataclass
-class ChainWorld(World):
-    """The demo's cast plus an assistant (the grantee) and an airline (the last hop)."""
-
-    assistant: TestAgent = field(default_factory=lambda: TestAgent("assistant", "Helpful Assistants", "GB"))
-    airline: TestAgent = field(default_factory=lambda: TestAgent("airline", "Sky Air", "IE"))
-
-
-@pytest.fixture
-def chain(world: World) -> ChainWorld:
-    """alice's assistant may delegate twice: assistant -> travel agent -> airline."""
-    world = ChainWorld(**vars(world))
-    for agent in (world.assistant, world.airline):
-        response = world.client.post("/v1/agents", json=agent.registration(), headers=auth(world.admin_key))
-        assert response.status_code == 201
-    world.grant(
-        agent="assistant",
-        scopes=["calendar:*"],
-        max_delegation_depth=2,
-        reveal=["PERSON", "EMAIL_ADDRESS"],
-        max_ttl_seconds=900,
-    )
-    return world
 
 
 def _claims(token: str) -> dict[str, Any]:
