@@ -17,7 +17,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, make_url, select
 
-from broker.storage.schema import grant_log
+from broker.merkle import MerkleTree, hash_leaf
+from broker.storage.schema import checkpoints, grant_log
 from examples.broker_process import BrokerProcess
 from examples.demo import Agent
 
@@ -134,8 +135,24 @@ def test_killing_a_replica_mid_load_loses_no_record_and_accepts_no_replay(databa
 
     engine = create_engine(database)
     with engine.connect() as conn:
-        rows = conn.execute(select(grant_log.c.seq, grant_log.c.jti, grant_log.c.event_type)).all()
+        rows = conn.execute(
+            select(
+                grant_log.c.seq,
+                grant_log.c.jti,
+                grant_log.c.event_type,
+                grant_log.c.event,
+                grant_log.c.leaf_hash,
+            ).order_by(grant_log.c.seq)
+        ).all()
+        signed = conn.execute(select(checkpoints.c.tree_size, checkpoints.c.root_hash)).all()
     engine.dispose()
+    # The tree verifies: every stored leaf hash is the hash of its event, and every checkpoint the
+    # replicas signed (before, during and after the kill) is a root of this log.
+    assert all(hash_leaf(row.event.encode()).hex() == row.leaf_hash for row in rows)
+    tree = MerkleTree(bytes.fromhex(row.leaf_hash) for row in rows)
+    assert signed, "no checkpoint was signed"
+    for size, root in signed:
+        assert tree.root(size).hex() == root, f"checkpoint at size {size} does not match the log"
     seqs = sorted(row.seq for row in rows)
     assert seqs == list(range(1, len(seqs) + 1)), "the log's sequence has a gap"
     logged = {row.jti for row in rows if row.event_type == "token.issued"}
