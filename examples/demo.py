@@ -74,11 +74,11 @@ def expect(condition: bool, what: str) -> None:
 
 
 @contextmanager
-def serve_holder(verifier: sdk.TokenVerifier) -> Iterator[str]:
+def serve_holder(verifier: sdk.TokenVerifier, broker: sdk.BrokerClient) -> Iterator[str]:
     """Run the example holder on a free port in a background thread."""
     port = free_port()
     server = uvicorn.Server(
-        uvicorn.Config(create_holder_app(verifier), host="127.0.0.1", port=port, log_level="warning")
+        uvicorn.Config(create_holder_app(verifier, broker), host="127.0.0.1", port=port, log_level="warning")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -171,7 +171,7 @@ def _scenario(broker: BrokerProcess, stack: ExitStack) -> None:
         )
     )
     with (
-        serve_holder(verifier) as holder_url,
+        serve_holder(verifier, calendar_client) as holder_url,
         travel.client(issuer) as travel_client,
         ads.client(issuer) as ads_client,
     ):
@@ -188,7 +188,14 @@ def _scenario(broker: BrokerProcess, stack: ExitStack) -> None:
             f"{holder_url}/calendar/events", headers={"Authorization": f"Bearer {travel_token.access_token}"}
         )
         expect(events.status_code == 200, "the holder should serve the travel agent")
-        show("holder verified it offline and answered", [e["title"] for e in events.json()["events"]])
+        answer = events.json()
+        show("holder verified it offline and answered", [e["title"] for e in answer["events"]])
+        show(
+            "attendees as the travel agent sees them (redacted by the broker)",
+            answer["events"][0]["attendees"],
+        )
+        show("redacted", f"{answer['redacted']}, grant-log receipt #{answer['receipt']}")
+        expect("alice@example.org" not in events.text, "the e-mail address must not reach the travel agent")
 
         step(7, "A token for more than alice granted is refused")
         show(

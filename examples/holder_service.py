@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from fastapi import Depends, FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Request
 
 import sdk
 
@@ -28,19 +28,29 @@ EVENTS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def create_holder_app(verifier: sdk.TokenVerifier) -> FastAPI:
-    """The calendar service; every data route names the scope it needs."""
+def create_holder_app(verifier: sdk.TokenVerifier, broker: sdk.BrokerClient) -> FastAPI:
+    """The calendar service; every data route names the scope it needs, and every answer passes
+    the broker's redaction for the token's bearer before it leaves (POST /v1/disclose)."""
     app = FastAPI(title="Calendar holder (example)")
     read_calendar = sdk.require_scope(verifier, "calendar:read")
 
     @app.get("/calendar/events")
     # A default rather than Annotated[...]: the dependency is a local, which FastAPI cannot resolve
     # from a string annotation under `from __future__ import annotations`.
-    def events(token: sdk.VerifiedToken = Depends(read_calendar)) -> dict[str, Any]:  # noqa: B008
-        """The events of the user the token was issued for, and nobody else's."""
+    def events(request: Request, token: sdk.VerifiedToken = Depends(read_calendar)) -> dict[str, Any]:  # noqa: B008
+        """The events of the user the token was issued for, and nobody else's, redacted to what the
+        token reveals."""
         if token.subject not in EVENTS:
             raise HTTPException(status_code=404, detail="no calendar for this user")
-        return {"user": token.subject, "agent": token.client_id, "events": EVENTS[token.subject]}
+        presented = request.headers["authorization"].split(" ", 1)[1]
+        shared = broker.disclose({"events": EVENTS[token.subject]}, presented)
+        return {
+            "user": token.subject,
+            "agent": token.client_id,
+            "events": shared.data["events"],
+            "redacted": shared.report["counts"],
+            "receipt": shared.receipt_id,
+        }
 
     return app
 
@@ -61,7 +71,7 @@ def main() -> None:
     )  # type: ignore[arg-type]
     verifier = sdk.TokenVerifier(issuer=issuer, audience=CALENDAR_URI, revocation_source=client)
     uvicorn.run(
-        create_holder_app(verifier), host="127.0.0.1", port=int(os.environ.get("HOLDER_PORT", "8100"))
+        create_holder_app(verifier, client), host="127.0.0.1", port=int(os.environ.get("HOLDER_PORT", "8100"))
     )
 
 

@@ -69,7 +69,7 @@ def run_three_hops(broker: BrokerProcess) -> None:
                 revocation_poll_interval=0.2,
             )
         )
-        holder_url = stack.enter_context(serve_holder(verifier))
+        holder_url = stack.enter_context(serve_holder(verifier, holder_client))
         clients = {a.client_id: stack.enter_context(a.client(issuer)) for a in (assistant, travel, airline)}
 
         step(2, "The assistant gets a token (read and write) for alice's calendar")
