@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from broker.api.deps import CurrentUser, Me, _role
@@ -14,6 +14,8 @@ from broker.services.audit_queries import MAX_PAGE, AuditQueries, LogFilter
 from broker.storage.principals import Principal, Role
 
 router = APIRouter(prefix="/v1", tags=["audit"])
+# Positions fit a signed 64-bit integer on both stores; larger numbers are refused with 422.
+MAX_SEQ = 2**62
 AuditorKey = Annotated[Principal, Depends(_role(Role.AUDITOR))]
 
 
@@ -36,8 +38,8 @@ def _filter(
     type: str | None = Query(default=None, max_length=40),
     decision: str | None = Query(default=None, max_length=16),
     reason: str | None = Query(default=None, max_length=40),
-    since: float | None = Query(default=None, description="epoch seconds, inclusive"),
-    until: float | None = Query(default=None, description="epoch seconds, exclusive"),
+    since: float | None = Query(default=None, allow_inf_nan=False, description="epoch seconds, inclusive"),
+    until: float | None = Query(default=None, allow_inf_nan=False, description="epoch seconds, exclusive"),
     jti: str | None = Query(default=None, max_length=64),
 ) -> LogFilter:
     return LogFilter(
@@ -75,7 +77,7 @@ def make_checkpoint(_: AuditorKey, log: Log) -> dict[str, Any]:
 def list_checkpoints(
     _: AuditorKey,
     log: Log,
-    after: int = Query(default=0, ge=0),
+    after: int = Query(default=0, ge=0, le=MAX_SEQ),
     limit: int = Query(default=100, ge=1, le=1000),
 ) -> dict[str, Any]:
     """Signed checkpoints above a tree size, oldest first."""
@@ -90,7 +92,10 @@ def checkpoint_keys(_: AuditorKey, log: Log) -> dict[str, Any]:
 
 @router.get("/audit/proofs/inclusion")
 def inclusion_proof(
-    _: AuditorKey, log: Log, seq: int = Query(ge=1), tree_size: int | None = Query(default=None, ge=1)
+    _: AuditorKey,
+    log: Log,
+    seq: int = Query(ge=1, le=MAX_SEQ),
+    tree_size: int | None = Query(default=None, ge=1, le=MAX_SEQ),
 ) -> dict[str, Any]:
     """RFC 9162 inclusion proof of event `seq` in the tree of `tree_size` (default: latest checkpoint)."""
     return log.inclusion_proof(seq, tree_size)
@@ -98,7 +103,7 @@ def inclusion_proof(
 
 @router.get("/audit/proofs/consistency")
 def consistency_proof(
-    _: AuditorKey, log: Log, first: int = Query(ge=1), second: int = Query(ge=1)
+    _: AuditorKey, log: Log, first: int = Query(ge=1, le=MAX_SEQ), second: int = Query(ge=1, le=MAX_SEQ)
 ) -> dict[str, Any]:
     """RFC 9162 consistency proof between two tree sizes."""
     return log.consistency_proof(first, second)
@@ -136,7 +141,9 @@ def decision(jti: str, _: AuditorKey, queries: Queries) -> dict[str, Any]:
 
 
 @router.get("/audit/events/{seq}/decision")
-def decision_at(seq: int, _: AuditorKey, queries: Queries) -> dict[str, Any]:
+def decision_at(
+    seq: Annotated[int, Path(ge=1, le=MAX_SEQ)], _: AuditorKey, queries: Queries
+) -> dict[str, Any]:
     """The decision logged as event `seq` (refusals carry no jti)."""
     return queries.decision(seq=seq)
 
@@ -147,7 +154,7 @@ def my_activity_with_proofs(
     me: Me,
     log: Log,
     limit: int = Query(default=50, ge=1, le=200),
-    before: int | None = Query(default=None, ge=1),
+    before: int | None = Query(default=None, ge=1, le=MAX_SEQ),
 ) -> dict[str, Any]:
     """My activity, each event with its inclusion proof under the latest signed checkpoint."""
     latest = log.latest_checkpoint()

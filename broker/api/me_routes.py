@@ -71,7 +71,7 @@ def activity(
     user: CurrentUser,
     service: Me,
     limit: int = Query(default=50, ge=1, le=200),
-    before: int | None = Query(default=None, ge=1),
+    before: int | None = Query(default=None, ge=1, le=2**62),
 ) -> dict[str, Any]:
     """Which agent got which token for my data, when, and what was refused."""
     return service.activity(user, limit=limit, before=before)

@@ -243,7 +243,7 @@ class OAuthService:
             count = int(limit or FEED_LIMIT_DEFAULT)
         except ValueError as exc:
             raise InvalidRequest("since and limit must be integers") from exc
-        if cursor < 0 or not 0 < count <= FEED_LIMIT_MAX:
+        if not 0 <= cursor <= 2**62 or not 0 < count <= FEED_LIMIT_MAX:
             raise InvalidRequest(f"since must be >= 0 and limit 1..{FEED_LIMIT_MAX}")
         with self._ctx.store.write() as conn:
             now = self._ctx.clock()

@@ -39,7 +39,16 @@ def test_no_input_gets_a_server_error(fuzz_client: TestClient) -> None:
         "api_key"
     ]
     # Authenticated, so the fuzzing reaches validation and the services, not just the 401.
-    keys = {"/v1/me": user_key, "/v1/agents": admin_key, "/v1/users": admin_key, "/v1/auditors": admin_key}
+    auditor_key = fuzz_client.post("/v1/auditors", json={"name": "fuzz"}, headers=auth(admin_key)).json()[
+        "api_key"
+    ]
+    keys = {
+        "/v1/me": user_key,
+        "/v1/agents": admin_key,
+        "/v1/users": admin_key,
+        "/v1/auditors": admin_key,
+        "/v1/audit": auditor_key,
+    }
     schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_client.app)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 15
