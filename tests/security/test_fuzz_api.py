@@ -5,6 +5,7 @@ Examples per operation are bounded so the suite stays fast; `DISCRETION_FUZZ_EXA
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 import schemathesis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
 
 from broker.api import create_app
 from broker.services.admin import AdminService
@@ -74,3 +76,57 @@ def test_no_input_gets_a_server_error(fuzz_client: TestClient) -> None:
     # The keys got the fuzzing past authentication into validation and the services.
     assert any(200 <= status < 300 for status in STATUSES)
     assert any(status == 422 for status in STATUSES)
+
+
+NEGATIVE_STATUSES: list[int] = []
+
+
+def test_no_invalid_input_is_accepted(fuzz_client: TestClient) -> None:
+    # Negative generation: bodies that break the schema (wrong types, missing or extra fields,
+    # out-of-range numbers). Authenticated as the route's role, each must be refused with a 4xx.
+    admin_key = AdminService(fuzz_client.app.state.ctx).create_admin_key(created_by="fuzz-negative")  # type: ignore[attr-defined]
+    user_key = fuzz_client.post(
+        "/v1/users", json={"user_id": "fuzz-negative"}, headers=auth(admin_key)
+    ).json()["api_key"]
+    auditor_key = fuzz_client.post("/v1/auditors", json={"name": "neg"}, headers=auth(admin_key)).json()[
+        "api_key"
+    ]
+    keys = {
+        "/v1/me": user_key,
+        "/v1/agents": admin_key,
+        "/v1/users": admin_key,
+        "/v1/auditors": admin_key,
+        "/v1/audit": auditor_key,
+    }
+    schema = schemathesis.openapi.from_asgi("/openapi.json", fuzz_client.app)
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        if not operation.path.startswith("/v1/"):
+            continue
+        # JSON bodies only: query strings are parsed leniently by design (unknown parameters are
+        # ignored, as RFC 6749 section 3.1 asks of OAuth endpoints, and a repeated one counts once).
+        if not list(operation.body):
+            continue
+
+        @given(case=operation.as_strategy(generation_mode=schemathesis.GenerationMode.NEGATIVE))
+        @settings(
+            max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None
+        )
+        def check(case: Any) -> None:
+            key = next((k for prefix, k in keys.items() if case.path.startswith(prefix)), None)
+            response = case.call(headers=auth(key) if key else None)
+            NEGATIVE_STATUSES.append(response.status_code)
+            where = (
+                case.method,
+                case.formatted_path,
+                case.query,
+                case.body,
+                response.status_code,
+                response.text[:200],
+            )
+            assert 400 <= response.status_code < 500, where
+
+        # An operation with nothing to get wrong (no parameters, no body) has no negative cases.
+        with contextlib.suppress(Unsatisfiable):
+            check()
+    assert len(NEGATIVE_STATUSES) > 20
