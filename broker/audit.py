@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, select
 
-from broker.storage.schema import grant_log, grant_log_terms, log_head
+from broker.storage import fast
+from broker.storage.schema import log_head
 from policy import POLICY_VERSION
 
 
@@ -84,11 +85,13 @@ def lock_head(conn: Connection) -> None:
     conn.execute(_LOCK_HEAD)
 
 
-_NEXT_SEQ = (
-    update(log_head).where(log_head.c.id == 1).values(size=log_head.c.size + 1).returning(log_head.c.size)
+# Plain driver SQL: these run for every token (broker/storage/fast.py says why).
+_NEXT_SEQ = fast.Sql("UPDATE log_head SET size = size + 1 WHERE id = 1 RETURNING size")
+_INSERT_EVENT = fast.Sql(
+    "INSERT INTO grant_log (seq, ts, event_type, subject_ref, jti, event, leaf_hash) "
+    "VALUES (:seq, :ts, :event_type, :subject_ref, :jti, :event, :leaf_hash)"
 )
-_INSERT_EVENT = insert(grant_log)
-_INSERT_TERMS = insert(grant_log_terms)
+_INSERT_TERMS = fast.Sql("INSERT INTO grant_log_terms (term, seq) VALUES (:term, :seq)")
 _PARTY_INPUTS = ("requester", "holder", "delegate")
 
 
@@ -110,7 +113,7 @@ def append(conn: Connection, event: Event, *, now: float) -> int:
     """Sequence and write one event in the caller's transaction; returns its sequence number."""
     # The UPDATE takes the head row's lock until commit, so concurrent writers are serialized
     # and sequence numbers are contiguous even on PostgreSQL (on SQLite BEGIN IMMEDIATE does it).
-    seq = conn.execute(_NEXT_SEQ).scalar_one()
+    seq = fast.scalar(conn, _NEXT_SEQ, {})
     body = {
         "seq": seq,
         "time_ms": int(now * 1000),
@@ -128,7 +131,8 @@ def append(conn: Connection, event: Event, *, now: float) -> int:
         "details": event.details,
     }
     data = canonical_json(body)
-    conn.execute(
+    fast.execute(
+        conn,
         _INSERT_EVENT,
         {
             "seq": seq,
@@ -142,5 +146,5 @@ def append(conn: Connection, event: Event, *, now: float) -> int:
     )
     terms = index_terms(body)
     if terms:
-        conn.execute(_INSERT_TERMS, [{"term": term, "seq": seq} for term in terms])
+        fast.execute_many(conn, _INSERT_TERMS, [{"term": term, "seq": seq} for term in terms])
     return int(seq)

@@ -6,8 +6,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
+from broker.storage import fast
 from broker.storage.schema import agent_resources, agents
 from policy import Party, Role
 
@@ -70,17 +71,32 @@ def _resources(conn: Connection, client_id: str) -> tuple[str, ...]:
 
 # Statements on the token path are built once: building and cache-keying a Core statement costs
 # more than running it on SQLite.
-_AGENT_BY_ID = select(agents).where(agents.c.client_id == bindparam("client_id"))
-_HOLDER_BY_RESOURCE = (
-    select(agents)
-    .join(agent_resources, agent_resources.c.client_id == agents.c.client_id)
-    .where(agent_resources.c.resource_uri == bindparam("uri"))
+_AGENT_COLUMNS = (
+    "client_id",
+    "name",
+    "organization",
+    "organization_display",
+    "locale",
+    "jwks",
+    "status",
+    "created_at",
+    "updated_at",
+)
+_AGENT_BY_ID = fast.Sql(
+    "SELECT {columns} FROM agents WHERE client_id = :client_id",
+    _AGENT_COLUMNS,
+)
+_HOLDER_BY_RESOURCE = fast.Sql(
+    "SELECT a.client_id, a.name, a.organization, a.organization_display, a.locale, a.jwks, a.status, "
+    "a.created_at, a.updated_at FROM agents a JOIN agent_resources r ON r.client_id = a.client_id "
+    "WHERE r.resource_uri = :uri",
+    _AGENT_COLUMNS,
 )
 
 
 def get_agent(conn: Connection, client_id: str, *, with_resources: bool = True) -> AgentRecord | None:
     """The agent with this client id, or None."""
-    row = conn.execute(_AGENT_BY_ID, {"client_id": client_id}).first()
+    row = fast.first(conn, _AGENT_BY_ID, {"client_id": client_id})
     if row is None:
         return None
     return _record(row, _resources(conn, client_id) if with_resources else ())
@@ -102,7 +118,7 @@ def get_agents(conn: Connection, client_ids: set[str]) -> dict[str, AgentRecord]
 
 def holder_of(conn: Connection, resource_uri: str) -> AgentRecord | None:
     """The agent that registered this resource URI, or None."""
-    row = conn.execute(_HOLDER_BY_RESOURCE, {"uri": resource_uri}).first()
+    row = fast.first(conn, _HOLDER_BY_RESOURCE, {"uri": resource_uri})
     return None if row is None else _record(row, (resource_uri,))
 
 

@@ -6,8 +6,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from broker.storage import fast
 from broker.storage.schema import grants, list_entries
 from policy import Effect, EntryKind, Grant, ListEntry, parse_scopes
 
@@ -108,15 +109,31 @@ def insert_grant(conn: Connection, grant: GrantRecord) -> None:
 
 _GRANTS_BY_USER = select(grants).where(grants.c.user_ref == bindparam("user_ref"))
 # Only the grants that could name this requester: to the agent itself or to its organization.
-_GRANTS_FOR_REQUEST = (
-    _GRANTS_BY_USER.where(grants.c.resource == bindparam("resource"))
-    .where(or_(grants.c.agent == bindparam("agent"), grants.c.organization == bindparam("organization")))
-    .order_by(grants.c.created_at, grants.c.grant_id)
+_GRANT_COLUMNS = (
+    "grant_id",
+    "user_ref",
+    "agent",
+    "organization",
+    "resource",
+    "scopes",
+    "max_ttl_seconds",
+    "expires_at",
+    "max_delegation_depth",
+    "reveal",
+    "purpose",
+    "require_dpop",
+    "created_at",
+    "revoked_at",
 )
-_ENTRIES_BY_USER = (
-    select(list_entries)
-    .where(list_entries.c.user_ref == bindparam("user_ref"))
-    .order_by(list_entries.c.created_at)
+_GRANTS_FOR_REQUEST = fast.Sql(
+    "SELECT {columns} FROM grants WHERE user_ref = :user_ref AND resource = :resource "
+    "AND (agent = :agent OR organization = :organization) ORDER BY created_at, grant_id",
+    _GRANT_COLUMNS,
+)
+_ENTRY_COLUMNS = ("entry_id", "user_ref", "kind", "value", "effect", "note", "created_at")
+_ENTRIES_BY_USER = fast.Sql(
+    "SELECT {columns} FROM list_entries WHERE user_ref = :user_ref ORDER BY created_at",
+    _ENTRY_COLUMNS,
 )
 
 
@@ -133,7 +150,7 @@ def grants_for_request(
 ) -> list[GrantRecord]:
     """The user's grants for this resource to this agent or its organization, oldest first."""
     params = {"user_ref": user_ref, "resource": resource, "agent": agent, "organization": organization}
-    return [_grant(row) for row in conn.execute(_GRANTS_FOR_REQUEST, params)]
+    return [_grant(row) for row in fast.rows(conn, _GRANTS_FOR_REQUEST, params)]
 
 
 def get_grant(conn: Connection, user_ref: str, grant_id: str) -> GrantRecord | None:
@@ -163,7 +180,7 @@ def _entry(row: Any) -> EntryRecord:
 
 def entries_for(conn: Connection, user_ref: str) -> list[EntryRecord]:
     """A user's list entries, oldest first."""
-    return [_entry(row) for row in conn.execute(_ENTRIES_BY_USER, {"user_ref": user_ref})]
+    return [_entry(row) for row in fast.rows(conn, _ENTRIES_BY_USER, {"user_ref": user_ref})]
 
 
 def find_entry(

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 
-from broker.storage.schema import agents, api_keys, auditors, users
+from broker.storage import fast
+from broker.storage.schema import api_keys, auditors, users
 from policy import ListMode
 
 _PREFIX = "dsc"
@@ -94,23 +95,24 @@ def _user(row: Any) -> UserRecord:
     )
 
 
-_USER_BY_ID = select(users).where(users.c.user_id == bindparam("value"))
+_USER_BY_ID = fast.Sql(
+    "SELECT ref, user_id, list_mode, policy_version FROM users WHERE user_id = :value",
+    ("ref", "user_id", "list_mode", "policy_version"),
+)
 _USER_BY_REF = select(users).where(users.c.ref == bindparam("value"))
-_STILL_CURRENT = select(
-    select(users.c.policy_version).where(users.c.ref == bindparam("ref")).scalar_subquery().label("version"),
-    select(func.count())
-    .select_from(agents)
-    .where(or_(agents.c.client_id == bindparam("a"), agents.c.client_id == bindparam("b")))
-    .where(agents.c.status == "active")
-    .scalar_subquery()
-    .label("active"),
+_STILL_CURRENT = fast.Sql(
+    "SELECT (SELECT policy_version FROM users WHERE ref = :ref) AS version, "
+    "(SELECT count(*) FROM agents WHERE (client_id = :a OR client_id = :b) AND status = 'active') AS active",
+    ("version", "active"),
 )
 
 
 def get_user(conn: Connection, *, user_id: str | None = None, ref: str | None = None) -> UserRecord | None:
     """A user by external id or by ref."""
-    statement, value = (_USER_BY_ID, user_id) if user_id is not None else (_USER_BY_REF, ref)
-    row = conn.execute(statement, {"value": value}).first()
+    if user_id is not None:
+        row: Any = fast.first(conn, _USER_BY_ID, {"value": user_id})
+    else:
+        row = conn.execute(_USER_BY_REF, {"value": ref}).first()
     return None if row is None else _user(row)
 
 
@@ -126,8 +128,8 @@ def policy_still_current(
 
     One statement, because it runs inside the serialized write transaction of every token.
     """
-    row = conn.execute(_STILL_CURRENT, {"ref": ref, "a": first_agent, "b": second_agent}).one()
-    return bool(row.version == version and row.active == len({first_agent, second_agent}))
+    row = fast.first(conn, _STILL_CURRENT, {"ref": ref, "a": first_agent, "b": second_agent})
+    return row is not None and bool(row.version == version and row.active == len({first_agent, second_agent}))
 
 
 def bump_policy_version(conn: Connection, ref: str) -> None:

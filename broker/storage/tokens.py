@@ -10,6 +10,7 @@ from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from broker.storage import fast
 from broker.storage.schema import assertion_jtis, proof_jtis, revocations, tokens
 
 
@@ -45,21 +46,25 @@ class Revocation:
 # it) and makes the check and the insert one atomic statement on both stores.
 # RETURNING tells whether the row went in; rowcount is not reliable across drivers (psycopg
 # reports -1 here).
-_CONSUME_JTI = {
-    "postgresql": pg_insert(assertion_jtis).on_conflict_do_nothing().returning(assertion_jtis.c.jti),
-    "sqlite": sqlite_insert(assertion_jtis).on_conflict_do_nothing().returning(assertion_jtis.c.jti),
-}
+_CONSUME_JTI = fast.Sql(
+    "INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES (:client_id, :jti, :expires_at) "
+    "ON CONFLICT DO NOTHING RETURNING jti"
+)
 _CONSUME_PROOF_JTI = {
     "postgresql": pg_insert(proof_jtis).on_conflict_do_nothing().returning(proof_jtis.c.jti),
     "sqlite": sqlite_insert(proof_jtis).on_conflict_do_nothing().returning(proof_jtis.c.jti),
 }
-_INSERT_TOKEN = insert(tokens)
+_INSERT_TOKEN = fast.Sql(
+    "INSERT INTO tokens (jti, user_ref, grant_id, client_id, holder_id, audience, parties, parent_jti, kid, "
+    "issued_at, expires_at, revoked_at) VALUES (:jti, :user_ref, :grant_id, :client_id, :holder_id, "
+    ":audience, :parties, :parent_jti, :kid, :issued_at, :expires_at, :revoked_at)"
+)
 
 
 def consume_assertion_jti(conn: Connection, client_id: str, jti: str, expires_at: float) -> bool:
     """Record a client-assertion id; False when it was seen before (a replay)."""
     values = {"client_id": client_id, "jti": jti, "expires_at": expires_at}
-    return conn.execute(_CONSUME_JTI[conn.dialect.name], values).first() is not None
+    return fast.scalar(conn, _CONSUME_JTI, values) is not None
 
 
 def consume_proof_jti(conn: Connection, jkt: str, jti: str, expires_at: float) -> bool:
@@ -93,7 +98,8 @@ def _record(row: Any) -> TokenRecord:
 
 def insert_token(conn: Connection, token: TokenRecord) -> None:
     """Remember an issued token."""
-    conn.execute(
+    fast.execute(
+        conn,
         _INSERT_TOKEN,
         {
             "jti": token.jti,
