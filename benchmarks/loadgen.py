@@ -89,14 +89,19 @@ async def _worker(
 
 
 async def run_load(
-    host: str, port: int, requests: Sequence[bytes], *, concurrency: int, seconds: float
+    host: str, port: int | Sequence[int], requests: Sequence[bytes], *, concurrency: int, seconds: float
 ) -> LoadResult:
-    """Send `requests` over `concurrency` connections until they run out or time is up."""
+    """Send `requests` over `concurrency` connections until they run out or time is up; with
+    several ports, the connections are spread over them (replicas behind a load balancer)."""
+    ports = [port] if isinstance(port, int) else list(port)
     result = LoadResult()
     started = time.perf_counter()
     deadline = started + seconds
     await asyncio.gather(
-        *(_worker(host, port, requests, i, concurrency, deadline, result) for i in range(concurrency))
+        *(
+            _worker(host, ports[i % len(ports)], requests, i, concurrency, deadline, result)
+            for i in range(concurrency)
+        )
     )
     result.elapsed = time.perf_counter() - started
     return result

@@ -7,7 +7,11 @@ one broker: plain bearer tokens, DPoP-bound tokens (a fresh proof per request) a
 the figures can be compared across noisy machines.
 
     .venv/bin/python benchmarks/token_issuance.py [--seconds 20] [--concurrency 32] [--workers 2]
-        [--modes plain,dpop,exchange] [--database-url postgresql+psycopg://...]
+        [--modes plain,dpop,exchange] [--db sqlite|postgresql] [--replicas 1]
+
+`--db postgresql` creates (and drops) a database on the server in DISCRETION_TEST_POSTGRES_URL
+(default 127.0.0.1:5432); `--replicas N` starts N broker processes on the same store, sharing one
+issuer and key-encryption key, and spreads the connections over them.
 
 Target on the 2-core machine: >= 1,000 grants/s with p99 <= 50 ms at 32 concurrent clients.
 """
@@ -20,7 +24,10 @@ import base64
 import os
 import secrets
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -28,6 +35,7 @@ import httpx
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from sqlalchemy import create_engine, make_url
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -69,7 +77,7 @@ def _register(admin: httpx.Client, client_id: str, key: Ed25519PrivateKey, resou
 def setup(broker: BrokerProcess, agents: int, users: int) -> tuple[list[Identity], Identity]:
     """A holder, `agents` requesting agents, one delegate, and `users` users granting every agent."""
     headers = {"Authorization": f"Bearer {broker.create_admin_key()}"}
-    with httpx.Client(base_url=broker.issuer, headers=headers) as admin:
+    with httpx.Client(base_url=broker.url, headers=headers) as admin:
         _register(admin, "holder", Ed25519PrivateKey.generate(), [RESOURCE])
         identities = [(f"agent-{i}", Ed25519PrivateKey.generate()) for i in range(agents)]
         delegate = ("delegate", Ed25519PrivateKey.generate())
@@ -79,7 +87,7 @@ def setup(broker: BrokerProcess, agents: int, users: int) -> tuple[list[Identity
             api_key = (
                 admin.post("/v1/users", json={"user_id": f"user-{u}"}).raise_for_status().json()["api_key"]
             )
-            with httpx.Client(base_url=broker.issuer, headers={"Authorization": f"Bearer {api_key}"}) as user:
+            with httpx.Client(base_url=broker.url, headers={"Authorization": f"Bearer {api_key}"}) as user:
                 user.post(
                     "/v1/me/blocklist", json={"kind": "organization", "value": "Blocked Corp"}
                 ).raise_for_status()
@@ -127,7 +135,7 @@ def _root_tokens(broker: BrokerProcess, identities: list[Identity], users: int) 
                 "client_assertion_type": ASSERTION_TYPE,
                 "client_assertion": _assertion(identity, broker.issuer, now),
             }
-            response = http.post(f"{broker.issuer}/oauth2/token", data=form).raise_for_status()
+            response = http.post(f"{broker.url}/oauth2/token", data=form).raise_for_status()
             roots.append((identity, response.json()["access_token"]))
     return roots
 
@@ -195,16 +203,18 @@ def group_cpu_seconds(pgid: int) -> float:
 
 
 def measure(
-    broker: BrokerProcess, requests: list[bytes], concurrency: int, seconds: float
+    brokers: list[BrokerProcess], requests: list[bytes], concurrency: int, seconds: float
 ) -> tuple[LoadResult, float]:
-    """Run the load; returns the result and the broker's CPU seconds per successful request."""
-    assert broker.process is not None
-    asyncio.run(run_load("127.0.0.1", broker.port, requests[:WARMUP], concurrency=concurrency, seconds=5))
-    before = group_cpu_seconds(broker.process.pid)
+    """Run the load over every replica; returns the result and the brokers' CPU seconds per
+    successful request."""
+    ports = [b.port for b in brokers]
+    groups = [b.process.pid for b in brokers if b.process is not None]
+    asyncio.run(run_load("127.0.0.1", ports, requests[:WARMUP], concurrency=concurrency, seconds=5))
+    before = sum(group_cpu_seconds(g) for g in groups)
     result = asyncio.run(
-        run_load("127.0.0.1", broker.port, requests[WARMUP:], concurrency=concurrency, seconds=seconds)
+        run_load("127.0.0.1", ports, requests[WARMUP:], concurrency=concurrency, seconds=seconds)
     )
-    cpu = group_cpu_seconds(broker.process.pid) - before
+    cpu = sum(group_cpu_seconds(g) for g in groups) - before
     if WARMUP + result.ok + sum(result.statuses.values()) + result.errors >= len(requests):
         print("  note: the pre-generated requests ran out before the time was up; raise --max-rate")
     return result, cpu / max(result.ok, 1)
@@ -221,6 +231,41 @@ def line(label: str, result: LoadResult, cpu: float) -> float:
     return rate
 
 
+@contextmanager
+def brokers_for(args: argparse.Namespace) -> Iterator[list[BrokerProcess]]:
+    """`--replicas` broker processes on one store (SQLite file or a fresh PostgreSQL database),
+    sharing one issuer and one key-encryption key as replicas behind a load balancer do."""
+    kek = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
+    shared = {"DISCRETION_KEY_ENCRYPTION_KEY": kek, "DISCRETION_ISSUER": "http://broker.bench"}
+    database_url, admin = args.database_url, None
+    if args.db == "postgresql" and database_url is None:
+        server = (
+            os.environ.get("DISCRETION_TEST_POSTGRES_URL")
+            or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+        )
+        name = f"discretion_bench_{os.getpid()}"
+        admin = create_engine(server, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        database_url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    with tempfile.TemporaryDirectory(prefix="discretion-bench-") as data_dir:
+        started: list[BrokerProcess] = []
+        try:
+            for _ in range(args.replicas):
+                process = BrokerProcess(
+                    workers=args.workers, database_url=database_url, data_dir=Path(data_dir), extra_env=shared
+                )
+                started.append(process.start())
+            yield started
+        finally:
+            for process in started:
+                process.stop()
+            if admin is not None:
+                with admin.connect() as conn:
+                    conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                admin.dispose()
+
+
 def main() -> None:
     """Run the benchmark and print the figures beside the anchors."""
     parser = argparse.ArgumentParser(
@@ -233,26 +278,29 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--modes", default="plain,dpop,exchange")
     parser.add_argument("--max-rate", type=float, default=2500.0, help="requests to pre-generate per second")
-    parser.add_argument("--database-url", default=None, help="default: SQLite in a temporary directory")
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--replicas", type=int, default=1, help="broker processes sharing the store")
+    parser.add_argument("--database-url", default=None, help="an existing empty database instead of --db's")
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     count = WARMUP + int(args.seconds * args.max_rate)
 
-    store = "SQLite" if args.database_url is None else args.database_url.split(":")[0]
+    store = "PostgreSQL" if args.db == "postgresql" or args.database_url else "SQLite"
     print(
-        f"Discretion token endpoint: {args.workers} workers, {store}, grant log on, "
-        f"{args.concurrency} connections, {os.cpu_count()} cores shared with the load generator"
+        f"Discretion token endpoint: {args.replicas} replica(s) x {args.workers} workers, {store}, "
+        f"grant log on, {args.concurrency} connections, {os.cpu_count()} cores shared with the load generator"
     )
-    with BrokerProcess(workers=args.workers, database_url=args.database_url) as broker:
+    with brokers_for(args) as brokers:
+        broker = brokers[0]
         identities, _ = setup(broker, args.agents, args.users)
         floor_result, floor_cpu = measure(
-            broker, bare_requests(broker, count * 3), args.concurrency, args.seconds / 2
+            brokers, bare_requests(broker, count * 3), args.concurrency, args.seconds / 2
         )
         floor = line("bare HTTP floor (GET /live)", floor_result, floor_cpu)
         rates: dict[str, tuple[float, float]] = {}
         for mode in modes:
             requests = build_requests(broker, mode, identities, args.users, count)
-            result, cpu = measure(broker, requests, args.concurrency, args.seconds)
+            result, cpu = measure(brokers, requests, args.concurrency, args.seconds)
             rates[mode] = (line(f"{mode} grants", result, cpu), result.percentile(0.99))
     print()
     for mode, (rate, p99) in rates.items():
