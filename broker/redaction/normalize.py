@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # Zero-width and invisible formatting characters that split a value without showing it.
@@ -19,6 +20,7 @@ _OBFUSCATED = re.compile(
     r"|(?<=\w)\s+(?P<w>at|dot)\s+(?=\w)",
     re.IGNORECASE,
 )
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _TLD_AFTER = re.compile(r"\w+(?:\s+dot\s+\w+|\s*[\[\(\{<]\s*(?:dot|\.)\s*[\]\)\}>]\s*\w+)*", re.IGNORECASE)
 
 
@@ -47,8 +49,34 @@ def _looks_obfuscated(text: str) -> bool:
 
 def normalize(text: str) -> Normalized:
     """NFKC per character, invisible characters removed, obfuscated `@` and `.` restored."""
-    if text.isascii() and not _looks_obfuscated(text):
+    if text.isascii():
+        # NFKC leaves ASCII alone and no ASCII character is invisible (category Cf).
+        if not _looks_obfuscated(text):
+            return Normalized(text, None)
+        normalized, origin = text, None
+    else:
+        normalized, origin = _fold(text)
+    if _looks_obfuscated(normalized):
+        normalized, origin = _deobfuscate(normalized, origin)
+    if origin is None or normalized == text:
         return Normalized(text, None)
+    return Normalized(normalized, tuple(origin))
+
+
+def _changes(char: str) -> bool:
+    return (
+        char in _INVISIBLE
+        or unicodedata.category(char) == "Cf"
+        or not unicodedata.is_normalized("NFKC", char)
+    )
+
+
+def _fold(text: str) -> tuple[str, list[int] | None]:
+    """Per-character NFKC with invisible characters dropped; (text, None) when nothing changes."""
+    # Most non-ASCII text (accented names, street names) is already stable: check each distinct
+    # non-ASCII character once before rebuilding the text character by character.
+    if not any(_changes(char) for char in set(_NON_ASCII.findall(text))):
+        return text, None
     chars: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
@@ -58,16 +86,15 @@ def normalize(text: str) -> Normalized:
         for piece in folded:
             chars.append(piece)
             origin.append(index)
-    normalized = "".join(chars)
-    if _looks_obfuscated(normalized):
-        normalized, origin = _deobfuscate(normalized, origin)
-    if normalized == text:
-        return Normalized(text, None)
-    return Normalized(normalized, tuple(origin))
+    return "".join(chars), origin
 
 
-def _deobfuscate(text: str, origin: list[int]) -> tuple[str, list[int]]:
-    """Rewrite ` [at] ` to `@` and ` [dot] ` to `.` only where the result is shaped like an email."""
+def _deobfuscate(text: str, origin: list[int] | None) -> tuple[str, list[int] | None]:
+    """Rewrite ` [at] ` to `@` and ` [dot] ` to `.` only where the result is shaped like an email.
+
+    `origin` None means the identity mapping; it stays None when nothing is rewritten.
+    """
+    source: Sequence[int] = origin if origin is not None else range(len(text))
     out: list[str] = []
     out_origin: list[int] = []
     cursor = 0
@@ -76,14 +103,16 @@ def _deobfuscate(text: str, origin: list[int]) -> tuple[str, list[int]]:
         symbol = "@" if word in ("at", "@") else "."
         if match.group("w") is not None and symbol == "@" and not _TLD_AFTER.match(text, match.end()):
             continue
-        if match.group("w") is not None and symbol == "." and "@" not in "".join(out[-64:]):
+        if match.group("w") is not None and symbol == "." and "@" not in "".join(out)[-64:]:
             # A bare " dot " is only rewritten inside an address that already has its "@".
             continue
-        out.extend(text[cursor : match.start()])
-        out_origin.extend(origin[cursor : match.start()])
+        out.append(text[cursor : match.start()])
+        out_origin.extend(source[cursor : match.start()])
         out.append(symbol)
-        out_origin.append(origin[match.start()])
+        out_origin.append(source[match.start()])
         cursor = match.end()
-    out.extend(text[cursor:])
-    out_origin.extend(origin[cursor:])
+    if not out:
+        return text, origin
+    out.append(text[cursor:])
+    out_origin.extend(source[cursor:])
     return "".join(out), out_origin
