@@ -116,3 +116,15 @@ def _deobfuscate(text: str, origin: list[int] | None) -> tuple[str, list[int] | 
     out.append(text[cursor:])
     out_origin.extend(source[cursor:])
     return "".join(out), out_origin
+
+
+# Characters that `re.IGNORECASE` matches to an ASCII letter but that `str.lower` does not turn into
+# that letter (Python's `re` equivalences and the dotted capital I, which lowers to two characters).
+_CASE_ODDITIES = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
+
+
+def folded(text: str) -> str:
+    """Lower-case text for keyword pre-checks: contains `word` wherever `re.IGNORECASE` would find it."""
+    if text.isascii():
+        return text.lower()
+    return text.translate(_CASE_ODDITIES).lower()

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
+from broker.redaction.normalize import folded
 from broker.redaction.spans import Span
 
 # Presidio's EmailRecognizer validates with tldextract's module-level extractor; it must never try
@@ -66,6 +67,10 @@ class Rule:
     The recognizer's patterns are compiled once with the standard `re` module and run directly;
     the recognizer's own `validate_result`/`invalidate_result` (checksums, known-invalid values)
     decide each match, as in `PatternRecognizer.analyze` but without its per-match bookkeeping.
+
+    Pre-checks only skip scans that cannot match: `keywords` (lower-case) must occur in the
+    case-folded text for `gate` to be tried, and each pattern may have its own gate, a regex that
+    every match of that pattern contains.
     """
 
     recognizer: PatternRecognizer
@@ -73,8 +78,10 @@ class Rule:
     min_score: float  # above this, no context needed (1.1: context always needed)
     context: frozenset[str]
     gate: re.Pattern[str]  # a text this does not match cannot hold the entity
-    compiled: tuple[tuple[re.Pattern[str], float], ...]
+    compiled: tuple[tuple[re.Pattern[str], float, re.Pattern[str] | None], ...]
     window: int = _WINDOW
+    keywords: tuple[str, ...] = ()  # the gate needs one of these in the folded text
+    anchor: str = ""  # every match holds this character and no whitespace (see `_anchored`)
 
     @classmethod
     def of(
@@ -85,21 +92,54 @@ class Rule:
         context: str,
         gate: str,
         window: int = _WINDOW,
+        *,
+        keywords: str = "",
+        pattern_gates: Mapping[str, str] | None = None,
+        anchor: str = "",
     ) -> Rule:
-        """Build a rule, compiling the recognizer's patterns."""
+        """Build a rule, compiling the recognizer's patterns (and their gates, by pattern name)."""
         flags = re.IGNORECASE | re.MULTILINE | re.DOTALL
         # getattr: mypy cannot infer the type of this attribute of Presidio's class.
         patterns: list[Any] = getattr(recognizer, "patterns")  # noqa: B009
-        compiled = tuple((re.compile(p.regex, flags), p.score) for p in patterns)
-        return cls(
-            recognizer, entity_type, min_score, frozenset(context.split()), re.compile(gate), compiled, window
+        gates = dict(pattern_gates or {})
+        unknown = set(gates) - {p.name for p in patterns}
+        if unknown:
+            # A gate for a pattern that is not there (renamed upstream) would silently gate nothing.
+            raise ValueError(f"no such pattern in {type(recognizer).__name__}: {sorted(unknown)}")
+        compiled = tuple(
+            (
+                re.compile(p.regex, flags),
+                p.score,
+                re.compile(gates[p.name], flags) if p.name in gates else None,
+            )
+            for p in patterns
         )
+        return cls(
+            recognizer,
+            entity_type,
+            min_score,
+            frozenset(context.split()),
+            re.compile(gate),
+            compiled,
+            window,
+            tuple(keywords.split()),
+            anchor,
+        )
+
+    def admits(self, text: str, lowered: str) -> bool:
+        """False when no pattern of this rule can match `text` (`lowered` is `folded(text)`)."""
+        if self.keywords and not any(word in lowered for word in self.keywords):
+            return False
+        return self.gate.search(text) is not None
 
     def find(self, text: str, bounds: list[tuple[int, int]]) -> list[Span]:
         """Accepted matches of this rule in text."""
         found: dict[tuple[int, int], float] = {}
-        for pattern, base in self.compiled:
-            for match in pattern.finditer(text):
+        for pattern, base, gate in self.compiled:
+            if gate is not None and gate.search(text) is None:
+                continue
+            matches = _anchored(pattern, text, self.anchor) if self.anchor else pattern.finditer(text)
+            for match in matches:
                 start, end = match.span()
                 if start == end or found.get((start, end), -1.0) >= base:
                     continue
@@ -121,6 +161,25 @@ class Rule:
         return spans
 
 
+_SPACE = re.compile(r"\s")
+
+
+def _anchored(pattern: re.Pattern[str], text: str, anchor: str) -> Iterator[re.Match[str]]:
+    """`pattern.finditer(text)` for a pattern whose matches hold `anchor` and no whitespace.
+
+    Such a match lies inside one whitespace-delimited run holding an `anchor`, so only those runs
+    are scanned. `pos` keeps the characters before a run visible to lookbehinds and `\\b`; the
+    run's end is whitespace, which `\\b` and lookaheads treat as they treat the end of `endpos`.
+    """
+    done = 0
+    while (at := text.find(anchor, done)) != -1:
+        space = _SPACE.search(text, at)
+        end = space.start() if space else len(text)
+        start = max(done, text.rfind(" ", 0, at) + 1, text.rfind("\n", 0, at) + 1)
+        yield from pattern.finditer(text, start, end)
+        done = end
+
+
 _DIGITS_12 = r"(?:\d\D{0,2}){12}"
 _DIGITS_9 = r"(?:\d\D{0,2}){8}\d"
 
@@ -128,20 +187,50 @@ _DIGITS_9 = r"(?:\d\D{0,2}){8}\d"
 def default_rules() -> list[Rule]:
     """The built-in pattern rules."""
     return [
-        Rule.of(OfflineEmailRecognizer(), "EMAIL_ADDRESS", 0.5, "", "@"),
+        Rule.of(OfflineEmailRecognizer(), "EMAIL_ADDRESS", 0.5, "", "@", anchor="@"),
         Rule.of(CreditCardRecognizer(), "CREDIT_CARD", 0.5, "card visa mastercard amex", _DIGITS_12),
         Rule.of(IbanRecognizer(), "IBAN_CODE", 0.5, "iban account", r"(?i:[a-z]{2}\s?\d{2})"),
-        Rule.of(IpRecognizer(), "IP_ADDRESS", 0.5, "ip", r"\d\.\d|:[0-9a-fA-F]*:"),
-        Rule.of(UsSsnRecognizer(), "US_SSN", 0.5, "ssn ssns social security", _DIGITS_9),
-        Rule.of(UsPassportRecognizer(), "US_PASSPORT", 1.1, "passport", r"(?i:passport)"),
+        Rule.of(
+            IpRecognizer(),
+            "IP_ADDRESS",
+            0.5,
+            "ip",
+            r"\d\.\d|:[0-9a-fA-F]*:",
+            # Dotted quads need three dots between digits; every IPv6 form has two colons with
+            # at most four hex digits between them ("::" or "x:y:").
+            pattern_gates={
+                "IPv4": r"\.\d{1,3}\.\d{1,3}\.\d",
+                "IPv4_mapped": "::",
+                "IPv4_embedded": ":[0-9A-Fa-f]*:",
+                "IPv6": ":[0-9A-Fa-f]*:",
+                "IPv6_unspecified": "::",
+            },
+        ),
+        Rule.of(
+            UsSsnRecognizer(),
+            "US_SSN",
+            0.5,
+            "ssn ssns social security",
+            _DIGITS_9,
+            # The hyphenated forms, found from their hyphen (a literal: a fast scan).
+            pattern_gates={
+                "SSN1 (very weak)": r"-(?<=[0-9]{5}-)[0-9]{4}\b",
+                "SSN2 (very weak)": r"-(?<=[0-9]{3}-)[0-9]{6}\b",
+                "SSN3 (very weak)": r"-(?<=[0-9]{3}-)[0-9]{2}-[0-9]{4}\b",
+            },
+        ),
+        Rule.of(
+            UsPassportRecognizer(), "US_PASSPORT", 1.1, "passport", r"(?i:passport)", keywords="passport"
+        ),
         Rule.of(
             UsLicenseRecognizer(),
             "US_DRIVER_LICENSE",
             1.1,
             "driver drivers driving license licence dl",
             r"(?i:licen[cs]e|driv|\bdl\b)",
+            keywords="licen driv dl",
         ),
-        Rule.of(NhsRecognizer(), "UK_NHS", 1.1, "nhs", r"(?i:nhs)"),
+        Rule.of(NhsRecognizer(), "UK_NHS", 1.1, "nhs", r"(?i:nhs)", keywords="nhs"),
         Rule.of(
             DateRecognizer(),
             "DATE_OF_BIRTH",
@@ -149,6 +238,7 @@ def default_rules() -> list[Rule]:
             "born birth birthday dob birthdate né née geboren",
             r"(?i:born|birth|dob|né|geboren)",
             window=24,
+            keywords="born birth dob né geboren",
         ),
     ]
 
@@ -161,8 +251,9 @@ def _has_context(text: str, start: int, floor: int, words: frozenset[str], windo
 def run_rules(rules: Iterable[Rule], text: str, bounds: list[tuple[int, int]]) -> list[Span]:
     """All accepted pattern findings in `text`; `bounds` are the leaf texts it was joined from."""
     found: list[Span] = []
+    lowered = folded(text)
     for rule in rules:
-        if rule.gate.search(text):
+        if rule.admits(text, lowered):
             found.extend(rule.find(text, bounds))
     if _SEVEN_DIGITS.search(text):
         found.extend(find_phones(text, bounds))

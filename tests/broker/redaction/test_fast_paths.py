@@ -5,12 +5,17 @@ Every shortcut is checked against the slow path it replaces, and with the entity
 
 from __future__ import annotations
 
+import json
+import re
 import unicodedata
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from broker.redaction.normalize import _INVISIBLE, _deobfuscate, _looks_obfuscated, normalize
+from broker.redaction import DisclosurePolicy, Redactor
+from broker.redaction.normalize import _INVISIBLE, _deobfuscate, _looks_obfuscated, folded, normalize
+from broker.redaction.patterns import _anchored, default_rules
 
 # Text built from the characters that matter here: ASCII, accented letters, full-width forms,
 # ligatures, superscripts, invisible characters, and the pieces of an obfuscated address.
@@ -91,3 +96,115 @@ def test_invisible_and_full_width_characters_are_still_removed_in_accented_text(
     assert found.text == "Nuñez: jo@example.com"
     start = found.text.index("jo@")
     assert found.span(start, len(found.text)) == (7, 23)
+
+
+# -- pattern pre-checks ---------------------------------------------------------------------------
+
+_RULES = {rule.entity_type: rule for rule in default_rules()}
+# Text built from what the patterns look for: digits, separators, hex, colons, dots, whitespace of
+# several kinds, the email anchor, and letters that fold oddly under re.IGNORECASE.
+_PATTERN_PIECES = st.sampled_from(
+    [
+        "0",
+        "1",
+        "2",
+        "5",
+        "9",
+        "25",
+        "255",
+        "123",
+        "4567",
+        "a",
+        "F",
+        "e",
+        "x",
+        "-",
+        ".",
+        ":",
+        "::",
+        "/",
+        "@",
+        " ",
+        "\t",
+        "\n",
+        "\u2003",
+        "\u3000",
+        "_",
+        "+",
+        "'",
+        "(",
+        "ffff",
+        "fe80",
+        "com",
+        "jo",
+        "\u0131",
+        "\u0130",
+        "\u017f",
+    ]
+)
+_PATTERN_TEXT = st.lists(_PATTERN_PIECES, max_size=40).map("".join)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_PATTERN_TEXT)
+@example("SSN 591-75-6500, ip 10.1.2.3 and 2001:db8::1, ::ffff:10.0.0.1, ::")
+@example("123-456789 12345-6789")
+def test_a_pattern_gate_never_skips_a_match(text: str) -> None:
+    for rule in _RULES.values():
+        for pattern, _, gate in rule.compiled:
+            if gate is not None and pattern.search(text):
+                assert gate.search(text), (rule.entity_type, pattern.pattern, text)
+
+
+@settings(max_examples=600, deadline=None)
+@given(_PATTERN_TEXT)
+@example("a b\tjo.x@example.com\u2003x@y.com\n(jo@ex-ample.com)")
+@example("jo@x@y.com @ @@ a@b")
+def test_anchored_scan_finds_what_a_full_scan_finds(text: str) -> None:
+    (pattern, _, _), *_ = _RULES["EMAIL_ADDRESS"].compiled
+    full = [m.span() for m in pattern.finditer(text)]
+    assert [m.span() for m in _anchored(pattern, text, "@")] == full
+
+
+def test_folded_text_holds_every_keyword_re_ignorecase_finds() -> None:
+    # Every code point that re.IGNORECASE equates with a keyword letter folds to that letter.
+    letters = sorted({char for rule in _RULES.values() for word in rule.keywords for char in word})
+    everything = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
+    for letter in letters:
+        for char in re.findall(re.escape(letter), everything, re.IGNORECASE):
+            assert folded(char) == letter, (letter, hex(ord(char)))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "DR\u0130VER LICENSE D1234567",
+        "dr\u0131ver l\u0131cense D1234567",
+        "Date of BIRTH: 03/04/1985",
+        "\u017fSN and NHS 943 476 5919",
+        "Passport: 912803456",
+    ],
+)
+def test_keyword_pre_check_admits_what_the_gate_admits(text: str) -> None:
+    for rule in _RULES.values():
+        if rule.keywords and rule.gate.search(text):
+            assert rule.admits(text, folded(text)), (rule.entity_type, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("SSN on file: 591-75-6500.", "591-75-6500"),
+        ("ssn 12345-6789 today", "12345-6789"),
+        ("from 203.0.113.77 at noon", "203.0.113.77"),
+        ("from 2001:db8::8a2e:370:7334 at noon", "2001:db8::8a2e:370:7334"),
+        ("mapped ::ffff:198.51.100.4 seen", "198.51.100.4"),
+        ("write to\tjo.x@example.com\u2003today", "jo.x@example.com"),
+        ("(jo@example.com)", "jo@example.com"),
+        ("DR\u0130VER LICENSE D1234567", "D1234567"),
+        ("born 03/04/1985", "03/04/1985"),
+    ],
+)
+def test_gated_entities_are_still_redacted(text: str, secret: str) -> None:
+    redactor = Redactor(secret=b"s" * 32)
+    assert secret not in json.dumps(redactor.redact({"note": text}, DisclosurePolicy()).data)
