@@ -13,4 +13,5 @@ def build() -> FastAPI:
     """An app from the `DISCRETION_*` environment; `discretion serve` has already migrated."""
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
-    return create_app(settings, migrate=False)
+    return create_app(settings, migrate=False, freeze_heap=True)
+

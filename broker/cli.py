@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 from rich.console import Console
 
+from broker import serving
 from broker.keys import KeyRing, load_key_encryption_key
 from broker.observability import configure_logging
 from broker.redact_cli import redact
@@ -70,16 +70,18 @@ def serve(
     # Migrate and create the key once, before the workers start, so they never race to do it.
     _prepare(settings).store.dispose()
     err.print(f"Discretion broker: issuer {settings.issuer}, listening on http://{host}:{port}")
-    uvicorn.run(
-        "broker.asgi:build",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        # Workers configure logging themselves (broker.asgi), as JSON lines by default.
-        log_config=None,
-        access_log=False,
+    serving.serve(
+        host,
+        port,
+        workers,
+        {
+            "app": "broker.asgi:build",
+            "factory": True,
+            "log_level": settings.log_level,
+            # Workers configure logging themselves (broker.asgi), as JSON lines by default.
+            "log_config": None,
+            "access_log": False,
+        },
     )
 
 

@@ -4,6 +4,7 @@ revocation feed."""
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 from sqlalchemy import Connection
@@ -32,6 +33,7 @@ from broker.services.flows import ClientCredentialsFlow, Flow, Plan, StaleDecisi
 from broker.services.revocation import revoke_and_log
 from broker.storage import agents as agent_store
 from broker.storage import tokens as token_store
+from broker.storage.batch import WriteBatcher
 from broker.tokens import mint, new_jti, read_own_token
 
 CLIENT_CREDENTIALS = "client_credentials"
@@ -43,6 +45,8 @@ FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX = 500, 1000
 FEED_EXPIRY_GRACE = 120
 DPOP_PROOF_WINDOW = 60
 _MAX_ATTEMPTS = 3
+# A signed token: the response body, the row to store and the log event.
+_Signed = tuple[dict[str, Any], token_store.TokenRecord, audit.Event]
 
 
 class OAuthService:
@@ -50,8 +54,9 @@ class OAuthService:
 
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
+        self._writes = WriteBatcher(ctx.store)
 
-    def issue(self, form: dict[str, str], *, dpop_proofs: list[str] | None = None) -> dict[str, Any]:
+    async def issue(self, form: dict[str, str], *, dpop_proofs: list[str] | None = None) -> dict[str, Any]:
         """Handle a token request of either grant type, with an optional DPoP proof."""
         grant_type = required(form, "grant_type")
         if grant_type not in (CLIENT_CREDENTIALS, TOKEN_EXCHANGE):
@@ -63,7 +68,7 @@ class OAuthService:
             flow = ClientCredentialsFlow(self._ctx, form, proof_jkt=proof.jkt if proof else None)
         else:
             flow = ExchangeFlow(self._ctx, form, proof=proof)
-        return self._run(flow, assertion_from_form(form), form.get("client_id"), proof)
+        return await self._run(flow, assertion_from_form(form), form.get("client_id"), proof)
 
     def _check_proof(self, proofs: list[str]) -> VerifiedProof | None:
         if not proofs:
@@ -90,18 +95,19 @@ class OAuthService:
         ):
             raise InvalidDPoPProof("the DPoP proof was already used")
 
-    def _spend_assertion_only(self, verified: VerifiedAssertion, now: float) -> None:
-        # A replayed proof rolled its transaction back; the assertion is spent regardless.
-        with self._ctx.store.write() as conn:
-            consume(conn, verified, now=now, skew=self._ctx.settings.clock_skew_seconds)
+    async def _burn(self, verified: VerifiedAssertion, now: float) -> None:
+        # A replayed proof rolled its job back; the assertion is spent regardless, on its own.
+        skew = self._ctx.settings.clock_skew_seconds
+        await self._writes.run(lambda conn: consume(conn, verified, now=now, skew=skew))
 
-    def _run(
+    async def _run(
         self, flow: Flow, assertion: str, claimed_client_id: str | None, proof: VerifiedProof | None
     ) -> dict[str, Any]:
         """Decide and sign on a read snapshot, outside the write transaction, which only spends the
-        assertion (and proof), appends the log record and stores the token. Inside it the flow
-        re-checks what it decided on (after the log's head lock is taken), so a block, suspension
-        or revocation that commits first is never bypassed."""
+        assertion (and proof), appends the log record and stores the token, grouped with the other
+        requests ready at the same moment (broker/storage/batch.py). Inside it the flow re-checks
+        what it decided on (after the log's head lock is taken), so a block, suspension or
+        revocation that commits first is never bypassed."""
         settings = self._ctx.settings
         for _ in range(_MAX_ATTEMPTS):
             now = self._ctx.clock()
@@ -117,36 +123,43 @@ class OAuthService:
             if error is not None:
                 # The assertion is spent even when the request fails, so it cannot be replayed.
                 try:
-                    with self._ctx.store.write() as conn:
-                        self._spend(conn, verified, proof, now)
+                    await self._writes.run(partial(self._spend, verified=verified, proof=proof, now=now))
                 except InvalidDPoPProof:
-                    self._spend_assertion_only(verified, now)
+                    await self._burn(verified, now)
                     raise
                 raise error
             signed = self._sign(plan, now) if plan.decision.allowed else None
-            try:
-                with self._ctx.store.write() as conn:
-                    self._spend(conn, verified, proof, now)
-                    event = plan.event if signed is None else signed[2]
-                    audit.append(conn, event, now=now)
-                    if signed is None:
-                        break
+
+            def commit(
+                conn: Connection,
+                plan: Plan = plan,
+                signed: _Signed | None = signed,
+                verified: VerifiedAssertion = verified,
+                now: float = now,
+            ) -> audit.Event:
+                self._spend(conn, verified, proof, now)
+                event = plan.event if signed is None else signed[2]
+                audit.append(conn, event, now=now)
+                if signed is not None:
                     if not flow.still_current(conn, plan):
                         raise StaleDecision
                     token_store.insert_token(conn, signed[1])
-                record_decision(event.type, event.decision, event.reasons)
-                return signed[0]
+                return event
+
+            try:
+                event = await self._writes.run(commit)
             except StaleDecision:
                 continue
             except InvalidDPoPProof:
-                self._spend_assertion_only(verified, now)
+                await self._burn(verified, now)
                 raise
-        else:
-            raise TemporarilyUnavailable("the user's policy is changing; retry")
-        record_decision(plan.event.type, plan.event.decision, plan.event.reasons)
-        raise plan.refusal
+            record_decision(event.type, event.decision, event.reasons)
+            if signed is None:
+                raise plan.refusal
+            return signed[0]
+        raise TemporarilyUnavailable("the user's policy is changing; retry")
 
-    def _sign(self, plan: Plan, now: float) -> tuple[dict[str, Any], token_store.TokenRecord, audit.Event]:
+    def _sign(self, plan: Plan, now: float) -> _Signed:
         decision, user, holder, resource = plan.decision, plan.user, plan.holder, plan.event.resource
         if decision.grant_id is None or user is None or holder is None or resource is None:
             raise RuntimeError("an allowed decision always names its user, holder, grant and resource")

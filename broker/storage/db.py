@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import fcntl
+import logging
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,10 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 
+log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
+_BACKSTOP_CHECKPOINT_PAGES = 20000
+CHECKPOINT_INTERVAL_SECONDS = 0.5
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -32,6 +37,10 @@ def _configure_sqlite(engine: Engine) -> None:
         # Several broker processes share the file: every write by one resets the others' page
         # caches, and reading pages through a memory map is far cheaper than read() calls.
         cursor.execute("PRAGMA mmap_size=268435456")
+        # Checkpoints copy the WAL into the database and fsync it; run inside a commit they hold
+        # the write lock (and the writer gate) for milliseconds. The background checkpointer does
+        # them instead; this high mark is only a backstop should it stall.
+        cursor.execute(f"PRAGMA wal_autocheckpoint={_BACKSTOP_CHECKPOINT_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -53,16 +62,73 @@ class _WriterGate:
         self._thread_lock = threading.Lock()
         self._fd: int | None = None
 
-    @contextmanager
-    def hold(self) -> Iterator[None]:
-        with self._thread_lock:
+    def acquire(self) -> None:
+        """Block until this thread holds the gate (release it from any thread)."""
+        self._thread_lock.acquire()
+        try:
             if self._fd is None:
                 self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
             fcntl.flock(self._fd, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
+        except BaseException:
+            self._thread_lock.release()
+            raise
+
+    def release(self) -> None:
+        """Let the next writer in."""
+        try:
+            if self._fd is not None:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
+        finally:
+            self._thread_lock.release()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+
+class _WalCheckpointer:
+    """Copies the WAL back into the SQLite database from a background thread.
+
+    SQLite's own checkpoint runs inside some request's commit every thousand frames, holding the
+    write lock while it copies and fsyncs. Here a first pass copies what it can while writers go
+    on; a second pass, holding the writer gate, copies the few frames written meanwhile, so the
+    checkpoint completes and the next writer restarts the WAL from its start (a checkpoint that
+    only races writers never completes, and the WAL, and every read, grow without bound).
+    Between checkpoints the same hot pages are rewritten many times; each is copied once.
+    """
+
+    def __init__(self, engine: Engine, gate: _WriterGate, interval: float) -> None:
+        self._engine = engine
+        self._gate = gate
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="wal-checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                with self._engine.connect() as conn:
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                    with self._gate.hold():
+                        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            except Exception:  # a failed checkpoint is retried; the backstop remains
+                log.warning("WAL checkpoint failed; retrying", exc_info=True)
+
+
+def _release_if_acquired(gate: _WriterGate, acquiring: asyncio.Future[None]) -> None:
+    if not acquiring.cancelled() and acquiring.exception() is None:
+        gate.release()
 
 
 class Store:
@@ -72,6 +138,7 @@ class Store:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._gate: _WriterGate | None = None
+        self._checkpointer: _WalCheckpointer | None = None
         if self.is_sqlite:
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:":
@@ -96,6 +163,31 @@ class Store:
             with conn.begin():
                 yield conn
 
+    @asynccontextmanager
+    async def write_from_loop(self) -> AsyncIterator[Connection]:
+        """`write()` for a coroutine: the wait for the SQLite writer gate (another process
+        writing, a WAL checkpoint) happens on a thread, so that the event loop goes on serving
+        meanwhile; the body itself runs on the loop."""
+        if self._gate is None:
+            with self.write() as conn:
+                yield conn
+            return
+        gate = self._gate
+        acquiring = asyncio.ensure_future(asyncio.to_thread(gate.acquire))
+        try:
+            await asyncio.shield(acquiring)
+        except asyncio.CancelledError:
+            # The thread still gets the gate; hand it straight back rather than hold it forever.
+            acquiring.add_done_callback(lambda done: _release_if_acquired(gate, done))
+            raise
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(discretion_write=True)
+                with conn.begin():
+                    yield conn
+        finally:
+            gate.release()
+
     @contextmanager
     def read(self) -> Iterator[Connection]:
         """A read-only transaction."""
@@ -110,6 +202,15 @@ class Store:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
+    def start_maintenance(self) -> None:
+        """Start the background WAL checkpoints of a long-running SQLite process (no-op otherwise)."""
+        if self._gate is not None and self._checkpointer is None:
+            self._checkpointer = _WalCheckpointer(self.engine, self._gate, CHECKPOINT_INTERVAL_SECONDS)
+            self._checkpointer.start()
+
     def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Stop background work and close every pooled connection."""
+        if self._checkpointer is not None:
+            self._checkpointer.stop()
+            self._checkpointer = None
         self.engine.dispose()
