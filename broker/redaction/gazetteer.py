@@ -16,6 +16,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
+from broker.redaction.normalize import folded
 from broker.redaction.spans import Span
 
 # Capitalized words that are common in business text and also appear in name lists.
@@ -254,21 +255,73 @@ _STREET_PREFIX = (
     r"(?:rue|avenue|av|boulevard|bd|chemin|allée|allee|place|impasse|quai|cours|via|viale|piazza|"
     r"corso|calle|avenida|av\.|rua|plaza|paseo|carrer|praça|travessa|ulica|ul\.)"
 )
-_STREETS = re.compile(
+_NUMBER_FIRST = (
     # 221B Baker Street, 1600 Pennsylvania Ave NW
     rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[^\W\d_][\w'\u2019.\-]*\s+){{0,4}}?{_STREET_SUFFIX}"
     r"(?:\s+(?:N|S|E|W|NE|NW|SE|SW))?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.?\s*\w+)?"
     # 12 rue de Rivoli, 5 Via Roma
     rf"|\b\d{{1,5}}[a-z]?,?\s+{_STREET_PREFIX}\s+[^,;\n.]{{1,48}}"
-    # Hauptstraße 5, Kalverstraat 12
-    r"|\b[^\W\d_][\w'\u2019\-]*(?:straße|strasse|str\.|weg|gasse|platz|allee|damm|ring|straat|gracht|"
-    r"laan|plein|vej|gatan|gata|veien)\s+\d{1,4}[a-z]?\b"
-    # UK postcodes, US "City, ST 12345"
-    r"|\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b"
-    r"|\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*,\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?\b",
-    re.IGNORECASE,
 )
-_STREETS_CASED = re.compile(_STREETS.pattern)  # used for the UK postcode, which must be upper case
+_WORD_SUFFIXES = (
+    "straße",
+    "strasse",
+    r"str\.",
+    "weg",
+    "gasse",
+    "platz",
+    "allee",
+    "damm",
+    "ring",
+    "straat",
+    "gracht",
+    "laan",
+    "plein",
+    "vej",
+    "gatan",
+    "gata",
+    "veien",
+)
+# Hauptstraße 5, Kalverstraat 12
+_WORD_NUMBER = rf"\b[^\W\d_][\w'\u2019\-]*(?:{'|'.join(_WORD_SUFFIXES)})\s+\d{{1,4}}[a-z]?\b"
+# UK postcodes, US "City, ST 12345"
+_POSTCODE = r"\b[A-Z]{1,2}\d[A-Z\d]?\s+\d[A-Z]{2}\b"
+_CITY_STATE = r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)*,\s+[A-Z]{2}\s+\d{5}(?:-\d{4})?\b"
+_STREETS = re.compile("|".join([_NUMBER_FIRST, _WORD_NUMBER, _POSTCODE, _CITY_STATE]), re.IGNORECASE)
+# Pre-checks for the two costliest alternatives, each a part of every match it admits: a word
+# ending in a suffix contains one of these (case-folded), and a "City, ST 12345" contains this.
+_WORD_SUFFIX_KEYWORDS = (
+    "str",
+    "weg",
+    "gasse",
+    "platz",
+    "allee",
+    "damm",
+    "ring",
+    "gracht",
+    "laan",
+    "plein",
+    "vej",
+    "gat",
+    "veien",
+)
+_CITY_STATE_GATE = re.compile(r",\s+[A-Z]{2}\s+\d{5}", re.IGNORECASE)
+_DIGIT = re.compile(r"\d")  # every alternative has one
+
+
+@cache
+def _streets(word_number: bool, city_state: bool) -> re.Pattern[str]:
+    """`_STREETS` less the alternatives a pre-check ruled out; the rest keep their order."""
+    parts = [_NUMBER_FIRST, *([_WORD_NUMBER] if word_number else []), _POSTCODE]
+    return re.compile("|".join([*parts, *([_CITY_STATE] if city_state else [])]), re.IGNORECASE)
+
+
+def find_streets(text: str) -> Iterator[re.Match[str]]:
+    """Matches of `_STREETS` in text, scanning only with the alternatives that can match."""
+    if _DIGIT.search(text) is None:
+        return iter(())
+    lowered = folded(text)
+    word_number = any(word in lowered for word in _WORD_SUFFIX_KEYWORDS)
+    return _streets(word_number, _CITY_STATE_GATE.search(text) is not None).finditer(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,7 +379,7 @@ def _titled(word: str) -> str:
 def find_people_and_places(text: str, data: NameData, *, names: bool = True) -> list[Span]:
     """Person names and places in free text, from cues, the name lists and street patterns."""
     spans: list[Span] = []
-    for match in _STREETS.finditer(text):
+    for match in find_streets(text):
         spans.append(Span(match.start(), match.end(), "LOCATION", 0.7))
     if not names:
         return spans

@@ -125,6 +125,6 @@ _CASE_ODDITIES = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s"})
 
 def folded(text: str) -> str:
     """Lower-case text for keyword pre-checks: contains `word` wherever `re.IGNORECASE` would find it."""
-    if text.isascii():
+    if text.isascii() or not ("\u0130" in text or "\u0131" in text or "\u017f" in text):
         return text.lower()
     return text.translate(_CASE_ODDITIES).lower()

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from broker.redaction import DisclosurePolicy, Redactor
+from broker.redaction import DisclosurePolicy, Redactor, gazetteer
 from broker.redaction.normalize import _INVISIBLE, _deobfuscate, _looks_obfuscated, folded, normalize
 from broker.redaction.patterns import _anchored, default_rules
 
@@ -168,7 +168,8 @@ def test_anchored_scan_finds_what_a_full_scan_finds(text: str) -> None:
 
 def test_folded_text_holds_every_keyword_re_ignorecase_finds() -> None:
     # Every code point that re.IGNORECASE equates with a keyword letter folds to that letter.
-    letters = sorted({char for rule in _RULES.values() for word in rule.keywords for char in word})
+    words = [word for rule in _RULES.values() for word in rule.keywords]
+    letters = sorted({char for word in [*words, *gazetteer._WORD_SUFFIX_KEYWORDS] for char in word})
     everything = "".join(chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000)
     for letter in letters:
         for char in re.findall(re.escape(letter), everything, re.IGNORECASE):
@@ -208,3 +209,74 @@ def test_keyword_pre_check_admits_what_the_gate_admits(text: str) -> None:
 def test_gated_entities_are_still_redacted(text: str, secret: str) -> None:
     redactor = Redactor(secret=b"s" * 32)
     assert secret not in json.dumps(redactor.redact({"note": text}, DisclosurePolicy()).data)
+
+
+# -- street pre-checks ----------------------------------------------------------------------------
+
+_STREET_PIECES = st.sampled_from(
+    [
+        "12",
+        "5",
+        "221B",
+        "12345",
+        "-6789",
+        " ",
+        ", ",
+        "\n",
+        "Baker",
+        "Street",
+        "St",
+        "rue",
+        "de",
+        "Rivoli",
+        "Haupt",
+        "stra\u00dfe",
+        "STRASSE",
+        "str.",
+        "kalver",
+        "straat",
+        "weg",
+        "gata",
+        "Ring",
+        "SW1A",
+        "1AA",
+        "Springfield",
+        "IL",
+        "New York",
+        "ny",
+        "\u017ftra\u017f\u017fe",
+        "R\u0130NG",
+        "a",
+        "x",
+    ]
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.lists(_STREET_PIECES, max_size=16).map("".join))
+@example("Hauptstraße 5, Kalverstraat 12 and Springfield, IL 62704")
+@example("\u017ftra\u017f\u017fe 5")
+def test_street_pre_checks_find_what_the_full_regex_finds(text: str) -> None:
+    full = [m.span() for m in gazetteer._STREETS.finditer(text)]
+    assert [m.span() for m in gazetteer.find_streets(text)] == full
+
+
+def test_every_street_suffix_holds_a_pre_check_keyword() -> None:
+    for suffix in gazetteer._WORD_SUFFIXES:
+        assert any(word in suffix for word in gazetteer._WORD_SUFFIX_KEYWORDS), suffix
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Ship to Hauptstraße 5 today", "Hauptstraße 5"),
+        ("Ship to Kalverstraat 12 today", "Kalverstraat 12"),
+        ("Ship to SOLVEIEN 7 today", "SOLVEIEN 7"),
+        ("Office in Springfield, IL 62704 now", "62704"),
+    ],
+)
+def test_streets_behind_pre_checks_are_still_redacted(text: str, secret: str) -> None:
+    redactor = Redactor(secret=b"s" * 32)
+    assert secret not in json.dumps(
+        redactor.redact({"note": text}, DisclosurePolicy()).data, ensure_ascii=False
+    )
