@@ -189,7 +189,7 @@ class Redactor:
             elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000_000:
                 leaf.text = Normalized(str(value), None)  # a bare number may be a phone, card or SSN
                 scan.append(leaf)
-        complete = self._scan_patterns(scan, deadline)
+        complete = self._scan_patterns(scan, deadline, known)
         complete = self._scan_names(scan, deadline) and complete
         for leaf in scan:
             assert leaf.text is not None
@@ -198,7 +198,7 @@ class Redactor:
         self._propagate(scan, known)
         return complete
 
-    def _scan_patterns(self, scan: list[_Leaf], deadline: float) -> bool:
+    def _scan_patterns(self, scan: list[_Leaf], deadline: float, known: dict[str, str]) -> bool:
         batch: list[_Leaf] = []
         size = 0
         for index, leaf in enumerate(scan):
@@ -211,11 +211,11 @@ class Redactor:
                 if self._clock() > deadline:
                     _give_up(batch + scan[index + 1 :])
                     return False
-                self._patterns_in(batch)
+                self._patterns_in(batch, known)
                 batch, size = [], 0
         return True
 
-    def _patterns_in(self, batch: list[_Leaf]) -> None:
+    def _patterns_in(self, batch: list[_Leaf], known: dict[str, str]) -> None:
         if not batch:
             return
         bounds: list[tuple[int, int]] = []
@@ -227,7 +227,7 @@ class Redactor:
             parts.append(leaf.text.text)
             offset += len(leaf.text.text) + len(_SEPARATOR)
         joined = _SEPARATOR.join(parts)
-        for span in run_rules(self._rules, joined, bounds):
+        for span in run_rules(self._rules, joined, bounds, known):
             for leaf, (start, end) in zip(batch, bounds, strict=True):
                 if span.start < end and span.end > start:
                     leaf.spans.append(

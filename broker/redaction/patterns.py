@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -248,15 +248,20 @@ def _has_context(text: str, start: int, floor: int, words: frozenset[str], windo
     return any(word in words for word in _WORDS.findall(before))
 
 
-def run_rules(rules: Iterable[Rule], text: str, bounds: list[tuple[int, int]]) -> list[Span]:
-    """All accepted pattern findings in `text`; `bounds` are the leaf texts it was joined from."""
+def run_rules(
+    rules: Iterable[Rule], text: str, bounds: list[tuple[int, int]], known: Container[str] = ()
+) -> list[Span]:
+    """All accepted pattern findings in `text`; `bounds` are the leaf texts it was joined from.
+
+    `known` holds values of this payload already known to be sensitive, lower-cased.
+    """
     found: list[Span] = []
     lowered = folded(text)
     for rule in rules:
         if rule.admits(text, lowered):
             found.extend(rule.find(text, bounds))
     if _SEVEN_DIGITS.search(text):
-        found.extend(find_phones(text, bounds))
+        found.extend(find_phones(text, bounds, known))
     return found
 
 
@@ -347,8 +352,12 @@ _PHONE_CONTEXT = frozenset(
 _REGIONS = ("US", "GB", "FR", "DE", "IN")
 
 
-def find_phones(text: str, bounds: list[tuple[int, int]]) -> list[Span]:
-    """Phone numbers: bounded candidates checked with python-phonenumbers."""
+def find_phones(text: str, bounds: list[tuple[int, int]], known: Container[str] = ()) -> list[Span]:
+    """Phone numbers: bounded candidates checked with python-phonenumbers.
+
+    A phone-shaped candidate that is a value already known to be sensitive in this payload (from
+    its field) is taken without the numbering-plan check: it is redacted wherever it recurs anyway.
+    """
     spans = []
     for match in _PHONE.finditer(text):
         candidate = _EXTENSION.sub("", match.group())
@@ -364,7 +373,9 @@ def find_phones(text: str, bounds: list[tuple[int, int]]) -> list[Span]:
         grouped = any(not c.isdigit() for c in candidate.strip("()+"))
         if not (international or grouped or context):
             continue  # a bare digit run with nothing phone-like about it
-        if _possible_phone(candidate, strict=not (context or international)):
+        if match.group().lower() in known or _possible_phone(
+            candidate, strict=not (context or international)
+        ):
             spans.append(Span(match.start(), match.end(), "PHONE_NUMBER", 0.7 if context else 0.5))
     return spans
 

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from broker.redaction import DisclosurePolicy, Redactor, gazetteer
+from broker.redaction import DisclosurePolicy, Redactor, gazetteer, patterns
 from broker.redaction.normalize import _INVISIBLE, _deobfuscate, _looks_obfuscated, folded, normalize
 from broker.redaction.patterns import _anchored, default_rules
 
@@ -280,3 +280,34 @@ def test_streets_behind_pre_checks_are_still_redacted(text: str, secret: str) ->
     assert secret not in json.dumps(
         redactor.redact({"note": text}, DisclosurePolicy()).data, ensure_ascii=False
     )
+
+
+# -- phone numbers already known from their field -------------------------------------------------
+
+
+def test_a_known_phone_value_skips_the_numbering_plan_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[str] = []
+
+    def possible(candidate: str, *, strict: bool) -> bool:
+        checked.append(candidate)
+        return False
+
+    monkeypatch.setattr(patterns, "_possible_phone", possible)
+    text = "call 1111 1111 or 2222 2222"
+    spans = patterns.find_phones(text, [(0, len(text))], {"1111 1111"})
+    assert [(s.start, s.end) for s in spans] == [(5, 14)]
+    assert checked == ["2222 2222"]  # the unknown candidate is still checked
+
+
+@pytest.mark.parametrize(
+    ("data", "secret"),
+    [
+        ({"phone": "1111 1111", "note": "call me on 1111 1111 please"}, "1111 1111"),
+        ({"phone": "+44 20 7946 0958", "note": "call me on +44 20 7946 0958"}, "7946 0958"),
+        ({"note": "no field evidence: call me on (415) 555-0132"}, "555-0132"),
+        ({"phone": "+44 20 7946 0958", "note": "or on (415) 555-0132"}, "555-0132"),
+    ],
+)
+def test_phones_are_redacted_with_and_without_field_evidence(data: dict[str, str], secret: str) -> None:
+    redactor = Redactor(secret=b"s" * 32)
+    assert secret not in json.dumps(redactor.redact(data, DisclosurePolicy()).data)
