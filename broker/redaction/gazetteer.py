@@ -242,10 +242,14 @@ _VERB_CUE = (
     r"assigned|escalated|referred|reported|requested|confirmed)(?:\s+(?:to|with|by|for))?"
 )
 _NAME_WORD = r"[^\W\d_][\w'\u2019\-]*"
-_CUED = re.compile(
+_CUED_PATTERN = (
     rf"\b(?:(?i:{_CUE}|{_VERB_CUE})\s+(?:{_HONORIFIC}\s+)?|{_HONORIFIC}\s+)"
     rf"(?P<name>{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,2}})"
 )
+# The first letters of the cues, verbs and honorifics: a match starts with one of them, so the
+# lookahead turns other positions away before some fifty alternatives are tried (same matches).
+_CUE_INITIALS = "acdefhmprstv"
+_CUED = re.compile(rf"(?=(?i:[{_CUE_INITIALS}])){_CUED_PATTERN}")
 _TOKEN = re.compile(r"[^\W\d_][\w'\u2019\-]*")
 _STREET_SUFFIX = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Square|Sq|"
@@ -402,7 +406,12 @@ def _gazetteer_runs(text: str, data: NameData) -> Iterator[Span]:
     run: list[re.Match[str]] = []
     for token in _TOKEN.finditer(text):
         word = token.group()
-        capital = word[0].isupper() and word.lower() not in data.common
+        if not word[0].isupper():  # most words: they only end the run
+            if run:
+                yield from _judge(text, run, data)
+                run = []
+            continue
+        capital = word.lower() not in data.common
         gap = text[run[-1].end() : token.start()] if run else ""
         # "J. Smith": a full stop joins a run only after an initial.
         adjacent = gap in (" ", "-") or (gap == ". " and bool(run) and len(run[-1].group()) == 1)

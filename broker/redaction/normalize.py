@@ -15,11 +15,13 @@ from dataclasses import dataclass
 _INVISIBLE = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e\u2061\u2062\u2063\u2064")
 # "[at]", "(at)", "{at}", "<at>", " at " between word characters, and the same for "dot".
 _OPEN, _CLOSE = r"[\[\(\{<]", r"[\]\)\}>]"
-_OBFUSCATED = re.compile(
+_OBFUSCATED_PATTERN = (
     rf"\s*{_OPEN}\s*(?P<b>at|dot|@|\.)\s*{_CLOSE}\s*"
-    r"|(?<=\w)\s+(?P<w>at|dot)\s+(?=\w)",
-    re.IGNORECASE,
+    r"|(?<=\w)\s+(?P<w>at|dot)\s+(?=\w)"
 )
+# Every match starts with whitespace or an opening bracket: the lookahead turns other positions
+# away before the alternatives are tried (same matches, about twice as fast).
+_OBFUSCATED = re.compile(rf"(?={_OPEN}|\s)(?:{_OBFUSCATED_PATTERN})", re.IGNORECASE)
 _NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _TLD_AFTER = re.compile(r"\w+(?:\s+dot\s+\w+|\s*[\[\(\{<]\s*(?:dot|\.)\s*[\]\)\}>]\s*\w+)*", re.IGNORECASE)
 

@@ -8,13 +8,22 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from typing import Any
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from broker.redaction import DisclosurePolicy, Redactor, gazetteer, patterns
-from broker.redaction.normalize import _INVISIBLE, _deobfuscate, _looks_obfuscated, folded, normalize
+from broker.redaction.normalize import (
+    _INVISIBLE,
+    _OBFUSCATED,
+    _OBFUSCATED_PATTERN,
+    _deobfuscate,
+    _looks_obfuscated,
+    folded,
+    normalize,
+)
 from broker.redaction.patterns import _anchored, default_rules
 
 # Text built from the characters that matter here: ASCII, accented letters, full-width forms,
@@ -311,3 +320,92 @@ def test_a_known_phone_value_skips_the_numbering_plan_check(monkeypatch: pytest.
 def test_phones_are_redacted_with_and_without_field_evidence(data: dict[str, str], secret: str) -> None:
     redactor = Redactor(secret=b"s" * 32)
     assert secret not in json.dumps(redactor.redact(data, DisclosurePolicy()).data)
+
+
+# -- lookaheads that turn positions away ----------------------------------------------------------
+
+_CUE_PIECES = st.sampled_from(
+    [
+        "Dear ",
+        "hi ",
+        "Thanks, ",
+        "spoke to ",
+        "Called by ",
+        "signed ",
+        "Mr ",
+        "Dr. ",
+        "Sig.ra ",
+        "Mme ",
+        "Frau ",
+        "Anna",
+        "Smith",
+        "O'Neil",
+        "x-",
+        "- ",
+        " ",
+        "\n",
+        "and ",
+        "\u017figned ",
+        "HANDLED WITH ",
+        "7",
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_CUE_PIECES, max_size=14).map("".join))
+@example("Handled by Aroha Ngata. Dear Mr Smith, thanks")
+def test_cue_lookahead_keeps_the_matches(text: str) -> None:
+    plain = re.compile(gazetteer._CUED_PATTERN)
+    expected = [(m.span(), m.group("name")) for m in plain.finditer(text)]
+    assert [(m.span(), m.group("name")) for m in gazetteer._CUED.finditer(text)] == expected
+
+
+def test_every_cue_starts_with_a_listed_initial() -> None:
+    # The leading group of each list: "(?:Dear|Hi|...)", "(?:spoke|talked|...)", "(?:Mr|Mrs|...)".
+    lists = (gazetteer._CUE, gazetteer._VERB_CUE, gazetteer._HONORIFIC)
+    words = []
+    for part in lists:
+        leading = re.match(r"\(\?:([^)]*)\)", part)
+        assert leading is not None
+        words += leading.group(1).split("|")
+    assert {"Dear", "confirmed", "Dott"} <= set(words)
+    for word in words:
+        assert word[0].lower() in gazetteer._CUE_INITIALS, word
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_PIECES, max_size=24).map("".join))
+@example("jo [at] example [dot] com, jo (at) example.com, jo at example dot com")
+def test_obfuscation_lookahead_keeps_the_matches(text: str) -> None:
+    plain = re.compile(_OBFUSCATED_PATTERN, re.IGNORECASE)
+    expected = [(m.span(), m.group("b"), m.group("w")) for m in plain.finditer(text)]
+    assert [(m.span(), m.group("b"), m.group("w")) for m in _OBFUSCATED.finditer(text)] == expected
+
+
+@settings(max_examples=600, deadline=None)
+@given(_PATTERN_TEXT)
+@example("4111 1111 1111 1111, 1234567890123, 591 75 6500, 943 476 5919, 123456789")
+def test_start_lookaheads_keep_the_matches(text: str) -> None:
+    for rule in _RULES.values():
+        patterns: list[Any] = getattr(rule.recognizer, "patterns")  # noqa: B009
+        for raw, (compiled, _, _) in zip(patterns, rule.compiled, strict=True):
+            plain = re.compile(raw.regex, compiled.flags)
+            expected = [m.span() for m in plain.finditer(text)]
+            assert [m.span() for m in compiled.finditer(text)] == expected, raw.name
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Paid with 4111 1111 1111 1111 today", "4111 1111 1111 1111"),
+        ("ssn 591 75 6500 on file", "591 75 6500"),
+        ("NHS number 943 476 5919", "943 476 5919"),
+        ("Dear Mr Zyxwa, thanks", "Zyxwa"),
+        ("Escalated to Dr. Qorbel", "Qorbel"),
+        ("write to zq [at] example [dot] com", "example"),
+    ],
+)
+def test_entities_behind_lookaheads_are_still_redacted(text: str, secret: str) -> None:
+    redactor = Redactor(secret=b"s" * 32)
+    assert secret not in json.dumps(redactor.redact({"note": text}, DisclosurePolicy()).data)
