@@ -86,6 +86,10 @@ class WriteBatcher:
 
 
 def _write(conn: Connection, batch: list[Queued]) -> list[tuple[bool, Any]]:
+    if len(batch) == 1:
+        # Alone in its transaction a job needs no savepoint: its failure rolls the whole back.
+        job, future = batch[0]
+        return [(False, None) if future.done() else (True, job(conn))]
     outcomes = []
     for job, future in batch:
         # A caller that went away (its request was cancelled) gets nothing written: no token
