@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import time
@@ -11,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, make_url
@@ -156,6 +158,19 @@ class World:
             **params,
         }
         return self.client.post("/oauth2/token", data=form)
+
+    def post_at_once(self, path: str, forms: list[dict[str, str]]) -> list[httpx.Response]:
+        """POST the forms concurrently on the app's own event loop, as requests in flight
+        together are (their writes then share one commit group: broker/storage/batch.py)."""
+        app = self.client.app
+
+        async def send() -> list[httpx.Response]:
+            transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+            async with httpx.AsyncClient(transport=transport, base_url=ISSUER) as http:
+                return list(await asyncio.gather(*(http.post(path, data=form) for form in forms)))
+
+        assert self.client.portal is not None
+        return self.client.portal.call(send)
 
     def grant(self, **body: Any) -> dict[str, Any]:
         """Create a grant as alice."""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import jwt
 import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 
 from broker import audit
-from broker.storage.schema import tokens
-from tests.conftest import World
+from broker.storage.schema import grant_log, tokens
+from tests.agents import TestAgent
+from tests.conftest import CALENDAR_URI, ISSUER, World
 
 
 def test_failed_log_write_issues_no_token(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -41,3 +45,60 @@ def test_failed_log_write_leaves_blocklist_unchanged(world: World, monkeypatch: 
     monkeypatch.undo()
     listing = world.client.get("/v1/me/blocklist", headers={"Authorization": f"Bearer {world.alice_key}"})
     assert listing.json()["entries"] == []
+
+
+def _token_form(world: World, agent: TestAgent) -> dict[str, str]:
+    return {
+        "grant_type": "client_credentials",
+        "subject": "alice",
+        "resource": CALENDAR_URI,
+        "scope": "calendar:read",
+        **agent.auth_form(ISSUER, now=world.clock.now),
+    }
+
+
+def test_requests_committed_together_each_get_their_own_record(world: World) -> None:
+    world.grant()
+    forms = [_token_form(world, world.travel) for _ in range(12)] + [
+        _token_form(world, world.ads) for _ in range(4)
+    ]
+    responses = world.post_at_once("/oauth2/token", forms)
+    assert sorted(r.status_code for r in responses) == [200] * 12 + [403] * 4
+    issued = {
+        jwt.decode(r.json()["access_token"], options={"verify_signature": False})["jti"]
+        for r in responses
+        if r.status_code == 200
+    }
+    store = world.client.app.state.ctx.store  # type: ignore[attr-defined]
+    with store.read() as conn:
+        rows = conn.execute(select(grant_log.c.seq, grant_log.c.jti, grant_log.c.event_type)).all()
+        stored = set(conn.execute(select(tokens.c.jti)).scalars())
+    seqs = sorted(row.seq for row in rows)
+    assert seqs == list(range(1, len(seqs) + 1))  # contiguous, no holes from rolled-back jobs
+    assert issued == stored == {row.jti for row in rows if row.jti}
+    refusals = [row for row in rows if row.event_type == "token.denied"]
+    assert len(refusals) == 4
+
+
+def test_a_failed_group_commit_issues_no_token_to_anyone(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.grant()
+    calls = 0
+    real_append = audit.append
+
+    def fails_on_the_third(*args: Any, **kwargs: Any) -> int:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise OperationalError("INSERT INTO grant_log", {}, Exception("disk full"))
+        return real_append(*args, **kwargs)
+
+    monkeypatch.setattr(audit, "append", fails_on_the_third)
+    responses = world.post_at_once("/oauth2/token", [_token_form(world, world.travel) for _ in range(5)])
+    statuses = sorted(r.status_code for r in responses)
+    # The failing job alone is rolled back (a database error is 503); the others commit.
+    assert statuses == [200, 200, 200, 200, 503]
+    store = world.client.app.state.ctx.store  # type: ignore[attr-defined]
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(tokens)).scalar_one() == 4

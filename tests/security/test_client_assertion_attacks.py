@@ -200,3 +200,9 @@ def test_client_id_parameter_must_match_the_assertion(granted: World) -> None:
 
 def test_garbage_assertion_is_rejected(granted: World) -> None:
     _assert_invalid_client(granted, "not.a.jwt")
+
+
+def test_replayed_jti_within_one_commit_group_is_accepted_once(granted: World) -> None:
+    assertion = granted.travel.assertion(ISSUER, now=granted.clock.now)
+    responses = granted.post_at_once("/oauth2/token", [_request(granted, assertion)] * 4)
+    assert sorted(r.status_code for r in responses) == [200, 401, 401, 401]

@@ -41,7 +41,8 @@ def test_session_cookie_is_httponly_samesite_strict_secure_and_host_prefixed(wor
     attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
     assert {"httponly", "secure", "samesite=strict", "path=/"} <= attributes
     assert not any(a.startswith("domain=") for a in attributes)
-    assert world.alice_key not in response.text and world.alice_key.split(".")[1] not in cookie
+    assert world.alice_key not in response.text
+    assert world.alice_key.split(".")[1] not in cookie
 
 
 def test_csrf_missing_token_is_refused(world: World) -> None:
@@ -160,11 +161,14 @@ def test_pages_carry_a_strict_csp_and_docs_keep_theirs(world: World) -> None:
     sign_in(world.client, world.alice_key)
     page = world.client.get("/console/grants")
     csp = page.headers["content-security-policy"]
-    assert "script-src 'self'" in csp and "default-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "script-src 'self'" in csp
+    assert "default-src 'none'" in csp
+    assert "frame-ancestors 'none'" in csp
     assert "unsafe-inline" not in csp
     assert page.headers["cache-control"] == "no-store"
     assert page.headers["x-frame-options"] == "DENY"
-    assert "<script>" not in page.text and " style=" not in page.text
+    assert "<script>" not in page.text
+    assert " style=" not in page.text
     assert "http://" not in page.text.replace("http://www.w3.org/2000/svg", "")
     assert "content-security-policy" not in world.client.get("/docs").headers
     assert world.client.get("/console/static/console.js").status_code == 200

@@ -1,0 +1,168 @@
+"""Group commit (broker/storage/batch.py): jobs share a transaction, each in its own savepoint,
+and nobody hears an outcome before the commit."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Connection, text
+
+from broker.storage.batch import WriteBatcher
+from broker.storage.db import Store
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    store = Store(f"sqlite:///{tmp_path / 'batch.db'}")
+    with store.write() as conn:
+        conn.exec_driver_sql("CREATE TABLE item (name TEXT PRIMARY KEY)")
+        conn.exec_driver_sql("CREATE TABLE parent (id INTEGER PRIMARY KEY)")
+        # Checked at COMMIT, not per statement: lets a test make the commit itself fail.
+        conn.exec_driver_sql(
+            "CREATE TABLE child (parent_id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
+        )
+    return store
+
+
+def _names(store: Store) -> set[str]:
+    with store.read() as conn:
+        return {row[0] for row in conn.execute(text("SELECT name FROM item"))}
+
+
+def _insert(name: str):  # type: ignore[no-untyped-def]
+    def job(conn: Connection) -> Connection:
+        conn.execute(text("INSERT INTO item (name) VALUES (:name)"), {"name": name})
+        return conn
+
+    return job
+
+
+class Refused(Exception):
+    """A job's own failure."""
+
+
+def _insert_then_fail(name: str):  # type: ignore[no-untyped-def]
+    def job(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO item (name) VALUES (:name)"), {"name": name})
+        raise Refused(name)
+
+    return job
+
+
+def test_jobs_ready_together_share_one_transaction(store: Store) -> None:
+    batcher = WriteBatcher(store)
+
+    async def scenario() -> list[Connection]:
+        return await asyncio.gather(*(batcher.run(_insert(f"n{i}")) for i in range(5)))
+
+    connections = asyncio.run(scenario())
+    assert len({id(conn) for conn in connections}) == 1
+    assert _names(store) == {f"n{i}" for i in range(5)}
+
+
+def test_a_failing_job_is_rolled_back_alone(store: Store) -> None:
+    batcher = WriteBatcher(store)
+
+    async def scenario() -> list[object]:
+        return await asyncio.gather(
+            batcher.run(_insert("a")),
+            batcher.run(_insert_then_fail("b")),
+            batcher.run(_insert("c")),
+            return_exceptions=True,
+        )
+
+    first, second, third = asyncio.run(scenario())
+    assert isinstance(second, Refused)
+    assert first is third  # the same transaction
+    assert _names(store) == {"a", "c"}
+
+
+def test_a_duplicate_within_one_batch_fails_only_the_second(store: Store) -> None:
+    # How a replayed client assertion in the same batch is caught: the second insert sees the first.
+    batcher = WriteBatcher(store)
+
+    async def scenario() -> list[object]:
+        return await asyncio.gather(
+            batcher.run(_insert("x")), batcher.run(_insert("x")), return_exceptions=True
+        )
+
+    first, second = asyncio.run(scenario())
+    assert isinstance(first, Connection)
+    assert isinstance(second, Exception)
+    assert _names(store) == {"x"}
+
+
+def test_a_failed_commit_fails_every_job_and_writes_nothing(store: Store) -> None:
+    batcher = WriteBatcher(store)
+
+    def orphan(conn: Connection) -> None:
+        conn.execute(text("INSERT INTO child (parent_id) VALUES (42)"))  # fails only at COMMIT
+
+    async def scenario() -> list[object]:
+        return await asyncio.gather(batcher.run(_insert("a")), batcher.run(orphan), return_exceptions=True)
+
+    outcomes = asyncio.run(scenario())
+    assert all(isinstance(outcome, Exception) for outcome in outcomes)
+    assert _names(store) == set()
+
+
+def test_a_lone_failing_job_writes_nothing(store: Store) -> None:
+    batcher = WriteBatcher(store)
+    with pytest.raises(Refused):
+        asyncio.run(batcher.run(_insert_then_fail("solo")))
+    assert _names(store) == set()
+
+
+def test_a_cancelled_caller_gets_nothing_written(store: Store, tmp_path: Path) -> None:
+    batcher = WriteBatcher(store)
+    # Another process's writer holds the gate, so the batch waits while the caller gives up.
+    fd = os.open(tmp_path / "batch.db.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
+    async def scenario() -> None:
+        caller = asyncio.create_task(batcher.run(_insert("late")))
+        await asyncio.sleep(0.05)
+        caller.cancel()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+        await batcher.run(_insert("next"))  # the batcher goes on serving
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        os.close(fd)
+    assert _names(store) == {"next"}
+
+
+def test_the_event_loop_runs_while_the_batch_waits_for_the_gate(store: Store, tmp_path: Path) -> None:
+    batcher = WriteBatcher(store)
+    fd = os.open(tmp_path / "batch.db.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    async def scenario() -> None:
+        beat = asyncio.create_task(ticker())
+        write = asyncio.create_task(batcher.run(_insert("waited")))
+        await asyncio.sleep(0.2)
+        assert not write.done()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        await write
+        beat.cancel()
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        os.close(fd)
+    assert ticks >= 10  # the loop was not blocked on the lock
+    assert _names(store) == {"waited"}
