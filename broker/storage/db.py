@@ -210,10 +210,10 @@ class Store:
             config.attributes["connection"] = conn
             command.upgrade(config, "head")
 
-    def start_maintenance(self) -> None:
+    def start_maintenance(self, interval: float = CHECKPOINT_INTERVAL_SECONDS) -> None:
         """Start the background WAL checkpoints of a long-running SQLite process (no-op otherwise)."""
         if self._gate is not None and self._checkpointer is None:
-            self._checkpointer = _WalCheckpointer(self.engine, self._gate, CHECKPOINT_INTERVAL_SECONDS)
+            self._checkpointer = _WalCheckpointer(self.engine, self._gate, interval)
             self._checkpointer.start()
 
     def dispose(self) -> None:
