@@ -73,6 +73,22 @@ class _WriterGate:
             self._thread_lock.release()
             raise
 
+    def try_acquire(self) -> bool:
+        """Take the gate only if no one holds it (never blocks)."""
+        if not self._thread_lock.acquire(blocking=False):
+            return False
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._thread_lock.release()
+            return False
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return True
+
     def release(self) -> None:
         """Let the next writer in."""
         try:
@@ -176,13 +192,14 @@ class Store:
                 yield conn
             return
         gate = self._gate
-        acquiring = asyncio.ensure_future(asyncio.to_thread(gate.acquire))
-        try:
-            await asyncio.shield(acquiring)
-        except asyncio.CancelledError:
-            # The thread still gets the gate; hand it straight back rather than hold it forever.
-            acquiring.add_done_callback(lambda done: _release_if_acquired(gate, done))
-            raise
+        if not gate.try_acquire():  # a thread hop only when someone holds it
+            acquiring = asyncio.ensure_future(asyncio.to_thread(gate.acquire))
+            try:
+                await asyncio.shield(acquiring)
+            except asyncio.CancelledError:
+                # The thread still gets the gate; hand it straight back rather than hold it forever.
+                acquiring.add_done_callback(lambda done: _release_if_acquired(gate, done))
+                raise
         try:
             with self.engine.connect() as conn:
                 conn.execution_options(discretion_write=True)
