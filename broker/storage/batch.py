@@ -3,12 +3,13 @@
 Each token request ends in a small write (spend the assertion, append the log record, store the
 token). Committed one by one, every request pays a full commit: on SQLite some twenty WAL frames
 and the writer gate, on PostgreSQL a WAL flush. Instead, the jobs queued on an event loop are
-written together by one flusher task, in one transaction, each inside its own savepoint: a job
-that fails (a replayed assertion, a decision gone stale) is rolled back alone and the others
-commit. While the flusher waits for SQLite's writer gate the loop goes on deciding and signing
-the next requests, whose jobs join the batch. A job's caller hears its result only after the
-commit: if the transaction cannot commit, every job in it fails and nothing they wrote exists, so
-no token is issued without its record.
+written together by one flusher task, in one transaction. While the flusher waits for SQLite's
+writer gate the loop goes on deciding and signing the next requests, whose jobs join the batch.
+
+Every job's outcome is the one it would have had alone: if any job of a batch fails (a replayed
+assertion, a decision gone stale, a database error) or the commit does, the whole transaction is
+rolled back and each job is run again in its own. A job's caller hears its result only after its
+commit, so no token is issued without its record.
 
 The jobs run on the event loop, not on a writer thread: a second thread contending for the GIL
 with the loop stalls at every statement (measured: 830 against 1,500 grants/s).
@@ -22,15 +23,10 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Connection
 
-from broker.storage import fast
 from broker.storage.db import Store
 
 T = TypeVar("T")
 MAX_BATCH = 64
-
-_SAVEPOINT = fast.Sql("SAVEPOINT job")
-_RELEASE = fast.Sql("RELEASE SAVEPOINT job")
-_ROLLBACK_TO = fast.Sql("ROLLBACK TO SAVEPOINT job")
 
 Job = Callable[[Connection], Any]
 Queued = tuple[Job, "asyncio.Future[Any]"]
@@ -69,15 +65,35 @@ class WriteBatcher:
                 try:
                     async with self._store.write_from_loop() as conn:
                         # Taken once the gate is held: what queued while waiting joins this batch.
-                        batch = self._take(queue)
-                        outcomes = _write(conn, batch)
-                except Exception as exc:  # no transaction, or no commit: nothing was written
-                    _fail(batch or self._take(queue), exc)
+                        batch = _live(self._take(queue))
+                        results = [job(conn) for job, _ in batch]
+                except Exception as exc:
+                    if not batch:  # no transaction at all: these jobs fail with it
+                        _fail(self._take(queue), exc)
+                        continue
+                    # A job (or the commit) failed and the whole batch was rolled back: run each
+                    # job alone, so that it fails alone. Failures are rare (a replay, a decision
+                    # gone stale), so the common batch needs no savepoint per job.
+                    await self._one_by_one(batch)
                     continue
                 # Committed: only now does any caller learn its outcome.
-                _settle(batch, outcomes)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if not future.done():
+                        future.set_result(result)
         finally:
             del self._queues[loop]
+
+    async def _one_by_one(self, batch: list[Queued]) -> None:
+        for job, future in _live(batch):
+            try:
+                async with self._store.write_from_loop() as conn:
+                    result = job(conn)
+            except Exception as exc:
+                if not future.done():
+                    future.set_exception(exc)
+            else:
+                if not future.done():
+                    future.set_result(result)
 
     def _take(self, queue: list[Queued]) -> list[Queued]:
         batch = queue[: self._max_batch]
@@ -85,39 +101,10 @@ class WriteBatcher:
         return batch
 
 
-def _write(conn: Connection, batch: list[Queued]) -> list[tuple[bool, Any]]:
-    if len(batch) == 1:
-        # Alone in its transaction a job needs no savepoint: its failure rolls the whole back.
-        job, future = batch[0]
-        return [(False, None) if future.done() else (True, job(conn))]
-    outcomes = []
-    for job, future in batch:
-        # A caller that went away (its request was cancelled) gets nothing written: no token
-        # that nobody receives, and its assertion stays unspent.
-        outcomes.append((False, None) if future.done() else _run_in_savepoint(conn, job))
-    return outcomes
-
-
-def _run_in_savepoint(conn: Connection, job: Job) -> tuple[bool, Any]:
-    fast.execute(conn, _SAVEPOINT, {})
-    try:
-        result = job(conn)
-    except Exception as exc:  # the job's own failure: undo its writes only
-        fast.execute(conn, _ROLLBACK_TO, {})
-        fast.execute(conn, _RELEASE, {})
-        return False, exc
-    fast.execute(conn, _RELEASE, {})
-    return True, result
-
-
-def _settle(batch: list[Queued], outcomes: list[tuple[bool, Any]]) -> None:
-    for (_, future), (ok, value) in zip(batch, outcomes, strict=True):
-        if future.done():
-            continue
-        if ok:
-            future.set_result(value)
-        else:
-            future.set_exception(value)
+def _live(batch: list[Queued]) -> list[Queued]:
+    # A caller that went away (its request was cancelled) gets nothing written: no token that
+    # nobody receives, and its assertion stays unspent.
+    return [(job, future) for job, future in batch if not future.done()]
 
 
 def _fail(batch: list[Queued], exc: Exception) -> None:

@@ -1,5 +1,5 @@
-"""Group commit (broker/storage/batch.py): jobs share a transaction, each in its own savepoint,
-and nobody hears an outcome before the commit."""
+"""Group commit (broker/storage/batch.py): jobs share a transaction, every job's outcome is the one
+it would have had alone, and nobody hears an outcome before the commit."""
 
 from __future__ import annotations
 
@@ -77,7 +77,8 @@ def test_a_failing_job_is_rolled_back_alone(store: Store) -> None:
 
     first, second, third = asyncio.run(scenario())
     assert isinstance(second, Refused)
-    assert first is third  # the same transaction
+    assert isinstance(first, Connection)
+    assert isinstance(third, Connection)
     assert _names(store) == {"a", "c"}
 
 
@@ -96,7 +97,7 @@ def test_a_duplicate_within_one_batch_fails_only_the_second(store: Store) -> Non
     assert _names(store) == {"x"}
 
 
-def test_a_failed_commit_fails_every_job_and_writes_nothing(store: Store) -> None:
+def test_a_job_that_breaks_the_commit_fails_alone(store: Store) -> None:
     batcher = WriteBatcher(store)
 
     def orphan(conn: Connection) -> None:
@@ -105,8 +106,27 @@ def test_a_failed_commit_fails_every_job_and_writes_nothing(store: Store) -> Non
     async def scenario() -> list[object]:
         return await asyncio.gather(batcher.run(_insert("a")), batcher.run(orphan), return_exceptions=True)
 
-    outcomes = asyncio.run(scenario())
-    assert all(isinstance(outcome, Exception) for outcome in outcomes)
+    written, broken = asyncio.run(scenario())
+    assert isinstance(written, Connection)
+    assert isinstance(broken, Exception)
+    assert _names(store) == {"a"}
+    with store.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM child")).scalar_one() == 0
+
+
+def test_a_store_that_cannot_write_fails_every_job(store: Store) -> None:
+    batcher = WriteBatcher(store)
+    with store.write() as conn:
+        conn.exec_driver_sql(
+            "CREATE TRIGGER no_writes BEFORE INSERT ON item BEGIN SELECT RAISE(ABORT, 'read-only'); END"
+        )
+
+    async def scenario() -> list[object]:
+        return await asyncio.gather(
+            *(batcher.run(_insert(f"n{i}")) for i in range(3)), return_exceptions=True
+        )
+
+    assert all(isinstance(outcome, Exception) for outcome in asyncio.run(scenario()))
     assert _names(store) == set()
 
 
