@@ -82,6 +82,9 @@ class WriteBatcher:
                         future.set_result(result)
         finally:
             del self._queues[loop]
+            # Only a cancelled flusher (the loop shutting down) leaves jobs behind: fail them
+            # rather than leave their callers waiting on a queue that nobody will flush.
+            _fail(queue, RuntimeError("the write batcher stopped"))
 
     async def _one_by_one(self, batch: list[Queued]) -> None:
         for job, future in _live(batch):

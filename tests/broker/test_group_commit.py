@@ -186,3 +186,27 @@ def test_the_event_loop_runs_while_the_batch_waits_for_the_gate(store: Store, tm
         os.close(fd)
     assert ticks >= 10  # the loop was not blocked on the lock
     assert _names(store) == {"waited"}
+
+
+def test_jobs_left_by_a_cancelled_flusher_fail_instead_of_hanging(store: Store, tmp_path: Path) -> None:
+    batcher = WriteBatcher(store)
+    fd = os.open(tmp_path / "batch.db.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+
+    async def scenario() -> None:
+        caller = asyncio.ensure_future(batcher.run(_insert("stuck")))
+        await asyncio.sleep(0.05)
+        flushers = [
+            task for task in asyncio.all_tasks() if task is not asyncio.current_task() and task is not caller
+        ]
+        for task in flushers:
+            task.cancel()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        with pytest.raises(RuntimeError, match="stopped"):
+            await asyncio.wait_for(caller, timeout=5)
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        os.close(fd)
+    assert _names(store) == set()
