@@ -62,13 +62,17 @@ class _WriterGate:
         self._thread_lock = threading.Lock()
         self._fd: int | None = None
 
+    def _lock_file(self, flags: int) -> None:
+        # Called with the thread lock held; on failure the caller gives the thread lock back.
+        if self._fd is None:
+            self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, flags)
+
     def acquire(self) -> None:
         """Block until this thread holds the gate (release it from any thread)."""
         self._thread_lock.acquire()
         try:
-            if self._fd is None:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            self._lock_file(fcntl.LOCK_EX)
         except BaseException:
             self._thread_lock.release()
             raise
@@ -78,14 +82,11 @@ class _WriterGate:
         if not self._thread_lock.acquire(blocking=False):
             return False
         try:
-            if self._fd is None:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+            self._lock_file(fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BaseException as exc:
             self._thread_lock.release()
-            return False
-        except BaseException:
-            self._thread_lock.release()
+            if isinstance(exc, BlockingIOError):
+                return False
             raise
         return True
 
