@@ -61,14 +61,14 @@ class WriteBatcher:
     async def _flush(self, loop: asyncio.AbstractEventLoop, queue: list[Queued]) -> None:
         try:
             while queue:
-                batch: list[Queued] = []
+                batch: list[Queued] | None = None
                 try:
                     async with self._store.write_from_loop() as conn:
                         # Taken once the gate is held: what queued while waiting joins this batch.
                         batch = _live(self._take(queue))
                         results = [job(conn) for job, _ in batch]
                 except Exception as exc:
-                    if not batch:  # no transaction at all: these jobs fail with it
+                    if batch is None:  # no transaction at all: the next jobs fail with it
                         _fail(self._take(queue), exc)
                         continue
                     # A job (or the commit) failed and the whole batch was rolled back: run each
