@@ -132,13 +132,17 @@ class _WalCheckpointer:
         self._stop.set()
         self._thread.join(timeout=5)
 
+    def checkpoint_once(self) -> None:
+        """One checkpoint in two passes (see the class)."""
+        with self._engine.connect() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+            with self._gate.hold():
+                conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+
     def _run(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                with self._engine.connect() as conn:
-                    conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
-                    with self._gate.hold():
-                        conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+                self.checkpoint_once()
             except Exception:  # a failed checkpoint is retried; the backstop remains
                 log.warning("WAL checkpoint failed; retrying", exc_info=True)
 

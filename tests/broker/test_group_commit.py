@@ -184,7 +184,7 @@ def test_the_event_loop_runs_while_the_batch_waits_for_the_gate(store: Store, tm
         asyncio.run(scenario())
     finally:
         os.close(fd)
-    assert ticks >= 10  # the loop was not blocked on the lock
+    assert ticks >= 5  # about 20 when the loop runs; 1 if it were blocked on the lock
     assert _names(store) == {"waited"}
 
 

@@ -54,5 +54,29 @@ def test_background_checkpoints_keep_the_wal_small(tmp_path: Path) -> None:
     finally:
         checkpointed.dispose()
         unattended.dispose()
-    # Measured: about 9 MB against 100 MB.
-    assert without_wal > 4 * with_wal, (with_wal, without_wal)
+    # Measured: about 9 MB against 100 MB on an idle machine, 27 MB against 76 MB on a loaded one
+    # (the checkpoints then run late); the exact ratio depends on scheduling.
+    assert with_wal < without_wal, (with_wal, without_wal)
+
+
+def _wal_frames(store: Store) -> int:
+    with store.engine.connect() as conn:
+        # PASSIVE with nothing to do reports the WAL's current frame count without changing it.
+        return int(conn.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)").one()[1])
+
+
+def test_after_a_checkpoint_the_next_write_restarts_the_wal(tmp_path: Path) -> None:
+    store = _store(tmp_path / "restart.db")
+    try:
+        for n in range(300):
+            with store.write() as conn:
+                conn.execute(text("INSERT INTO item (n, pad) VALUES (:n, 'x')"), {"n": n})
+        store.start_maintenance(interval=3600)  # the thread sleeps; the test drives one pass
+        assert store._checkpointer is not None  # driven by hand below
+        store._checkpointer.checkpoint_once()
+        with store.write() as conn:
+            conn.execute(text("INSERT INTO item (n, pad) VALUES (-1, 'x')"))
+        # The write started a new WAL from its first frame instead of appending after 300 commits.
+        assert _wal_frames(store) < 10
+    finally:
+        store.dispose()
