@@ -149,7 +149,20 @@ class World:
         **params: str,
     ) -> Any:
         """POST a token request from `agent`; returns the response."""
-        form = {
+        form = self.token_form(agent, subject=subject, resource=resource, scope=scope, **params)
+        return self.client.post("/oauth2/token", data=form)
+
+    def token_form(
+        self,
+        agent: TestAgent,
+        *,
+        subject: str = "alice",
+        resource: str = CALENDAR_URI,
+        scope: str = "calendar:read",
+        **params: str,
+    ) -> dict[str, str]:
+        """A client-credentials token request from `agent`, with a fresh client assertion."""
+        return {
             "grant_type": "client_credentials",
             "subject": subject,
             "resource": resource,
@@ -157,7 +170,6 @@ class World:
             **agent.auth_form(ISSUER, now=self.clock.now),
             **params,
         }
-        return self.client.post("/oauth2/token", data=form)
 
     def post_at_once(self, path: str, forms: list[dict[str, str]]) -> list[httpx.Response]:
         """POST the forms concurrently on the app's own event loop, as requests in flight

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,27 @@ def store(tmp_path: Path) -> Store:
             "CREATE TABLE child (parent_id INTEGER REFERENCES parent (id) DEFERRABLE INITIALLY DEFERRED)"
         )
     return store
+
+
+class HeldGate:
+    """The writer gate's lock file held as another process's writer would hold it."""
+
+    def __init__(self, path: Path) -> None:
+        self._fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fcntl.flock(self._fd, fcntl.LOCK_EX)
+
+    def release(self) -> None:
+        fcntl.flock(self._fd, fcntl.LOCK_UN)
+
+    def close(self) -> None:
+        os.close(self._fd)
+
+
+@pytest.fixture
+def held_gate(tmp_path: Path) -> Iterator[HeldGate]:
+    gate = HeldGate(tmp_path / "batch.db.writer-lock")
+    yield gate
+    gate.close()
 
 
 def _names(store: Store) -> set[str]:
@@ -137,32 +159,25 @@ def test_a_lone_failing_job_writes_nothing(store: Store) -> None:
     assert _names(store) == set()
 
 
-def test_a_cancelled_caller_gets_nothing_written(store: Store, tmp_path: Path) -> None:
+def test_a_cancelled_caller_gets_nothing_written(store: Store, held_gate: HeldGate) -> None:
     batcher = WriteBatcher(store)
     # Another process's writer holds the gate, so the batch waits while the caller gives up.
-    fd = os.open(tmp_path / "batch.db.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
 
     async def scenario() -> None:
         caller = asyncio.create_task(batcher.run(_insert("late")))
         await asyncio.sleep(0.05)
         caller.cancel()
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        held_gate.release()
         with pytest.raises(asyncio.CancelledError):
             await caller
         await batcher.run(_insert("next"))  # the batcher goes on serving
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        os.close(fd)
+    asyncio.run(scenario())
     assert _names(store) == {"next"}
 
 
-def test_the_event_loop_runs_while_the_batch_waits_for_the_gate(store: Store, tmp_path: Path) -> None:
+def test_the_event_loop_runs_while_the_batch_waits_for_the_gate(store: Store, held_gate: HeldGate) -> None:
     batcher = WriteBatcher(store)
-    fd = os.open(tmp_path / "batch.db.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
     ticks = 0
 
     async def ticker() -> None:
@@ -176,22 +191,17 @@ def test_the_event_loop_runs_while_the_batch_waits_for_the_gate(store: Store, tm
         write = asyncio.create_task(batcher.run(_insert("waited")))
         await asyncio.sleep(0.2)
         assert not write.done()
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        held_gate.release()
         await write
         beat.cancel()
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        os.close(fd)
+    asyncio.run(scenario())
     assert ticks >= 5  # about 20 when the loop runs; 1 if it were blocked on the lock
     assert _names(store) == {"waited"}
 
 
-def test_jobs_left_by_a_cancelled_flusher_fail_instead_of_hanging(store: Store, tmp_path: Path) -> None:
+def test_jobs_left_by_a_cancelled_flusher_fail_instead_of_hanging(store: Store, held_gate: HeldGate) -> None:
     batcher = WriteBatcher(store)
-    fd = os.open(tmp_path / "batch.db.writer-lock", os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
 
     async def scenario() -> None:
         caller = asyncio.ensure_future(batcher.run(_insert("stuck")))
@@ -201,12 +211,9 @@ def test_jobs_left_by_a_cancelled_flusher_fail_instead_of_hanging(store: Store, 
         ]
         for task in flushers:
             task.cancel()
-        fcntl.flock(fd, fcntl.LOCK_UN)
+        held_gate.release()
         with pytest.raises(RuntimeError, match="stopped"):
             await asyncio.wait_for(caller, timeout=5)
 
-    try:
-        asyncio.run(scenario())
-    finally:
-        os.close(fd)
+    asyncio.run(scenario())
     assert _names(store) == set()

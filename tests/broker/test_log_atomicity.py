@@ -11,8 +11,7 @@ from sqlalchemy.exc import OperationalError
 
 from broker import audit
 from broker.storage.schema import grant_log, tokens
-from tests.agents import TestAgent
-from tests.conftest import CALENDAR_URI, ISSUER, World
+from tests.conftest import World
 
 
 def test_failed_log_write_issues_no_token(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -47,20 +46,10 @@ def test_failed_log_write_leaves_blocklist_unchanged(world: World, monkeypatch: 
     assert listing.json()["entries"] == []
 
 
-def _token_form(world: World, agent: TestAgent) -> dict[str, str]:
-    return {
-        "grant_type": "client_credentials",
-        "subject": "alice",
-        "resource": CALENDAR_URI,
-        "scope": "calendar:read",
-        **agent.auth_form(ISSUER, now=world.clock.now),
-    }
-
-
 def test_requests_committed_together_each_get_their_own_record(world: World) -> None:
     world.grant()
-    forms = [_token_form(world, world.travel) for _ in range(12)] + [
-        _token_form(world, world.ads) for _ in range(4)
+    forms = [world.token_form(world.travel) for _ in range(12)] + [
+        world.token_form(world.ads) for _ in range(4)
     ]
     responses = world.post_at_once("/oauth2/token", forms)
     assert sorted(r.status_code for r in responses) == [200] * 12 + [403] * 4
@@ -95,7 +84,7 @@ def test_a_log_write_that_fails_within_a_group_fails_only_its_own_request(
         return real_append(conn, event, **kwargs)
 
     monkeypatch.setattr(audit, "append", fails_for_the_third_token)
-    responses = world.post_at_once("/oauth2/token", [_token_form(world, world.travel) for _ in range(5)])
+    responses = world.post_at_once("/oauth2/token", [world.token_form(world.travel) for _ in range(5)])
     # The group is rolled back and each request written alone: only the failing one fails (503).
     assert sorted(r.status_code for r in responses) == [200, 200, 200, 200, 503]
     store = world.client.app.state.ctx.store  # type: ignore[attr-defined]
