@@ -14,4 +14,3 @@ def build() -> FastAPI:
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     return create_app(settings, migrate=False, freeze_heap=True)
-

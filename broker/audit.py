@@ -86,7 +86,7 @@ def lock_head(conn: Connection) -> None:
 
 
 # Plain driver SQL: these run for every token (broker/storage/fast.py says why).
-_NEXT_SEQ = fast.Sql("UPDATE log_head SET size = size + 1 WHERE id = 1 RETURNING size")
+_ADVANCE_SEQ = fast.Sql("UPDATE log_head SET size = size + :count WHERE id = 1 RETURNING size")
 _INSERT_EVENT = fast.Sql(
     "INSERT INTO grant_log (seq, ts, event_type, subject_ref, jti, event, leaf_hash) "
     "VALUES (:seq, :ts, :event_type, :subject_ref, :jti, :event, :leaf_hash)"
@@ -111,10 +111,41 @@ def index_terms(body: dict[str, Any]) -> list[str]:
 
 def append(conn: Connection, event: Event, *, now: float) -> int:
     """Sequence and write one event in the caller's transaction; returns its sequence number."""
+    return append_many(conn, [(event, now)])[0]
+
+
+def append_many(conn: Connection, events: Sequence[tuple[Event, float]]) -> list[int]:
+    """Sequence and write several events, in order, in the caller's transaction: the same rows as
+    one `append` each, in a fixed number of statements (the token path's group commit)."""
     # The UPDATE takes the head row's lock until commit, so concurrent writers are serialized
     # and sequence numbers are contiguous even on PostgreSQL (on SQLite BEGIN IMMEDIATE does it).
-    seq = fast.scalar(conn, _NEXT_SEQ, {})
-    body = {
+    last = int(fast.scalar(conn, _ADVANCE_SEQ, {"count": len(events)}))
+    first = last - len(events) + 1
+    rows: list[dict[str, Any]] = []
+    terms: list[dict[str, Any]] = []
+    for seq, (event, now) in enumerate(events, start=first):
+        body = _body(event, seq, now)
+        data = canonical_json(body)
+        rows.append(
+            {
+                "seq": seq,
+                "ts": now,
+                "event_type": str(event.type),
+                "subject_ref": event.subject,
+                "jti": event.jti,
+                "event": data.decode(),
+                "leaf_hash": leaf_hash(data),
+            }
+        )
+        terms.extend({"term": term, "seq": seq} for term in index_terms(body))
+    fast.execute_many(conn, _INSERT_EVENT, rows)
+    if terms:
+        fast.execute_many(conn, _INSERT_TERMS, terms)
+    return list(range(first, last + 1))
+
+
+def _body(event: Event, seq: int, now: float) -> dict[str, Any]:
+    return {
         "seq": seq,
         "time_ms": int(now * 1000),
         "type": str(event.type),
@@ -130,21 +161,3 @@ def append(conn: Connection, event: Event, *, now: float) -> int:
         "kid": event.kid,
         "details": event.details,
     }
-    data = canonical_json(body)
-    fast.execute(
-        conn,
-        _INSERT_EVENT,
-        {
-            "seq": seq,
-            "ts": now,
-            "event_type": str(event.type),
-            "subject_ref": event.subject,
-            "jti": event.jti,
-            "event": data.decode(),
-            "leaf_hash": leaf_hash(data),
-        },
-    )
-    terms = index_terms(body)
-    if terms:
-        fast.execute_many(conn, _INSERT_TERMS, [{"term": term, "seq": seq} for term in terms])
-    return int(seq)

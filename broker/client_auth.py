@@ -144,12 +144,19 @@ def verify_assertion(
 
 def consume(conn: Connection, verified: VerifiedAssertion, *, now: float, skew: int) -> None:
     """Spend the assertion's jti: RFC 7523 section 3 item 7, single use until it expires."""
-    if not token_store.consume_assertion_jti(
-        conn, verified.agent.client_id, verified.jti, verified.expires_at
-    ):
+    if not consume_all(conn, [verified], now=now, skew=skew):
         raise _fail("replayed assertion")
-    if secrets.randbelow(_PURGE_ONE_IN) == 0:
+
+
+def consume_all(conn: Connection, spent: list[VerifiedAssertion], *, now: float, skew: int) -> bool:
+    """Spend several assertions' jtis; False when any was used before (the caller rolls back)."""
+    first_use = token_store.consume_assertion_jtis(
+        conn, [(verified.agent.client_id, verified.jti, verified.expires_at) for verified in spent]
+    )
+    # Expired ids are purged on one spend in _PURGE_ONE_IN on average, batched or not.
+    if first_use and secrets.randbelow(_PURGE_ONE_IN) < len(spent):
         token_store.purge_assertion_jtis(conn, now - skew)
+    return first_use
 
 
 def assertion_from_form(form: dict[str, str]) -> str:

@@ -33,6 +33,8 @@ from policy import (
 )
 
 MAX_PURPOSE = 200
+# What a client-credentials decision rests on: (user ref, policy version, agent, agent).
+Currency = tuple[str, int, str, str]
 
 
 class StaleDecision(Exception):
@@ -99,6 +101,10 @@ class Flow(Protocol):
 
     def still_current(self, conn: Connection, plan: Plan) -> bool:
         """Inside the write transaction: is the state the decision used unchanged?"""
+        ...
+
+    def currency(self, plan: Plan) -> Currency | None:
+        """`still_current` as data, for checking many plans in one statement; None if it cannot be."""
         ...
 
 
@@ -200,8 +206,10 @@ class ClientCredentialsFlow:
 
     def still_current(self, conn: Connection, plan: Plan) -> bool:
         """The user's policy version and both agents' status are unchanged."""
+        return principals.policy_still_current(conn, *self.currency(plan))
+
+    def currency(self, plan: Plan) -> Currency:
+        """The user's policy version and the two agents, which must still be active."""
         if plan.user is None or plan.holder is None:
             raise RuntimeError("an allowed plan names its user and holder")
-        return principals.policy_still_current(
-            conn, plan.user.ref, plan.user.policy_version, plan.recipient, plan.holder.client_id
-        )
+        return plan.user.ref, plan.user.policy_version, plan.recipient, plan.holder.client_id

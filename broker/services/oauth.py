@@ -7,8 +7,6 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Connection
-
 from broker import audit
 from broker.client_auth import (
     VerifiedAssertion,
@@ -31,6 +29,7 @@ from broker.services.context import ServiceContext
 from broker.services.exchange import ExchangeFlow
 from broker.services.flows import ClientCredentialsFlow, Flow, Plan, StaleDecision, required
 from broker.services.revocation import revoke_and_log
+from broker.services.token_writes import DPOP_PROOF_WINDOW, TokenWrite, spend
 from broker.storage import agents as agent_store
 from broker.storage import tokens as token_store
 from broker.storage.batch import WriteBatcher
@@ -43,7 +42,6 @@ FEED_LIMIT_DEFAULT, FEED_LIMIT_MAX = 500, 1000
 # Entries stay in the feed this long past their token's exp, longer than any holder's leeway, so a
 # revocation still reaches a holder that accepts a just-expired token under its clock skew.
 FEED_EXPIRY_GRACE = 120
-DPOP_PROOF_WINDOW = 60
 _MAX_ATTEMPTS = 3
 # A signed token: the response body, the row to store and the log event.
 _Signed = tuple[dict[str, Any], token_store.TokenRecord, audit.Event]
@@ -85,16 +83,6 @@ class OAuthService:
             skew=settings.clock_skew_seconds,
         )
 
-    def _spend(
-        self, conn: Connection, verified: VerifiedAssertion, proof: VerifiedProof | None, now: float
-    ) -> None:
-        skew = self._ctx.settings.clock_skew_seconds
-        consume(conn, verified, now=now, skew=skew)
-        if proof is not None and not token_store.consume_proof_jti(
-            conn, proof.jkt, proof.jti, proof.iat + DPOP_PROOF_WINDOW + 2 * skew
-        ):
-            raise InvalidDPoPProof("the DPoP proof was already used")
-
     async def _burn(self, verified: VerifiedAssertion, now: float) -> None:
         # A replayed proof rolled its job back; the assertion is spent regardless, on its own.
         skew = self._ctx.settings.clock_skew_seconds
@@ -122,32 +110,26 @@ class OAuthService:
                     error = exc
             if error is not None:
                 # The assertion is spent even when the request fails, so it cannot be replayed.
+                skew = settings.clock_skew_seconds
                 try:
-                    await self._writes.run(partial(self._spend, verified=verified, proof=proof, now=now))
+                    await self._writes.run(partial(spend, verified=verified, proof=proof, now=now, skew=skew))
                 except InvalidDPoPProof:
                     await self._burn(verified, now)
                     raise
                 raise error
             signed = self._sign(plan, now) if plan.decision.allowed else None
-
-            def commit(
-                conn: Connection,
-                plan: Plan = plan,
-                signed: _Signed | None = signed,
-                verified: VerifiedAssertion = verified,
-                now: float = now,
-            ) -> audit.Event:
-                self._spend(conn, verified, proof, now)
-                event = plan.event if signed is None else signed[2]
-                audit.append(conn, event, now=now)
-                if signed is not None:
-                    if not flow.still_current(conn, plan):
-                        raise StaleDecision
-                    token_store.insert_token(conn, signed[1])
-                return event
-
+            write = TokenWrite(
+                verified=verified,
+                proof=proof,
+                now=now,
+                skew=settings.clock_skew_seconds,
+                event=plan.event if signed is None else signed[2],
+                token=None if signed is None else signed[1],
+                still_current=partial(flow.still_current, plan=plan),
+                currency=None if signed is None else flow.currency(plan),
+            )
             try:
-                event = await self._writes.run(commit)
+                event = await self._writes.run(write)
             except StaleDecision:
                 continue
             except InvalidDPoPProof:

@@ -65,11 +65,17 @@ def execute(conn: Connection, statement: Sql, params: Mapping[str, Any]) -> None
     _cursor(conn, statement, params)
 
 
-def execute_many(conn: Connection, statement: Sql, params: Iterable[Mapping[str, Any]]) -> None:
-    """Run a statement once per parameter set."""
+def execute_many(conn: Connection, statement: Sql, params: Iterable[Mapping[str, Any]]) -> int:
+    """Run a statement once per parameter set; returns the number of rows it changed in all."""
+    batch = list(params)
+    if not batch:
+        return 0
     raw = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
-        raw.executemany(statement.sqlite, list(params))  # type: ignore[union-attr]
-        return
+        return int(raw.executemany(statement.sqlite, batch).rowcount)  # type: ignore[union-attr]
     with raw.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.executemany(statement.postgresql, list(params))
+        if len(batch) == 1:  # psycopg's executemany enters pipeline mode, a round trip's worth of work
+            cursor.execute(statement.postgresql, batch[0])
+        else:
+            cursor.executemany(statement.postgresql, batch)
+        return int(cursor.rowcount)

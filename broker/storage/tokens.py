@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from broker.storage import fast
 from broker.storage.schema import assertion_jtis, proof_jtis, revocations, tokens
@@ -43,17 +41,15 @@ class Revocation:
 
 
 # ON CONFLICT DO NOTHING keeps the transaction usable on PostgreSQL (a unique violation would abort
-# it) and makes the check and the insert one atomic statement on both stores.
-# RETURNING tells whether the row went in; rowcount is not reliable across drivers (psycopg
-# reports -1 here).
-_CONSUME_JTI = fast.Sql(
+# it) and makes the check and the insert one atomic statement on both stores. A row added is a
+# first use: the rows changed, summed by both drivers over an executemany, count them.
+_SPEND_JTI = fast.Sql(
     "INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES (:client_id, :jti, :expires_at) "
-    "ON CONFLICT DO NOTHING RETURNING jti"
+    "ON CONFLICT DO NOTHING"
 )
-_CONSUME_PROOF_JTI = {
-    "postgresql": pg_insert(proof_jtis).on_conflict_do_nothing().returning(proof_jtis.c.jti),
-    "sqlite": sqlite_insert(proof_jtis).on_conflict_do_nothing().returning(proof_jtis.c.jti),
-}
+_SPEND_PROOF_JTI = fast.Sql(
+    "INSERT INTO proof_jtis (jkt, jti, expires_at) VALUES (:jkt, :jti, :expires_at) ON CONFLICT DO NOTHING"
+)
 _INSERT_TOKEN = fast.Sql(
     "INSERT INTO tokens (jti, user_ref, grant_id, client_id, holder_id, audience, parties, parent_jti, kid, "
     "issued_at, expires_at, revoked_at) VALUES (:jti, :user_ref, :grant_id, :client_id, :holder_id, "
@@ -63,14 +59,25 @@ _INSERT_TOKEN = fast.Sql(
 
 def consume_assertion_jti(conn: Connection, client_id: str, jti: str, expires_at: float) -> bool:
     """Record a client-assertion id; False when it was seen before (a replay)."""
-    values = {"client_id": client_id, "jti": jti, "expires_at": expires_at}
-    return fast.scalar(conn, _CONSUME_JTI, values) is not None
+    return consume_assertion_jtis(conn, [(client_id, jti, expires_at)])
 
 
 def consume_proof_jti(conn: Connection, jkt: str, jti: str, expires_at: float) -> bool:
     """Record a DPoP proof id for its key; False when it was seen before (RFC 9449 section 11.1)."""
-    values = {"jkt": jkt, "jti": jti, "expires_at": expires_at}
-    return conn.execute(_CONSUME_PROOF_JTI[conn.dialect.name], values).first() is not None
+    return consume_proof_jtis(conn, [(jkt, jti, expires_at)])
+
+
+def consume_assertion_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> bool:
+    """Record several (client id, assertion id, expiry); False when any was seen before, in the
+    store or earlier in `spent` (the caller then rolls back)."""
+    rows = [{"client_id": client_id, "jti": jti, "expires_at": exp} for client_id, jti, exp in spent]
+    return fast.execute_many(conn, _SPEND_JTI, rows) == len(rows)
+
+
+def consume_proof_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> bool:
+    """Record several (key thumbprint, proof id, expiry); False when any was seen before."""
+    rows = [{"jkt": jkt, "jti": jti, "expires_at": exp} for jkt, jti, exp in spent]
+    return fast.execute_many(conn, _SPEND_PROOF_JTI, rows) == len(rows)
 
 
 def purge_assertion_jtis(conn: Connection, before: float) -> None:
@@ -98,24 +105,32 @@ def _record(row: Any) -> TokenRecord:
 
 def insert_token(conn: Connection, token: TokenRecord) -> None:
     """Remember an issued token."""
-    fast.execute(
+    insert_tokens(conn, [token])
+
+
+def insert_tokens(conn: Connection, records: Sequence[TokenRecord]) -> None:
+    """Remember several issued tokens."""
+    fast.execute_many(
         conn,
         _INSERT_TOKEN,
-        {
-            "jti": token.jti,
-            "user_ref": token.user_ref,
-            "grant_id": token.grant_id,
-            "client_id": token.client_id,
-            "holder_id": token.holder_id,
-            "audience": token.audience,
-            # Padded with spaces so that a party can be matched as a whole word.
-            "parties": " " + " ".join(token.parties) + " ",
-            "parent_jti": token.parent_jti,
-            "kid": token.kid,
-            "issued_at": token.issued_at,
-            "expires_at": token.expires_at,
-            "revoked_at": None,
-        },
+        [
+            {
+                "jti": token.jti,
+                "user_ref": token.user_ref,
+                "grant_id": token.grant_id,
+                "client_id": token.client_id,
+                "holder_id": token.holder_id,
+                "audience": token.audience,
+                # Padded with spaces so that a party can be matched as a whole word.
+                "parties": " " + " ".join(token.parties) + " ",
+                "parent_jti": token.parent_jti,
+                "kid": token.kid,
+                "issued_at": token.issued_at,
+                "expires_at": token.expires_at,
+                "revoked_at": None,
+            }
+            for token in records
+        ],
     )
 
 

@@ -17,10 +17,11 @@ from tests.conftest import World
 def test_failed_log_write_issues_no_token(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
     world.grant()
 
-    def broken(*_args: object, **_kwargs: object) -> int:
+    def broken(*_args: object, **_kwargs: object) -> list[int]:
         raise OperationalError("INSERT INTO grant_log", {}, Exception("disk full"))
 
-    monkeypatch.setattr(audit, "append", broken)
+    # Every log write, alone or set-wise, goes through append_many.
+    monkeypatch.setattr(audit, "append_many", broken)
     response = world.token(world.travel)
     assert response.status_code == 503
     assert response.json()["error"] == "temporarily_unavailable"
@@ -31,10 +32,11 @@ def test_failed_log_write_issues_no_token(world: World, monkeypatch: pytest.Monk
 
 
 def test_failed_log_write_leaves_blocklist_unchanged(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    def broken(*_args: object, **_kwargs: object) -> int:
+    def broken(*_args: object, **_kwargs: object) -> list[int]:
         raise OperationalError("INSERT INTO grant_log", {}, Exception("disk full"))
 
-    monkeypatch.setattr(audit, "append", broken)
+    # Every log write, alone or set-wise, goes through append_many.
+    monkeypatch.setattr(audit, "append_many", broken)
     response = world.client.post(
         "/v1/me/blocklist",
         json={"kind": "agent", "value": "ad-agent"},
@@ -74,16 +76,17 @@ def test_a_log_write_that_fails_within_a_group_fails_only_its_own_request(
 ) -> None:
     world.grant()
     seen: list[str] = []
-    real_append = audit.append
+    real_append_many = audit.append_many
 
-    def fails_for_the_third_token(conn: Any, event: audit.Event, **kwargs: Any) -> int:
-        if event.jti not in seen:
-            seen.append(str(event.jti))
-        if len(seen) > 2 and event.jti == seen[2]:
+    def fails_for_the_third_token(conn: Any, events: list[tuple[audit.Event, float]]) -> list[int]:
+        for event, _ in events:
+            if event.jti not in seen:
+                seen.append(str(event.jti))
+        if len(seen) > 2 and any(event.jti == seen[2] for event, _ in events):
             raise OperationalError("INSERT INTO grant_log", {}, Exception("disk full"))
-        return real_append(conn, event, **kwargs)
+        return real_append_many(conn, events)
 
-    monkeypatch.setattr(audit, "append", fails_for_the_third_token)
+    monkeypatch.setattr(audit, "append_many", fails_for_the_third_token)
     responses = world.post_at_once("/oauth2/token", [world.token_form(world.travel) for _ in range(5)])
     # The group is rolled back and each request written alone: only the failing one fails (503).
     assert sorted(r.status_code for r in responses) == [200, 200, 200, 200, 503]

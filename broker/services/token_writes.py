@@ -1,0 +1,91 @@
+"""What a token request writes, alone or set-wise with the other requests of a group commit.
+
+Every token request ends in the same write: spend the client assertion (and the DPoP proof),
+append the decision's log record and, when a token was issued, re-check that the decision's inputs
+are unchanged and store the token. `TokenWrite` does that for one request; `run_together` does it
+for a run of requests in a fixed number of statements (seven at most, whatever the run's length),
+which is what lets PostgreSQL, where each statement is a round trip, keep up. It gives the same rows,
+in the same order, as the requests written one after another, and raises when any of them would
+fail, so that the batcher (broker/storage/batch.py) writes each alone and each fails alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from broker import audit
+from broker.client_auth import VerifiedAssertion, consume, consume_all
+from broker.dpop import InvalidDPoPProof, VerifiedProof
+from broker.services.flows import Currency, StaleDecision
+from broker.storage import principals
+from broker.storage import tokens as token_store
+
+DPOP_PROOF_WINDOW = 60
+
+
+class _NotTogether(Exception):
+    """One of the writes would fail: the batch is rolled back and each is written alone."""
+
+
+def proof_expiry(proof: VerifiedProof, skew: int) -> float:
+    """How long a DPoP proof's id must be remembered: until no clock could still accept it."""
+    return proof.iat + DPOP_PROOF_WINDOW + 2 * skew
+
+
+def spend(
+    conn: Connection, verified: VerifiedAssertion, proof: VerifiedProof | None, now: float, skew: int
+) -> None:
+    """Spend a request's assertion and proof; raises InvalidClient or InvalidDPoPProof on a replay."""
+    consume(conn, verified, now=now, skew=skew)
+    if proof is not None and not token_store.consume_proof_jti(
+        conn, proof.jkt, proof.jti, proof_expiry(proof, skew)
+    ):
+        raise InvalidDPoPProof("the DPoP proof was already used")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TokenWrite:
+    """One token request's write. `token` is None for a refusal, which is logged but not stored.
+    `currency` lets a run of writes re-check their decisions in one statement; a flow that cannot
+    say it that way leaves it None and its own `still_current` runs instead."""
+
+    verified: VerifiedAssertion
+    proof: VerifiedProof | None
+    now: float
+    skew: int
+    event: audit.Event
+    token: token_store.TokenRecord | None
+    still_current: Callable[[Connection], bool]
+    currency: Currency | None = None
+
+    def __call__(self, conn: Connection) -> audit.Event:
+        spend(conn, self.verified, self.proof, self.now, self.skew)
+        audit.append(conn, self.event, now=self.now)
+        if self.token is not None:
+            # After the append, which holds the log head's lock: a policy change that commits
+            # first is seen here, one that commits later is ordered after this token.
+            if not self.still_current(conn):
+                raise StaleDecision
+            token_store.insert_token(conn, self.token)
+        return self.event
+
+    @staticmethod
+    def run_together(conn: Connection, writes: list[TokenWrite]) -> list[audit.Event]:
+        """The writes in order, set-wise; raises _NotTogether when any one would fail."""
+        if not consume_all(conn, [w.verified for w in writes], now=writes[-1].now, skew=writes[-1].skew):
+            raise _NotTogether("an assertion was replayed")
+        proofs = [(w.proof.jkt, w.proof.jti, proof_expiry(w.proof, w.skew)) for w in writes if w.proof]
+        if proofs and not token_store.consume_proof_jtis(conn, proofs):
+            raise _NotTogether("a DPoP proof was replayed")
+        audit.append_many(conn, [(w.event, w.now) for w in writes])
+        issuing = [w for w in writes if w.token is not None]
+        checks = [w.currency for w in issuing if w.currency is not None]
+        if checks and not principals.policies_still_current(conn, checks):
+            raise _NotTogether("a decision went stale")
+        if not all(w.still_current(conn) for w in issuing if w.currency is None):
+            raise _NotTogether("a decision went stale")
+        token_store.insert_tokens(conn, [w.token for w in issuing if w.token is not None])
+        return [w.event for w in writes]
