@@ -26,7 +26,7 @@ from broker.storage import tokens as token_store
 DPOP_PROOF_WINDOW = 60
 
 
-class _NotTogether(Exception):
+class NotTogether(Exception):
     """One of the writes would fail: the batch is rolled back and each is written alone."""
 
 
@@ -74,18 +74,18 @@ class TokenWrite:
 
     @staticmethod
     def run_together(conn: Connection, writes: list[TokenWrite]) -> list[audit.Event]:
-        """The writes in order, set-wise; raises _NotTogether when any one would fail."""
+        """The writes in order, set-wise; raises NotTogether when any one would fail."""
         if not consume_all(conn, [w.verified for w in writes], now=writes[-1].now, skew=writes[-1].skew):
-            raise _NotTogether("an assertion was replayed")
+            raise NotTogether("an assertion was replayed")
         proofs = [(w.proof.jkt, w.proof.jti, proof_expiry(w.proof, w.skew)) for w in writes if w.proof]
         if proofs and not token_store.consume_proof_jtis(conn, proofs):
-            raise _NotTogether("a DPoP proof was replayed")
+            raise NotTogether("a DPoP proof was replayed")
         audit.append_many(conn, [(w.event, w.now) for w in writes])
         issuing = [w for w in writes if w.token is not None]
         checks = [w.currency for w in issuing if w.currency is not None]
         if checks and not principals.policies_still_current(conn, checks):
-            raise _NotTogether("a decision went stale")
+            raise NotTogether("a decision went stale")
         if not all(w.still_current(conn) for w in issuing if w.currency is None):
-            raise _NotTogether("a decision went stale")
+            raise NotTogether("a decision went stale")
         token_store.insert_tokens(conn, [w.token for w in issuing if w.token is not None])
         return [w.event for w in writes]

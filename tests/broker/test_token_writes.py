@@ -1,0 +1,188 @@
+"""The token path's set-wise write (broker/services/token_writes.py): a run of token writes leaves
+the rows that writing them one by one would, and fails as a whole whenever any one of them would
+fail, so that the batcher can write each alone."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, update
+
+from broker import audit
+from broker.client_auth import VerifiedAssertion
+from broker.services.token_writes import NotTogether, TokenWrite
+from broker.storage import agents as agent_store
+from broker.storage import principals
+from broker.storage.db import Store
+from broker.storage.schema import agents, assertion_jtis, grant_log, grant_log_terms, tokens, users
+from broker.storage.tokens import TokenRecord
+from tests.conftest import CALENDAR_URI, World
+
+NOW = 1_800_000_000.0
+
+
+def _store(world: World) -> Store:
+    return world.client.app.state.ctx.store  # type: ignore[attr-defined,no-any-return]
+
+
+def _write(world: World, *, issued: bool = True, jti: str | None = None) -> TokenWrite:
+    """A token write as the token endpoint builds it: travel-agent reading alice's calendar."""
+    with _store(world).read() as conn:
+        agent = agent_store.get_agent(conn, "travel-agent", with_resources=False)
+        user = principals.get_user(conn, user_id="alice")
+    assert agent is not None
+    assert user is not None
+    token_id = secrets.token_urlsafe(16)
+    event = audit.Event(
+        type=audit.EventType.TOKEN_ISSUED if issued else audit.EventType.TOKEN_DENIED,
+        actors=("travel-agent",),
+        subject=user.ref,
+        resource=CALENDAR_URI,
+        decision="allow" if issued else "deny",
+        reasons=[] if issued else ["no_grant"],
+        jti=token_id if issued else None,
+        details={"inputs": {"requester": "travel-agent", "holder": "calendar-holder"}},
+    )
+    token = TokenRecord(
+        jti=token_id,
+        user_ref=user.ref,
+        grant_id="g-1",
+        client_id="travel-agent",
+        holder_id="calendar-holder",
+        audience=CALENDAR_URI,
+        parties=("travel-agent", "calendar-holder"),
+        parent_jti=None,
+        kid="k",
+        issued_at=NOW,
+        expires_at=NOW + 300,
+    )
+    currency = (user.ref, user.policy_version, "travel-agent", "calendar-holder")
+    return TokenWrite(
+        verified=VerifiedAssertion(agent=agent, jti=jti or secrets.token_urlsafe(16), expires_at=NOW + 60),
+        proof=None,
+        now=NOW,
+        skew=30,
+        event=event,
+        token=token if issued else None,
+        still_current=lambda conn: principals.policy_still_current(conn, *currency),
+        currency=currency if issued else None,
+    )
+
+
+def _count(world: World, table: Any) -> int:
+    with _store(world).read() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_writes_together_leave_the_rows_of_writes_one_by_one(world: World) -> None:
+    store = _store(world)
+    start = _count(world, grant_log)
+    together = [_write(world), _write(world, issued=False), _write(world)]
+    alone = [_write(world), _write(world, issued=False), _write(world)]
+    with store.write() as conn:
+        assert TokenWrite.run_together(conn, together) == [w.event for w in together]
+    for write in alone:
+        with store.write() as conn:
+            assert write(conn) == write.event
+    with store.read() as conn:
+        rows = conn.execute(select(grant_log).where(grant_log.c.seq > start).order_by(grant_log.c.seq)).all()
+        terms = conn.execute(select(grant_log_terms.c.seq, grant_log_terms.c.term)).all()
+        stored = set(conn.execute(select(tokens.c.jti)).scalars())
+        spent = set(conn.execute(select(assertion_jtis.c.jti)).scalars())
+    assert [row.seq for row in rows] == list(range(start + 1, start + 7))
+    bodies = [json.loads(row.event) for row in rows]
+    # The same events in the same order, each with its own sequence number in its body and hash.
+    assert [(b["type"], b["jti"]) for b in bodies] == [
+        (str(w.event.type), w.event.jti) for w in together + alone
+    ]
+    assert [b["seq"] for b in bodies] == [row.seq for row in rows]
+    assert [row.leaf_hash for row in rows] == [audit.leaf_hash(row.event.encode()) for row in rows]
+    for row, body in zip(rows, bodies, strict=True):
+        assert {term for seq, term in terms if seq == row.seq} == set(audit.index_terms(body))
+    issued = {w.event.jti for w in together + alone if w.token is not None}
+    assert len(issued) == 4
+    assert issued <= stored
+    assert {w.verified.jti for w in together + alone} <= spent
+
+
+def test_an_assertion_already_spent_fails_the_whole_set(world: World) -> None:
+    spent = _write(world)
+    with _store(world).write() as conn:
+        spent(conn)
+    before = (_count(world, grant_log), _count(world, tokens))
+    replay = _write(world, jti=spent.verified.jti)
+    with pytest.raises(NotTogether), _store(world).write() as conn:
+        TokenWrite.run_together(conn, [_write(world), replay, _write(world)])
+    assert (_count(world, grant_log), _count(world, tokens)) == before  # rolled back
+
+
+def test_one_assertion_twice_in_the_same_set_fails_it(world: World) -> None:
+    first = _write(world)
+    with pytest.raises(NotTogether), _store(world).write() as conn:
+        TokenWrite.run_together(conn, [first, _write(world, jti=first.verified.jti)])
+    assert _count(world, tokens) == 0
+
+
+def test_a_policy_change_after_the_decision_fails_the_whole_set(world: World) -> None:
+    writes = [_write(world), _write(world)]
+    with _store(world).write() as conn:
+        conn.execute(update(users).values(policy_version=users.c.policy_version + 1))
+    with pytest.raises(NotTogether), _store(world).write() as conn:
+        TokenWrite.run_together(conn, writes)
+    assert _count(world, tokens) == 0
+
+
+def test_an_agent_suspended_after_the_decision_fails_the_whole_set(world: World) -> None:
+    writes = [_write(world), _write(world)]
+    with _store(world).write() as conn:
+        conn.execute(update(agents).where(agents.c.client_id == "calendar-holder").values(status="suspended"))
+    with pytest.raises(NotTogether), _store(world).write() as conn:
+        TokenWrite.run_together(conn, writes)
+    assert _count(world, tokens) == 0
+
+
+def test_a_stale_refusal_is_still_logged(world: World) -> None:
+    # A refusal stores no token, so a policy change after it does not hold it back.
+    refusal = _write(world, issued=False)
+    with _store(world).write() as conn:
+        conn.execute(update(users).values(policy_version=users.c.policy_version + 1))
+    with _store(world).write() as conn:
+        assert TokenWrite.run_together(conn, [refusal]) == [refusal.event]
+    assert _count(world, tokens) == 0
+
+
+def test_policies_still_current_checks_every_user_and_agent(world: World) -> None:
+    with _store(world).read() as conn:
+        alice = principals.get_user(conn, user_id="alice")
+    assert alice is not None
+    current = (alice.ref, alice.policy_version, "travel-agent", "calendar-holder")
+    with _store(world).read() as conn:
+        assert principals.policies_still_current(conn, [current, current])
+        assert not principals.policies_still_current(
+            conn, [current, (alice.ref, 99, "travel-agent", "ad-agent")]
+        )
+        assert not principals.policies_still_current(
+            conn, [current, ("u-nobody", 0, "travel-agent", "ad-agent")]
+        )
+        assert not principals.policies_still_current(conn, [(alice.ref, 0, "travel-agent", "no-such-agent")])
+
+
+def test_requests_in_flight_together_are_written_as_one_set(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    world.grant()
+    sizes: list[int] = []
+    real = TokenWrite.run_together
+
+    def counted(conn: Any, writes: list[TokenWrite]) -> list[audit.Event]:
+        sizes.append(len(writes))
+        return real(conn, writes)
+
+    monkeypatch.setattr(TokenWrite, "run_together", staticmethod(counted))
+    responses = world.post_at_once("/oauth2/token", [world.token_form(world.travel) for _ in range(8)])
+    assert [r.status_code for r in responses] == [200] * 8
+    assert sum(sizes) == 8
+    assert max(sizes) > 1, sizes
