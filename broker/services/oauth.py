@@ -100,7 +100,7 @@ class OAuthService:
         for _ in range(_MAX_ATTEMPTS):
             now = self._ctx.clock()
             error: BrokerError | None = None
-            with self._ctx.store.read() as conn:
+            with self._ctx.store.read_kept() as conn:
                 verified = verify_assertion(
                     conn, assertion, settings=settings, now=now, claimed_client_id=claimed_client_id
                 )

@@ -15,6 +15,7 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DBAPIError
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -160,6 +161,8 @@ class Store:
         self.is_sqlite = url.startswith("sqlite")
         self._gate: _WriterGate | None = None
         self._checkpointer: _WalCheckpointer | None = None
+        # read_kept(): one connection per thread, and whether it is in use.
+        self._kept: dict[int, tuple[Connection, list[bool]]] = {}
         if self.is_sqlite:
             path = url.removeprefix("sqlite:///")
             if path and path != ":memory:":
@@ -224,6 +227,37 @@ class Store:
             with conn.begin():
                 yield conn
 
+    @contextmanager
+    def read_kept(self) -> Iterator[Connection]:
+        """`read()` on a connection kept for the calling thread (the token path on the event
+        loop): a pool checkout per request, and on PostgreSQL switching to autocommit and back,
+        cost more than the reads themselves. A connection that failed is dropped, so the next
+        call connects afresh (and fails closed while the database is away)."""
+        thread = threading.get_ident()
+        kept = self._kept.get(thread)
+        if kept is not None and (kept[0].closed or kept[0].invalidated):
+            kept = None
+        if kept is not None and kept[1][0]:  # re-entered: this one is busy
+            with self.read() as conn:
+                yield conn
+            return
+        if kept is None:
+            conn = self.engine.connect()
+            if not self.is_sqlite:
+                conn.execution_options(isolation_level="AUTOCOMMIT")
+            kept = self._kept[thread] = (conn, [False])
+        conn, busy = kept
+        busy[0] = True
+        try:
+            with conn.begin():
+                yield conn
+        except DBAPIError:
+            del self._kept[thread]
+            conn.close()
+            raise
+        finally:
+            busy[0] = False
+
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""
         config = Config()
@@ -243,4 +277,7 @@ class Store:
         if self._checkpointer is not None:
             self._checkpointer.stop()
             self._checkpointer = None
+        for conn, _ in self._kept.values():
+            conn.close()
+        self._kept.clear()
         self.engine.dispose()
