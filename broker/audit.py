@@ -87,11 +87,19 @@ def lock_head(conn: Connection) -> None:
 
 # Plain driver SQL: these run for every token (broker/storage/fast.py says why).
 _ADVANCE_SEQ = fast.Sql("UPDATE log_head SET size = size + :count WHERE id = 1 RETURNING size")
-_INSERT_EVENT = fast.Sql(
-    "INSERT INTO grant_log (seq, ts, event_type, subject_ref, jti, event, leaf_hash) "
-    "VALUES (:seq, :ts, :event_type, :subject_ref, :jti, :event, :leaf_hash)"
+_INSERT_EVENT = fast.Insert(
+    "grant_log",
+    {
+        "seq": "int8",
+        "ts": "float8",
+        "event_type": "text",
+        "subject_ref": "text",
+        "jti": "text",
+        "event": "text",
+        "leaf_hash": "text",
+    },
 )
-_INSERT_TERMS = fast.Sql("INSERT INTO grant_log_terms (term, seq) VALUES (:term, :seq)")
+_INSERT_TERMS = fast.Insert("grant_log_terms", {"term": "text", "seq": "int8"})
 _PARTY_INPUTS = ("requester", "holder", "delegate")
 
 
@@ -138,9 +146,9 @@ def append_many(conn: Connection, events: Sequence[tuple[Event, float]]) -> list
             }
         )
         terms.extend({"term": term, "seq": seq} for term in index_terms(body))
-    fast.execute_many(conn, _INSERT_EVENT, rows)
+    fast.insert(conn, _INSERT_EVENT, rows)
     if terms:
-        fast.execute_many(conn, _INSERT_TERMS, terms)
+        fast.insert(conn, _INSERT_TERMS, terms)
     return list(range(first, last + 1))
 
 

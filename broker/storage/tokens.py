@@ -43,17 +43,28 @@ class Revocation:
 # ON CONFLICT DO NOTHING keeps the transaction usable on PostgreSQL (a unique violation would abort
 # it) and makes the check and the insert one atomic statement on both stores. A row added is a
 # first use: the rows changed, summed by both drivers over an executemany, count them.
-_SPEND_JTI = fast.Sql(
-    "INSERT INTO assertion_jtis (client_id, jti, expires_at) VALUES (:client_id, :jti, :expires_at) "
-    "ON CONFLICT DO NOTHING"
+_SPEND_JTI = fast.Insert(
+    "assertion_jtis", {"client_id": "text", "jti": "text", "expires_at": "float8"}, skip_conflicts=True
 )
-_SPEND_PROOF_JTI = fast.Sql(
-    "INSERT INTO proof_jtis (jkt, jti, expires_at) VALUES (:jkt, :jti, :expires_at) ON CONFLICT DO NOTHING"
+_SPEND_PROOF_JTI = fast.Insert(
+    "proof_jtis", {"jkt": "text", "jti": "text", "expires_at": "float8"}, skip_conflicts=True
 )
-_INSERT_TOKEN = fast.Sql(
-    "INSERT INTO tokens (jti, user_ref, grant_id, client_id, holder_id, audience, parties, parent_jti, kid, "
-    "issued_at, expires_at, revoked_at) VALUES (:jti, :user_ref, :grant_id, :client_id, :holder_id, "
-    ":audience, :parties, :parent_jti, :kid, :issued_at, :expires_at, :revoked_at)"
+_INSERT_TOKEN = fast.Insert(
+    "tokens",
+    {
+        "jti": "text",
+        "user_ref": "text",
+        "grant_id": "text",
+        "client_id": "text",
+        "holder_id": "text",
+        "audience": "text",
+        "parties": "text",
+        "parent_jti": "text",
+        "kid": "text",
+        "issued_at": "float8",
+        "expires_at": "float8",
+        "revoked_at": "float8",
+    },
 )
 
 
@@ -71,13 +82,13 @@ def consume_assertion_jtis(conn: Connection, spent: Sequence[tuple[str, str, flo
     """Record several (client id, assertion id, expiry); False when any was seen before, in the
     store or earlier in `spent` (the caller then rolls back)."""
     rows = [{"client_id": client_id, "jti": jti, "expires_at": exp} for client_id, jti, exp in spent]
-    return fast.execute_many(conn, _SPEND_JTI, rows) == len(rows)
+    return fast.insert(conn, _SPEND_JTI, rows) == len(rows)
 
 
 def consume_proof_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> bool:
     """Record several (key thumbprint, proof id, expiry); False when any was seen before."""
     rows = [{"jkt": jkt, "jti": jti, "expires_at": exp} for jkt, jti, exp in spent]
-    return fast.execute_many(conn, _SPEND_PROOF_JTI, rows) == len(rows)
+    return fast.insert(conn, _SPEND_PROOF_JTI, rows) == len(rows)
 
 
 def purge_assertion_jtis(conn: Connection, before: float) -> None:
@@ -110,7 +121,7 @@ def insert_token(conn: Connection, token: TokenRecord) -> None:
 
 def insert_tokens(conn: Connection, records: Sequence[TokenRecord]) -> None:
     """Remember several issued tokens."""
-    fast.execute_many(
+    fast.insert(
         conn,
         _INSERT_TOKEN,
         [
