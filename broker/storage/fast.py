@@ -2,8 +2,8 @@
 
 SQLAlchemy Core costs about 20 microseconds per statement on top of the driver; the token path runs
 five reads per grant and seven writes per commit group, so these run straight on the driver
-connection that SQLAlchemy's transaction already holds. The SQL is written once with `:name` parameters and translated to the
-driver's style; everything else in the broker uses Core.
+connection that SQLAlchemy's transaction already holds. The SQL is written once with `:name`
+parameters and translated to the driver's style; everything else in the broker uses Core.
 """
 
 from __future__ import annotations

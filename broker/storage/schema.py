@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     Column,
     Float,
@@ -17,6 +18,11 @@ from sqlalchemy import (
     UniqueConstraint,
     false,
 )
+
+# Log positions, tree sizes and feed cursors: 64 bits (PostgreSQL's INTEGER would run out within a
+# month at a thousand grants a second). SQLite's INTEGER is already 64 bits, and only INTEGER
+# PRIMARY KEY is its rowid, which the feed's autoincrementing cursor relies on.
+LogPosition = BigInteger().with_variant(Integer(), "sqlite")
 
 metadata = MetaData(
     naming_convention={
@@ -136,7 +142,7 @@ tokens = Table(
 revocations = Table(
     "revocations",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("seq", LogPosition, primary_key=True, autoincrement=True),
     Column("jti", String(64), nullable=False),
     Column("audience", String(2048), nullable=False),
     Column("expires_at", Float, nullable=False),
@@ -180,7 +186,7 @@ signing_keys = Table(
 grant_log = Table(
     "grant_log",
     metadata,
-    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("seq", LogPosition, primary_key=True, autoincrement=False),
     Column("ts", Float, nullable=False),
     Column("event_type", String(40), nullable=False, index=True),
     Column("subject_ref", String(40), index=True),
@@ -193,7 +199,7 @@ log_head = Table(
     "log_head",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("size", Integer, nullable=False),
+    Column("size", LogPosition, nullable=False),
 )
 
 # An inverted index over the grant log for auditor queries: one row per (term, seq), where a term
@@ -203,7 +209,7 @@ grant_log_terms = Table(
     "grant_log_terms",
     metadata,
     Column("term", String(2100), primary_key=True),
-    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("seq", LogPosition, primary_key=True, autoincrement=False),
 )
 
 # Ed25519 keys that sign the grant log's checkpoints: separate from the token-signing keys, so
@@ -223,7 +229,7 @@ checkpoint_keys = Table(
 checkpoints = Table(
     "checkpoints",
     metadata,
-    Column("tree_size", Integer, primary_key=True, autoincrement=False),
+    Column("tree_size", LogPosition, primary_key=True, autoincrement=False),
     Column("root_hash", String(64), nullable=False),
     Column("ts", Float, nullable=False),
     Column("key_id", String(80), nullable=False),
