@@ -16,6 +16,7 @@ from sqlalchemy import Connection
 from broker import audit
 from broker.errors import AccessDenied, BrokerError, InvalidRequest, InvalidScope, InvalidTarget
 from broker.services.context import ServiceContext
+from broker.services.policy_cache import Policy, PolicyCache
 from broker.storage import agents as agent_store
 from broker.storage import grants as grant_store
 from broker.storage import principals
@@ -141,8 +142,11 @@ def decision_event(
 class ClientCredentialsFlow:
     """`client_credentials` on a user's behalf: the requester itself receives the token."""
 
-    def __init__(self, ctx: ServiceContext, form: dict[str, str], *, proof_jkt: str | None) -> None:
+    def __init__(
+        self, ctx: ServiceContext, form: dict[str, str], *, proof_jkt: str | None, policies: PolicyCache
+    ) -> None:
         self._ctx = ctx
+        self._policies = policies
         self.subject = required(form, "subject")
         self.resource = check_resource(required(form, "resource"))
         self.scopes = parse_scopes_param(required(form, "scope"))
@@ -170,13 +174,21 @@ class ClientCredentialsFlow:
         if user is None:
             decision = Decision.deny(Denial(Reason.UNKNOWN_SUBJECT, "subject"))
         else:
-            grants = grant_store.grants_for_request(
-                conn, user.ref, resource=self.resource, agent=agent.client_id, organization=agent.organization
-            )
+            ref, organization = user.ref, agent.organization
+
+            def load() -> Policy:
+                grants = grant_store.grants_for_request(
+                    conn, ref, resource=self.resource, agent=agent.client_id, organization=organization
+                )
+                entries = grant_store.entries_for(conn, ref)
+                return tuple(g.to_policy() for g in grants), tuple(e.to_policy() for e in entries)
+
+            key = (ref, user.policy_version, self.resource, agent.client_id, organization)
+            grants, entries = self._policies.get(key, load)
             decision = decide_token(
                 request,
-                grants=[g.to_policy() for g in grants],
-                entries=[e.to_policy() for e in grant_store.entries_for(conn, user.ref)],
+                grants=grants,
+                entries=entries,
                 mode=user.list_mode,
                 now=now,
                 limits=self._ctx.limits,

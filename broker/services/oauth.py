@@ -28,6 +28,7 @@ from broker.observability import record_decision
 from broker.services.context import ServiceContext
 from broker.services.exchange import ExchangeFlow
 from broker.services.flows import ClientCredentialsFlow, Flow, Plan, StaleDecision, required
+from broker.services.policy_cache import PolicyCache
 from broker.services.revocation import revoke_and_log
 from broker.services.token_writes import DPOP_PROOF_WINDOW, TokenWrite, spend
 from broker.storage import agents as agent_store
@@ -53,6 +54,7 @@ class OAuthService:
     def __init__(self, ctx: ServiceContext) -> None:
         self._ctx = ctx
         self._writes = WriteBatcher(ctx.store)
+        self._policies = PolicyCache()
 
     async def issue(self, form: dict[str, str], *, dpop_proofs: list[str] | None = None) -> dict[str, Any]:
         """Handle a token request of either grant type, with an optional DPoP proof."""
@@ -63,7 +65,9 @@ class OAuthService:
         # The flows parse their parameters first: a malformed request is invalid_request whoever sent it.
         flow: Flow
         if grant_type == CLIENT_CREDENTIALS:
-            flow = ClientCredentialsFlow(self._ctx, form, proof_jkt=proof.jkt if proof else None)
+            flow = ClientCredentialsFlow(
+                self._ctx, form, proof_jkt=proof.jkt if proof else None, policies=self._policies
+            )
         else:
             flow = ExchangeFlow(self._ctx, form, proof=proof)
         return await self._run(flow, assertion_from_form(form), form.get("client_id"), proof)
