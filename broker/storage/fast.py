@@ -9,7 +9,7 @@ parameters and translated to the driver's style; everything else in the broker u
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import SimpleNamespace
 from typing import Any
 
@@ -36,7 +36,7 @@ class Insert:
     """A multi-row INSERT: `executemany` on SQLite (in-process, each row is cheap), and on
     PostgreSQL one statement over `unnest()`ed arrays, one per column, instead of a statement per
     row in pipeline mode (psycopg spends far more per statement than per value). `columns` maps
-    each column to its PostgreSQL type."""
+    each column to its PostgreSQL type: text, float8 or int8."""
 
     __slots__ = ("columns", "postgresql", "sqlite")
 
@@ -44,11 +44,17 @@ class Insert:
         names = ", ".join(columns)
         conflict = " ON CONFLICT DO NOTHING" if skip_conflicts else ""
         values = ", ".join(f":{name}" for name in columns)
-        arrays = ", ".join(f"%({name})s::{kind}[]" for name, kind in columns.items())
+        # Binary parameters (`%b`): psycopg dumps a text array in text format through a regex per
+        # element, at twice the cost.
+        arrays = ", ".join(f"%({name})b::{kind}[]" for name, kind in columns.items())
         # Table, column and type names are the module constants of the callers, never input.
         self.sqlite = f"INSERT INTO {table} ({names}) VALUES ({values}){conflict}"  # noqa: S608
         self.postgresql = f"INSERT INTO {table} ({names}) SELECT * FROM unnest({arrays}){conflict}"  # noqa: S608
-        self.columns = tuple(columns)
+        self.columns = tuple((name, _AS_TYPE[kind]) for name, kind in columns.items())
+
+
+# A binary array takes its element type from its first value: an int among floats would not dump.
+_AS_TYPE: dict[str, Callable[[Any], Any]] = {"text": str, "float8": float, "int8": int}
 
 
 def insert(conn: Connection, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> int:
@@ -58,10 +64,12 @@ def insert(conn: Connection, statement: Insert, rows: Sequence[Mapping[str, Any]
     raw = conn.connection.driver_connection
     if conn.dialect.name == "sqlite":
         return int(raw.executemany(statement.sqlite, rows).rowcount)  # type: ignore[union-attr]
+    arrays = {
+        name: [None if row[name] is None else as_type(row[name]) for row in rows]
+        for name, as_type in statement.columns
+    }
     with raw.cursor() as cursor:  # type: ignore[union-attr]
-        cursor.execute(
-            statement.postgresql, {name: [row[name] for row in rows] for name in statement.columns}
-        )
+        cursor.execute(statement.postgresql, arrays)
         return int(cursor.rowcount)
 
 

@@ -28,7 +28,9 @@ def _store(world: World) -> Store:
     return world.client.app.state.ctx.store  # type: ignore[attr-defined,no-any-return]
 
 
-def _write(world: World, *, issued: bool = True, jti: str | None = None) -> TokenWrite:
+def _write(
+    world: World, *, issued: bool = True, jti: str | None = None, expires: float = NOW + 60
+) -> TokenWrite:
     """A token write as the token endpoint builds it: travel-agent reading alice's calendar."""
     with _store(world).read() as conn:
         agent = agent_store.get_agent(conn, "travel-agent", with_resources=False)
@@ -61,7 +63,7 @@ def _write(world: World, *, issued: bool = True, jti: str | None = None) -> Toke
     )
     currency = (user.ref, user.policy_version, "travel-agent", "calendar-holder")
     return TokenWrite(
-        verified=VerifiedAssertion(agent=agent, jti=jti or secrets.token_urlsafe(16), expires_at=NOW + 60),
+        verified=VerifiedAssertion(agent=agent, jti=jti or secrets.token_urlsafe(16), expires_at=expires),
         proof=None,
         now=NOW,
         skew=30,
@@ -117,6 +119,16 @@ def test_an_assertion_already_spent_fails_the_whole_set(world: World) -> None:
     with pytest.raises(NotTogether), _store(world).write() as conn:
         TokenWrite.run_together(conn, [_write(world), replay, _write(world)])
     assert (_count(world, grant_log), _count(world, tokens)) == before  # rolled back
+
+
+def test_whole_and_fractional_times_mix_in_one_set(world: World) -> None:
+    # A client's exp may be a JSON integer or a fraction; PostgreSQL's arrays take one type.
+    writes = [_write(world, expires=int(NOW) + 60), _write(world, expires=NOW + 60.5)]
+    with _store(world).write() as conn:
+        assert TokenWrite.run_together(conn, writes) == [w.event for w in writes]
+    with _store(world).read() as conn:
+        stored = sorted(conn.execute(select(assertion_jtis.c.expires_at)).scalars())
+    assert stored == [int(NOW) + 60, NOW + 60.5]
 
 
 def test_one_assertion_twice_in_the_same_set_fails_it(world: World) -> None:
