@@ -15,6 +15,7 @@ from broker import serving
 from broker.keys import KeyRing, load_key_encryption_key
 from broker.observability import configure_logging
 from broker.redact_cli import redact
+from broker.services import housekeeping
 from broker.services.admin import AdminService
 from broker.services.context import ServiceContext
 from broker.settings import Settings
@@ -107,6 +108,17 @@ def rotate_keys() -> None:
     kid = ctx.keyring.rotate()
     ctx.store.dispose()
     typer.echo(f"new signing key: {kid}")
+
+
+@app.command()
+def prune() -> None:
+    """Delete expired tokens and revocation-feed entries now (served brokers do it every minute)."""
+    ctx = _prepare(Settings())
+    try:
+        tokens, entries = housekeeping.prune(ctx)
+    finally:
+        ctx.store.dispose()
+    typer.echo(f"pruned {tokens} expired tokens and {entries} revocation-feed entries")
 
 
 app.command("redact")(redact)

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     checkpoint_every_events: int = Field(default=1000, ge=1)
     checkpoint_every_seconds: float = Field(default=60.0, ge=0)
     checkpoint_poll_seconds: float = Field(default=1.0, ge=0)
+    # Expired tokens and revocation-feed entries are deleted this often (0: only by `discretion prune`).
+    prune_interval_seconds: float = Field(default=60.0, ge=0)
     # The C2SP checkpoint origin line; defaults to the issuer's host and path plus /grant-log.
     checkpoint_origin: str | None = Field(default=None, pattern=r"^[^\s+]{1,200}$")
     # Redaction (docs/redaction.md). The secret keys per-recipient pseudonyms (32 bytes, base64url);

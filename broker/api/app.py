@@ -21,6 +21,7 @@ from broker.services.audit_log import AuditLog, Checkpointer, LogIntegrityError
 from broker.services.audit_queries import AuditQueries
 from broker.services.context import ServiceContext
 from broker.services.disclose import DiscloseService, redaction_mode
+from broker.services.housekeeping import Pruner
 from broker.services.me import MeService
 from broker.services.oauth import OAuthService
 from broker.settings import Settings
@@ -73,6 +74,8 @@ def create_app(
         audit_log.checkpoint()  # covers whatever was appended since the last one
         checkpointer = Checkpointer(audit_log, settings.checkpoint_poll_seconds)
         checkpointer.start()
+        pruner = Pruner(ctx, settings.prune_interval_seconds)
+        pruner.start()
         log.info(
             "broker ready: issuer=%s store=%s signing kid=%s",
             settings.issuer,
@@ -88,6 +91,7 @@ def create_app(
             gc.collect()
             gc.freeze()
         yield
+        pruner.stop()
         checkpointer.stop()
         store.dispose()
 

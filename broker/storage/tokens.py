@@ -6,7 +6,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from broker.storage import fast
 from broker.storage.schema import assertion_jtis, proof_jtis, revocations, tokens
@@ -95,6 +95,22 @@ def purge_assertion_jtis(conn: Connection, before: float) -> None:
     """Forget assertion ids whose assertions can no longer be presented."""
     conn.execute(delete(assertion_jtis).where(assertion_jtis.c.expires_at < before))
     conn.execute(delete(proof_jtis).where(proof_jtis.c.expires_at < before))
+
+
+def prune_expired(conn: Connection, before: float, limit: int) -> tuple[int, int]:
+    """Delete up to `limit` tokens and `limit` revocation entries that expired before `before`;
+    returns how many of each went.
+
+    The newest revocation entry always stays: on SQLite the feed's sequence is the rowid, which
+    would start again below the holders' cursors if the table were ever emptied."""
+    expired = select(tokens.c.jti).where(tokens.c.expires_at < before).limit(limit)
+    gone_tokens = conn.execute(delete(tokens).where(tokens.c.jti.in_(expired.scalar_subquery()))).rowcount
+    newest = select(func.max(revocations.c.seq)).scalar_subquery()
+    stale = select(revocations.c.seq).where(revocations.c.expires_at < before, revocations.c.seq < newest)
+    gone = conn.execute(
+        delete(revocations).where(revocations.c.seq.in_(stale.limit(limit).scalar_subquery()))
+    ).rowcount
+    return int(gone_tokens), int(gone)
 
 
 def _record(row: Any) -> TokenRecord:

@@ -1,0 +1,67 @@
+"""Pruning what is of no use once its token has expired: token rows and revocation-feed entries.
+
+A token row is needed while the token can still be presented: introspection, RFC 7009 revocation,
+cascades to its descendants (which never outlive it) and the exchange of it. Past its `exp` each of
+those gives the same answer with or without the row. The feed keeps an entry for
+`FEED_EXPIRY_GRACE` past its token's `exp`, so that holders accepting a just-expired token under
+their clock skew still learn of the revocation. Both are kept for that grace plus the broker's clock
+skew, then deleted in short transactions, so a writer never waits long behind a prune. The grant
+log keeps the record of every token for good.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from broker.services.context import ServiceContext
+from broker.services.oauth import FEED_EXPIRY_GRACE
+from broker.storage import tokens as token_store
+
+log = logging.getLogger(__name__)
+PRUNE_BATCH = 2000
+
+
+def prune(ctx: ServiceContext, *, batch: int = PRUNE_BATCH) -> tuple[int, int]:
+    """Delete every expired token and feed entry past the grace; returns (tokens, feed entries)."""
+    before = ctx.clock() - FEED_EXPIRY_GRACE - ctx.settings.clock_skew_seconds
+    tokens = entries = 0
+    while True:
+        with ctx.store.write() as conn:
+            gone_tokens, gone_entries = token_store.prune_expired(conn, before, batch)
+        tokens, entries = tokens + gone_tokens, entries + gone_entries
+        if gone_tokens < batch and gone_entries < batch:
+            return tokens, entries
+
+
+class Pruner:
+    """A background thread that prunes every `interval` seconds (0: never; `discretion prune`)."""
+
+    def __init__(self, ctx: ServiceContext, interval: float) -> None:
+        self._ctx = ctx
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Start the thread, unless pruning is off."""
+        if self._interval > 0:
+            self._thread = threading.Thread(target=self._run, name="pruner", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            try:
+                tokens, entries = prune(self._ctx)
+            except Exception:
+                # The database may be away; the next round tries again.
+                log.exception("pruning expired tokens failed")
+                continue
+            if tokens or entries:
+                log.info("pruned %d expired tokens and %d feed entries", tokens, entries)
+
+    def stop(self) -> None:
+        """Stop and wait for the thread, so that nothing runs after the store closes."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
