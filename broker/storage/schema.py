@@ -137,9 +137,6 @@ tokens = Table(
     Column("expires_at", Float, nullable=False),
     Column("revoked_at", Float),
     Index("ix_tokens_user_live", "user_ref", "expires_at"),
-    # Pruning finds expired rows by it; new tokens expire at about the same time, so each commit
-    # group adds its entries to the same rightmost page.
-    Index("ix_tokens_expires_at", "expires_at"),
 )
 
 revocations = Table(
@@ -203,6 +200,14 @@ log_head = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("size", LogPosition, nullable=False),
+)
+
+# How far pruning has walked the grant log looking for expired tokens (one row, id 1).
+prune_marks = Table(
+    "prune_marks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("tokens_through", LogPosition, nullable=False),
 )
 
 # An inverted index over the grant log for auditor queries: one row per (term, seq), where a term

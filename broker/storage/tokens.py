@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from broker.storage import fast
-from broker.storage.schema import assertion_jtis, proof_jtis, revocations, tokens
+from broker.storage.schema import assertion_jtis, grant_log, proof_jtis, prune_marks, revocations, tokens
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -97,20 +98,54 @@ def purge_assertion_jtis(conn: Connection, before: float) -> None:
     conn.execute(delete(proof_jtis).where(proof_jtis.c.expires_at < before))
 
 
-def prune_expired(conn: Connection, before: float, limit: int) -> tuple[int, int]:
-    """Delete up to `limit` tokens and `limit` revocation entries that expired before `before`;
-    returns how many of each went.
+def prune_tokens(
+    conn: Connection, *, issued_before: float, expired_before: float, limit: int
+) -> tuple[int, int]:
+    """Walk on through the grant log from where the last call stopped, over at most `limit` events
+    recorded before `issued_before`, and delete the tokens they name that expired before
+    `expired_before`; returns (events walked, tokens deleted).
 
-    The newest revocation entry always stays: on SQLite the feed's sequence is the rowid, which
-    would start again below the holders' cursors if the table were ever emptied."""
-    expired = select(tokens.c.jti).where(tokens.c.expires_at < before).limit(limit)
-    gone_tokens = conn.execute(delete(tokens).where(tokens.c.jti.in_(expired.scalar_subquery()))).rowcount
+    The log records every token in commit order, so the tokens table needs no index on expiry. A
+    token that has not expired yet when the walk passes it (a lifetime over the one the walk
+    assumed) is left in place for good rather than deleted early."""
+    mark = conn.execute(select(prune_marks.c.tokens_through).where(prune_marks.c.id == 1)).scalar_one()
+    rows = conn.execute(
+        select(grant_log.c.seq, grant_log.c.ts, grant_log.c.jti)
+        .where(grant_log.c.seq > mark)
+        .order_by(grant_log.c.seq)
+        .limit(limit)
+    ).all()
+    # Commit order and time order agree up to a few milliseconds; stopping at the first newer
+    # event errs on the side of keeping.
+    walked = list(itertools.takewhile(lambda row: row.ts < issued_before, rows))
+    if not walked:
+        return 0, 0
+    named = [row.jti for row in walked if row.jti]
+    deleted = 0
+    if named:
+        deleted = conn.execute(
+            delete(tokens).where(tokens.c.jti.in_(named), tokens.c.expires_at < expired_before)
+        ).rowcount
+    last = walked[-1].seq
+    conn.execute(
+        update(prune_marks)
+        .where(prune_marks.c.id == 1, prune_marks.c.tokens_through < last)
+        .values(tokens_through=last)
+    )
+    return len(walked), int(deleted)
+
+
+def prune_revocations(conn: Connection, before: float, limit: int) -> int:
+    """Delete up to `limit` revocation-feed entries whose token expired before `before`.
+
+    The newest entry always stays: on SQLite the feed's sequence is the rowid, which would start
+    again below the holders' cursors if the table were ever emptied."""
     newest = select(func.max(revocations.c.seq)).scalar_subquery()
     stale = select(revocations.c.seq).where(revocations.c.expires_at < before, revocations.c.seq < newest)
     gone = conn.execute(
         delete(revocations).where(revocations.c.seq.in_(stale.limit(limit).scalar_subquery()))
-    ).rowcount
-    return int(gone_tokens), int(gone)
+    )
+    return int(gone.rowcount)
 
 
 def _record(row: Any) -> TokenRecord:
