@@ -1,4 +1,5 @@
-"""Checks on identifiers that admins and users submit: locales, client ids, URIs, entity types."""
+"""Checks on identifiers that admins, users and agents submit: locales, client ids, URIs, entity types,
+purposes."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import pycountry
 # Patterns are used with fullmatch: "$" would let a trailing newline through.
 _CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 _ENTITY_TYPE = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
+_PURPOSE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
 
 
 def normalize_locale(code: str) -> str:
@@ -27,6 +29,14 @@ def check_client_id(client_id: str) -> str:
     if not _CLIENT_ID.fullmatch(client_id):
         raise ValueError("client_id must be 1-128 characters of letters, digits and . _ : -")
     return client_id
+
+
+def check_purpose(purpose: str) -> str:
+    """A purpose is a code (`trip-planning`, `billing:v2`), not prose: it goes into tokens and into
+    the grant log, which is kept for good, so it must have no room for personal data."""
+    if not _PURPOSE.fullmatch(purpose):
+        raise ValueError("purpose must be a code of 1-64 letters, digits and . _ : / -")
+    return purpose
 
 
 def check_resource_uri(uri: str) -> str:

@@ -99,7 +99,7 @@ class GrantIn(_Body):
     expires_at: float | None = None
     max_delegation_depth: int = Field(default=0, ge=0, le=8)
     reveal: list[str] = Field(default_factory=list, max_length=32)
-    purpose: str | None = Field(default=None, max_length=200)
+    purpose: str | None = Field(default=None, max_length=64)
     require_dpop: bool = False
 
 

@@ -21,6 +21,7 @@ from broker.storage import agents as agent_store
 from broker.storage import grants as grant_store
 from broker.storage import principals
 from broker.storage.agents import AgentRecord
+from broker.validation import check_purpose
 from policy import (
     Decision,
     Denial,
@@ -33,7 +34,6 @@ from policy import (
     parse_scope_string,
 )
 
-MAX_PURPOSE = 200
 # What a client-credentials decision rests on: (user ref, policy version, agent, agent).
 Currency = tuple[str, int, str, str]
 
@@ -151,8 +151,11 @@ class ClientCredentialsFlow:
         self.resource = check_resource(required(form, "resource"))
         self.scopes = parse_scopes_param(required(form, "scope"))
         self.purpose = form.get("purpose") or None
-        if self.purpose is not None and len(self.purpose) > MAX_PURPOSE:
-            raise InvalidRequest(f"purpose is longer than {MAX_PURPOSE} characters")
+        if self.purpose is not None:
+            try:
+                check_purpose(self.purpose)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from exc
         self.lifetime = parse_lifetime(form)
         self.proof_jkt = proof_jkt
 

@@ -19,7 +19,7 @@ from broker.storage import tokens as token_store
 from broker.storage.grants import EntryRecord, GrantRecord
 from broker.storage.principals import UserRecord
 from broker.storage.schema import grant_log
-from broker.validation import check_client_id, check_entity_type, normalize_locale
+from broker.validation import check_client_id, check_entity_type, check_purpose, normalize_locale
 from policy import (
     MAX_DELEGATION_DEPTH,
     Effect,
@@ -65,6 +65,8 @@ class MeService:
         try:
             scopes = tuple(str(s) for s in parse_scopes(body["scopes"]))
             reveal = tuple(dict.fromkeys(check_entity_type(t) for t in body.get("reveal") or ()))
+            if body.get("purpose") is not None:
+                check_purpose(body["purpose"])
             if organization is not None:
                 organization = normalize_organization(organization)
         except (ScopeError, ValueError) as exc:

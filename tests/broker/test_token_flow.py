@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import jwt
+from sqlalchemy import select
 
+from broker.storage.schema import grant_log
 from tests.conftest import CALENDAR_URI, ISSUER, World, auth
 
 
@@ -81,6 +83,34 @@ def test_purpose_bound_grant_needs_the_same_purpose(world: World) -> None:
     assert response.status_code == 200
     claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
     assert claims["purpose"] == "trip-planning"
+
+
+def test_a_free_text_purpose_never_reaches_the_log(world: World) -> None:
+    # The grant log is kept for good and tokens travel: a purpose is a code, never prose.
+    world.grant()
+    prose = "treatment of Alice Smith's diabetes"
+    response = world.token(world.travel, purpose=prose)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+    for bad in (prose, "a" * 65, "-leading-dash", "line\nbreak"):
+        refused = world.client.post(
+            "/v1/me/grants",
+            json={
+                "agent": "travel-agent",
+                "resource": CALENDAR_URI,
+                "scopes": ["calendar:read"],
+                "max_ttl_seconds": 600,
+                "purpose": bad,
+            },
+            headers=auth(world.alice_key),
+        )
+        assert refused.status_code == 422, bad
+    store = world.client.app.state.ctx.store  # type: ignore[attr-defined]
+    with store.read() as conn:
+        events = conn.execute(select(grant_log.c.event)).scalars().all()
+    assert events
+    assert not [event for event in events if "Smith" in event]
+    assert world.token(world.travel, purpose="billing:v2/monthly").status_code == 200
 
 
 def test_expired_grant_is_denied(world: World) -> None:
