@@ -7,6 +7,7 @@ before the workers start.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 import os
@@ -71,6 +72,15 @@ class MetricsMiddleware:
             template = getattr(route, "path", "unmatched")
             REQUESTS.labels(scope["method"], template, str(status)).inc()
             LATENCY.labels(template).observe(time.perf_counter() - started)
+
+
+def metrics_allowed(authorization: str | None, token: str | None) -> bool:
+    """Whether a scrape may read /metrics: always without a configured token, otherwise only with
+    `Authorization: Bearer <token>` (compared in constant time)."""
+    if token is None:
+        return True
+    scheme, _, presented = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented.encode(), token.encode())
 
 
 def metrics_response() -> Response:

@@ -8,14 +8,14 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from cryptography.exceptions import InvalidTag
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
 from sqlalchemy import text
 
 from broker.api import admin_routes, audit_routes, disclose_routes, me_routes, oauth_routes
 from broker.api.errors import install_error_handlers
 from broker.api.limits import BodySizeLimit
 from broker.keys import KeyRing, load_key_encryption_key
-from broker.observability import MetricsMiddleware, metrics_response
+from broker.observability import MetricsMiddleware, metrics_allowed, metrics_response
 from broker.services.admin import AdminService
 from broker.services.audit_log import AuditLog, Checkpointer, LogIntegrityError
 from broker.services.audit_queries import AuditQueries
@@ -122,8 +122,10 @@ def create_app(
         return {"status": "ok"}
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
-    def metrics() -> Response:
+    def metrics(request: Request) -> Response:
         """Prometheus metrics: requests, latency, decisions by reason."""
+        if not metrics_allowed(request.headers.get("authorization"), settings.metrics_token):
+            return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         return metrics_response()
 
     @app.get("/ready", tags=["health"])

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 
+from fastapi.testclient import TestClient
+
+from broker.api.app import create_app
 from broker.observability import JsonFormatter
-from tests.conftest import World
+from broker.settings import Settings
+from tests.conftest import ISSUER, World
 
 
 def test_metrics_count_requests_and_decisions_by_reason(world: World) -> None:
@@ -32,3 +37,24 @@ def test_json_log_lines_carry_no_traceback_locals() -> None:
     assert line["level"] == "error"
     assert line["exception"] == "ValueError"
     assert "Traceback" not in json.dumps(line)
+
+
+def test_metrics_need_the_scrape_token_when_one_is_set(settings: Settings) -> None:
+    token = secrets.token_urlsafe(24)
+    configured = settings.model_copy(update={"metrics_token": token})
+    with TestClient(create_app(configured), base_url=ISSUER) as client:
+        missing = client.get("/metrics")
+        assert missing.status_code == 401
+        assert missing.headers["www-authenticate"] == 'Bearer realm="metrics"'
+        assert "discretion_" not in missing.text
+        assert client.get("/metrics", headers={"Authorization": f"Bearer {token[:-1]}x"}).status_code == 401
+        assert client.get("/metrics", headers={"Authorization": f"Basic {token}"}).status_code == 401
+        scraped = client.get("/metrics", headers={"Authorization": f"Bearer {token}"})
+        assert scraped.status_code == 200
+        assert "discretion_http_requests_total" in scraped.text
+        assert client.get("/live").status_code == 200  # only /metrics is guarded
+
+
+def test_the_scrape_token_is_not_in_the_settings_repr(settings: Settings) -> None:
+    token = secrets.token_urlsafe(24)
+    assert token not in repr(settings.model_copy(update={"metrics_token": token}))
