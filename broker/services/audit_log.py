@@ -22,6 +22,7 @@ from broker.checkpoint_keys import CheckpointKeys, all_verifiers, verifiers_by_i
 from broker.checkpoints import Checkpoint, NoteError, verify_checkpoint
 from broker.errors import NotFound, Unprocessable
 from broker.merkle import MerkleTree, hash_leaf
+from broker.periodic import PeriodicThread
 from broker.services.context import ServiceContext
 from broker.storage.schema import checkpoints, grant_log, log_head
 
@@ -269,31 +270,8 @@ def iter_rows(conn: Connection, *, after: int = 0) -> Iterator[tuple[int, str, s
         after = rows[-1].seq
 
 
-class Checkpointer:
-    """A background thread that signs a checkpoint whenever one is due."""
+class Checkpointer(PeriodicThread):
+    """Signs a checkpoint whenever one is due, polling every `poll_seconds` (0: only on demand)."""
 
     def __init__(self, audit_log: AuditLog, poll_seconds: float) -> None:
-        self._log = audit_log
-        self._poll = poll_seconds
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def start(self) -> None:
-        """Start polling (a poll interval of 0 means checkpoints only on demand)."""
-        if self._poll > 0:
-            self._thread = threading.Thread(target=self._run, name="grant-log-checkpointer", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._poll):
-            try:
-                self._log.checkpoint_if_due()
-            except Exception:
-                # A store hiccup must not kill the thread; the next poll tries again.
-                log.exception("grant log checkpoint failed")
-
-    def stop(self) -> None:
-        """Stop and wait for the thread, so that no checkpoint runs after the store closes."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+        super().__init__("grant-log-checkpointer", poll_seconds, audit_log.checkpoint_if_due)

@@ -16,8 +16,8 @@ token pays nothing for pruning (such an index cost about 8 % of grants/s, measur
 from __future__ import annotations
 
 import logging
-import threading
 
+from broker.periodic import PeriodicThread
 from broker.services.context import ServiceContext
 from broker.services.oauth import FEED_EXPIRY_GRACE
 from broker.storage import tokens as token_store
@@ -49,34 +49,14 @@ def prune(ctx: ServiceContext, *, batch: int = PRUNE_BATCH) -> tuple[int, int]:
             return tokens, entries
 
 
-class Pruner:
-    """A background thread that prunes every `interval` seconds (0: never; `discretion prune`)."""
+class Pruner(PeriodicThread):
+    """Prunes every `interval` seconds (0: never; `discretion prune` does it by hand)."""
 
     def __init__(self, ctx: ServiceContext, interval: float) -> None:
-        self._ctx = ctx
-        self._interval = interval
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__("pruner", interval, lambda: _prune_and_report(ctx))
 
-    def start(self) -> None:
-        """Start the thread, unless pruning is off."""
-        if self._interval > 0:
-            self._thread = threading.Thread(target=self._run, name="pruner", daemon=True)
-            self._thread.start()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            try:
-                tokens, entries = prune(self._ctx)
-            except Exception:
-                # The database may be away; the next round tries again.
-                log.exception("pruning expired tokens failed")
-                continue
-            if tokens or entries:
-                log.info("pruned %d expired tokens and %d feed entries", tokens, entries)
-
-    def stop(self) -> None:
-        """Stop and wait for the thread, so that nothing runs after the store closes."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+def _prune_and_report(ctx: ServiceContext) -> None:
+    tokens, entries = prune(ctx)
+    if tokens or entries:
+        log.info("pruned %d expired tokens and %d feed entries", tokens, entries)

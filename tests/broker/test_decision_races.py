@@ -49,6 +49,16 @@ def _log_types(world: World) -> list[str]:
         return list(conn.execute(select(grant_log.c.event_type).order_by(grant_log.c.seq)).scalars())
 
 
+def _block(world: World, kind: EntryKind, value: str) -> Callable[[], None]:
+    """alice's block of `value`, as a change to commit at the chosen moment."""
+    user = _alice(world)
+
+    def block() -> None:
+        MeService(_ctx(world)).add_entry(user, kind=kind, value=value, effect=Effect.BLOCK, note=None)
+
+    return block
+
+
 def _tokens(world: World) -> int:
     with _ctx(world).store.read() as conn:
         return len(conn.execute(select(tokens.c.jti)).all())
@@ -58,14 +68,7 @@ def test_a_block_committed_after_the_decision_refuses_the_token(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world.grant()
-    user = _alice(world)
-
-    def block() -> None:
-        MeService(_ctx(world)).add_entry(
-            user, kind=EntryKind.ORGANIZATION, value="Wanderly Travel", effect=Effect.BLOCK, note=None
-        )
-
-    _change_after_first_decision(monkeypatch, block)
+    _change_after_first_decision(monkeypatch, _block(world, EntryKind.ORGANIZATION, "Wanderly Travel"))
     assert world.token(world.travel).status_code == 403
     assert _tokens(world) == 0
     assert _log_types(world)[-2:] == ["list.entry_added", "token.denied"]
@@ -100,14 +103,7 @@ def test_requests_in_one_commit_group_all_see_the_change(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world.grant()
-    user = _alice(world)
-
-    def block() -> None:
-        MeService(_ctx(world)).add_entry(
-            user, kind=EntryKind.AGENT, value="travel-agent", effect=Effect.BLOCK, note=None
-        )
-
-    _change_after_first_decision(monkeypatch, block)
+    _change_after_first_decision(monkeypatch, _block(world, EntryKind.AGENT, "travel-agent"))
     responses = world.post_at_once("/oauth2/token", [world.token_form(world.travel) for _ in range(6)])
     # Decided before the block or after it, none of them may be issued once it has committed.
     assert [r.status_code for r in responses] == [403] * 6
