@@ -14,6 +14,7 @@ from sqlalchemy import text
 from broker.api import admin_routes, audit_routes, disclose_routes, me_routes, oauth_routes
 from broker.api.errors import install_error_handlers
 from broker.api.limits import BodySizeLimit
+from broker.api.token_endpoint import TokenEndpoint
 from broker.keys import KeyRing, load_key_encryption_key
 from broker.observability import MetricsMiddleware, metrics_allowed, metrics_response
 from broker.services.admin import AdminService
@@ -139,4 +140,6 @@ def create_app(
     install_console(app, settings)  # /console: server-rendered pages, CSP on those paths only
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware)
+    # Added last, so it runs first: the hot path skips the chain above (see its module).
+    app.add_middleware(TokenEndpoint, service=app.state.oauth, max_bytes=settings.max_body_bytes)
     return app

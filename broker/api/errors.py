@@ -66,12 +66,39 @@ def error_response(
     )
 
 
+def broker_error_response(path: str, exc: BrokerError) -> JSONResponse:
+    """A refusal the broker raised on purpose."""
+    headers = dict(exc.headers)
+    if exc.status_code == 401 and is_management_path(path):
+        headers.setdefault("WWW-Authenticate", 'Bearer realm="discretion"')
+    return error_response(path, exc.status_code, exc.error, exc.description, headers)
+
+
+def database_error_response(path: str, exc: DBAPIError) -> JSONResponse:
+    """Fail closed: the store is the source of truth for keys, grants and the log."""
+    log.error("database unavailable: %s", type(exc).__name__)
+    unavailable = TemporarilyUnavailable()
+    return error_response(path, 503, unavailable.error, unavailable.description)
+
+
+def unexpected_error_response(method: str, path: str, exc: Exception) -> JSONResponse:
+    """A bug: logged with its traceback, answered without one."""
+    log.error("unhandled error on %s %s", method, path, exc_info=exc)
+    return error_response(path, 500, "server_error", "the request could not be processed")
+
+
+def response_for(method: str, path: str, exc: Exception) -> JSONResponse:
+    """What any exception out of a route becomes (for code that runs outside the router)."""
+    if isinstance(exc, BrokerError):
+        return broker_error_response(path, exc)
+    if isinstance(exc, DBAPIError):
+        return database_error_response(path, exc)
+    return unexpected_error_response(method, path, exc)
+
+
 async def _broker_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BrokerError)
-    headers = dict(exc.headers)
-    if exc.status_code == 401 and is_management_path(request.url.path):
-        headers.setdefault("WWW-Authenticate", 'Bearer realm="discretion"')
-    return error_response(request.url.path, exc.status_code, exc.error, exc.description, headers)
+    return broker_error_response(request.url.path, exc)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
@@ -90,15 +117,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    # Fail closed: the store is the source of truth for keys, grants and the log.
-    log.error("database unavailable: %s", type(exc).__name__)
-    unavailable = TemporarilyUnavailable()
-    return error_response(request.url.path, 503, unavailable.error, unavailable.description)
+    assert isinstance(exc, DBAPIError)
+    return database_error_response(request.url.path, exc)
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(request.url.path, 500, "server_error", "the request could not be processed")
+    return unexpected_error_response(request.method, request.url.path, exc)
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -9,14 +9,18 @@ from fastapi import Request
 from broker.errors import InvalidRequest
 
 MAX_FIELDS = 32
+FORM_TYPE = "application/x-www-form-urlencoded"
 
 
 async def read_form(request: Request) -> dict[str, str]:
     """The form's parameters; a repeated parameter is an error (RFC 6749 section 3.2)."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
-        raise InvalidRequest("the body must be application/x-www-form-urlencoded")
-    raw = await request.body()
+    return parse_form(request.headers.get("content-type", ""), await request.body())
+
+
+def parse_form(content_type: str, raw: bytes) -> dict[str, str]:
+    """A form body's parameters, given its Content-Type header (empty if absent)."""
+    if content_type.split(";")[0].strip().lower() != FORM_TYPE:
+        raise InvalidRequest(f"the body must be {FORM_TYPE}")
     try:
         text = raw.decode("utf-8")
         pairs = parse_qsl(text, keep_blank_values=True, strict_parsing=bool(text), max_num_fields=MAX_FIELDS)

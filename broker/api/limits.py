@@ -10,9 +10,51 @@ from broker.api.errors import error_response
 from broker.errors import PayloadTooLarge
 
 
+class TooLarge(Exception):
+    """The body is over the limit (declared or streamed)."""
+
+
+class Disconnected(Exception):
+    """The client went away before the body was complete; `message` is what the server sent."""
+
+    def __init__(self, message: Message) -> None:
+        super().__init__("client disconnected")
+        self.message = message
+
+
+async def read_body(scope: Scope, receive: Receive, max_bytes: int) -> bytes:
+    """The whole request body, refusing more than `max_bytes` whether it declares its
+    Content-Length or streams in chunks."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length" and (not value.isdigit() or int(value) > max_bytes):
+            raise TooLarge()
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise Disconnected(message)
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            raise TooLarge()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def refuse_too_large(scope: Scope, receive: Receive, send: Send, max_bytes: int) -> None:
+    """413 in the dialect of the route, closing the connection (the rest of the body is unread)."""
+    error = PayloadTooLarge(f"the request body exceeds {max_bytes} bytes")
+    response: Any = error_response(
+        scope["path"], 413, error.error, error.description, headers={"Connection": "close"}
+    )
+    await response(scope, receive, send)
+
+
 class BodySizeLimit:
     """Reads the body (up to the limit) before the app runs, so an oversized body never reaches a
-    route, whether it declares its Content-Length or streams in chunks."""
+    route."""
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -22,35 +64,17 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        for name, value in scope.get("headers", ()):
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
-                await self._refuse(scope, receive, send)
-                return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                # The client went away; let the app see the disconnect.
-                await self.app(scope, _replay([message], receive), send)
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
-        await self.app(scope, _replay([body], receive), send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        error = PayloadTooLarge(f"the request body exceeds {self.max_bytes} bytes")
-        response: Any = error_response(
-            scope["path"], 413, error.error, error.description, headers={"Connection": "close"}
-        )
-        await response(scope, receive, send)
+        try:
+            body = await read_body(scope, receive, self.max_bytes)
+        except TooLarge:
+            await refuse_too_large(scope, receive, send, self.max_bytes)
+            return
+        except Disconnected as gone:
+            # Let the app see the disconnect.
+            await self.app(scope, _replay([gone.message], receive), send)
+            return
+        message = {"type": "http.request", "body": body, "more_body": False}
+        await self.app(scope, _replay([message], receive), send)
 
 
 def _replay(messages: list[Message], receive: Receive) -> Receive:
