@@ -11,6 +11,7 @@ import binascii
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +30,7 @@ MAX_ASSERTION_LENGTH = 8192
 _FOREIGN_TYPES = frozenset({"at+jwt", "dpop+jwt", "application/at+jwt", "application/dpop+jwt"})
 _PURGE_ONE_IN = 256
 log = logging.getLogger(__name__)
+AgentLookup = Callable[[Connection, str], agent_store.AgentRecord | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +100,19 @@ def verify_assertion(
     settings: Settings,
     now: float,
     claimed_client_id: str | None = None,
+    find_agent: AgentLookup | None = None,
 ) -> VerifiedAssertion:
-    """Check a client assertion's signature and claims against the agent's registered keys."""
+    """Check a client assertion's signature and claims against the agent's registered keys.
+    `find_agent` replaces the store read of the agent (the token path's AgentCache)."""
     if len(assertion) > MAX_ASSERTION_LENGTH:
         raise InvalidRequest("client_assertion is too long")
     alg, kid, client_id = _unverified(assertion)
     if claimed_client_id is not None and claimed_client_id != client_id:
         raise _fail("client_id does not match the assertion")
-    agent = agent_store.get_agent(conn, client_id, with_resources=False)
+    if find_agent is None:
+        agent = agent_store.get_agent(conn, client_id, with_resources=False)
+    else:
+        agent = find_agent(conn, client_id)
     if agent is None:
         raise _fail("unknown client")
     try:

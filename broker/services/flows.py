@@ -15,9 +15,9 @@ from sqlalchemy import Connection
 
 from broker import audit
 from broker.errors import AccessDenied, BrokerError, InvalidRequest, InvalidScope, InvalidTarget
+from broker.services.agent_cache import AgentCache
 from broker.services.context import ServiceContext
 from broker.services.policy_cache import Policy, PolicyCache
-from broker.storage import agents as agent_store
 from broker.storage import grants as grant_store
 from broker.storage import principals
 from broker.storage.agents import AgentRecord
@@ -143,10 +143,17 @@ class ClientCredentialsFlow:
     """`client_credentials` on a user's behalf: the requester itself receives the token."""
 
     def __init__(
-        self, ctx: ServiceContext, form: dict[str, str], *, proof_jkt: str | None, policies: PolicyCache
+        self,
+        ctx: ServiceContext,
+        form: dict[str, str],
+        *,
+        proof_jkt: str | None,
+        policies: PolicyCache,
+        agents: AgentCache,
     ) -> None:
         self._ctx = ctx
         self._policies = policies
+        self._agents = agents
         self.subject = required(form, "subject")
         self.resource = check_resource(required(form, "resource"))
         self.scopes = parse_scopes_param(required(form, "scope"))
@@ -161,7 +168,7 @@ class ClientCredentialsFlow:
 
     def decide(self, conn: Connection, agent: AgentRecord, now: float) -> Plan:
         """Default deny under the user's grants and lists (policy.decide_token)."""
-        holder = agent_store.holder_of(conn, self.resource)
+        holder = self._agents.holder_of(conn, self.resource)
         if holder is None:
             raise InvalidTarget()
         request = TokenRequest(

@@ -25,6 +25,7 @@ from broker.errors import (
     UnsupportedGrantType,
 )
 from broker.observability import record_decision
+from broker.services.agent_cache import AgentCache
 from broker.services.context import ServiceContext
 from broker.services.exchange import ExchangeFlow
 from broker.services.flows import ClientCredentialsFlow, Flow, Plan, StaleDecision, required
@@ -55,6 +56,7 @@ class OAuthService:
         self._ctx = ctx
         self._writes = WriteBatcher(ctx.store)
         self._policies = PolicyCache()
+        self._agents = AgentCache()
 
     async def issue(self, form: dict[str, str], *, dpop_proofs: list[str] | None = None) -> dict[str, Any]:
         """Handle a token request of either grant type, with an optional DPoP proof."""
@@ -66,7 +68,11 @@ class OAuthService:
         flow: Flow
         if grant_type == CLIENT_CREDENTIALS:
             flow = ClientCredentialsFlow(
-                self._ctx, form, proof_jkt=proof.jkt if proof else None, policies=self._policies
+                self._ctx,
+                form,
+                proof_jkt=proof.jkt if proof else None,
+                policies=self._policies,
+                agents=self._agents,
             )
         else:
             flow = ExchangeFlow(self._ctx, form, proof=proof)
@@ -106,7 +112,12 @@ class OAuthService:
             error: BrokerError | None = None
             with self._ctx.store.read_kept() as conn:
                 verified = verify_assertion(
-                    conn, assertion, settings=settings, now=now, claimed_client_id=claimed_client_id
+                    conn,
+                    assertion,
+                    settings=settings,
+                    now=now,
+                    claimed_client_id=claimed_client_id,
+                    find_agent=self._agents.agent,
                 )
                 try:
                     plan = flow.decide(conn, verified.agent, now)
@@ -135,6 +146,8 @@ class OAuthService:
             try:
                 event = await self._writes.run(write)
             except StaleDecision:
+                # Perhaps decided on a remembered agent that has been suspended since.
+                self._agents.forget(*plan.parties)
                 continue
             except InvalidDPoPProof:
                 await self._burn(verified, now)

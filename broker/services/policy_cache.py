@@ -14,10 +14,9 @@ again, where it reads the new version and misses.
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 
+from broker.services.lru import Lru
 from policy import Grant, ListEntry
 
 # (user ref, policy version, resource, requesting agent, its organization)
@@ -30,20 +29,12 @@ class PolicyCache:
     """Least recently used, bounded; safe to share between threads."""
 
     def __init__(self, size: int = DEFAULT_SIZE) -> None:
-        self._size = size
-        self._policies: OrderedDict[PolicyKey, Policy] = OrderedDict()
-        self._lock = threading.Lock()
+        self._policies: Lru[PolicyKey, Policy] = Lru(size)
 
     def get(self, key: PolicyKey, load: Callable[[], Policy]) -> Policy:
         """The policy remembered under `key`, or `load()`'s, remembered."""
-        with self._lock:
-            policy = self._policies.get(key)
-            if policy is not None:
-                self._policies.move_to_end(key)
-                return policy
-        policy = load()
-        with self._lock:
-            self._policies[key] = policy
-            if len(self._policies) > self._size:
-                self._policies.popitem(last=False)
+        policy = self._policies.get(key)
+        if policy is None:
+            policy = load()
+            self._policies.put(key, policy)
         return policy

@@ -1,0 +1,42 @@
+"""A bounded least-recently-used map, safe to share between threads."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Lru(Generic[K, V]):
+    """At most `size` entries; the least recently read or written goes first."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._entries: OrderedDict[K, V] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        """The entry, now the most recently used; None if absent."""
+        with self._lock:
+            value = self._entries.get(key)
+            if value is not None:
+                self._entries.move_to_end(key)
+            return value
+
+    def put(self, key: K, value: V) -> None:
+        """Remember an entry, dropping the oldest past the bound."""
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+    def drop(self, where: Callable[[K, V], bool]) -> None:
+        """Forget every entry for which `where(key, value)` holds."""
+        with self._lock:
+            for key in [k for k, v in self._entries.items() if where(k, v)]:
+                del self._entries[key]
