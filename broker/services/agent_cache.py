@@ -25,13 +25,12 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from broker.services.lru import Lru
+from broker.services.lru import Expiring
 from broker.storage import agents as agent_store
 from broker.storage.agents import AgentRecord
 
 TTL_SECONDS = 5.0
 DEFAULT_SIZE = 4096
-_Entry = tuple[AgentRecord, float]
 
 
 class AgentCache:
@@ -44,36 +43,26 @@ class AgentCache:
         ttl: float = TTL_SECONDS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._by_id: Lru[str, _Entry] = Lru(size)
-        self._by_resource: Lru[str, _Entry] = Lru(size)
-        self._ttl = ttl
-        self._clock = clock
+        self._by_id: Expiring[str, AgentRecord] = Expiring(size, ttl, clock)
+        self._by_resource: Expiring[str, AgentRecord] = Expiring(size, ttl, clock)
 
     def agent(self, conn: Connection, client_id: str) -> AgentRecord | None:
         """The agent with this client id (without its resource list), or None."""
-        return self._read(
-            self._by_id, client_id, lambda: agent_store.get_agent(conn, client_id, with_resources=False)
+        return self._by_id.get(
+            client_id, lambda: agent_store.get_agent(conn, client_id, with_resources=False), _active
         )
 
     def holder_of(self, conn: Connection, resource_uri: str) -> AgentRecord | None:
         """The agent that registered this resource URI, or None."""
-        return self._read(self._by_resource, resource_uri, lambda: agent_store.holder_of(conn, resource_uri))
+        return self._by_resource.get(resource_uri, lambda: agent_store.holder_of(conn, resource_uri), _active)
 
     def forget(self, *client_ids: str) -> None:
         """Drop these agents, by id and as holders: the next read of them goes to the store."""
         gone = set(client_ids)
         for entries in (self._by_id, self._by_resource):
-            entries.drop(lambda _, entry: entry[0].client_id in gone)
+            entries.drop(lambda record: record.client_id in gone)
 
-    def _read(
-        self, entries: Lru[str, _Entry], key: str, load: Callable[[], AgentRecord | None]
-    ) -> AgentRecord | None:
-        now = self._clock()
-        entry = entries.get(key)
-        if entry is not None and entry[1] > now:
-            return entry[0]
-        record = load()
-        # Never a miss or a suspended agent: registering or reinstating one must count at once.
-        if record is not None and not record.suspended:
-            entries.put(key, (record, now + self._ttl))
-        return record
+
+def _active(record: AgentRecord) -> bool:
+    # Never a suspended agent (nor a miss): reinstating or registering one must count at once.
+    return not record.suspended

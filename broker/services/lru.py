@@ -40,3 +40,27 @@ class Lru(Generic[K, V]):
         with self._lock:
             for key in [k for k, v in self._entries.items() if where(k, v)]:
                 del self._entries[key]
+
+
+class Expiring(Generic[K, V]):
+    """An `Lru` whose entries also lapse `ttl` seconds after they were loaded."""
+
+    def __init__(self, size: int, ttl: float, clock: Callable[[], float]) -> None:
+        self._entries: Lru[K, tuple[V, float]] = Lru(size)
+        self._ttl = ttl
+        self._clock = clock
+
+    def get(self, key: K, load: Callable[[], V | None], keep: Callable[[V], bool]) -> V | None:
+        """The live entry for `key`, or what `load()` returns, remembered if `keep` says so."""
+        now = self._clock()
+        entry = self._entries.get(key)
+        if entry is not None and entry[1] > now:
+            return entry[0]
+        value = load()
+        if value is not None and keep(value):
+            self._entries.put(key, (value, now + self._ttl))
+        return value
+
+    def drop(self, where: Callable[[V], bool]) -> None:
+        """Forget every entry whose value `where` picks."""
+        self._entries.drop(lambda _, entry: where(entry[0]))
