@@ -18,6 +18,7 @@ from broker.errors import AccessDenied, BrokerError, InvalidRequest, InvalidScop
 from broker.services.agent_cache import AgentCache
 from broker.services.context import ServiceContext
 from broker.services.policy_cache import Policy, PolicyCache
+from broker.services.user_cache import UserCache
 from broker.storage import grants as grant_store
 from broker.storage import principals
 from broker.storage.agents import AgentRecord
@@ -150,10 +151,12 @@ class ClientCredentialsFlow:
         proof_jkt: str | None,
         policies: PolicyCache,
         agents: AgentCache,
+        users: UserCache,
     ) -> None:
         self._ctx = ctx
         self._policies = policies
         self._agents = agents
+        self._users = users
         self.subject = required(form, "subject")
         self.resource = check_resource(required(form, "resource"))
         self.scopes = parse_scopes_param(required(form, "scope"))
@@ -180,7 +183,7 @@ class ClientCredentialsFlow:
             requested_lifetime=self.lifetime,
             sender_constrained=self.proof_jkt is not None,
         )
-        user = principals.get_user(conn, user_id=self.subject)
+        user = self._users.user(conn, self.subject)
         if user is None:
             decision = Decision.deny(Denial(Reason.UNKNOWN_SUBJECT, "subject"))
         else:
@@ -228,10 +231,14 @@ class ClientCredentialsFlow:
 
     def still_current(self, conn: Connection, plan: Plan) -> bool:
         """The user's policy version and both agents' status are unchanged."""
-        return principals.policy_still_current(conn, *self.currency(plan))
+        currency = self.currency(plan)
+        if currency is None:
+            raise RuntimeError("an allowed plan names its user")
+        return principals.policy_still_current(conn, *currency)
 
-    def currency(self, plan: Plan) -> Currency:
-        """The user's policy version and the two agents, which must still be active."""
+    def currency(self, plan: Plan) -> Currency | None:
+        """The user's policy version and the two agents, which must still be active; None for an
+        unknown subject (nothing about it was remembered)."""
         if plan.user is None or plan.holder is None:
-            raise RuntimeError("an allowed plan names its user and holder")
+            return None
         return plan.user.ref, plan.user.policy_version, plan.recipient, plan.holder.client_id

@@ -32,6 +32,7 @@ from broker.services.flows import ClientCredentialsFlow, Flow, Plan, StaleDecisi
 from broker.services.policy_cache import PolicyCache
 from broker.services.revocation import revoke_and_log
 from broker.services.token_writes import DPOP_PROOF_WINDOW, TokenWrite, spend
+from broker.services.user_cache import UserCache
 from broker.storage import agents as agent_store
 from broker.storage import tokens as token_store
 from broker.storage.batch import WriteBatcher
@@ -57,6 +58,7 @@ class OAuthService:
         self._writes = WriteBatcher(ctx.store)
         self._policies = PolicyCache()
         self._agents = AgentCache()
+        self._users = UserCache()
 
     async def issue(self, form: dict[str, str], *, dpop_proofs: list[str] | None = None) -> dict[str, Any]:
         """Handle a token request of either grant type, with an optional DPoP proof."""
@@ -73,6 +75,7 @@ class OAuthService:
                 proof_jkt=proof.jkt if proof else None,
                 policies=self._policies,
                 agents=self._agents,
+                users=self._users,
             )
         else:
             flow = ExchangeFlow(self._ctx, form, proof=proof)
@@ -141,13 +144,15 @@ class OAuthService:
                 event=plan.event if signed is None else signed[2],
                 token=None if signed is None else signed[1],
                 still_current=partial(flow.still_current, plan=plan),
-                currency=None if signed is None else flow.currency(plan),
+                currency=flow.currency(plan),
             )
             try:
                 event = await self._writes.run(write)
             except StaleDecision:
-                # Perhaps decided on a remembered agent that has been suspended since.
+                # Perhaps decided on a remembered user or agent that has changed since.
                 self._agents.forget(*plan.parties)
+                if plan.user is not None:
+                    self._users.forget(plan.user.user_id)
                 continue
             except InvalidDPoPProof:
                 await self._burn(verified, now)

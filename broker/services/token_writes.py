@@ -50,7 +50,10 @@ def spend(
 class TokenWrite:
     """One token request's write. `token` is None for a refusal, which is logged but not stored.
     `currency` lets a run of writes re-check their decisions in one statement; a flow that cannot
-    say it that way leaves it None and its own `still_current` runs instead."""
+    say it that way leaves it None and its own `still_current` runs instead. A refusal with a
+    `currency` is re-checked too, on the user's policy version alone: it may have been decided on
+    a remembered user row (broker/services/user_cache.py), and a grant committed since may allow
+    it now."""
 
     verified: VerifiedAssertion
     proof: VerifiedProof | None
@@ -70,6 +73,10 @@ class TokenWrite:
             if not self.still_current(conn):
                 raise StaleDecision
             token_store.insert_token(conn, self.token)
+        elif self.currency is not None:
+            ref, version = self.currency[:2]
+            if principals.policy_version(conn, ref) != version:
+                raise StaleDecision
         return self.event
 
     @staticmethod
@@ -83,7 +90,8 @@ class TokenWrite:
         audit.append_many(conn, [(w.event, w.now) for w in writes])
         issuing = [w for w in writes if w.token is not None]
         checks = [w.currency for w in issuing if w.currency is not None]
-        if checks and not principals.policies_still_current(conn, checks):
+        refused = [w.currency[:2] for w in writes if w.token is None and w.currency is not None]
+        if (checks or refused) and not principals.policies_still_current(conn, checks, refused):
             raise NotTogether("a decision went stale")
         if not all(w.still_current(conn) for w in issuing if w.currency is None):
             raise NotTogether("a decision went stale")

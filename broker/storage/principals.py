@@ -134,17 +134,23 @@ def policy_still_current(
     return row is not None and bool(row.version == version and row.active == len({first_agent, second_agent}))
 
 
-def policies_still_current(conn: Connection, checks: Sequence[tuple[str, int, str, str]]) -> bool:
-    """`policy_still_current` for several (user ref, policy version, agent, agent) at once: True
-    when every one holds. One statement, for the token path's group commit."""
-    refs = sorted({check[0] for check in checks})
+def policies_still_current(
+    conn: Connection,
+    checks: Sequence[tuple[str, int, str, str]],
+    versions: Sequence[tuple[str, int]] = (),
+) -> bool:
+    """`policy_still_current` for several (user ref, policy version, agent, agent) at once, and
+    `versions`: (user ref, policy version) pairs that must still hold whatever the agents' status
+    (a refusal's, which a suspension cannot turn into a token). True when every one holds. One
+    statement, for the token path's group commit."""
+    refs = sorted({check[0] for check in checks} | {ref for ref, _ in versions})
     agent_ids = sorted({agent for check in checks for agent in check[2:]})
     params = {f"r{i}": ref for i, ref in enumerate(refs)} | {f"a{i}": a for i, a in enumerate(agent_ids)}
     found = fast.rows(conn, _currency_statement(len(refs), len(agent_ids)), params)
-    versions = {row.id: row.version for row in found if row.kind == "u"}
+    current = {row.id: row.version for row in found if row.kind == "u"}
     active = {row.id for row in found if row.kind == "a"}
-    return all(
-        versions.get(ref) == version and first in active and second in active
+    return all(current.get(ref) == version for ref, version in versions) and all(
+        current.get(ref) == version and first in active and second in active
         for ref, version, first, second in checks
     )
 
@@ -154,15 +160,14 @@ def _currency_statement(refs: int, agent_ids: int) -> fast.Sql:
     # One text per list length, so PostgreSQL prepares each after a few uses. Only placeholder
     # names are formatted in; the values are bound.
     ref_list = ", ".join(f":r{i}" for i in range(refs))
-    agent_list = ", ".join(f":a{i}" for i in range(agent_ids))
-    text = (
-        f"SELECT 'u', ref, policy_version FROM users WHERE ref IN ({ref_list}) UNION ALL "  # noqa: S608
-        f"SELECT 'a', client_id, 0 FROM agents WHERE client_id IN ({agent_list}) AND status = 'active'"
-    )
-    return fast.Sql(
-        text,
-        ("kind", "id", "version"),
-    )
+    text = f"SELECT 'u', ref, policy_version FROM users WHERE ref IN ({ref_list})"  # noqa: S608
+    if agent_ids:
+        agent_list = ", ".join(f":a{i}" for i in range(agent_ids))
+        text += (
+            f" UNION ALL SELECT 'a', client_id, 0 FROM agents "  # noqa: S608
+            f"WHERE client_id IN ({agent_list}) AND status = 'active'"
+        )
+    return fast.Sql(text, ("kind", "id", "version"))
 
 
 def bump_policy_version(conn: Connection, ref: str) -> None:
