@@ -9,7 +9,7 @@ generator, the same warm-up, and a bare-HTTP floor (`GET /live`, answered by nod
 provider) in the same run.
 
     .venv/bin/python benchmarks/peer_oidc_provider.py [--seconds 20] [--concurrency 32]
-        [--processes 1[,2]] [--with-discretion [--workers 2] [--db sqlite|postgresql] [--replicas 1]]
+        [--processes 1[,2]] [--with-discretion [--workers N] [--db sqlite|postgresql] [--replicas 1]]
 
 `--processes 1,2` measures the peer once per listed process count in the same run.
 `--with-discretion` also measures our broker (plain client_credentials grants, grant log on) in the
@@ -54,6 +54,7 @@ from benchmarks.token_issuance import (
     bare_requests,
     brokers_for,
     build_requests,
+    default_workers,
     measure,
     setup,
 )
@@ -290,11 +291,15 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=16, help="clients (agents), as in token_issuance.py")
     parser.add_argument("--max-rate", type=float, default=4000.0, help="requests to pre-generate per second")
     parser.add_argument("--with-discretion", action="store_true", help="also measure our broker in this run")
-    parser.add_argument("--workers", type=int, default=2, help="our broker's workers (--with-discretion)")
+    parser.add_argument(
+        "--workers", type=int, default=None, help="our workers per replica (default: cores / replicas)"
+    )
     parser.add_argument("--users", type=int, default=50, help="our broker's users (--with-discretion)")
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite", help="our store")
     parser.add_argument("--replicas", type=int, default=1, help="our broker processes (--with-discretion)")
     args = parser.parse_args()
+    if args.workers is None:
+        args.workers = default_workers(args.replicas)
     process_counts = [int(p) for p in args.processes.replace("|", ",").split(",") if p]
     count = WARMUP + int(args.seconds * args.max_rate)
 
