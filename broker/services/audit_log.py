@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import Connection, insert, select
+from sqlalchemy.exc import IntegrityError
 
 from broker.audit import canonical_json
 from broker.checkpoint_keys import CheckpointKeys, all_verifiers, verifiers_by_id
@@ -133,7 +134,13 @@ class AuditLog:
             # (and so every token request of every worker) for tens of milliseconds.
             with self._ctx.store.read() as conn:
                 self._sync(conn)
-            return self._sign_checkpoint()
+            try:
+                return self._sign_checkpoint()
+            except IntegrityError:
+                # PostgreSQL only: another replica inserted a checkpoint of this very size after
+                # the lookup below. Same log, same root: the second try finds and returns it.
+                log.info("grant log checkpoint: another replica signed this size first")
+                return self._sign_checkpoint()
 
     def _sign_checkpoint(self) -> dict[str, Any]:
         with self._ctx.store.write() as conn:

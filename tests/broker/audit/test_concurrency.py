@@ -7,6 +7,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from sqlalchemy import select
 
 from broker import audit
@@ -16,6 +17,7 @@ from broker.services.context import ServiceContext
 from broker.settings import Settings
 from broker.storage.db import Store
 from broker.storage.schema import grant_log
+from tests.conftest import POSTGRES_URL
 
 WRITERS, EACH = 8, 25
 
@@ -55,5 +57,31 @@ def test_parallel_writers_give_contiguous_seqs_and_a_valid_tree(settings: Settin
     assert audit_log.verify_at_start() == len(seqs)
     audit_log.checkpoint()
     assert audit_log.verify_at_start() == len(seqs)
+    for store in stores:
+        store.dispose()
+
+
+@pytest.mark.skipif(POSTGRES_URL is None, reason="SQLite's writer gate serializes checkpoint writes")
+def test_two_replicas_signing_the_same_size_both_succeed(settings: Settings) -> None:
+    """Replica B looks for a checkpoint of the log's size, finds none, and before it inserts its
+    own, replica A commits one of that size: B returns A's instead of failing its round."""
+    stores = [Store(settings.resolved_database_url) for _ in range(2)]
+    logs = [AuditLog(ServiceContext(s, settings, KeyRing(s, bytes(32))), bytes(32)) for s in stores]
+    with stores[0].write() as conn:
+        audit.append(conn, audit.Event(type=audit.EventType.GRANT_CREATED, actors=("a",)), now=time.time())
+    first, second = logs
+    real_current = second._keys.current
+    raced: list[dict[str, object]] = []
+
+    def current_after_the_other_replica(conn: object, *, now: float) -> object:
+        if not raced:
+            raced.append(first.checkpoint())  # commits while B's transaction is open
+        return real_current(conn, now=now)  # type: ignore[arg-type]
+
+    second._keys.current = current_after_the_other_replica  # type: ignore[method-assign]
+    signed = second.checkpoint()
+    assert raced
+    assert signed["tree_size"] == raced[0]["tree_size"] == 1
+    assert signed["root_hash"] == raced[0]["root_hash"]
     for store in stores:
         store.dispose()
