@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -104,10 +105,21 @@ def get_agent(conn: Connection, client_id: str, *, with_resources: bool = True) 
 
 def all_active(conn: Connection, client_ids: set[str]) -> bool:
     """True when every one of these agents exists and is not suspended."""
-    rows = conn.execute(
-        select(agents.c.client_id).where(agents.c.client_id.in_(client_ids), agents.c.status == ACTIVE)
+    ids = sorted(client_ids)
+    if not ids:
+        return True
+    found = fast.rows(conn, _active_statement(len(ids)), {f"c{i}": c for i, c in enumerate(ids)})
+    return len(found) == len(ids)
+
+
+@functools.lru_cache(maxsize=64)
+def _active_statement(count: int) -> fast.Sql:
+    # One text per list length; only placeholder names are formatted in, the values are bound.
+    names = ", ".join(f":c{i}" for i in range(count))
+    return fast.Sql(
+        f"SELECT client_id FROM agents WHERE client_id IN ({names}) AND status = 'active'",  # noqa: S608
+        ("client_id",),
     )
-    return len(rows.all()) == len(client_ids)
 
 
 def get_agents(conn: Connection, client_ids: set[str]) -> dict[str, AgentRecord]:

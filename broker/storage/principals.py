@@ -102,6 +102,7 @@ _USER_BY_ID = fast.Sql(
     ("ref", "user_id", "list_mode", "policy_version"),
 )
 _USER_BY_REF = select(users).where(users.c.ref == bindparam("value"))
+_POLICY_VERSION = fast.Sql("SELECT policy_version FROM users WHERE ref = :ref", ("policy_version",))
 _STILL_CURRENT = fast.Sql(
     "SELECT (SELECT policy_version FROM users WHERE ref = :ref) AS version, "
     "(SELECT count(*) FROM agents WHERE (client_id = :a OR client_id = :b) AND status = 'active') AS active",
@@ -120,7 +121,8 @@ def get_user(conn: Connection, *, user_id: str | None = None, ref: str | None = 
 
 def policy_version(conn: Connection, ref: str) -> int | None:
     """The user's current policy version (None if the user is gone)."""
-    return conn.execute(select(users.c.policy_version).where(users.c.ref == ref)).scalar()
+    version = fast.scalar(conn, _POLICY_VERSION, {"ref": ref})
+    return None if version is None else int(version)
 
 
 def policy_still_current(

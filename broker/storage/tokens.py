@@ -196,9 +196,30 @@ def insert_tokens(conn: Connection, records: Sequence[TokenRecord]) -> None:
     )
 
 
+# On the exchange path, read and re-checked per request: built once (see fast.py).
+_TOKEN_BY_ID = fast.Sql(
+    "SELECT {columns} FROM tokens WHERE jti = :jti",
+    (
+        "jti",
+        "user_ref",
+        "grant_id",
+        "client_id",
+        "holder_id",
+        "audience",
+        "parties",
+        "parent_jti",
+        "kid",
+        "issued_at",
+        "expires_at",
+        "revoked_at",
+    ),
+)
+_LINK_BY_ID = fast.Sql("SELECT {columns} FROM tokens WHERE jti = :jti", ("parent_jti", "revoked_at"))
+
+
 def get_token(conn: Connection, jti: str) -> TokenRecord | None:
     """A token by id."""
-    row = conn.execute(select(tokens).where(tokens.c.jti == jti)).first()
+    row = fast.first(conn, _TOKEN_BY_ID, {"jti": jti})
     return None if row is None else _record(row)
 
 
@@ -242,9 +263,7 @@ def revoked_ancestor(conn: Connection, record: TokenRecord) -> bool:
     for _ in range(64):  # chains are capped far below this; the bound guards against a cycle
         if parent is None:
             return False
-        row = conn.execute(
-            select(tokens.c.parent_jti, tokens.c.revoked_at).where(tokens.c.jti == parent)
-        ).first()
+        row = fast.first(conn, _LINK_BY_ID, {"jti": parent})
         if row is None or row.revoked_at is not None:
             return True
         parent = row.parent_jti
