@@ -105,27 +105,29 @@ def get_agent(conn: Connection, client_id: str, *, with_resources: bool = True) 
 
 def all_active(conn: Connection, client_ids: set[str]) -> bool:
     """True when every one of these agents exists and is not suspended."""
-    ids = sorted(client_ids)
-    if not ids:
-        return True
-    found = fast.rows(conn, _active_statement(len(ids)), {f"c{i}": c for i, c in enumerate(ids)})
-    return len(found) == len(ids)
-
-
-@functools.lru_cache(maxsize=64)
-def _active_statement(count: int) -> fast.Sql:
-    # One text per list length; only placeholder names are formatted in, the values are bound.
-    names = ", ".join(f":c{i}" for i in range(count))
-    return fast.Sql(
-        f"SELECT client_id FROM agents WHERE client_id IN ({names}) AND status = 'active'",  # noqa: S608
-        ("client_id",),
-    )
+    return len(_by_ids(conn, client_ids, active_only=True)) == len(client_ids)
 
 
 def get_agents(conn: Connection, client_ids: set[str]) -> dict[str, AgentRecord]:
     """Several agents by id (without their resource lists, which callers here do not need)."""
-    rows = conn.execute(select(agents).where(agents.c.client_id.in_(client_ids)))
-    return {row.client_id: _record(row, ()) for row in rows}
+    return {row.client_id: _record(row, ()) for row in _by_ids(conn, client_ids, active_only=False)}
+
+
+def _by_ids(conn: Connection, client_ids: set[str], *, active_only: bool) -> list[Any]:
+    ids = sorted(client_ids)
+    if not ids:
+        return []
+    params = {f"c{i}": client_id for i, client_id in enumerate(ids)}
+    return fast.rows(conn, _by_ids_statement(len(ids), active_only), params)
+
+
+@functools.lru_cache(maxsize=128)
+def _by_ids_statement(count: int, active_only: bool) -> fast.Sql:
+    # One text per list length (the exchange path's parties); only placeholder names are
+    # formatted in, the values are bound.
+    names = ", ".join(f":c{i}" for i in range(count))
+    status = " AND status = 'active'" if active_only else ""
+    return fast.Sql(f"SELECT {{columns}} FROM agents WHERE client_id IN ({names}){status}", _AGENT_COLUMNS)  # noqa: S608
 
 
 def holder_of(conn: Connection, resource_uri: str) -> AgentRecord | None:

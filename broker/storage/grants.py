@@ -130,6 +130,9 @@ _GRANTS_FOR_REQUEST = fast.Sql(
     "AND (agent = :agent OR organization = :organization) ORDER BY created_at, grant_id",
     _GRANT_COLUMNS,
 )
+_GRANT_BY_ID = fast.Sql(
+    "SELECT {columns} FROM grants WHERE grant_id = :grant_id AND user_ref = :user_ref", _GRANT_COLUMNS
+)
 _ENTRY_COLUMNS = ("entry_id", "user_ref", "kind", "value", "effect", "note", "created_at")
 _ENTRIES_BY_USER = fast.Sql(
     "SELECT {columns} FROM list_entries WHERE user_ref = :user_ref ORDER BY created_at",
@@ -155,9 +158,7 @@ def grants_for_request(
 
 def get_grant(conn: Connection, user_ref: str, grant_id: str) -> GrantRecord | None:
     """One of the user's grants; another user's grant id gives None."""
-    row = conn.execute(
-        select(grants).where(grants.c.grant_id == grant_id, grants.c.user_ref == user_ref)
-    ).first()
+    row = fast.first(conn, _GRANT_BY_ID, {"grant_id": grant_id, "user_ref": user_ref})
     return None if row is None else _grant(row)
 
 
