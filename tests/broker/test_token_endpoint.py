@@ -57,6 +57,10 @@ REQUESTS: dict[str, Request] = {
         "content": b"grant_type=client_credentials&grant_type=client_credentials",
         "headers": {"Content-Type": FORM},
     },
+    "two content types": lambda w: {
+        "content": b"grant_type=password",
+        "headers": [("Content-Type", "application/json"), ("Content-Type", FORM)],
+    },
     "not utf-8": lambda w: {"content": b"\xff=\xfe", "headers": {"Content-Type": FORM}},
     "unsupported grant": lambda w: {"data": {"grant_type": "password"}},
     "no client authentication": lambda w: {
