@@ -12,7 +12,7 @@ worker's event loop (measured: docs/benchmarks.md). Remembering them is safe bec
   inside the write transaction (flows.still_current, token_writes.run_together), and when that
   check fails the service forgets both agents and decides again on fresh reads;
 - a suspended agent's requests that end in a refusal anyway (a denial, a malformed request) may be
-  refused on a remembered record for at most `TTL_SECONDS`; no token is issued on one.
+  refused on a remembered record for at most `lru.REMEMBER_SECONDS`; no token is issued on one.
 
 The user row is not remembered: its policy version is what every decision, allowed or denied, must
 read fresh (broker/services/policy_cache.py).
@@ -25,26 +25,17 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from broker.services.lru import Expiring
+from broker.services.lru import REMEMBER_SECONDS, Expiring
 from broker.storage import agents as agent_store
 from broker.storage.agents import AgentRecord
-
-TTL_SECONDS = 5.0
-DEFAULT_SIZE = 4096
 
 
 class AgentCache:
     """Bounded and short-lived; safe to share between threads."""
 
-    def __init__(
-        self,
-        *,
-        size: int = DEFAULT_SIZE,
-        ttl: float = TTL_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._by_id: Expiring[str, AgentRecord] = Expiring(size, ttl, clock)
-        self._by_resource: Expiring[str, AgentRecord] = Expiring(size, ttl, clock)
+    def __init__(self, *, ttl: float = REMEMBER_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self._by_id: Expiring[str, AgentRecord] = Expiring(ttl=ttl, clock=clock)
+        self._by_resource: Expiring[str, AgentRecord] = Expiring(ttl=ttl, clock=clock)
 
     def agent(self, conn: Connection, client_id: str) -> AgentRecord | None:
         """The agent with this client id (without its resource list), or None."""

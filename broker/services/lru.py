@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -42,10 +43,21 @@ class Lru(Generic[K, V]):
                 del self._entries[key]
 
 
+# The token path's agent and user caches: how long a row is remembered, and how many.
+REMEMBER_SECONDS = 5.0
+REMEMBER_SIZE = 4096
+
+
 class Expiring(Generic[K, V]):
     """An `Lru` whose entries also lapse `ttl` seconds after they were loaded."""
 
-    def __init__(self, size: int, ttl: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        *,
+        size: int = REMEMBER_SIZE,
+        ttl: float = REMEMBER_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._entries: Lru[K, tuple[V, float]] = Lru(size)
         self._ttl = ttl
         self._clock = clock

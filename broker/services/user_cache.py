@@ -18,25 +18,16 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection
 
-from broker.services.lru import Expiring
+from broker.services.lru import REMEMBER_SECONDS, Expiring
 from broker.storage import principals
 from broker.storage.principals import UserRecord
-
-TTL_SECONDS = 5.0
-DEFAULT_SIZE = 4096
 
 
 class UserCache:
     """Bounded and short-lived; safe to share between threads."""
 
-    def __init__(
-        self,
-        *,
-        size: int = DEFAULT_SIZE,
-        ttl: float = TTL_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._by_id: Expiring[str, UserRecord] = Expiring(size, ttl, clock)
+    def __init__(self, *, ttl: float = REMEMBER_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self._by_id: Expiring[str, UserRecord] = Expiring(ttl=ttl, clock=clock)
 
     def user(self, conn: Connection, user_id: str) -> UserRecord | None:
         """The user with this external id, or None."""

@@ -10,27 +10,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from broker.services import flows
 from broker.services.admin import AdminService
 from broker.services.me import MeService
 from broker.storage import principals
 from broker.storage.schema import grant_log, tokens
 from policy import Effect, EntryKind
+from tests.broker.decisions import change_after_first_decision
 from tests.conftest import World
-
-
-def _change_after_first_decision(monkeypatch: pytest.MonkeyPatch, change: Callable[[], None]) -> None:
-    real = flows.ClientCredentialsFlow.decide
-    calls: list[int] = []
-
-    def decide_then_change(self: Any, conn: Any, agent: Any, now: float) -> Any:
-        plan = real(self, conn, agent, now)
-        calls.append(1)
-        if len(calls) == 1:
-            change()  # commits in its own transaction while this request holds its decision
-        return plan
-
-    monkeypatch.setattr(flows.ClientCredentialsFlow, "decide", decide_then_change)
 
 
 def _ctx(world: World) -> Any:
@@ -68,7 +54,7 @@ def test_a_block_committed_after_the_decision_refuses_the_token(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world.grant()
-    _change_after_first_decision(monkeypatch, _block(world, EntryKind.ORGANIZATION, "Wanderly Travel"))
+    change_after_first_decision(monkeypatch, _block(world, EntryKind.ORGANIZATION, "Wanderly Travel"))
     assert world.token(world.travel).status_code == 403
     assert _tokens(world) == 0
     assert _log_types(world)[-2:] == ["list.entry_added", "token.denied"]
@@ -79,7 +65,7 @@ def test_a_grant_revoked_after_the_decision_refuses_the_token(
 ) -> None:
     grant = world.grant()
     user = _alice(world)
-    _change_after_first_decision(
+    change_after_first_decision(
         monkeypatch, lambda: MeService(_ctx(world)).revoke_grant(user, grant["grant_id"])
     )
     assert world.token(world.travel).status_code == 403
@@ -92,7 +78,7 @@ def test_an_agent_suspended_after_the_decision_gets_no_token(
 ) -> None:
     world.grant()
     admin = AdminService(_ctx(world))
-    _change_after_first_decision(monkeypatch, lambda: admin.set_suspended("travel-agent", True, admin="test"))
+    change_after_first_decision(monkeypatch, lambda: admin.set_suspended("travel-agent", True, admin="test"))
     # Decided again, the suspended agent no longer authenticates.
     assert world.token(world.travel).status_code == 401
     assert _tokens(world) == 0
@@ -103,7 +89,7 @@ def test_requests_in_one_commit_group_all_see_the_change(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     world.grant()
-    _change_after_first_decision(monkeypatch, _block(world, EntryKind.AGENT, "travel-agent"))
+    change_after_first_decision(monkeypatch, _block(world, EntryKind.AGENT, "travel-agent"))
     responses = world.post_at_once("/oauth2/token", [world.token_form(world.travel) for _ in range(6)])
     # Decided before the block or after it, none of them may be issued once it has committed.
     assert [r.status_code for r in responses] == [403] * 6

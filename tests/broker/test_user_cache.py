@@ -7,10 +7,11 @@ from typing import Any
 
 import pytest
 
-from broker.services import flows, user_cache
+from broker.services import user_cache
 from broker.services.me import MeService
 from broker.services.user_cache import UserCache
 from broker.storage import principals
+from tests.broker.decisions import change_after_first_decision
 from tests.conftest import CALENDAR_URI, World, auth
 
 GRANT = {
@@ -55,17 +56,7 @@ def test_a_grant_after_a_remembered_refusal_counts_at_once(
 def test_a_grant_committed_between_a_refusal_and_its_write_is_honoured(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = flows.ClientCredentialsFlow.decide
-    calls: list[int] = []
-
-    def decide_then_grant(self: Any, conn: Any, agent: Any, now: float) -> Any:
-        plan = real(self, conn, agent, now)
-        calls.append(1)
-        if len(calls) == 1:
-            _grant_for_alice(world)
-        return plan
-
-    monkeypatch.setattr(flows.ClientCredentialsFlow, "decide", decide_then_grant)
+    change_after_first_decision(monkeypatch, lambda: _grant_for_alice(world))
     # Six in one commit group, decided before the grant or after it: all see it.
     responses = world.post_at_once("/oauth2/token", [world.token_form(world.travel) for _ in range(6)])
     assert [r.status_code for r in responses] == [200] * 6
