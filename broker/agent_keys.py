@@ -7,6 +7,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from nacl.bindings import crypto_core_ed25519_is_valid_point as is_valid_point
 
 # Assertion algorithms accepted, by key type. HS* is never accepted: a shared secret cannot be a
 # registered public key (RFC 8725 section 3.1).
@@ -79,6 +80,11 @@ def load_key(jwk: dict[str, Any], alg: str) -> Any:
     }[alg]
     if not isinstance(key, expected):
         raise JwkError("the key is not a public key of the declared type")
+    # A small-order Ed25519 key has signatures anyone can make (OpenSSL accepts an all-identity
+    # signature from the identity point for every message); libsodium's verification refuses
+    # them, so such a key is refused outright rather than registered and never usable.
+    if isinstance(key, ed25519.Ed25519PublicKey) and not is_valid_point(key.public_bytes_raw()):
+        raise JwkError("the Ed25519 key is not a point of prime order")
     return key
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import Connection
 
 from broker.agent_keys import ALLOWED_ALGS, JwkError, find_key
 from broker.errors import InvalidClient, InvalidRequest
+from broker.jose import JWT
 from broker.settings import Settings
 from broker.storage import agents as agent_store
 from broker.storage import tokens as token_store
@@ -122,7 +123,7 @@ def verify_assertion(
     if key is None:
         raise _fail("no registered key for kid and alg")
     try:
-        claims = jwt.decode(
+        claims = JWT.decode(
             assertion,
             key,
             algorithms=[alg],

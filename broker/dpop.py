@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from broker.agent_keys import JwkError, load_key
 from broker.errors import BrokerError
+from broker.jose import JWT
 from broker.keys import jwk_thumbprint
 
 # Asymmetric algorithms only (RFC 9449 section 4.3 item 5); never "none" or HS*.
@@ -95,7 +96,7 @@ def verify_proof(
         raise InvalidDPoPProof("the DPoP proof's alg does not fit its key")
     try:
         key = load_key({k: v for k, v in jwk.items() if k != "alg"}, alg)
-        claims = jwt.decode(
+        claims = JWT.decode(
             proof,
             key,
             algorithms=[alg],

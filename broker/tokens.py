@@ -10,6 +10,7 @@ import jwt
 from sqlalchemy import Connection, select
 
 from broker.agent_keys import load_key
+from broker.jose import JWT
 from broker.keys import SIGNING_ALG, SigningKey
 from broker.storage.schema import signing_keys
 
@@ -24,7 +25,7 @@ def new_jti() -> str:
 
 def mint(key: SigningKey, claims: dict[str, Any]) -> str:
     """Sign access-token claims with the current key; `typ` is explicit (RFC 9068 section 2.1)."""
-    return jwt.encode(
+    return JWT.encode(
         claims, key.private_key, algorithm=SIGNING_ALG, headers={"typ": ACCESS_TOKEN_TYPE, "kid": key.kid}
     )
 
@@ -56,7 +57,7 @@ def read_own_token(conn: Connection, token: str, *, issuer: str) -> dict[str, An
         if len(_VERIFY_KEYS) < 64:
             _VERIFY_KEYS[kid] = key
     try:
-        claims: dict[str, Any] = jwt.decode(
+        claims: dict[str, Any] = JWT.decode(
             token,
             key,
             algorithms=[SIGNING_ALG],

@@ -11,7 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.keys import public_jwk
-from tests.conftest import CALENDAR_URI, ISSUER, World
+from tests.agents import TestAgent
+from tests.conftest import CALENDAR_URI, ISSUER, World, auth
 
 
 def _request(world: World, assertion: str) -> dict[str, str]:
@@ -206,3 +207,13 @@ def test_replayed_jti_within_one_commit_group_is_accepted_once(granted: World) -
     assertion = granted.travel.assertion(ISSUER, now=granted.clock.now)
     responses = granted.post_at_once("/oauth2/token", [_request(granted, assertion)] * 4)
     assert sorted(r.status_code for r in responses) == [200, 401, 401, 401]
+
+
+def test_a_small_order_key_cannot_be_registered(world: World) -> None:
+    # The identity point "signs" every message with R = identity, S = 0: whoever registered it,
+    # anyone could authenticate as the agent. Refused at registration, not only at verification.
+    registration = TestAgent("weak", "Weak Ltd", "GB").registration()
+    registration["jwks"]["keys"][0]["x"] = base64.urlsafe_b64encode(b"\x01" + bytes(31)).rstrip(b"=").decode()
+    response = world.client.post("/v1/agents", json=registration, headers=auth(world.admin_key))
+    assert response.status_code == 422, response.text
+    assert "prime order" in response.json()["detail"]

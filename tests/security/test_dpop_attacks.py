@@ -154,3 +154,13 @@ def test_replayed_proof_still_spends_the_assertion(granted: World) -> None:
     again = granted.client.post("/oauth2/token", data=form, headers={"DPoP": fresh})
     assert again.status_code == 401
     assert again.json()["error"] == "invalid_client"
+
+
+def test_proof_with_a_small_order_key_is_rejected(granted: World) -> None:
+    # Its "signature" (R = identity, S = 0) verifies for any proof under OpenSSL: a token bound
+    # to such a key would be a bearer token anyone can present.
+    identity = base64.urlsafe_b64encode(b"\x01" + bytes(31)).rstrip(b"=").decode()
+    header = {"typ": "dpop+jwt", "alg": "EdDSA", "jwk": {"kty": "OKP", "crv": "Ed25519", "x": identity}}
+    claims = {"jti": "j1", "htm": "POST", "htu": TOKEN_URL, "iat": int(granted.clock.now)}
+    signature = base64.urlsafe_b64encode(b"\x01" + bytes(63)).rstrip(b"=").decode()
+    _refused(granted, f"{_b64(header)}.{_b64(claims)}.{signature}")
