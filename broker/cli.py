@@ -43,7 +43,7 @@ def _metrics_dir(settings: Settings) -> None:
 
 
 def _prepare(settings: Settings) -> ServiceContext:
-    store = Store(settings.resolved_database_url)
+    store = Store(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     store.migrate()
     keyring = KeyRing(store, load_key_encryption_key(settings))
     keyring.ensure_key()

@@ -41,7 +41,7 @@ def create_app(
 ) -> FastAPI:
     """Build the broker app for these settings (and, in tests, a movable clock). A served worker
     sets `freeze_heap`: see the lifespan."""
-    store = Store(settings.resolved_database_url)
+    store = Store(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     kek = load_key_encryption_key(settings)
     keyring = KeyRing(store, kek)
     ctx = (

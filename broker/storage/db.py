@@ -21,9 +21,11 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
 _BACKSTOP_CHECKPOINT_PAGES = 20000
 CHECKPOINT_INTERVAL_SECONDS = 0.5
+# Settings.sqlite_synchronous to the pragma (a fixed map: the value is formatted into SQL).
+_SYNCHRONOUS = {"normal": "NORMAL", "full": "FULL"}
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control from the sqlite3 module so that writers can BEGIN IMMEDIATE:
@@ -32,7 +34,7 @@ def _configure_sqlite(engine: Engine) -> None:
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA synchronous={_SYNCHRONOUS[synchronous]}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=5000")
         # Several broker processes share the file: every write by one resets the others' page
@@ -156,7 +158,7 @@ def _release_if_acquired(gate: _WriterGate, acquiring: asyncio.Future[None]) -> 
 class Store:
     """Owns the engine and hands out read and write transactions."""
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, sqlite_synchronous: str = "normal") -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self._gate: _WriterGate | None = None
@@ -169,7 +171,7 @@ class Store:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
                 self._gate = _WriterGate(Path(path + ".writer-lock"))
             self.engine = create_engine(url, echo=echo, pool_size=8, max_overflow=8)
-            _configure_sqlite(self.engine)
+            _configure_sqlite(self.engine, sqlite_synchronous)
         else:
             # No pre-ping (a round trip per checkout, two per token): a connection that the server
             # dropped fails its request (a 503, nothing issued) and SQLAlchemy then invalidates
