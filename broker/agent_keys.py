@@ -89,14 +89,25 @@ def load_key(jwk: dict[str, Any], alg: str) -> Any:
 
 
 @lru_cache(maxsize=4096)
-def _cached_key(members: tuple[tuple[str, Any], ...], alg: str) -> Any:
+def _cached_key(members: tuple[tuple[str, str], ...], alg: str) -> Any:
     # Keyed by the key's own members, so a re-registered or rotated key is a different entry.
+    # A key that fails to load raises, and failures are not remembered.
     return load_key(dict(members), alg)
+
+
+def load_key_cached(jwk: dict[str, Any], alg: str) -> Any:
+    """`load_key`, remembered by the JWK's members: parsing a key and checking its point costs
+    more than verifying a signature with it, and the same keys come back (registered keys, an
+    agent's DPoP key). A JWK with any non-string member is loaded (and refused) afresh."""
+    members = tuple(sorted(jwk.items()))
+    if not all(isinstance(value, str) for _, value in members):
+        return load_key(jwk, alg)
+    return _cached_key(members, alg)
 
 
 def find_key(jwks: dict[str, Any], kid: str, alg: str) -> Any | None:
     """The registered key with this kid, if it may be used with this algorithm."""
     for jwk in jwks.get("keys", ()):
         if jwk.get("kid") == kid and jwk.get("alg") == alg:
-            return _cached_key(tuple(sorted(jwk.items())), alg)
+            return load_key_cached(jwk, alg)
     return None

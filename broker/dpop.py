@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from broker.agent_keys import JwkError, load_key
+from broker.agent_keys import JwkError, load_key_cached
 from broker.errors import BrokerError
 from broker.jose import JWT
 from broker.keys import jwk_thumbprint
@@ -95,7 +95,7 @@ def verify_proof(
     if not _alg_matches_key(alg, jwk):
         raise InvalidDPoPProof("the DPoP proof's alg does not fit its key")
     try:
-        key = load_key({k: v for k, v in jwk.items() if k != "alg"}, alg)
+        key = load_key_cached({k: v for k, v in jwk.items() if k != "alg"}, alg)
         claims = JWT.decode(
             proof,
             key,

@@ -13,7 +13,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PrivateKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from broker import agent_keys
 from broker.jose import JWT
+from broker.keys import public_jwk
 
 IDENTITY_POINT = b"\x01" + bytes(31)  # a small-order Ed25519 public key
 
@@ -110,3 +112,20 @@ def test_other_algorithms_are_still_pyjwts() -> None:
     token = jwt.encode(_claims(), "a-shared-secret-of-at-least-32-bytes!", algorithm="HS256")
     with pytest.raises(jwt.InvalidAlgorithmError):
         JWT.decode(token, Ed25519PrivateKey.generate().public_key(), algorithms=["EdDSA"])
+
+
+def test_a_key_is_parsed_once_per_distinct_jwk(monkeypatch: pytest.MonkeyPatch) -> None:
+    loads: list[dict[str, Any]] = []
+    real = agent_keys.load_key
+
+    def counting(jwk: dict[str, Any], alg: str) -> Any:
+        loads.append(jwk)
+        return real(jwk, alg)
+
+    monkeypatch.setattr(agent_keys, "load_key", counting)
+    first, second = (public_jwk(Ed25519PrivateKey.generate().public_key()) for _ in range(2))
+    keys = [agent_keys.load_key_cached(dict(jwk), "EdDSA") for jwk in (first, first, second, first)]
+    assert len(loads) == 2
+    assert keys[0] is keys[1] is keys[3]
+    assert keys[2] is not keys[0]
+    assert keys[2].public_bytes_raw() != keys[0].public_bytes_raw()

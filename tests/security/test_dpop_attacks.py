@@ -164,3 +164,12 @@ def test_proof_with_a_small_order_key_is_rejected(granted: World) -> None:
     claims = {"jti": "j1", "htm": "POST", "htu": TOKEN_URL, "iat": int(granted.clock.now)}
     signature = base64.urlsafe_b64encode(b"\x01" + bytes(63)).rstrip(b"=").decode()
     _refused(granted, f"{_b64(header)}.{_b64(claims)}.{signature}")
+
+
+@pytest.mark.parametrize("x", [{"nested": "object"}, ["a", "list"], 7])
+def test_proof_whose_jwk_member_is_not_a_string_is_rejected(granted: World, x: object) -> None:
+    # Proof keys are remembered by their members; an unhashable member must be refused like any
+    # other bad key, not crash the cache.
+    header = {"typ": "dpop+jwt", "alg": "EdDSA", "jwk": {"kty": "OKP", "crv": "Ed25519", "x": x}}
+    claims = {"jti": "j1", "htm": "POST", "htu": TOKEN_URL, "iat": int(granted.clock.now)}
+    _refused(granted, f"{_b64(header)}.{_b64(claims)}.{_b64({'not': 'a signature'})}")
