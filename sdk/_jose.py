@@ -20,6 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from nacl.bindings import crypto_core_ed25519_is_valid_point as is_valid_point
 
 __all__ = [
     "PRIVATE_MEMBERS",
@@ -104,7 +105,12 @@ def _int(jwk: Mapping[str, Any], name: str) -> int:
 def _okp(jwk: Mapping[str, Any]) -> tuple[frozenset[str], Verify]:
     if jwk.get("crv") != "Ed25519":
         raise ValueError("only the Ed25519 OKP curve is supported")
-    key = ed25519.Ed25519PublicKey.from_public_bytes(b64url_decode(jwk["x"]))
+    raw = b64url_decode(jwk["x"])
+    # A small-order point has one signature (R = identity, S = 0) that OpenSSL accepts for every
+    # message: such a key would let anyone sign.
+    if len(raw) != 32 or not is_valid_point(raw):
+        raise ValueError("the Ed25519 key is not a point of prime order")
+    key = ed25519.Ed25519PublicKey.from_public_bytes(raw)
     # The bound method itself: no wrapper on the hot path.
     return frozenset({"EdDSA"}), key.verify
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -661,3 +662,20 @@ def test_nonces_rotate_and_processes_sharing_a_secret_agree(clock: FakeClock) ->
 def test_nonces_refuse_a_short_secret() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
         sdk.DPoPNonces(secret=b"short")
+
+
+def test_4_3_step7_a_small_order_proof_key_is_refused(
+    broker: FakeBroker, verifier: sdk.TokenVerifier, dpop_key: Any, clock: FakeClock
+) -> None:
+    # The identity point "signs" everything (R = identity, S = 0 passes OpenSSL's check), so a
+    # proof under it proves nothing about who holds the token.
+    identity = b"\x01" + bytes(31)
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": _b64(identity)}
+    token = broker.mint(cnf={"jkt": thumbprint(jwk)})
+    header, claims, _ = proof(dpop_key, clock, token, header={"jwk": jwk}).split(".")
+    forged = f"{header}.{claims}.{_b64(identity + bytes(32))}"
+    assert dpop_reason(verifier, token, forged) == "bad_key"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -101,3 +102,19 @@ def test_a_jwks_without_keys_list_fails_closed(verifier: sdk.TokenVerifier, brok
     broker.jwks_keys = "nope"  # type: ignore[assignment]
     with pytest.raises(sdk.VerifierUnavailable):
         verifier.verify(broker.mint())
+
+
+def test_a_small_order_ed25519_key_is_not_trusted(broker: FakeBroker, clock: FakeClock) -> None:
+    # With the identity point as the key, R = identity and S = 0 verify any message under
+    # OpenSSL: a JWKS carrying it would let anyone mint tokens.
+    identity = b"\x01" + bytes(31)
+    broker.jwks_keys = [{"kty": "OKP", "crv": "Ed25519", "kid": "weak", "x": _b64(identity)}]
+    _, payload, _ = broker.mint().split(".")
+    header = _b64(json.dumps({"alg": "EdDSA", "typ": "at+jwt", "kid": "weak"}).encode())
+    forged = f"{header}.{payload}.{_b64(identity + bytes(32))}"
+    with pytest.raises(sdk.InvalidToken, match="unknown_key"):
+        _verifier(broker, clock, "EdDSA").verify(forged)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
