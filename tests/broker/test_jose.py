@@ -12,9 +12,12 @@ import nacl.signing
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed448 import Ed448PrivateKey
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+from jwt.api_jws import PyJWS
 
 from broker import agent_keys
-from broker.jose import JWT
+from broker.jose import _JWS, JWT
 from broker.keys import public_jwk
 
 IDENTITY_POINT = b"\x01" + bytes(31)  # a small-order Ed25519 public key
@@ -129,3 +132,30 @@ def test_a_key_is_parsed_once_per_distinct_jwk(monkeypatch: pytest.MonkeyPatch) 
     assert keys[0] is keys[1] is keys[3]
     assert keys[2] is not keys[0]
     assert keys[2].public_bytes_raw() != keys[0].public_bytes_raw()
+
+
+_SEGMENT_BYTES = st.binary(max_size=24) | st.text(
+    alphabet="ABCDEFabcdef0123456789-_=+/!. \n", max_size=24
+).map(str.encode)
+
+
+@settings(max_examples=2000, deadline=None)
+@example(segment=b"!!!!")
+@example(segment=b"eyJ=")
+@example(segment=b"eyJhbGciOiJIUzI1NiJ9===")
+@example(segment=b"a")
+@example(segment=b"ab=c")
+@example(segment=b"ab+/")
+@example(segment=b"YQ")
+@example(segment=b"YR")
+@example(segment=b"YQ==")
+@given(segment=_SEGMENT_BYTES)
+def test_segments_get_pyjwts_verdicts(segment: bytes) -> None:
+    # The codec's C-speed segment check must accept and refuse exactly what PyJWT's does.
+    def verdict(decode: Any) -> bytes | str:
+        try:
+            return bytes(decode(segment, "header"))
+        except jwt.DecodeError:
+            return "refused"
+
+    assert verdict(_JWS._decode_base64url_segment) == verdict(PyJWS._decode_base64url_segment)
