@@ -3,8 +3,10 @@
 Each token request ends in a small write (spend the assertion, append the log record, store the
 token). Committed one by one, every request pays a full commit: on SQLite some twenty WAL frames
 and the writer gate, on PostgreSQL a WAL flush. Instead, the jobs queued on an event loop are
-written together by one flusher task, in one transaction. While the flusher waits for SQLite's
-writer gate the loop goes on deciding and signing the next requests, whose jobs join the batch.
+written together by one flusher task, in one transaction. Before it writes, the flusher lets the
+loop run until a couple of rounds add no job, so requests read meanwhile join the group; while
+it waits for SQLite's writer gate the loop goes on deciding and signing the next requests, whose
+jobs join the batch too.
 
 Every job's outcome is the one it would have had alone: if any job of a batch fails (a replayed
 assertion, a decision gone stale, a database error) or the commit does, the whole transaction is
@@ -32,6 +34,9 @@ from broker.storage.db import Store
 
 T = TypeVar("T")
 MAX_BATCH = 64
+# Loop rounds without a new job before a group is written: a request read in one round is
+# decided (and queued) in the next.
+_QUIET_ROUNDS = 2
 
 Job = Callable[[Connection], Any]
 Queued = tuple[Job, "asyncio.Future[Any]"]
@@ -66,6 +71,7 @@ class WriteBatcher:
     async def _flush(self, loop: asyncio.AbstractEventLoop, queue: list[Queued]) -> None:
         try:
             while queue:
+                await self._gather(queue)
                 batch: list[Queued] | None = None
                 try:
                     async with self._store.write_from_loop() as conn:
@@ -90,6 +96,19 @@ class WriteBatcher:
             # Only a cancelled flusher (the loop shutting down) leaves jobs behind: fail them
             # rather than leave their callers waiting on a queue that nobody will flush.
             _fail(queue, RuntimeError("the write batcher stopped"))
+
+    async def _gather(self, queue: list[Queued]) -> None:
+        # Let the loop run until it has nothing more to add: requests already read, or arriving
+        # meanwhile, are decided and join this group instead of the next. A commit's cost is
+        # mostly per group (on PostgreSQL about nine round trips, during which the loop is
+        # blocked), so bigger groups are cheaper per grant: measured on PostgreSQL, 2 x 1,
+        # 1,441-1,535 -> 1,795-2,253 grants/s and 0.74-0.83 -> 0.60-0.71 ms CPU per grant;
+        # SQLite unchanged. It never waits on a timer: an idle loop flushes at once.
+        quiet = 0
+        while quiet < _QUIET_ROUNDS and len(queue) < self._max_batch:
+            before = len(queue)
+            await asyncio.sleep(0)
+            quiet = quiet + 1 if len(queue) == before else 0
 
     async def _one_by_one(self, batch: list[Queued]) -> None:
         for job, future in _live(batch):

@@ -86,6 +86,40 @@ def test_jobs_ready_together_share_one_transaction(store: Store) -> None:
     assert _names(store) == {f"n{i}" for i in range(5)}
 
 
+def test_jobs_decided_over_the_next_loop_rounds_join_the_group(store: Store) -> None:
+    # A request read while the group gathers is decided a round or two later; it rides along
+    # rather than paying for its own commit.
+    batcher = WriteBatcher(store)
+
+    async def after_rounds(rounds: int, name: str) -> Connection:
+        for _ in range(rounds):
+            await asyncio.sleep(0)
+        return await batcher.run(_insert(name))
+
+    async def scenario() -> list[Connection]:
+        return await asyncio.gather(*(after_rounds(i, f"n{i}") for i in range(4)))
+
+    connections = asyncio.run(scenario())
+    assert len({id(conn) for conn in connections}) == 1
+    assert _names(store) == {f"n{i}" for i in range(4)}
+
+
+def test_a_job_after_a_quiet_loop_does_not_wait_for_company(store: Store) -> None:
+    batcher = WriteBatcher(store)
+
+    async def scenario() -> tuple[Connection, Connection, float]:
+        first = await batcher.run(_insert("early"))
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        second = await batcher.run(_insert("late"))
+        return first, second, loop.time() - started
+
+    first, second, waited = asyncio.run(scenario())
+    assert first is not second
+    assert waited < 0.5  # a few loop rounds, never a timer
+    assert _names(store) == {"early", "late"}
+
+
 def test_a_failing_job_is_rolled_back_alone(store: Store) -> None:
     batcher = WriteBatcher(store)
 
