@@ -124,10 +124,21 @@ def append(conn: Connection, event: Event, *, now: float) -> int:
 
 def append_many(conn: Connection, events: Sequence[tuple[Event, float]]) -> list[int]:
     """Sequence and write several events, in order, in the caller's transaction: the same rows as
-    one `append` each, in a fixed number of statements (the token path's group commit)."""
-    # The UPDATE takes the head row's lock until commit, so concurrent writers are serialized
-    # and sequence numbers are contiguous even on PostgreSQL (on SQLite BEGIN IMMEDIATE does it).
-    last = int(fast.scalar(conn, _ADVANCE_SEQ, {"count": len(events)}))
+    one `append` each, in a fixed number of statements."""
+    return write_events(conn, events, last=int(reserve_seqs(conn, len(events)).scalar()))
+
+
+def reserve_seqs(conn: Connection, count: int) -> fast.Sent:
+    """Send the advance of the log head by `count`; its `scalar()` is the last sequence number
+    reserved, the first being count - 1 below it. The UPDATE takes the head row's lock until
+    commit, so concurrent writers are serialized and sequence numbers are contiguous even on
+    PostgreSQL (on SQLite BEGIN IMMEDIATE does it)."""
+    return fast.send(conn, _ADVANCE_SEQ, {"count": count})
+
+
+def write_events(conn: Connection, events: Sequence[tuple[Event, float]], *, last: int) -> list[int]:
+    """Write the events with the sequence numbers up to `last` reserved for them (`reserve_seqs`),
+    in order; returns those numbers. Every log write goes through here."""
     first = last - len(events) + 1
     rows: list[dict[str, Any]] = []
     terms: list[dict[str, Any]] = []
@@ -146,9 +157,9 @@ def append_many(conn: Connection, events: Sequence[tuple[Event, float]]) -> list
             }
         )
         terms.extend({"term": term, "seq": seq} for term in index_terms(body))
-    fast.insert(conn, _INSERT_EVENT, rows)
-    if terms:
-        fast.insert(conn, _INSERT_TERMS, terms)
+    # Sent: inside a `fast.pipeline` a failure raises at its end.
+    fast.send_insert(conn, _INSERT_EVENT, rows)
+    fast.send_insert(conn, _INSERT_TERMS, terms)
     return list(range(first, last + 1))
 
 

@@ -145,16 +145,36 @@ def policies_still_current(
     `versions`: (user ref, policy version) pairs that must still hold whatever the agents' status
     (a refusal's, which a suspension cannot turn into a token). True when every one holds. One
     statement, for the token path's group commit."""
-    refs = sorted({check[0] for check in checks} | {ref for ref, _ in versions})
-    agent_ids = sorted({agent for check in checks for agent in check[2:]})
-    params = {f"r{i}": ref for i, ref in enumerate(refs)} | {f"a{i}": a for i, a in enumerate(agent_ids)}
-    found = fast.rows(conn, _currency_statement(len(refs), len(agent_ids)), params)
-    current = {row.id: row.version for row in found if row.kind == "u"}
-    active = {row.id for row in found if row.kind == "a"}
-    return all(current.get(ref) == version for ref, version in versions) and all(
-        current.get(ref) == version and first in active and second in active
-        for ref, version, first, second in checks
-    )
+    return CurrencyCheck(conn, checks, versions).holds()
+
+
+class CurrencyCheck:
+    """`policies_still_current`, sent when made (so that it can go in a `fast.pipeline`) and
+    answered by `holds()` once its result is in."""
+
+    __slots__ = ("_checks", "_sent", "_versions")
+
+    def __init__(
+        self,
+        conn: Connection,
+        checks: Sequence[tuple[str, int, str, str]],
+        versions: Sequence[tuple[str, int]] = (),
+    ) -> None:
+        self._checks, self._versions = checks, versions
+        refs = sorted({check[0] for check in checks} | {ref for ref, _ in versions})
+        agent_ids = sorted({agent for check in checks for agent in check[2:]})
+        params = {f"r{i}": ref for i, ref in enumerate(refs)} | {f"a{i}": a for i, a in enumerate(agent_ids)}
+        self._sent = fast.send(conn, _currency_statement(len(refs), len(agent_ids)), params)
+
+    def holds(self) -> bool:
+        """True when every policy version and agent status checked is still the one decided on."""
+        found = self._sent.all()
+        current = {row.id: row.version for row in found if row.kind == "u"}
+        active = {row.id for row in found if row.kind == "a"}
+        return all(current.get(ref) == version for ref, version in self._versions) and all(
+            current.get(ref) == version and first in active and second in active
+            for ref, version, first, second in self._checks
+        )
 
 
 @functools.lru_cache(maxsize=256)

@@ -82,14 +82,24 @@ def consume_proof_jti(conn: Connection, jkt: str, jti: str, expires_at: float) -
 def consume_assertion_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> bool:
     """Record several (client id, assertion id, expiry); False when any was seen before, in the
     store or earlier in `spent` (the caller then rolls back)."""
-    rows = [{"client_id": client_id, "jti": jti, "expires_at": exp} for client_id, jti, exp in spent]
-    return fast.insert(conn, _SPEND_JTI, rows) == len(rows)
+    return spend_assertion_jtis(conn, spent).count() == len(spent)
 
 
 def consume_proof_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> bool:
     """Record several (key thumbprint, proof id, expiry); False when any was seen before."""
+    return spend_proof_jtis(conn, spent).count() == len(spent)
+
+
+def spend_assertion_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> fast.Sent:
+    """`consume_assertion_jtis`, sent: every one was a first use when its count is len(spent)."""
+    rows = [{"client_id": client_id, "jti": jti, "expires_at": exp} for client_id, jti, exp in spent]
+    return fast.send_insert(conn, _SPEND_JTI, rows)
+
+
+def spend_proof_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> fast.Sent:
+    """`consume_proof_jtis`, sent: every one was a first use when its count is len(spent)."""
     rows = [{"jkt": jkt, "jti": jti, "expires_at": exp} for jkt, jti, exp in spent]
-    return fast.insert(conn, _SPEND_PROOF_JTI, rows) == len(rows)
+    return fast.send_insert(conn, _SPEND_PROOF_JTI, rows)
 
 
 def purge_assertion_jtis(conn: Connection, before: float) -> None:
@@ -171,8 +181,8 @@ def insert_token(conn: Connection, token: TokenRecord) -> None:
 
 
 def insert_tokens(conn: Connection, records: Sequence[TokenRecord]) -> None:
-    """Remember several issued tokens."""
-    fast.insert(
+    """Remember several issued tokens (sent: inside a `fast.pipeline` a failure raises at its end)."""
+    fast.send_insert(
         conn,
         _INSERT_TOKEN,
         [

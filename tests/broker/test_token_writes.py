@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -198,3 +200,43 @@ def test_requests_in_flight_together_are_written_as_one_set(
     assert [r.status_code for r in responses] == [200] * 8
     assert sum(sizes) == 8
     assert max(sizes) > 1, sizes
+
+
+def test_a_set_is_sent_in_two_pipelines_with_the_lock_taken_last_in_the_first(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # On PostgreSQL each pipeline is one round trip (with the commit, three for a whole set), and
+    # the log head's lock is held from the end of the first.
+    from broker.storage import fast
+
+    writes = [_write(world), _write(world, issued=False), _write(world)]
+    sent: list[tuple[int, str]] = []
+    depth = [0, 0]  # open pipelines, pipelines so far
+    real_pipeline, real_send, real_insert = fast.pipeline, fast.send, fast.send_insert
+
+    @contextmanager
+    def pipeline(conn: Any) -> Iterator[None]:
+        depth[0] += 1
+        depth[1] += 1
+        with real_pipeline(conn):
+            yield
+        depth[0] -= 1
+
+    def send(conn: Any, statement: Any, params: Any) -> Any:
+        sent.append((depth[1] if depth[0] else 0, statement.sqlite.split("(")[0].strip()))
+        return real_send(conn, statement, params)
+
+    def send_insert(conn: Any, statement: Any, rows: Any) -> Any:
+        if rows:
+            sent.append((depth[1] if depth[0] else 0, statement.sqlite.split("(")[0].strip()))
+        return real_insert(conn, statement, rows)
+
+    monkeypatch.setattr(fast, "pipeline", pipeline)
+    monkeypatch.setattr(fast, "send", send)
+    monkeypatch.setattr(fast, "send_insert", send_insert)
+    with _store(world).write() as conn:
+        TokenWrite.run_together(conn, writes)
+    assert depth[1] == 2
+    assert [pipe for pipe, _ in sent] == [1, 1, 1, 2, 2, 2]
+    assert sent[2][1].startswith("UPDATE log_head")
+    assert sent[5][1].startswith("SELECT 'u'")
