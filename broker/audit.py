@@ -86,8 +86,8 @@ def lock_head(conn: Connection) -> None:
 
 
 # Plain driver SQL: these run for every token (broker/storage/fast.py says why).
-_ADVANCE_SEQ = fast.Sql("UPDATE log_head SET size = size + :count WHERE id = 1 RETURNING size")
-_INSERT_EVENT = fast.Insert(
+ADVANCE_SEQ = fast.Sql("UPDATE log_head SET size = size + :count WHERE id = 1 RETURNING size")
+INSERT_EVENTS = fast.Insert(
     "grant_log",
     {
         "seq": "int8",
@@ -99,7 +99,7 @@ _INSERT_EVENT = fast.Insert(
         "leaf_hash": "text",
     },
 )
-_INSERT_TERMS = fast.Insert("grant_log_terms", {"term": "text", "seq": "int8"})
+INSERT_TERMS = fast.Insert("grant_log_terms", {"term": "text", "seq": "int8"})
 _PARTY_INPUTS = ("requester", "holder", "delegate")
 
 
@@ -133,12 +133,24 @@ def reserve_seqs(conn: Connection, count: int) -> fast.Sent:
     reserved, the first being count - 1 below it. The UPDATE takes the head row's lock until
     commit, so concurrent writers are serialized and sequence numbers are contiguous even on
     PostgreSQL (on SQLite BEGIN IMMEDIATE does it)."""
-    return fast.send(conn, _ADVANCE_SEQ, {"count": count})
+    return fast.send(conn, ADVANCE_SEQ, {"count": count})
 
 
 def write_events(conn: Connection, events: Sequence[tuple[Event, float]], *, last: int) -> list[int]:
     """Write the events with the sequence numbers up to `last` reserved for them (`reserve_seqs`),
-    in order; returns those numbers. Every log write goes through here."""
+    in order; returns those numbers."""
+    rows, terms = event_rows(events, last=last)
+    # Sent: inside a `fast.pipeline` a failure raises at its end.
+    fast.send_insert(conn, INSERT_EVENTS, rows)
+    fast.send_insert(conn, INSERT_TERMS, terms)
+    return list(range(last - len(events) + 1, last + 1))
+
+
+def event_rows(
+    events: Sequence[tuple[Event, float]], *, last: int
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The rows of INSERT_EVENTS and INSERT_TERMS for events numbered up to `last`, in order.
+    Every log write is built here."""
     first = last - len(events) + 1
     rows: list[dict[str, Any]] = []
     terms: list[dict[str, Any]] = []
@@ -157,10 +169,7 @@ def write_events(conn: Connection, events: Sequence[tuple[Event, float]], *, las
             }
         )
         terms.extend({"term": term, "seq": seq} for term in index_terms(body))
-    # Sent: inside a `fast.pipeline` a failure raises at its end.
-    fast.send_insert(conn, _INSERT_EVENT, rows)
-    fast.send_insert(conn, _INSERT_TERMS, terms)
-    return list(range(first, last + 1))
+    return rows, terms
 
 
 def _body(event: Event, seq: int, now: float) -> dict[str, Any]:

@@ -23,7 +23,6 @@ from broker.errors import InvalidClient, InvalidRequest
 from broker.jose import JWT
 from broker.settings import Settings
 from broker.storage import agents as agent_store
-from broker.storage import fast
 from broker.storage import tokens as token_store
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -159,18 +158,12 @@ def consume(conn: Connection, verified: VerifiedAssertion, *, now: float, skew: 
 
 def consume_all(conn: Connection, spent: list[VerifiedAssertion], *, now: float, skew: int) -> bool:
     """Spend several assertions' jtis; False when any was used before (the caller rolls back)."""
-    first_use = spend_all(conn, spent).count() == len(spent)
+    first_use = token_store.consume_assertion_jtis(
+        conn, [(verified.agent.client_id, verified.jti, verified.expires_at) for verified in spent]
+    )
     if first_use:
         purge_sometimes(conn, len(spent), now=now, skew=skew)
     return first_use
-
-
-def spend_all(conn: Connection, spent: list[VerifiedAssertion]) -> fast.Sent:
-    """`consume_all`, sent (it can go in a `fast.pipeline`): every assertion was a first use when
-    its count is len(spent). The caller then runs `purge_sometimes`."""
-    return token_store.spend_assertion_jtis(
-        conn, [(verified.agent.client_id, verified.jti, verified.expires_at) for verified in spent]
-    )
 
 
 def purge_sometimes(conn: Connection, spends: int, *, now: float, skew: int) -> None:

@@ -161,20 +161,43 @@ class CurrencyCheck:
         versions: Sequence[tuple[str, int]] = (),
     ) -> None:
         self._checks, self._versions = checks, versions
-        refs = sorted({check[0] for check in checks} | {ref for ref, _ in versions})
-        agent_ids = sorted({agent for check in checks for agent in check[2:]})
+        refs, agent_ids = currency_refs(checks, versions)
         params = {f"r{i}": ref for i, ref in enumerate(refs)} | {f"a{i}": a for i, a in enumerate(agent_ids)}
         self._sent = fast.send(conn, _currency_statement(len(refs), len(agent_ids)), params)
 
     def holds(self) -> bool:
         """True when every policy version and agent status checked is still the one decided on."""
-        found = self._sent.all()
-        current = {row.id: row.version for row in found if row.kind == "u"}
-        active = {row.id for row in found if row.kind == "a"}
-        return all(current.get(ref) == version for ref, version in self._versions) and all(
-            current.get(ref) == version and first in active and second in active
-            for ref, version, first, second in self._checks
-        )
+        return currency_holds(self._sent.all(), self._checks, self._versions)
+
+
+def currency_holds(
+    found: Sequence[Any], checks: Sequence[tuple[str, int, str, str]], versions: Sequence[tuple[str, int]]
+) -> bool:
+    """`policies_still_current`'s verdict on the rows of its statement: (kind, id, version)."""
+    current = {row.id: row.version for row in found if row.kind == "u"}
+    active = {row.id for row in found if row.kind == "a"}
+    return all(current.get(ref) == version for ref, version in versions) and all(
+        current.get(ref) == version and first in active and second in active
+        for ref, version, first, second in checks
+    )
+
+
+def currency_refs(
+    checks: Sequence[tuple[str, int, str, str]], versions: Sequence[tuple[str, int]]
+) -> tuple[list[str], list[str]]:
+    """The user refs and agent ids a currency check reads."""
+    refs = sorted({check[0] for check in checks} | {ref for ref, _ in versions})
+    return refs, sorted({agent for check in checks for agent in check[2:]})
+
+
+# The same check as one PostgreSQL text for any number of refs and agents, as part of a bigger
+# statement (broker/storage/token_group.py).
+CURRENCY_POSTGRESQL = (
+    "SELECT 'u' AS kind, ref AS id, policy_version AS version FROM users "
+    "WHERE ref IN (SELECT json_array_elements_text(%(currency_refs)s::json)) "
+    "UNION ALL SELECT 'a', client_id, 0 FROM agents "
+    "WHERE client_id IN (SELECT json_array_elements_text(%(currency_agents)s::json)) AND status = 'active'"
+)
 
 
 @functools.lru_cache(maxsize=256)

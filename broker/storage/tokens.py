@@ -44,13 +44,13 @@ class Revocation:
 # ON CONFLICT DO NOTHING keeps the transaction usable on PostgreSQL (a unique violation would abort
 # it) and makes the check and the insert one atomic statement on both stores. A row added is a
 # first use: the rows changed, summed by both drivers over an executemany, count them.
-_SPEND_JTI = fast.Insert(
+SPEND_ASSERTION_JTIS = fast.Insert(
     "assertion_jtis", {"client_id": "text", "jti": "text", "expires_at": "float8"}, skip_conflicts=True
 )
-_SPEND_PROOF_JTI = fast.Insert(
+SPEND_PROOF_JTIS = fast.Insert(
     "proof_jtis", {"jkt": "text", "jti": "text", "expires_at": "float8"}, skip_conflicts=True
 )
-_INSERT_TOKEN = fast.Insert(
+INSERT_TOKENS = fast.Insert(
     "tokens",
     {
         "jti": "text",
@@ -92,14 +92,22 @@ def consume_proof_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]
 
 def spend_assertion_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> fast.Sent:
     """`consume_assertion_jtis`, sent: every one was a first use when its count is len(spent)."""
-    rows = [{"client_id": client_id, "jti": jti, "expires_at": exp} for client_id, jti, exp in spent]
-    return fast.send_insert(conn, _SPEND_JTI, rows)
+    return fast.send_insert(conn, SPEND_ASSERTION_JTIS, assertion_rows(spent))
 
 
 def spend_proof_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> fast.Sent:
     """`consume_proof_jtis`, sent: every one was a first use when its count is len(spent)."""
-    rows = [{"jkt": jkt, "jti": jti, "expires_at": exp} for jkt, jti, exp in spent]
-    return fast.send_insert(conn, _SPEND_PROOF_JTI, rows)
+    return fast.send_insert(conn, SPEND_PROOF_JTIS, proof_rows(spent))
+
+
+def assertion_rows(spent: Sequence[tuple[str, str, float]]) -> list[dict[str, Any]]:
+    """The rows of SPEND_ASSERTION_JTIS for (client id, assertion id, expiry) triples."""
+    return [{"client_id": client_id, "jti": jti, "expires_at": exp} for client_id, jti, exp in spent]
+
+
+def proof_rows(spent: Sequence[tuple[str, str, float]]) -> list[dict[str, Any]]:
+    """The rows of SPEND_PROOF_JTIS for (key thumbprint, proof id, expiry) triples."""
+    return [{"jkt": jkt, "jti": jti, "expires_at": exp} for jkt, jti, exp in spent]
 
 
 def purge_assertion_jtis(conn: Connection, before: float) -> None:
@@ -182,28 +190,29 @@ def insert_token(conn: Connection, token: TokenRecord) -> None:
 
 def insert_tokens(conn: Connection, records: Sequence[TokenRecord]) -> None:
     """Remember several issued tokens (sent: inside a `fast.pipeline` a failure raises at its end)."""
-    fast.send_insert(
-        conn,
-        _INSERT_TOKEN,
-        [
-            {
-                "jti": token.jti,
-                "user_ref": token.user_ref,
-                "grant_id": token.grant_id,
-                "client_id": token.client_id,
-                "holder_id": token.holder_id,
-                "audience": token.audience,
-                # Padded with spaces so that a party can be matched as a whole word.
-                "parties": " " + " ".join(token.parties) + " ",
-                "parent_jti": token.parent_jti,
-                "kid": token.kid,
-                "issued_at": token.issued_at,
-                "expires_at": token.expires_at,
-                "revoked_at": None,
-            }
-            for token in records
-        ],
-    )
+    fast.send_insert(conn, INSERT_TOKENS, token_rows(records))
+
+
+def token_rows(records: Sequence[TokenRecord]) -> list[dict[str, Any]]:
+    """The rows of INSERT_TOKENS."""
+    return [
+        {
+            "jti": token.jti,
+            "user_ref": token.user_ref,
+            "grant_id": token.grant_id,
+            "client_id": token.client_id,
+            "holder_id": token.holder_id,
+            "audience": token.audience,
+            # Padded with spaces so that a party can be matched as a whole word.
+            "parties": " " + " ".join(token.parties) + " ",
+            "parent_jti": token.parent_jti,
+            "kid": token.kid,
+            "issued_at": token.issued_at,
+            "expires_at": token.expires_at,
+            "revoked_at": None,
+        }
+        for token in records
+    ]
 
 
 # On the exchange path, read and re-checked per request: built once (see fast.py).

@@ -20,8 +20,8 @@ def test_failed_log_write_issues_no_token(world: World, monkeypatch: pytest.Monk
     def broken(*_args: object, **_kwargs: object) -> list[int]:
         raise OperationalError("INSERT INTO grant_log", {}, Exception("disk full"))
 
-    # Every log write, alone or set-wise, goes through write_events.
-    monkeypatch.setattr(audit, "write_events", broken)
+    # Every log write, alone or set-wise, is built by event_rows.
+    monkeypatch.setattr(audit, "event_rows", broken)
     response = world.token(world.travel)
     assert response.status_code == 503
     assert response.json()["error"] == "temporarily_unavailable"
@@ -35,8 +35,8 @@ def test_failed_log_write_leaves_blocklist_unchanged(world: World, monkeypatch: 
     def broken(*_args: object, **_kwargs: object) -> list[int]:
         raise OperationalError("INSERT INTO grant_log", {}, Exception("disk full"))
 
-    # Every log write, alone or set-wise, goes through write_events.
-    monkeypatch.setattr(audit, "write_events", broken)
+    # Every log write, alone or set-wise, is built by event_rows.
+    monkeypatch.setattr(audit, "event_rows", broken)
     response = world.client.post(
         "/v1/me/blocklist",
         json={"kind": "agent", "value": "ad-agent"},
@@ -76,19 +76,17 @@ def test_a_log_write_that_fails_within_a_group_fails_only_its_own_request(
 ) -> None:
     world.grant()
     seen: list[str] = []
-    real_write_events = audit.write_events
+    real_event_rows = audit.event_rows
 
-    def fails_for_the_third_token(
-        conn: Any, events: list[tuple[audit.Event, float]], *, last: int
-    ) -> list[int]:
+    def fails_for_the_third_token(events: list[tuple[audit.Event, float]], *, last: int) -> Any:
         for event, _ in events:
             if event.jti not in seen:
                 seen.append(str(event.jti))
         if len(seen) > 2 and any(event.jti == seen[2] for event, _ in events):
             raise OperationalError("INSERT INTO grant_log", {}, Exception("disk full"))
-        return real_write_events(conn, events, last=last)
+        return real_event_rows(events, last=last)
 
-    monkeypatch.setattr(audit, "write_events", fails_for_the_third_token)
+    monkeypatch.setattr(audit, "event_rows", fails_for_the_third_token)
     responses = world.post_at_once("/oauth2/token", [world.token_form(world.travel) for _ in range(5)])
     # The group is rolled back and each request written alone: only the failing one fails (503).
     assert sorted(r.status_code for r in responses) == [200, 200, 200, 200, 503]
