@@ -142,7 +142,9 @@ def verify_assertion(
     if claims["sub"] != client_id:
         raise _fail("sub differs from iss")
     jti = claims["jti"]
-    if not isinstance(jti, str) or not 0 < len(jti) <= 256:
+    # Printable text only: a lone surrogate cannot be stored (a server error, not a refusal), and
+    # control characters have no place in an identifier that reaches the logs.
+    if not isinstance(jti, str) or not 0 < len(jti) <= 256 or not jti.isprintable():
         raise _fail("bad jti")
     exp = _check_times(claims, settings, now)
     if agent.suspended:

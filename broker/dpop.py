@@ -124,7 +124,7 @@ def verify_proof(
     ):
         raise InvalidDPoPProof("the DPoP proof's iat is outside the accepted window")
     jti = claims["jti"]
-    if not isinstance(jti, str) or not 0 < len(jti) <= 256:
+    if not isinstance(jti, str) or not 0 < len(jti) <= 256 or not jti.isprintable():  # as assertions' jti
         raise InvalidDPoPProof("the DPoP proof's jti is invalid")
     if access_token is not None:
         expected = (

@@ -217,3 +217,15 @@ def test_a_small_order_key_cannot_be_registered(world: World) -> None:
     response = world.client.post("/v1/agents", json=registration, headers=auth(world.admin_key))
     assert response.status_code == 422, response.text
     assert "prime order" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "jti", ["\ud800", "a\x00b", "tab\there", "\u2028"], ids=["surrogate", "nul", "tab", "separator"]
+)
+def test_a_jti_that_is_not_printable_text_is_refused_as_invalid_client(granted: World, jti: str) -> None:
+    # A lone surrogate cannot be encoded and PostgreSQL text cannot hold NUL: either would fail
+    # the replay-cache write with a server error instead of a refusal.
+    assertion = granted.travel.assertion(ISSUER, now=granted.clock.now, jti=jti)
+    response = granted.client.post("/oauth2/token", data=_request(granted, assertion))
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "invalid_client"

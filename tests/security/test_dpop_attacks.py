@@ -173,3 +173,10 @@ def test_proof_whose_jwk_member_is_not_a_string_is_rejected(granted: World, x: o
     header = {"typ": "dpop+jwt", "alg": "EdDSA", "jwk": {"kty": "OKP", "crv": "Ed25519", "x": x}}
     claims = {"jti": "j1", "htm": "POST", "htu": TOKEN_URL, "iat": int(granted.clock.now)}
     _refused(granted, f"{_b64(header)}.{_b64(claims)}.{_b64({'not': 'a signature'})}")
+
+
+@pytest.mark.parametrize("jti", ["\ud800", "a\x00b", "tab\there"], ids=["surrogate", "nul", "tab"])
+def test_proof_whose_jti_is_not_printable_text_is_rejected(granted: World, jti: str) -> None:
+    # Its id goes to the replay cache: a lone surrogate cannot be stored (a server error, not a
+    # refusal) and PostgreSQL text cannot hold NUL.
+    _refused(granted, granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now, jti=jti))
