@@ -145,29 +145,10 @@ def policies_still_current(
     `versions`: (user ref, policy version) pairs that must still hold whatever the agents' status
     (a refusal's, which a suspension cannot turn into a token). True when every one holds. One
     statement, for the token path's group commit."""
-    return CurrencyCheck(conn, checks, versions).holds()
-
-
-class CurrencyCheck:
-    """`policies_still_current`, sent when made (so that it can go in a `fast.pipeline`) and
-    answered by `holds()` once its result is in."""
-
-    __slots__ = ("_checks", "_sent", "_versions")
-
-    def __init__(
-        self,
-        conn: Connection,
-        checks: Sequence[tuple[str, int, str, str]],
-        versions: Sequence[tuple[str, int]] = (),
-    ) -> None:
-        self._checks, self._versions = checks, versions
-        refs, agent_ids = currency_refs(checks, versions)
-        params = {f"r{i}": ref for i, ref in enumerate(refs)} | {f"a{i}": a for i, a in enumerate(agent_ids)}
-        self._sent = fast.send(conn, _currency_statement(len(refs), len(agent_ids)), params)
-
-    def holds(self) -> bool:
-        """True when every policy version and agent status checked is still the one decided on."""
-        return currency_holds(self._sent.all(), self._checks, self._versions)
+    refs, agent_ids = currency_refs(checks, versions)
+    params = {f"r{i}": ref for i, ref in enumerate(refs)} | {f"a{i}": a for i, a in enumerate(agent_ids)}
+    found = fast.rows(conn, _currency_statement(len(refs), len(agent_ids)), params)
+    return currency_holds(found, checks, versions)
 
 
 def currency_holds(
