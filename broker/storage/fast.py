@@ -18,6 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 _NAMED = re.compile(r"(?<!:):(\w+)")
 
@@ -126,8 +127,22 @@ def pipeline(conn: Connection) -> Iterator[None]:
     if conn.dialect.name == "sqlite" or not _PIPELINE_SUPPORTED:
         yield
         return
-    with raw.pipeline():  # type: ignore[union-attr]
+    with driver_errors(conn, "pipeline"), raw.pipeline():  # type: ignore[union-attr]
         yield
+
+
+@contextmanager
+def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
+    """The driver's errors raised as SQLAlchemy's, as Core statements raise them: the API answers
+    any `DBAPIError` with 503 (a raw driver error would be a 500), and a kept read connection that
+    failed is replaced. The parameters are never part of the message."""
+    dbapi = conn.dialect.loaded_dbapi
+    try:
+        yield
+    except dbapi.Error as exc:
+        raise DBAPIError.instance(
+            statement, None, exc, dbapi.Error, hide_parameters=True, dialect=conn.dialect
+        ) from exc
 
 
 def send_insert(conn: Connection, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> Sent:
@@ -135,25 +150,27 @@ def send_insert(conn: Connection, statement: Insert, rows: Sequence[Mapping[str,
     if not rows:
         return Sent(None)
     raw = conn.connection.driver_connection
-    if conn.dialect.name == "sqlite":
-        return Sent(raw.executemany(statement.sqlite, rows))  # type: ignore[union-attr]
-    cursor = raw.cursor()  # type: ignore[union-attr]
-    cursor.execute(statement.postgresql, {"rows": rows_parameter(rows)})
-    return Sent(cursor)
+    with driver_errors(conn, statement.sqlite):
+        if conn.dialect.name == "sqlite":
+            return Sent(raw.executemany(statement.sqlite, rows))  # type: ignore[union-attr]
+        cursor = raw.cursor()  # type: ignore[union-attr]
+        cursor.execute(statement.postgresql, {"rows": rows_parameter(rows)})
+        return Sent(cursor)
 
 
 def send(conn: Connection, statement: Sql, params: Mapping[str, Any]) -> Sent:
     """Send a statement, in the driver connection of SQLAlchemy's current transaction (same BEGIN,
     same COMMIT)."""
     raw = conn.connection.driver_connection
-    if conn.dialect.name == "sqlite":
-        # Read at once: a statement not stepped to its end (an UPDATE ... RETURNING whose row was
-        # never read) would be "in progress" and stop the transaction from committing.
-        cursor = raw.execute(statement.sqlite, params)  # type: ignore[union-attr]
-        return Sent(cursor, statement.columns, cursor.fetchall())
-    cursor = raw.cursor()  # type: ignore[union-attr]
-    cursor.execute(statement.postgresql, params)
-    return Sent(cursor, statement.columns)
+    with driver_errors(conn, statement.sqlite):
+        if conn.dialect.name == "sqlite":
+            # Read at once: a statement not stepped to its end (an UPDATE ... RETURNING whose row
+            # was never read) would be "in progress" and stop the transaction from committing.
+            cursor = raw.execute(statement.sqlite, params)  # type: ignore[union-attr]
+            return Sent(cursor, statement.columns, cursor.fetchall())
+        cursor = raw.cursor()  # type: ignore[union-attr]
+        cursor.execute(statement.postgresql, params)
+        return Sent(cursor, statement.columns)
 
 
 def insert(conn: Connection, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> int:

@@ -60,10 +60,11 @@ def spend_and_store(
         "count": events,
     }
     raw = conn.connection.driver_connection
-    with fast.pipeline(conn):  # BEGIN goes with it, not in a round trip of its own
-        cursor = raw.cursor()  # type: ignore[union-attr]
-        cursor.execute(_SPEND_AND_STORE, params)
-    first_assertions, first_proofs, last = cursor.fetchone()
+    with fast.driver_errors(conn, _SPEND_AND_STORE):
+        with fast.pipeline(conn):  # BEGIN goes with it, not in a round trip of its own
+            cursor = raw.cursor()  # type: ignore[union-attr]
+            cursor.execute(_SPEND_AND_STORE, params)
+        first_assertions, first_proofs, last = cursor.fetchone()
     return int(first_assertions), int(first_proofs), int(last)
 
 
@@ -88,7 +89,9 @@ def log_and_check(
         "currency_refs": json.dumps(refs),
         "currency_agents": json.dumps(agent_ids),
     }
-    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    cursor.execute(_LOG_AND_CHECK, params)
-    found = [SimpleNamespace(kind=kind, id=id_, version=version) for kind, id_, version in cursor.fetchall()]
+    with fast.driver_errors(conn, _LOG_AND_CHECK):
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(_LOG_AND_CHECK, params)
+        rows_found = cursor.fetchall()
+    found = [SimpleNamespace(kind=kind, id=id_, version=version) for kind, id_, version in rows_found]
     return principals.currency_holds(found, checks, versions)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 
 from broker.storage import fast
 from broker.storage.db import Store
@@ -54,3 +56,13 @@ def test_an_insert_of_no_rows_sends_nothing_and_counts_none(world: World) -> Non
     with store.write() as conn, fast.pipeline(conn):
         nothing = fast.send_insert(conn, terms, [])
     assert (nothing.count(), nothing.all(), nothing.first(), nothing.scalar()) == (0, [], None, None)
+
+
+def test_a_statement_the_database_refuses_raises_sqlalchemys_error(world: World) -> None:
+    # The API maps DBAPIError to 503; a raw driver error would be a 500.
+    store = _store(world)
+    missing = fast.Sql("SELECT size FROM no_such_table", ("size",))
+    with pytest.raises(DBAPIError), store.write() as conn:
+        fast.send(conn, missing, {})
+    with pytest.raises(DBAPIError), store.write() as conn, fast.pipeline(conn):
+        fast.send(conn, missing, {})

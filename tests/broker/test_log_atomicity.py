@@ -95,3 +95,28 @@ def test_a_log_write_that_fails_within_a_group_fails_only_its_own_request(
         assert conn.execute(select(func.count()).select_from(tokens)).scalar_one() == 4
         seqs = sorted(conn.execute(select(grant_log.c.seq)).scalars())
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_a_log_write_the_database_refuses_is_a_503_not_a_server_error(world: World) -> None:
+    # A real error from the database (not a lost connection) on the token path's plain driver
+    # statements: raised as SQLAlchemy's, so the API fails closed with 503.
+    world.grant()
+    store = world.client.app.state.ctx.store  # type: ignore[attr-defined]
+    with store.write() as conn:
+        if store.is_sqlite:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON grant_log BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+            )
+        else:
+            conn.exec_driver_sql(
+                "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'disk full'; END $$"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER refuse BEFORE INSERT ON grant_log FOR EACH ROW EXECUTE FUNCTION refuse()"
+            )
+    response = world.token(world.travel)
+    assert response.status_code == 503, response.text
+    assert response.json()["error"] == "temporarily_unavailable"
+    with store.read() as conn:
+        assert conn.execute(select(func.count()).select_from(tokens)).scalar_one() == 0
