@@ -182,11 +182,10 @@ class ExchangeFlow:
         """Policy version, every party's status and the parent's liveness are unchanged."""
         if plan.user is None:
             raise RuntimeError("an allowed plan names its user")
-        current = principals.policy_version(conn, plan.user.ref) == plan.user.policy_version
-        parent = token_store.get_token(conn, self._parent_jti)
-        parent_live = (
-            parent is not None
-            and parent.revoked_at is None
-            and not token_store.revoked_ancestor(conn, parent)
+        return token_store.delegation_still_current(
+            conn,
+            user_ref=plan.user.ref,
+            policy_version=plan.user.policy_version,
+            parent_jti=self._parent_jti,
+            parties=self._parties,
         )
-        return current and parent_live and agent_store.all_active(conn, self._parties)

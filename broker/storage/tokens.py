@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -278,7 +279,39 @@ def live_descendants(conn: Connection, roots: Sequence[TokenRecord], now: float)
 
 def revoked_ancestor(conn: Connection, record: TokenRecord) -> bool:
     """True when any token this one was derived from is revoked."""
-    parent = record.parent_jti
+    return _revoked_from(conn, record.parent_jti)
+
+
+def delegation_still_current(
+    conn: Connection, *, user_ref: str, policy_version: int, parent_jti: str, parties: set[str]
+) -> bool:
+    """A token exchange's re-check: the user's policy version is unchanged, every party is
+    active, and the parent token is live with no revoked ancestor. One statement (one snapshot,
+    one round trip on PostgreSQL, where it runs with the log head's lock held) unless the parent
+    was itself delegated."""
+    ids = sorted(parties)
+    params: dict[str, Any] = {"ref": user_ref, "parent": parent_jti} | {f"p{i}": p for i, p in enumerate(ids)}
+    row = fast.first(conn, _delegation_statement(len(ids)), params)
+    if row is None or row.version != policy_version or row.active != len(ids) or row.parent_live != 1:
+        return False
+    return not _revoked_from(conn, row.grandparent)
+
+
+@functools.lru_cache(maxsize=64)
+def _delegation_statement(parties: int) -> fast.Sql:
+    # One text per number of parties; only placeholder names are formatted in.
+    party_list = ", ".join(f":p{i}" for i in range(parties))
+    return fast.Sql(
+        "SELECT (SELECT policy_version FROM users WHERE ref = :ref) AS version, "  # noqa: S608
+        f"(SELECT count(*) FROM agents WHERE client_id IN ({party_list}) AND status = 'active') AS active, "
+        "(SELECT count(*) FROM tokens WHERE jti = :parent AND revoked_at IS NULL) AS parent_live, "
+        "(SELECT parent_jti FROM tokens WHERE jti = :parent) AS grandparent",
+        ("version", "active", "parent_live", "grandparent"),
+    )
+
+
+def _revoked_from(conn: Connection, parent: str | None) -> bool:
+    # True when the token `parent` or any token above it is revoked or gone.
     for _ in range(64):  # chains are capped far below this; the bound guards against a cycle
         if parent is None:
             return False

@@ -6,8 +6,10 @@ from typing import Any
 
 import jwt
 import pytest
+from sqlalchemy import select, update
 
 from broker.keys import jwk_thumbprint
+from broker.storage.schema import tokens
 from tests.agents import TestAgent
 from tests.conftest import ISSUER, ChainWorld, World, auth
 
@@ -199,3 +201,56 @@ def test_delegations_are_in_the_users_activity(chain: ChainWorld) -> None:
     events = chain.client.get("/v1/me/activity", headers=auth(chain.alice_key)).json()["events"]
     delegated = next(e for e in events if e["type"] == "token.delegated")
     assert delegated["agents"] == ["assistant", "travel-agent"]
+
+
+def _revoke_after_the_exchange_decides(monkeypatch: pytest.MonkeyPatch, world: World, token: str) -> None:
+    # Revokes `token` (in its own transaction) between the first exchange's decision and its write.
+    from broker.services.exchange import ExchangeFlow
+
+    real = ExchangeFlow.decide
+    calls: list[int] = []
+
+    def decide_then_revoke(self: Any, conn: Any, agent: Any, now: float) -> Any:
+        plan = real(self, conn, agent, now)
+        calls.append(1)
+        if len(calls) == 1:
+            store = world.client.app.state.ctx.store  # type: ignore[attr-defined]
+            with store.write() as write:
+                write.execute(
+                    update(tokens).where(tokens.c.jti == _claims(token)["jti"]).values(revoked_at=1.0)
+                )
+        return plan
+
+    monkeypatch.setattr(ExchangeFlow, "decide", decide_then_revoke)
+
+
+def _issued(world: World) -> int:
+    store = world.client.app.state.ctx.store  # type: ignore[attr-defined]
+    with store.read() as conn:
+        return len(conn.execute(select(tokens.c.jti)).all())
+
+
+def test_a_parent_revoked_after_the_exchange_decided_gets_no_token(
+    chain: ChainWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = _root(chain)
+    before = _issued(chain)
+    _revoke_after_the_exchange_decides(monkeypatch, chain, root)
+    response = exchange(chain, chain.assistant, root, "travel-agent")
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_grant"
+    assert _issued(chain) == before
+
+
+def test_a_grandparent_revoked_after_the_exchange_decided_gets_no_token(
+    chain: ChainWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The re-check walks above the parent: the second hop's root is revoked mid-request.
+    root = _root(chain)
+    travel = _hop(chain, chain.assistant, root, chain.travel)
+    before = _issued(chain)
+    _revoke_after_the_exchange_decides(monkeypatch, chain, root)
+    proof = chain.travel.dpop_proof(TOKEN_URL, now=chain.clock.now)
+    response = exchange(chain, chain.travel, travel, "airline", proof)
+    assert response.status_code != 200, response.text
+    assert _issued(chain) == before
