@@ -182,16 +182,10 @@ class ExchangeFlow:
         """Policy version, every party's status and the parent's liveness are unchanged."""
         if plan.user is None:
             raise RuntimeError("an allowed plan names its user")
-        delegation = self.delegation(plan)
-        return delegation is not None and token_store.delegations_still_current(conn, [delegation])
-
-    def delegation(self, plan: Plan) -> token_store.Delegation | None:
-        """`still_current` as data, for checking a group's exchanges in one round trip."""
-        if plan.user is None:
-            return None
-        return token_store.Delegation(
+        return token_store.delegation_still_current(
+            conn,
             user_ref=plan.user.ref,
             policy_version=plan.user.policy_version,
             parent_jti=self._parent_jti,
-            parties=frozenset(self._parties),
+            parties=self._parties,
         )

@@ -21,7 +21,6 @@ from broker.services.policy_cache import Policy, PolicyCache
 from broker.services.user_cache import UserCache
 from broker.storage import grants as grant_store
 from broker.storage import principals
-from broker.storage import tokens as token_store
 from broker.storage.agents import AgentRecord
 from broker.validation import check_purpose
 from policy import (
@@ -108,10 +107,6 @@ class Flow(Protocol):
 
     def currency(self, plan: Plan) -> Currency | None:
         """`still_current` as data, for checking many plans in one statement; None if it cannot be."""
-        ...
-
-    def delegation(self, plan: Plan) -> token_store.Delegation | None:
-        """A token exchange's `still_current` as data, for checking a group's in one round trip."""
         ...
 
 
@@ -240,10 +235,6 @@ class ClientCredentialsFlow:
         if currency is None:
             raise RuntimeError("an allowed plan names its user")
         return principals.policy_still_current(conn, *currency)
-
-    def delegation(self, plan: Plan) -> None:
-        """Not a delegation: `currency` says what the decision rests on."""
-        return
 
     def currency(self, plan: Plan) -> Currency | None:
         """The user's policy version and the two agents, which must still be active; None for an

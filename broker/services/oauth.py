@@ -145,7 +145,6 @@ class OAuthService:
                 token=None if signed is None else signed[1],
                 still_current=partial(flow.still_current, plan=plan),
                 currency=flow.currency(plan),
-                delegation=flow.delegation(plan) if signed is not None else None,
             )
             try:
                 event = await self._writes.run(write)

@@ -51,8 +51,7 @@ def spend(
 class TokenWrite:
     """One token request's write. `token` is None for a refusal, which is logged but not stored.
     `currency` lets a run of writes re-check their decisions in one statement; a flow that cannot
-    say it that way leaves it None and its own `still_current` runs instead, unless it gives a
-    `delegation` (a token exchange's), which a run checks in one round trip. A refusal with a
+    say it that way leaves it None and its own `still_current` runs instead. A refusal with a
     `currency` is re-checked too, on the user's policy version alone: it may have been decided on
     a remembered user row (broker/services/user_cache.py), and a grant committed since may allow
     it now."""
@@ -65,7 +64,6 @@ class TokenWrite:
     token: token_store.TokenRecord | None
     still_current: Callable[[Connection], bool]
     currency: Currency | None = None
-    delegation: token_store.Delegation | None = None
 
     def __call__(self, conn: Connection) -> audit.Event:
         spend(conn, self.verified, self.proof, self.now, self.skew)
@@ -109,10 +107,7 @@ class TokenWrite:
         refused = [w.currency[:2] for w in writes if w.token is None and w.currency is not None]
         if not token_group.log_and_check(conn, [(w.event, w.now) for w in writes], last, checks, refused):
             raise NotTogether("a decision went stale")
-        delegations = [w.delegation for w in issuing if w.currency is None and w.delegation is not None]
-        if delegations and not token_store.delegations_still_current(conn, delegations):
-            raise NotTogether("a decision went stale")
-        if not all(w.still_current(conn) for w in issuing if w.currency is None and w.delegation is None):
+        if not all(w.still_current(conn) for w in issuing if w.currency is None):
             raise NotTogether("a decision went stale")
         purge_sometimes(conn, len(writes), now=now, skew=skew)
         return [w.event for w in writes]

@@ -282,39 +282,19 @@ def revoked_ancestor(conn: Connection, record: TokenRecord) -> bool:
     return _revoked_from(conn, record.parent_jti)
 
 
-@dataclass(frozen=True, slots=True)
-class Delegation:
-    """What a token exchange's decision rests on: the user's policy version, the chain's parties
-    and the parent token."""
-
-    user_ref: str
-    policy_version: int
-    parent_jti: str
-    parties: frozenset[str]
-
-
-def delegations_still_current(conn: Connection, delegations: Sequence[Delegation]) -> bool:
-    """True when, for every one, the user's policy version is unchanged, every party is active,
-    and the parent token is live with no revoked ancestor. One statement each (one snapshot), all
-    sent in one pipeline (one round trip on PostgreSQL, where this runs with the log head's lock
-    held), then the walk above any parent that was itself delegated."""
-    with fast.pipeline(conn):
-        sent = [fast.send(conn, *_delegation_query(each)) for each in delegations]
-    return all(
-        _delegation_holds(conn, each, result.first()) for each, result in zip(delegations, sent, strict=True)
-    )
-
-
-def _delegation_query(each: Delegation) -> tuple[fast.Sql, dict[str, Any]]:
-    ids = sorted(each.parties)
-    params = {"ref": each.user_ref, "parent": each.parent_jti} | {f"p{i}": p for i, p in enumerate(ids)}
-    return _delegation_statement(len(ids)), params
-
-
-def _delegation_holds(conn: Connection, each: Delegation, row: Any) -> bool:
-    if row is None or row.version != each.policy_version or row.active != len(each.parties):
+def delegation_still_current(
+    conn: Connection, *, user_ref: str, policy_version: int, parent_jti: str, parties: set[str]
+) -> bool:
+    """A token exchange's re-check: the user's policy version is unchanged, every party is
+    active, and the parent token is live with no revoked ancestor. One statement (one snapshot,
+    one round trip on PostgreSQL, where it runs with the log head's lock held) unless the parent
+    was itself delegated."""
+    ids = sorted(parties)
+    params: dict[str, Any] = {"ref": user_ref, "parent": parent_jti} | {f"p{i}": p for i, p in enumerate(ids)}
+    row = fast.first(conn, _delegation_statement(len(ids)), params)
+    if row is None or row.version != policy_version or row.active != len(ids) or row.parent_live != 1:
         return False
-    return row.parent_live == 1 and not _revoked_from(conn, row.grandparent)
+    return not _revoked_from(conn, row.grandparent)
 
 
 @functools.lru_cache(maxsize=64)

@@ -254,26 +254,3 @@ def test_a_grandparent_revoked_after_the_exchange_decided_gets_no_token(
     response = exchange(chain, chain.travel, travel, "airline", proof)
     assert response.status_code != 200, response.text
     assert _issued(chain) == before
-
-
-def test_a_groups_delegations_are_checked_together_and_each_must_hold(chain: ChainWorld) -> None:
-    from broker.storage import principals
-    from broker.storage import tokens as token_store
-
-    live, revoked = _root(chain), _root(chain)
-    form = {"token": revoked, **chain.assistant.auth_form(ISSUER, now=chain.clock.now)}
-    assert chain.client.post("/oauth2/revoke", data=form).status_code == 200
-    store = chain.client.app.state.ctx.store  # type: ignore[attr-defined]
-    with store.read() as conn:
-        alice = principals.get_user(conn, user_id="alice")
-    assert alice is not None
-    parties = frozenset({"assistant", "travel-agent", "calendar-holder"})
-
-    def on(token: str, version: int = alice.policy_version, who: frozenset[str] = parties) -> Any:
-        return token_store.Delegation(alice.ref, version, _claims(token)["jti"], who)
-
-    with store.write() as conn:
-        assert token_store.delegations_still_current(conn, [on(live), on(live)])
-        assert not token_store.delegations_still_current(conn, [on(live), on(revoked)])
-        assert not token_store.delegations_still_current(conn, [on(live, version=alice.policy_version + 1)])
-        assert not token_store.delegations_still_current(conn, [on(live, who=parties | {"nobody"})])
