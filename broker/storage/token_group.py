@@ -32,7 +32,7 @@ _SPEND_AND_STORE = (
     f"WITH assertions AS ({token_store.SPEND_ASSERTION_JTIS.with_parameter('assertions')} RETURNING 1), "  # noqa: S608
     f"proofs AS ({token_store.SPEND_PROOF_JTIS.with_parameter('proofs')} RETURNING 1), "
     f"stored AS ({token_store.INSERT_TOKENS.with_parameter('tokens')}), "
-    "head AS (UPDATE log_head SET size = size + %(count)s WHERE id = 1 RETURNING size) "
+    f"head AS ({audit.ADVANCE_SEQ.postgresql}) "
     "SELECT (SELECT count(*) FROM assertions), (SELECT count(*) FROM proofs), (SELECT size FROM head)"
 )
 _LOG_AND_CHECK = (
