@@ -18,7 +18,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, StatementError
 
 _NAMED = re.compile(r"(?<!:):(\w+)")
 
@@ -136,13 +136,17 @@ def driver_errors(conn: Connection, statement: str) -> Iterator[None]:
     """The driver's errors raised as SQLAlchemy's, as Core statements raise them: the API answers
     any `DBAPIError` with 503 (a raw driver error would be a 500), and a kept read connection that
     failed is replaced. The parameters are never part of the message."""
-    dbapi = conn.dialect.loaded_dbapi
     try:
         yield
-    except dbapi.Error as exc:
-        raise DBAPIError.instance(
-            statement, None, exc, dbapi.Error, hide_parameters=True, dialect=conn.dialect
-        ) from exc
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _as_dbapi_error(conn, statement, exc) from exc
+
+
+def _as_dbapi_error(conn: Connection, statement: str, exc: Exception) -> StatementError:
+    # A DBAPIError subclass for a driver error (SQLAlchemy's own annotation is the wider type).
+    return DBAPIError.instance(
+        statement, None, exc, conn.dialect.loaded_dbapi.Error, hide_parameters=True, dialect=conn.dialect
+    )
 
 
 def send_insert(conn: Connection, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> Sent:
@@ -150,19 +154,22 @@ def send_insert(conn: Connection, statement: Insert, rows: Sequence[Mapping[str,
     if not rows:
         return Sent(None)
     raw = conn.connection.driver_connection
-    with driver_errors(conn, statement.sqlite):
+    # `driver_errors` inlined: a generator context manager costs 1.6 us per statement.
+    try:
         if conn.dialect.name == "sqlite":
             return Sent(raw.executemany(statement.sqlite, rows))  # type: ignore[union-attr]
         cursor = raw.cursor()  # type: ignore[union-attr]
         cursor.execute(statement.postgresql, {"rows": rows_parameter(rows)})
         return Sent(cursor)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _as_dbapi_error(conn, statement.sqlite, exc) from exc
 
 
 def send(conn: Connection, statement: Sql, params: Mapping[str, Any]) -> Sent:
     """Send a statement, in the driver connection of SQLAlchemy's current transaction (same BEGIN,
     same COMMIT)."""
     raw = conn.connection.driver_connection
-    with driver_errors(conn, statement.sqlite):
+    try:  # `driver_errors`, inlined as in `send_insert`
         if conn.dialect.name == "sqlite":
             # Read at once: a statement not stepped to its end (an UPDATE ... RETURNING whose row
             # was never read) would be "in progress" and stop the transaction from committing.
@@ -171,6 +178,8 @@ def send(conn: Connection, statement: Sql, params: Mapping[str, Any]) -> Sent:
         cursor = raw.cursor()  # type: ignore[union-attr]
         cursor.execute(statement.postgresql, params)
         return Sent(cursor, statement.columns)
+    except conn.dialect.loaded_dbapi.Error as exc:
+        raise _as_dbapi_error(conn, statement.sqlite, exc) from exc
 
 
 def insert(conn: Connection, statement: Insert, rows: Sequence[Mapping[str, Any]]) -> int:
