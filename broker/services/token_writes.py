@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import ClassVar
 
 from sqlalchemy import Connection
 
@@ -23,12 +24,9 @@ from broker.dpop import InvalidDPoPProof, VerifiedProof
 from broker.services.flows import Currency, StaleDecision
 from broker.storage import principals, token_group
 from broker.storage import tokens as token_store
+from broker.storage.token_group import NotTogether
 
 DPOP_PROOF_WINDOW = 60
-
-
-class NotTogether(Exception):
-    """One of the writes would fail: the batch is rolled back and each is written alone."""
 
 
 def proof_expiry(proof: VerifiedProof, skew: int) -> float:
@@ -64,6 +62,10 @@ class TokenWrite:
     token: token_store.TokenRecord | None
     still_current: Callable[[Connection], bool]
     currency: Currency | None = None
+    # `run_together` reads no result a pipeline holds back (a rowcount, an unfetched row) and
+    # what would fail it fails a statement, so a batch of these may go in one pipeline with its
+    # COMMIT (broker/storage/batch.py).
+    together_in_pipeline: ClassVar[bool] = True
 
     def __call__(self, conn: Connection) -> audit.Event:
         spend(conn, self.verified, self.proof, self.now, self.skew)
@@ -82,31 +84,26 @@ class TokenWrite:
 
     @staticmethod
     def run_together(conn: Connection, writes: list[TokenWrite]) -> list[audit.Event]:
-        """The writes in order, set-wise; raises NotTogether when any one would fail.
+        """The writes in order, set-wise; raises NotTogether when any one would fail (in a
+        pipeline on PostgreSQL the commit may fail instead).
 
         In two steps (broker/storage/token_group.py): spend and store what needs no sequence
-        number, taking the log head's lock last; then log and re-check. On PostgreSQL each step
-        is one statement, so the lock is held over one round trip and the commit. Nothing
-        decided is read before the lock is held."""
+        number, taking the log head's lock last; then log and re-check. Nothing decided is read
+        before the lock is held."""
         now, skew = writes[-1].now, writes[-1].skew
         issuing = [w for w in writes if w.token is not None]
         proofs = [(w.proof.jkt, w.proof.jti, proof_expiry(w.proof, w.skew)) for w in writes if w.proof]
         # Before the lock: a token that goes stale is rolled back with the rest.
-        first_assertions, first_proofs, last = token_group.spend_and_store(
+        last = token_group.spend_and_store(
             conn,
             [(w.verified.agent.client_id, w.verified.jti, w.verified.expires_at) for w in writes],
             proofs,
             [w.token for w in issuing if w.token is not None],
             len(writes),
         )
-        if first_assertions != len(writes):
-            raise NotTogether("an assertion was replayed")
-        if first_proofs != len(proofs):
-            raise NotTogether("a DPoP proof was replayed")
         checks = [w.currency for w in issuing if w.currency is not None]
         refused = [w.currency[:2] for w in writes if w.token is None and w.currency is not None]
-        if not token_group.log_and_check(conn, [(w.event, w.now) for w in writes], last, checks, refused):
-            raise NotTogether("a decision went stale")
+        token_group.log_and_require(conn, [(w.event, w.now) for w in writes], last, checks, refused)
         if not all(w.still_current(conn) for w in issuing if w.currency is None):
             raise NotTogether("a decision went stale")
         purge_sometimes(conn, len(writes), now=now, skew=skew)

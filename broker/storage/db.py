@@ -8,7 +8,7 @@ import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +16,8 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError
+
+from broker.storage import fast
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -193,13 +195,21 @@ class Store:
                 yield conn
 
     @asynccontextmanager
-    async def write_from_loop(self) -> AsyncIterator[Connection]:
+    async def write_from_loop(self, *, pipelined: bool = False) -> AsyncIterator[Connection]:
         """`write()` for a coroutine: the wait for the SQLite writer gate (another process
         writing, a WAL checkpoint) happens on a thread, so that the event loop goes on serving
-        meanwhile; the body itself runs on the loop."""
+        meanwhile; the body itself runs on the loop.
+
+        `pipelined`: on PostgreSQL the body's statements and the COMMIT go in one psycopg pipeline,
+        so that statements whose results nobody fetches cost no round trip of their own, and a
+        statement that fails fails the commit. Only for bodies that read nothing else (a rowcount
+        is unknown until the pipeline is read) and that let a statement fail rather than check
+        a result (broker/storage/batch.py)."""
         if self._gate is None:
-            with self.write() as conn:
-                yield conn
+            with self.engine.connect() as conn:
+                conn.execution_options(discretion_write=True)
+                with fast.pipeline(conn) if pipelined else nullcontext(), conn.begin():
+                    yield conn
             return
         gate = self._gate
         if not gate.try_acquire():  # a thread hop only when someone holds it

@@ -122,7 +122,8 @@ def pipeline(conn: Connection) -> Iterator[None]:
     end: on PostgreSQL, psycopg's pipeline mode, one round trip for them all instead of one each
     (while the event loop that runs them waits). Their `Sent` results may be read only after the
     block; a statement that fails raises at its end, and the ones after it in the block do not
-    run. On SQLite, in process, each statement simply runs when sent."""
+    run. Inside a pipeline already open (`Store.write_from_loop(pipelined=True)`) the block's end
+    is a sync of that one. On SQLite, in process, each statement simply runs when sent."""
     raw = conn.connection.driver_connection
     if conn.dialect.name == "sqlite" or not _PIPELINE_SUPPORTED:
         yield

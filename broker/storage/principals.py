@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import hmac
+import json
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -171,14 +172,37 @@ def currency_refs(
     return refs, sorted({agent for check in checks for agent in check[2:]})
 
 
-# The same check as one PostgreSQL text for any number of refs and agents, as part of a bigger
-# statement (broker/storage/token_group.py).
-CURRENCY_POSTGRESQL = (
-    "SELECT 'u' AS kind, ref AS id, policy_version AS version FROM users "
-    "WHERE ref IN (SELECT json_array_elements_text(%(currency_refs)s::json)) "
-    "UNION ALL SELECT 'a', client_id, 0 FROM agents "
-    "WHERE client_id IN (SELECT json_array_elements_text(%(currency_agents)s::json)) AND status = 'active'"
+# The same check as one PostgreSQL statement that fails (SQLSTATE DS001, through the function of
+# migration 0006) unless every decision holds, to be part of a bigger statement
+# (broker/storage/token_group.py) that is sent with the COMMIT and whose result nobody reads.
+# Its parameters come from `currency_parameters`.
+REQUIRE_CURRENT_POSTGRESQL = (
+    "SELECT discretion_require("
+    "(SELECT count(*) FROM users "
+    "JOIN json_to_recordset(%(current_users)s::json) AS e(ref text, version int8) "
+    "ON users.ref = e.ref AND users.policy_version = e.version) = %(current_user_count)s "
+    "AND (SELECT count(*) FROM agents WHERE client_id IN "
+    "(SELECT json_array_elements_text(%(current_agents)s::json)) AND status = 'active') "
+    "= %(current_agent_count)s, "
+    "'a decision went stale')"
 )
+STALE_SQLSTATE = "DS001"
+
+
+def currency_parameters(
+    checks: Sequence[tuple[str, int, str, str]], versions: Sequence[tuple[str, int]]
+) -> dict[str, Any]:
+    """The parameters of REQUIRE_CURRENT_POSTGRESQL: each distinct (user ref, policy version) must
+    match a user's row and each distinct agent must be active, so the counts must equal the
+    lists' lengths (a user wanted at two versions matches at most one)."""
+    wanted = sorted({(ref, version) for ref, version, *_ in checks} | set(versions))
+    agent_ids = sorted({agent for check in checks for agent in check[2:]})
+    return {
+        "current_users": json.dumps([{"ref": ref, "version": version} for ref, version in wanted]),
+        "current_user_count": len(wanted),
+        "current_agents": json.dumps(agent_ids),
+        "current_agent_count": len(agent_ids),
+    }
 
 
 @functools.lru_cache(maxsize=256)

@@ -1,22 +1,24 @@
 """The statements of a token commit group (broker/services/token_writes.py), in two steps.
 
 `spend_and_store` spends the group's assertion and DPoP proof ids, stores its tokens and reserves
-its log sequence numbers, taking the log head's lock until commit; `log_and_check` then writes
-the log records and reads what the decisions rest on (after the lock, so that a policy change
-committed first is seen). On SQLite, in process, each step is its statements one after another.
-On PostgreSQL each step is one statement, its inserts as data-modifying CTEs, so that a group
-costs BEGIN, two statements and COMMIT in three round trips, whatever its size: psycopg spends
-about 100 us of the event loop's time on each statement (measured), which a group of seven
-separate statements paid seven times.
+its log sequence numbers, taking the log head's lock until commit; `log_and_require` then writes
+the log records and re-checks what the decisions rest on (after the lock, so that a policy change
+committed first is seen). Either raises NotTogether when a write of the group would fail. On
+SQLite, in process, each step is its statements one after another. On PostgreSQL each step is one
+statement, its inserts as data-modifying CTEs, and the second fails by itself when a decision no
+longer holds (migration 0006), so that nothing needs to read it: written in a pipeline with the
+COMMIT (`Store.write_from_loop(pipelined=True)`), a group costs two round trips whatever its
+size, BEGIN with the first step and the second with the COMMIT, and the log head's lock is held
+for one. psycopg also spends about 100 us of the event loop's time on each statement (measured),
+which a group of seven separate statements paid seven times.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
-from types import SimpleNamespace
 
 from sqlalchemy import Connection
+from sqlalchemy.exc import DBAPIError
 
 from broker import audit
 from broker.storage import fast, principals
@@ -35,63 +37,75 @@ _SPEND_AND_STORE = (
     f"head AS ({audit.ADVANCE_SEQ.postgresql}) "
     "SELECT (SELECT count(*) FROM assertions), (SELECT count(*) FROM proofs), (SELECT size FROM head)"
 )
-_LOG_AND_CHECK = (
+_LOG_AND_REQUIRE = (
     f"WITH events AS ({audit.INSERT_EVENTS.with_parameter('events')}), "
     f"terms AS ({audit.INSERT_TERMS.with_parameter('terms')}) "
-    f"{principals.CURRENCY_POSTGRESQL}"
+    f"{principals.REQUIRE_CURRENT_POSTGRESQL}"
 )
+
+
+class NotTogether(Exception):
+    """One of a group's writes would fail: the group is rolled back and each is written alone."""
 
 
 def spend_and_store(
     conn: Connection, assertions: Spent, proofs: Spent, tokens: Sequence[TokenRecord], events: int
-) -> tuple[int, int, int]:
-    """Spend the ids, store the tokens and reserve `events` sequence numbers; returns (assertion
-    ids used for the first time, proof ids used for the first time, the last number reserved).
-    A replay is not an error here: the caller compares the counts and rolls back."""
+) -> int:
+    """Spend the ids, store the tokens and reserve `events` sequence numbers; returns the last
+    number reserved. Raises NotTogether when an id was spent before (or twice in the group)."""
     if conn.dialect.name == "sqlite":
         first_assertions = token_store.spend_assertion_jtis(conn, assertions).count()
         first_proofs = token_store.spend_proof_jtis(conn, proofs).count()
         token_store.insert_tokens(conn, tokens)
-        return first_assertions, first_proofs, int(audit.reserve_seqs(conn, events).scalar())
-    params = {
-        "assertions": fast.rows_parameter(token_store.assertion_rows(assertions)),
-        "proofs": fast.rows_parameter(token_store.proof_rows(proofs)),
-        "tokens": fast.rows_parameter(token_store.token_rows(tokens)),
-        "count": events,
-    }
-    raw = conn.connection.driver_connection
-    with fast.driver_errors(conn, _SPEND_AND_STORE):
-        with fast.pipeline(conn):  # BEGIN goes with it, not in a round trip of its own
-            cursor = raw.cursor()  # type: ignore[union-attr]
-            cursor.execute(_SPEND_AND_STORE, params)
-        first_assertions, first_proofs, last = cursor.fetchone()
-    return int(first_assertions), int(first_proofs), int(last)
+        last = int(audit.reserve_seqs(conn, events).scalar())
+    else:
+        params = {
+            "assertions": fast.rows_parameter(token_store.assertion_rows(assertions)),
+            "proofs": fast.rows_parameter(token_store.proof_rows(proofs)),
+            "tokens": fast.rows_parameter(token_store.token_rows(tokens)),
+            "count": events,
+        }
+        raw = conn.connection.driver_connection
+        with fast.driver_errors(conn, _SPEND_AND_STORE):
+            with fast.pipeline(conn):  # BEGIN goes with it, not in a round trip of its own
+                cursor = raw.cursor()  # type: ignore[union-attr]
+                cursor.execute(_SPEND_AND_STORE, params)
+            first_assertions, first_proofs, last = cursor.fetchone()
+    if first_assertions != len(assertions):
+        raise NotTogether("an assertion was replayed")
+    if first_proofs != len(proofs):
+        raise NotTogether("a DPoP proof was replayed")
+    return int(last)
 
 
-def log_and_check(
+def log_and_require(
     conn: Connection,
     events: Sequence[tuple[audit.Event, float]],
     last: int,
     checks: Sequence[tuple[str, int, str, str]],
     versions: Sequence[tuple[str, int]],
-) -> bool:
-    """Write the events numbered up to `last` and tell whether every decision still holds
-    (`principals.policies_still_current` over `checks` and `versions`)."""
+) -> None:
+    """Write the events numbered up to `last` and require every decision to hold
+    (`principals.policies_still_current` over `checks` and `versions`): raises NotTogether when
+    one does not, or, inside a pipeline on PostgreSQL, the statement fails at the pipeline's end
+    (the commit) with SQLSTATE DS001."""
     rows, terms = audit.event_rows(events, last=last)
     if conn.dialect.name == "sqlite":
         fast.send_insert(conn, audit.INSERT_EVENTS, rows)
         fast.send_insert(conn, audit.INSERT_TERMS, terms)
-        return not (checks or versions) or principals.policies_still_current(conn, checks, versions)
-    refs, agent_ids = principals.currency_refs(checks, versions)
+        if (checks or versions) and not principals.policies_still_current(conn, checks, versions):
+            raise NotTogether("a decision went stale")
+        return
     params = {
         "events": fast.rows_parameter(rows),
         "terms": fast.rows_parameter(terms),
-        "currency_refs": json.dumps(refs),
-        "currency_agents": json.dumps(agent_ids),
+        **principals.currency_parameters(checks, versions),
     }
-    with fast.driver_errors(conn, _LOG_AND_CHECK):
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(_LOG_AND_CHECK, params)
-        rows_found = cursor.fetchall()
-    found = [SimpleNamespace(kind=kind, id=id_, version=version) for kind, id_, version in rows_found]
-    return principals.currency_holds(found, checks, versions)
+    raw = conn.connection.driver_connection
+    try:
+        with fast.driver_errors(conn, _LOG_AND_REQUIRE):
+            raw.cursor().execute(_LOG_AND_REQUIRE, params)  # type: ignore[union-attr]
+    except DBAPIError as exc:  # outside a pipeline it fails here
+        if getattr(exc.orig, "sqlstate", None) == principals.STALE_SQLSTATE:
+            raise NotTogether("a decision went stale") from exc
+        raise

@@ -4,18 +4,23 @@ fail, so that the batcher can write each alone."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import secrets
 from typing import Any
 
 import pytest
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import DBAPIError
 
 from broker import audit
 from broker.client_auth import VerifiedAssertion
+from broker.services.flows import StaleDecision
 from broker.services.token_writes import NotTogether, TokenWrite
 from broker.storage import agents as agent_store
 from broker.storage import principals
+from broker.storage.batch import WriteBatcher
 from broker.storage.db import Store
 from broker.storage.schema import agents, assertion_jtis, grant_log, grant_log_terms, tokens, users
 from broker.storage.tokens import TokenRecord
@@ -226,3 +231,96 @@ def test_a_set_is_two_statements_on_postgresql_whatever_its_size(
     assert "INSERT INTO grant_log " in texts[1]
     assert "FROM users" in texts[1]  # the re-check, in the statement after the lock
     assert _count(world, tokens) == 3
+
+
+def test_a_pipelined_set_sends_its_second_step_with_the_commit(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # BEGIN goes with the first step, whose result is read; the second step goes unread with the
+    # COMMIT, so a group is two round trips and the log head's lock is held over one. That needs
+    # both statements and the COMMIT in one pipeline.
+    store = _store(world)
+    if store.is_sqlite:
+        pytest.skip("PostgreSQL only: SQLite has no round trips")
+    import psycopg
+    from psycopg.pq import PipelineStatus
+
+    seen: list[tuple[str, PipelineStatus]] = []
+    cursors: list[Any] = []
+    answered: list[bool] = []
+    real_execute, real_commit = psycopg.Cursor.execute, psycopg.Connection.commit
+
+    def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+        seen.append((str(query)[:30], self.connection.pgconn.pipeline_status))
+        cursors.append(self)
+        return real_execute(self, query, *args, **kwargs)
+
+    def commit(self: Any) -> None:
+        seen.append(("COMMIT", self.pgconn.pipeline_status))
+        real_commit(self)
+
+    writes = [_write(world), _write(world, issued=False), _write(world)]
+
+    async def write() -> list[audit.Event]:
+        async with store.write_from_loop(pipelined=True) as conn:
+            events = TokenWrite.run_together(conn, writes)
+            answered.extend(cursor.pgresult is not None for cursor in cursors)
+            return events
+
+    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    monkeypatch.setattr(psycopg.Connection, "commit", commit)
+    assert asyncio.run(write()) == [w.event for w in writes]
+    monkeypatch.undo()
+    assert [status for _, status in seen] == [PipelineStatus.ON] * 3, seen
+    assert seen[-1][0] == "COMMIT"
+    assert answered == [True, False]  # the second step is not a round trip of its own
+    assert _count(world, tokens) == 2
+
+
+def test_a_stale_decision_fails_a_pipelined_set_at_its_commit(world: World) -> None:
+    # Nothing reads the re-check before the COMMIT: the statement itself must fail (migration
+    # 0006), which aborts the transaction; the connection is then fit for the next one.
+    store = _store(world)
+    if store.is_sqlite:
+        pytest.skip("PostgreSQL only: on SQLite the re-check is read at once")
+    writes = [_write(world), _write(world)]
+    with store.write() as conn:
+        conn.execute(update(users).values(policy_version=users.c.policy_version + 1))
+    before = (_count(world, grant_log), _count(world, tokens), _count(world, assertion_jtis))
+
+    async def write(batch: list[TokenWrite]) -> list[audit.Event]:
+        async with store.write_from_loop(pipelined=True) as conn:
+            return TokenWrite.run_together(conn, batch)
+
+    with pytest.raises(DBAPIError) as failed:
+        asyncio.run(write(writes))
+    assert getattr(failed.value.orig, "sqlstate", None) == principals.STALE_SQLSTATE
+    assert (_count(world, grant_log), _count(world, tokens), _count(world, assertion_jtis)) == before
+    fresh = [_write(world), _write(world)]
+    assert asyncio.run(write(fresh)) == [w.event for w in fresh]
+    assert _count(world, tokens) == before[1] + 2
+
+
+def test_a_stale_write_in_a_batch_fails_alone(world: World) -> None:
+    # The batch (pipelined on PostgreSQL) fails as a whole; each write is then written alone.
+    store = _store(world)
+    good = [_write(world), _write(world)]
+    with store.read() as conn:
+        alice = principals.get_user(conn, user_id="alice")
+    assert alice is not None
+    stale_currency = (alice.ref, alice.policy_version - 1, "travel-agent", "calendar-holder")
+    stale = dataclasses.replace(_write(world), currency=stale_currency, still_current=lambda conn: False)
+    batcher = WriteBatcher(store)
+
+    async def scenario() -> list[object]:
+        return await asyncio.gather(
+            batcher.run(good[0]), batcher.run(stale), batcher.run(good[1]), return_exceptions=True
+        )
+
+    first, refused, second = asyncio.run(scenario())
+    assert isinstance(refused, StaleDecision)
+    assert (first, second) == (good[0].event, good[1].event)
+    with store.read() as conn:
+        stored = set(conn.execute(select(tokens.c.jti)).scalars())
+    assert stale.event.jti not in stored
+    assert {good[0].event.jti, good[1].event.jti} <= stored
