@@ -76,15 +76,17 @@ class WriteBatcher:
             while queue:
                 await self._gather(queue)
                 batch: list[Queued] | None = None
-                pipelined = _one_pipelined_run([job for job, _ in queue[: self._max_batch]])
+                pipelined = self._store.pipelines and _one_pipelined_run(
+                    [job for job, _ in queue[: self._max_batch]]
+                )
                 try:
                     async with self._store.write_from_loop(pipelined=pipelined) as conn:
                         # Taken once the gate is held: what queued while waiting joins this batch.
                         batch = _live(self._take(queue))
                         jobs = [job for job, _ in batch]
                         if pipelined and not _one_pipelined_run(jobs):
-                            # Never on PostgreSQL, which has no gate to wait for; but a job that
-                            # reads a rowcount must not run in a pipeline.
+                            # Never: PostgreSQL has no gate to wait for, so nothing can join. But
+                            # a job that reads a rowcount must not run in a pipeline.
                             raise RuntimeError("the batch changed while waiting")
                         results = _run_jobs(conn, jobs)
                 except Exception as exc:

@@ -163,6 +163,8 @@ class Store:
     def __init__(self, url: str, *, echo: bool = False, sqlite_synchronous: str = "normal") -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        # Whether write_from_loop(pipelined=True) makes a pipeline (PostgreSQL, libpq 14 or newer).
+        self.pipelines = not self.is_sqlite and fast.PIPELINE_SUPPORTED
         self._gate: _WriterGate | None = None
         self._checkpointer: _WalCheckpointer | None = None
         # read_kept(): one connection per thread, and whether it is in use.

@@ -25,9 +25,9 @@ _NAMED = re.compile(r"(?<!:):(\w+)")
 try:  # pipeline mode needs libpq 14 or newer; without it statements go one by one
     from psycopg import Pipeline as _Pipeline
 
-    _PIPELINE_SUPPORTED = _Pipeline.is_supported()
+    PIPELINE_SUPPORTED = _Pipeline.is_supported()
 except ImportError:  # SQLite-only install
-    _PIPELINE_SUPPORTED = False
+    PIPELINE_SUPPORTED = False
 
 
 class Sql:
@@ -125,7 +125,7 @@ def pipeline(conn: Connection) -> Iterator[None]:
     run. Inside a pipeline already open (`Store.write_from_loop(pipelined=True)`) the block's end
     is a sync of that one. On SQLite, in process, each statement simply runs when sent."""
     raw = conn.connection.driver_connection
-    if conn.dialect.name == "sqlite" or not _PIPELINE_SUPPORTED:
+    if conn.dialect.name == "sqlite" or not PIPELINE_SUPPORTED:
         yield
         return
     with driver_errors(conn, "pipeline"), raw.pipeline():  # type: ignore[union-attr]

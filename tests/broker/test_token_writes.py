@@ -324,3 +324,31 @@ def test_a_stale_write_in_a_batch_fails_alone(world: World) -> None:
         stored = set(conn.execute(select(tokens.c.jti)).scalars())
     assert stale.event.jti not in stored
     assert {good[0].event.jti, good[1].event.jti} <= stored
+
+
+def test_the_batcher_commits_a_run_of_token_writes_in_its_pipeline(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _store(world)
+    if store.is_sqlite:
+        pytest.skip("PostgreSQL only: SQLite has no pipeline")
+    import psycopg
+    from psycopg.pq import PipelineStatus
+
+    statuses: list[PipelineStatus] = []
+    real_commit = psycopg.Connection.commit
+
+    def commit(self: Any) -> None:
+        statuses.append(self.pgconn.pipeline_status)
+        real_commit(self)
+
+    writes = [_write(world), _write(world), _write(world, issued=False)]
+    batcher = WriteBatcher(store)
+
+    async def scenario() -> list[audit.Event]:
+        return await asyncio.gather(*(batcher.run(w) for w in writes))
+
+    monkeypatch.setattr(psycopg.Connection, "commit", commit)
+    assert asyncio.run(scenario()) == [w.event for w in writes]
+    monkeypatch.undo()
+    assert statuses == [PipelineStatus.ON]
