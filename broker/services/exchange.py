@@ -175,17 +175,18 @@ class ExchangeFlow:
         )
 
     def currency(self, plan: Plan) -> None:
-        """The parent token's liveness is part of the check, so it runs as `still_current`."""
+        """The parent token's liveness is part of the check: see `delegation`."""
         return
 
     def still_current(self, conn: Connection, plan: Plan) -> bool:
         """Policy version, every party's status and the parent's liveness are unchanged."""
+        return token_store.delegation_still_current(conn, self._delegation(plan))
+
+    def delegation(self, plan: Plan) -> token_store.Delegation | None:
+        """What `still_current` checks, as data; None for a plan that issues nothing."""
+        return self._delegation(plan) if plan.decision.allowed else None
+
+    def _delegation(self, plan: Plan) -> token_store.Delegation:
         if plan.user is None:
             raise RuntimeError("an allowed plan names its user")
-        return token_store.delegation_still_current(
-            conn,
-            user_ref=plan.user.ref,
-            policy_version=plan.user.policy_version,
-            parent_jti=self._parent_jti,
-            parties=self._parties,
-        )
+        return plan.user.ref, plan.user.policy_version, self._parent_jti, tuple(sorted(self._parties))

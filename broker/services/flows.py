@@ -22,6 +22,7 @@ from broker.services.user_cache import UserCache
 from broker.storage import grants as grant_store
 from broker.storage import principals
 from broker.storage.agents import AgentRecord
+from broker.storage.tokens import Delegation
 from broker.validation import check_purpose
 from policy import (
     Decision,
@@ -107,6 +108,11 @@ class Flow(Protocol):
 
     def currency(self, plan: Plan) -> Currency | None:
         """`still_current` as data, for checking many plans in one statement; None if it cannot be."""
+        ...
+
+    def delegation(self, plan: Plan) -> Delegation | None:
+        """A token exchange's `still_current` as data (broker/storage/token_group.py sends it
+        unread with the commit); None for other grants."""
         ...
 
 
@@ -242,3 +248,7 @@ class ClientCredentialsFlow:
         if plan.user is None or plan.holder is None:
             return None
         return plan.user.ref, plan.user.policy_version, plan.recipient, plan.holder.client_id
+
+    def delegation(self, plan: Plan) -> None:
+        """No parent token: `currency` says it all."""
+        return

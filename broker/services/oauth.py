@@ -145,6 +145,7 @@ class OAuthService:
                 token=None if signed is None else signed[1],
                 still_current=partial(flow.still_current, plan=plan),
                 currency=flow.currency(plan),
+                delegation=flow.delegation(plan),
             )
             try:
                 event = await self._writes.run(write)

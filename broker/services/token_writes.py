@@ -48,8 +48,9 @@ def spend(
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TokenWrite:
     """One token request's write. `token` is None for a refusal, which is logged but not stored.
-    `currency` lets a run of writes re-check their decisions in one statement; a flow that cannot
-    say it that way leaves it None and its own `still_current` runs instead. A refusal with a
+    `currency` lets a run of writes re-check their decisions in one statement, and `delegation` a
+    token exchange's in one statement that nothing reads (on PostgreSQL it fails by itself); a flow
+    that can say neither leaves both None and its own `still_current` runs instead. A refusal with a
     `currency` is re-checked too, on the user's policy version alone: it may have been decided on
     a remembered user row (broker/services/user_cache.py), and a grant committed since may allow
     it now."""
@@ -62,6 +63,7 @@ class TokenWrite:
     token: token_store.TokenRecord | None
     still_current: Callable[[Connection], bool]
     currency: Currency | None = None
+    delegation: token_store.Delegation | None = None
     # `run_together` reads no result a pipeline holds back (a rowcount, an unfetched row) and
     # what would fail it fails a statement, so a batch of these may go in one pipeline with its
     # COMMIT (broker/storage/batch.py).
@@ -104,7 +106,8 @@ class TokenWrite:
         checks = [w.currency for w in issuing if w.currency is not None]
         refused = [w.currency[:2] for w in writes if w.token is None and w.currency is not None]
         token_group.log_and_require(conn, [(w.event, w.now) for w in writes], last, checks, refused)
-        if not all(w.still_current(conn) for w in issuing if w.currency is None):
+        token_group.require_delegations(conn, [w.delegation for w in issuing if w.delegation is not None])
+        if not all(w.still_current(conn) for w in issuing if w.currency is None and w.delegation is None):
             raise NotTogether("a decision went stale")
         purge_sometimes(conn, len(writes), now=now, skew=skew)
         return [w.event for w in writes]

@@ -15,7 +15,8 @@ which a group of seven separate statements paid seven times.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
@@ -102,10 +103,31 @@ def log_and_require(
         **principals.currency_parameters(checks, versions),
     }
     raw = conn.connection.driver_connection
+    with _stale_as_not_together(), fast.driver_errors(conn, _LOG_AND_REQUIRE):
+        raw.cursor().execute(_LOG_AND_REQUIRE, params)  # type: ignore[union-attr]
+
+
+def require_delegations(conn: Connection, delegations: Sequence[token_store.Delegation]) -> None:
+    """Require each token exchange's re-check (`tokens.delegation_still_current`) to hold, after
+    the log head's lock: raises NotTogether when one does not, or, inside a pipeline on
+    PostgreSQL, its statement fails at the pipeline's end. A statement each, none of them read
+    there, so they cost no round trip."""
+    for delegation in delegations:
+        if conn.dialect.name == "sqlite":
+            if not token_store.delegation_still_current(conn, delegation):
+                raise NotTogether("a delegation went stale")
+            continue
+        statement, params = token_store.delegation_requirement(delegation)
+        with _stale_as_not_together():
+            fast.send(conn, statement, params)
+
+
+@contextmanager
+def _stale_as_not_together() -> Iterator[None]:
+    # Outside a pipeline a failed requirement raises at once, as NotTogether like SQLite's.
     try:
-        with fast.driver_errors(conn, _LOG_AND_REQUIRE):
-            raw.cursor().execute(_LOG_AND_REQUIRE, params)  # type: ignore[union-attr]
-    except DBAPIError as exc:  # outside a pipeline it fails here
+        yield
+    except DBAPIError as exc:
         if getattr(exc.orig, "sqlstate", None) == principals.STALE_SQLSTATE:
             raise NotTogether("a decision went stale") from exc
         raise

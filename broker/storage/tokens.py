@@ -282,14 +282,17 @@ def revoked_ancestor(conn: Connection, record: TokenRecord) -> bool:
     return _revoked_from(conn, record.parent_jti)
 
 
-def delegation_still_current(
-    conn: Connection, *, user_ref: str, policy_version: int, parent_jti: str, parties: set[str]
-) -> bool:
+Delegation = tuple[str, int, str, tuple[str, ...]]  # user ref, policy version, parent jti, parties
+
+
+def delegation_still_current(conn: Connection, delegation: Delegation) -> bool:
     """A token exchange's re-check: the user's policy version is unchanged, every party is
-    active, and the parent token is live with no revoked ancestor. One statement (one snapshot,
-    one round trip on PostgreSQL, where it runs with the log head's lock held) unless the parent
-    was itself delegated."""
-    ids = sorted(parties)
+    active, and the parent token is live with no revoked (or vanished) ancestor. One statement
+    (one snapshot, one round trip on PostgreSQL, where it runs with the log head's lock held)
+    unless the parent was itself delegated. `delegation_requirement` is the same check as one
+    statement that fails by itself."""
+    user_ref, policy_version, parent_jti, parties = delegation
+    ids = sorted(set(parties))
     params: dict[str, Any] = {"ref": user_ref, "parent": parent_jti} | {f"p{i}": p for i, p in enumerate(ids)}
     row = fast.first(conn, _delegation_statement(len(ids)), params)
     if row is None or row.version != policy_version or row.active != len(ids) or row.parent_live != 1:
@@ -307,6 +310,36 @@ def _delegation_statement(parties: int) -> fast.Sql:
         "(SELECT count(*) FROM tokens WHERE jti = :parent AND revoked_at IS NULL) AS parent_live, "
         "(SELECT parent_jti FROM tokens WHERE jti = :parent) AS grandparent",
         ("version", "active", "parent_live", "grandparent"),
+    )
+
+
+def delegation_requirement(delegation: Delegation) -> tuple[fast.Sql, dict[str, Any]]:
+    """`delegation_still_current` as one PostgreSQL statement that fails by itself (SQLSTATE DS001,
+    migration 0006) when the check does not hold, so that nothing needs to read it, and its
+    parameters. The walk up from the parent is a recursive query: it must reach a root (a token
+    with no parent) within 64 links, every link unrevoked, so a revoked or vanished ancestor, or a
+    cycle, fails it, as in `_revoked_from`."""
+    user_ref, policy_version, parent_jti, parties = delegation
+    ids = sorted(set(parties))
+    params = {"ref": user_ref, "version": policy_version, "parent": parent_jti, "parties": len(ids)}
+    return _requirement_statement(len(ids)), params | {f"p{i}": p for i, p in enumerate(ids)}
+
+
+@functools.lru_cache(maxsize=64)
+def _requirement_statement(parties: int) -> fast.Sql:
+    party_list = ", ".join(f":p{i}" for i in range(parties))
+    return fast.Sql(  # only placeholder names are formatted in
+        "WITH RECURSIVE up (jti, parent_jti, revoked_at, depth) AS ("  # noqa: S608
+        "SELECT jti, parent_jti, revoked_at, 0 FROM tokens WHERE jti = :parent "
+        "UNION ALL SELECT t.jti, t.parent_jti, t.revoked_at, up.depth + 1 "
+        "FROM tokens AS t JOIN up ON t.jti = up.parent_jti WHERE up.depth < 64) "
+        "SELECT discretion_require("
+        "(SELECT policy_version FROM users WHERE ref = :ref) = :version "
+        f"AND (SELECT count(*) FROM agents WHERE client_id IN ({party_list}) AND status = 'active') "
+        "= :parties "
+        "AND EXISTS (SELECT 1 FROM up WHERE parent_jti IS NULL) "
+        "AND NOT EXISTS (SELECT 1 FROM up WHERE revoked_at IS NOT NULL), "
+        "'a delegation went stale')"
     )
 
 

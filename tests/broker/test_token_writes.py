@@ -233,12 +233,12 @@ def test_a_set_is_two_statements_on_postgresql_whatever_its_size(
     assert _count(world, tokens) == 3
 
 
-def test_a_pipelined_set_sends_its_second_step_with_the_commit(
+def test_a_pipelined_set_sends_its_second_step_and_exchange_rechecks_with_the_commit(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # BEGIN goes with the first step, whose result is read; the second step goes unread with the
-    # COMMIT, so a group is two round trips and the log head's lock is held over one. That needs
-    # both statements and the COMMIT in one pipeline.
+    # BEGIN goes with the first step, whose result is read; the second step and a token
+    # exchange's re-check go unread with the COMMIT, so a group is two round trips and the log
+    # head's lock is held over one. That needs the statements and the COMMIT in one pipeline.
     store = _store(world)
     if store.is_sqlite:
         pytest.skip("PostgreSQL only: SQLite has no round trips")
@@ -259,7 +259,17 @@ def test_a_pipelined_set_sends_its_second_step_with_the_commit(
         seen.append(("COMMIT", self.pgconn.pipeline_status))
         real_commit(self)
 
-    writes = [_write(world), _write(world, issued=False), _write(world)]
+    parent = _write(world)
+    with store.write() as conn:
+        parent(conn)  # a live token to delegate from
+    assert parent.token is not None
+    delegated = _write(world)
+    currency = delegated.currency
+    assert currency is not None
+    delegated = dataclasses.replace(
+        delegated, currency=None, delegation=(currency[0], currency[1], parent.token.jti, currency[2:])
+    )
+    writes = [_write(world), _write(world, issued=False), delegated]
 
     async def write() -> list[audit.Event]:
         async with store.write_from_loop(pipelined=True) as conn:
@@ -271,10 +281,11 @@ def test_a_pipelined_set_sends_its_second_step_with_the_commit(
     monkeypatch.setattr(psycopg.Connection, "commit", commit)
     assert asyncio.run(write()) == [w.event for w in writes]
     monkeypatch.undo()
-    assert [status for _, status in seen] == [PipelineStatus.ON] * 3, seen
+    assert [status for _, status in seen] == [PipelineStatus.ON] * 4, seen
     assert seen[-1][0] == "COMMIT"
-    assert answered == [True, False]  # the second step is not a round trip of its own
-    assert _count(world, tokens) == 2
+    # Neither the second step nor the exchange's re-check is a round trip of its own.
+    assert answered == [True, False, False]
+    assert _count(world, tokens) == 3
 
 
 def test_a_stale_decision_fails_a_pipelined_set_at_its_commit(world: World) -> None:

@@ -1,0 +1,96 @@
+"""A token exchange's re-check inside the write: read (`tokens.delegation_still_current`, a
+statement and a walk up the chain) and required unread in a commit group
+(`token_group.require_delegations`: on PostgreSQL one recursive statement that fails by itself,
+`tokens.delegation_requirement`), the two must agree on every chain."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from sqlalchemy import Connection, update
+
+from broker.storage import principals, token_group
+from broker.storage import tokens as token_store
+from broker.storage.db import Store
+from broker.storage.schema import agents, tokens, users
+from tests.conftest import CALENDAR_URI, World
+
+PARTIES = ("calendar-holder", "travel-agent")
+
+
+def _store(world: World) -> Store:
+    return world.client.app.state.ctx.store  # type: ignore[attr-defined,no-any-return]
+
+
+def _token(conn: Connection, user_ref: str, jti: str, parent: str | None) -> None:
+    token_store.insert_token(
+        conn,
+        token_store.TokenRecord(
+            jti=jti,
+            user_ref=user_ref,
+            grant_id="g-1",
+            client_id="travel-agent",
+            holder_id="calendar-holder",
+            audience=CALENDAR_URI,
+            parties=PARTIES,
+            parent_jti=parent,
+            kid="k",
+            issued_at=1.0,
+            expires_at=2e9,
+        ),
+    )
+
+
+def _revoke(jti: str) -> Callable[[Connection, str], None]:
+    return lambda conn, _ref: conn.execute(update(tokens).where(tokens.c.jti == jti).values(revoked_at=5.0))
+
+
+def _vanish_root(conn: Connection, _ref: str) -> None:
+    conn.execute(update(tokens).where(tokens.c.jti == "child").values(parent_jti="gone"))
+
+
+def _cycle(conn: Connection, _ref: str) -> None:
+    conn.execute(update(tokens).where(tokens.c.jti == "root").values(parent_jti="child"))
+
+
+def _suspend(conn: Connection, _ref: str) -> None:
+    conn.execute(update(agents).where(agents.c.client_id == "travel-agent").values(status="suspended"))
+
+
+def _bump(conn: Connection, ref: str) -> None:
+    conn.execute(update(users).where(users.c.ref == ref).values(policy_version=users.c.policy_version + 1))
+
+
+CHANGES: dict[str, Callable[[Connection, str], None] | None] = {
+    "nothing": None,
+    "the parent revoked": _revoke("child"),
+    "the root revoked": _revoke("root"),
+    "an ancestor vanished": _vanish_root,
+    "a cycle": _cycle,
+    "a party suspended": _suspend,
+    "the policy changed": _bump,
+}
+
+
+@pytest.mark.parametrize("change", CHANGES)
+def test_the_recheck_read_and_required_agree(world: World, change: str) -> None:
+    store = _store(world)
+    with store.write() as conn:
+        alice = principals.get_user(conn, user_id="alice")
+        assert alice is not None
+        _token(conn, alice.ref, "root", None)
+        _token(conn, alice.ref, "child", "root")
+        applied = CHANGES[change]
+        if applied is not None:
+            applied(conn, alice.ref)
+    delegation = (alice.ref, alice.policy_version, "child", PARTIES)
+    holds = change == "nothing"
+    with store.read() as conn:
+        assert token_store.delegation_still_current(conn, delegation) is holds
+    with store.write() as conn:
+        if holds:
+            token_group.require_delegations(conn, [delegation])
+        else:
+            with pytest.raises(token_group.NotTogether):
+                token_group.require_delegations(conn, [delegation])
