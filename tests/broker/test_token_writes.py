@@ -8,6 +8,7 @@ import asyncio
 import dataclasses
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -82,6 +83,34 @@ def _write(
 def _count(world: World, table: Any) -> int:
     with _store(world).read() as conn:
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _watch_psycopg(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    execute: Callable[[Any, Any], None] | None = None,
+    commit: Callable[[Any], None] | None = None,
+) -> None:
+    """Calls `execute(cursor, query)` before each statement psycopg runs and `commit(connection)`
+    before each commit, until `monkeypatch.undo()`."""
+    import psycopg
+
+    if execute is not None:
+        real_execute = psycopg.Cursor.execute
+
+        def watched_execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
+            execute(self, query)
+            return real_execute(self, query, *args, **kwargs)
+
+        monkeypatch.setattr(psycopg.Cursor, "execute", watched_execute)
+    if commit is not None:
+        real_commit = psycopg.Connection.commit
+
+        def watched_commit(self: Any) -> None:
+            commit(self)
+            real_commit(self)
+
+        monkeypatch.setattr(psycopg.Connection, "commit", watched_commit)
 
 
 def test_writes_together_leave_the_rows_of_writes_one_by_one(world: World) -> None:
@@ -212,17 +241,9 @@ def test_a_set_is_two_statements_on_postgresql_whatever_its_size(
     store = _store(world)
     if store.is_sqlite:
         pytest.skip("PostgreSQL only: on SQLite a statement is a function call")
-    import psycopg
-
     texts: list[str] = []
-    real_execute = psycopg.Cursor.execute
-
-    def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        texts.append(str(query))
-        return real_execute(self, query, *args, **kwargs)
-
     writes = [_write(world), _write(world, issued=False), _write(world), _write(world)]
-    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
+    _watch_psycopg(monkeypatch, execute=lambda _cursor, query: texts.append(str(query)))
     with store.write() as conn:
         TokenWrite.run_together(conn, writes)
     monkeypatch.undo()
@@ -242,22 +263,15 @@ def test_a_pipelined_set_sends_its_second_step_and_exchange_rechecks_with_the_co
     store = _store(world)
     if store.is_sqlite:
         pytest.skip("PostgreSQL only: SQLite has no round trips")
-    import psycopg
     from psycopg.pq import PipelineStatus
 
     seen: list[tuple[str, PipelineStatus]] = []
     cursors: list[Any] = []
     answered: list[bool] = []
-    real_execute, real_commit = psycopg.Cursor.execute, psycopg.Connection.commit
 
-    def execute(self: Any, query: Any, *args: Any, **kwargs: Any) -> Any:
-        seen.append((str(query)[:30], self.connection.pgconn.pipeline_status))
-        cursors.append(self)
-        return real_execute(self, query, *args, **kwargs)
-
-    def commit(self: Any) -> None:
-        seen.append(("COMMIT", self.pgconn.pipeline_status))
-        real_commit(self)
+    def execute(cursor: Any, query: Any) -> None:
+        seen.append((str(query)[:30], cursor.connection.pgconn.pipeline_status))
+        cursors.append(cursor)
 
     parent = _write(world)
     with store.write() as conn:
@@ -277,8 +291,11 @@ def test_a_pipelined_set_sends_its_second_step_and_exchange_rechecks_with_the_co
             answered.extend(cursor.pgresult is not None for cursor in cursors)
             return events
 
-    monkeypatch.setattr(psycopg.Cursor, "execute", execute)
-    monkeypatch.setattr(psycopg.Connection, "commit", commit)
+    _watch_psycopg(
+        monkeypatch,
+        execute=execute,
+        commit=lambda connection: seen.append(("COMMIT", connection.pgconn.pipeline_status)),
+    )
     assert asyncio.run(write()) == [w.event for w in writes]
     monkeypatch.undo()
     assert [status for _, status in seen] == [PipelineStatus.ON] * 4, seen
@@ -343,23 +360,16 @@ def test_the_batcher_commits_a_run_of_token_writes_in_its_pipeline(
     store = _store(world)
     if store.is_sqlite:
         pytest.skip("PostgreSQL only: SQLite has no pipeline")
-    import psycopg
     from psycopg.pq import PipelineStatus
 
     statuses: list[PipelineStatus] = []
-    real_commit = psycopg.Connection.commit
-
-    def commit(self: Any) -> None:
-        statuses.append(self.pgconn.pipeline_status)
-        real_commit(self)
-
     writes = [_write(world), _write(world), _write(world, issued=False)]
     batcher = WriteBatcher(store)
 
     async def scenario() -> list[audit.Event]:
         return await asyncio.gather(*(batcher.run(w) for w in writes))
 
-    monkeypatch.setattr(psycopg.Connection, "commit", commit)
+    _watch_psycopg(monkeypatch, commit=lambda connection: statuses.append(connection.pgconn.pipeline_status))
     assert asyncio.run(scenario()) == [w.event for w in writes]
     monkeypatch.undo()
     assert statuses == [PipelineStatus.ON]
