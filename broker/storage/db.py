@@ -208,10 +208,8 @@ class Store:
         is unknown until the pipeline is read) and that let a statement fail rather than check
         a result (broker/storage/batch.py)."""
         if self._gate is None:
-            with self.engine.connect() as conn:
-                conn.execution_options(discretion_write=True)
-                with fast.pipeline(conn) if pipelined else nullcontext(), conn.begin():
-                    yield conn
+            with self._transaction(pipelined=pipelined) as conn:
+                yield conn
             return
         gate = self._gate
         if not gate.try_acquire():  # a thread hop only when someone holds it
@@ -223,12 +221,18 @@ class Store:
                 acquiring.add_done_callback(lambda done: _release_if_acquired(gate, done))
                 raise
         try:
-            with self.engine.connect() as conn:
-                conn.execution_options(discretion_write=True)
-                with conn.begin():
-                    yield conn
+            with self._transaction() as conn:
+                yield conn
         finally:
             gate.release()
+
+    @contextmanager
+    def _transaction(self, *, pipelined: bool = False) -> Iterator[Connection]:
+        # A write transaction on a fresh connection; see write_from_loop for `pipelined`.
+        with self.engine.connect() as conn:
+            conn.execution_options(discretion_write=True)
+            with fast.pipeline(conn) if pipelined else nullcontext(), conn.begin():
+                yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:

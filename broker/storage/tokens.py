@@ -291,9 +291,9 @@ def delegation_still_current(conn: Connection, delegation: Delegation) -> bool:
     (one snapshot, one round trip on PostgreSQL, where it runs with the log head's lock held)
     unless the parent was itself delegated. `delegation_requirement` is the same check as one
     statement that fails by itself."""
-    user_ref, policy_version, parent_jti, parties = delegation
-    ids = sorted(set(parties))
-    params: dict[str, Any] = {"ref": user_ref, "parent": parent_jti} | {f"p{i}": p for i, p in enumerate(ids)}
+    user_ref, policy_version, parent_jti, _ = delegation
+    ids, party_params = _party_parameters(delegation)
+    params = {"ref": user_ref, "parent": parent_jti} | party_params
     row = fast.first(conn, _delegation_statement(len(ids)), params)
     if row is None or row.version != policy_version or row.active != len(ids) or row.parent_live != 1:
         return False
@@ -319,10 +319,16 @@ def delegation_requirement(delegation: Delegation) -> tuple[fast.Sql, dict[str, 
     parameters. The walk up from the parent is a recursive query: it must reach a root (a token
     with no parent) within 64 links, every link unrevoked, so a revoked or vanished ancestor, or a
     cycle, fails it, as in `_revoked_from`."""
-    user_ref, policy_version, parent_jti, parties = delegation
-    ids = sorted(set(parties))
+    user_ref, policy_version, parent_jti, _ = delegation
+    ids, party_params = _party_parameters(delegation)
     params = {"ref": user_ref, "version": policy_version, "parent": parent_jti, "parties": len(ids)}
-    return _requirement_statement(len(ids)), params | {f"p{i}": p for i, p in enumerate(ids)}
+    return _requirement_statement(len(ids)), params | party_params
+
+
+def _party_parameters(delegation: Delegation) -> tuple[list[str], dict[str, Any]]:
+    # The distinct parties, and their placeholders :p0, :p1, ... as both statements name them.
+    ids = sorted(set(delegation[3]))
+    return ids, {f"p{i}": party for i, party in enumerate(ids)}
 
 
 @functools.lru_cache(maxsize=64)
