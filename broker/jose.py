@@ -1,10 +1,16 @@
-"""The broker's JWT codec: PyJWT, with EdDSA (Ed25519) signatures made and checked by libsodium.
+"""The broker's compact JWS: parsing, signing and verifying tokens, assertions and DPoP proofs.
 
-Every token request verifies an Ed25519 client assertion and signs an Ed25519 access token. On
-the reference machine the OpenSSL behind `cryptography` takes 137 us per Ed25519 verification and
-36 us per signature, libsodium (PyNaCl) 56 and 20 (docs/benchmarks.md, fifth session): about a
-tenth of a grant's CPU. Everything else stays PyJWT's: parsing, the algorithm allow-list, claim
-checks, and every other algorithm (ES256, PS256, RS256 use `cryptography` as before).
+Every token request verifies a client assertion (Ed25519 for most agents) and signs an Ed25519
+access token. Ed25519 goes through libsodium: on the reference machine the OpenSSL behind
+`cryptography` took 137 us per verification and 36 us per signature, libsodium (PyNaCl) 56 and 20
+(docs/benchmarks.md, fifth session). ES256, PS256 and RS256 use PyJWT's algorithm objects
+(`cryptography`), and no other algorithm can be verified here at all.
+
+The framing is done here rather than by PyJWT's encode and decode, which re-encoded the header for
+every token and parsed each segment again after the broker had read it to find the key: about
+30 us per grant (docs/benchmarks.md, eighth session). What stays PyJWT's: the base64url segment
+rules (`decode_segment` gives the same verdicts, in C), the algorithm objects, and the bytes of a
+signed token (tests/broker/test_jose.py holds all three to PyJWT's).
 
 libsodium's verification is at least as strict as OpenSSL's (it also refuses non-canonical and
 small-order points), so a signature one accepts and the other refuses can only be refused here.
@@ -14,13 +20,14 @@ Keys stay `cryptography` objects everywhere else; they are converted where they 
 from __future__ import annotations
 
 import binascii
+import json
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from jwt.algorithms import OKPAlgorithm
-from jwt.api_jws import PyJWS
+from jwt.algorithms import Algorithm, OKPAlgorithm, get_default_algorithms
 from jwt.exceptions import DecodeError
 from jwt.utils import base64url_decode, base64url_encode
 from nacl.exceptions import BadSignatureError
@@ -73,40 +80,99 @@ class SodiumEdDSA(OKPAlgorithm):
 _BASE64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
-class _JWS(PyJWS):
-    """PyJWS with its base64url segment check done in C rather than a character at a time."""
-
-    @staticmethod
-    def _decode_base64url_segment(segment: bytes, name: str) -> bytes:
-        # The same rules as PyJWT's (2.15): at most two '=' and only on a multiple of four, no
-        # character outside the URL-safe alphabet, and the canonical encoding of what it
-        # decodes to (no stray bits). PyJWT tests each character in a generator: 31 us per
-        # assertion, 4 % of a grant. tests/broker/test_jose.py holds both to the same verdicts.
-        stripped = segment.rstrip(b"=")
-        padding = len(segment) - len(stripped)
-        if padding > 2 or (padding and len(segment) % 4) or len(stripped) % 4 == 1:
-            raise DecodeError(f"Invalid {name} padding")
-        if stripped.translate(None, _BASE64URL):
-            raise DecodeError(f"Invalid {name} padding")
-        try:
-            decoded = base64url_decode(stripped)
-        except (TypeError, binascii.Error) as err:
-            raise DecodeError(f"Invalid {name} padding") from err
-        if base64url_encode(decoded) != stripped:
-            raise DecodeError(f"Invalid {name} padding")
-        return decoded
+def decode_segment(segment: bytes, name: str) -> bytes:
+    """One base64url segment of a compact JWS, by PyJWT's (2.15) rules: at most two '=' and only on
+    a multiple of four, no character outside the URL-safe alphabet, and the canonical encoding of
+    what it decodes to (no stray bits)."""
+    # Checked in C: PyJWT tests each character in a generator, 31 us per assertion (4 % of a
+    # grant). tests/broker/test_jose.py holds both to the same verdicts.
+    stripped = segment.rstrip(b"=")
+    padding = len(segment) - len(stripped)
+    if padding > 2 or (padding and len(segment) % 4) or len(stripped) % 4 == 1:
+        raise DecodeError(f"Invalid {name} padding")
+    if stripped.translate(None, _BASE64URL):
+        raise DecodeError(f"Invalid {name} padding")
+    try:
+        decoded = base64url_decode(stripped)
+    except (TypeError, binascii.Error) as err:
+        raise DecodeError(f"Invalid {name} padding") from err
+    if base64url_encode(decoded) != stripped:
+        raise DecodeError(f"Invalid {name} padding")
+    return decoded
 
 
-def _codec() -> jwt.PyJWT:
-    codec = jwt.PyJWT()
-    # PyJWT has no public way to give a PyJWT instance its own JWS or algorithms; its
-    # module-level `jwt.decode` is wired the same way (`_jwt_global_obj._jws`).
-    # tests/broker/test_jose.py fails if this stops taking effect.
-    jws = _JWS(options=codec._jws.options)
-    jws.unregister_algorithm("EdDSA")
-    jws.register_algorithm("EdDSA", SodiumEdDSA())
-    codec._jws = jws
-    return codec
+# The asymmetric algorithms agents and the broker sign with; an HMAC, "none" or anything else
+# cannot be verified here whatever a caller passes.
+_ALGORITHMS: dict[str, Algorithm] = {
+    **{name: get_default_algorithms()[name] for name in ("ES256", "PS256", "RS256")},
+    "EdDSA": SodiumEdDSA(),
+}
 
 
-JWT = _codec()
+def encode_json(value: dict[str, Any]) -> bytes:
+    """A header or claims object as PyJWT serializes it (compact, ASCII)."""
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+def encode_header(header: dict[str, Any]) -> bytes:
+    """The first segment of a compact JWS, with its members sorted as PyJWT sorts them."""
+    return base64url_encode(json.dumps(header, separators=(",", ":"), sort_keys=True).encode())
+
+
+def sign_eddsa(signing_input: bytes, key: Ed25519PrivateKey) -> bytes:
+    """The last segment of a compact JWS: an Ed25519 signature by libsodium, base64url."""
+    return base64url_encode(_signing_key(key).sign(signing_input).signature)
+
+
+@dataclass(frozen=True, slots=True)
+class Compact:
+    """A compact JWS split and decoded, its signature not yet checked."""
+
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+
+
+def parse_compact(token: str) -> Compact:
+    """Split a compact JWS with PyJWT's segment rules; both JSON segments must be objects.
+
+    Refuses what the broker does not implement rather than misreading it: an unencoded payload
+    (`b64`, RFC 7797) and any `crit` extension (RFC 7515 section 4.1.11).
+    """
+    try:
+        raw = token.encode("ascii")
+    except UnicodeEncodeError as exc:
+        raise DecodeError("Invalid token encoding") from exc
+    parts = raw.split(b".")
+    if len(parts) != 3:
+        raise DecodeError("Not enough segments" if len(parts) < 3 else "Too many segments")
+    header = _json_object(decode_segment(parts[0], "header"), "header")
+    claims = _json_object(decode_segment(parts[1], "payload"), "payload")
+    signature = decode_segment(parts[2], "crypto")
+    if "crit" in header or header.get("b64", True) is not True:
+        raise DecodeError("Unsupported critical or b64 header parameter")
+    return Compact(header, claims, parts[0] + b"." + parts[1], signature)
+
+
+def _json_object(segment: bytes, name: str) -> dict[str, Any]:
+    try:
+        value = json.loads(segment)
+    except ValueError as exc:
+        raise DecodeError(f"Invalid {name} string: {exc}") from exc
+    if not isinstance(value, dict):
+        raise DecodeError(f"Invalid {name} string: must be a json object")
+    return value
+
+
+def verify_signature(compact: Compact, key: Any, alg: str) -> bool:
+    """Whether `key` signed `compact` with `alg`, which the caller has already allowed (never
+    taken from the header unchecked)."""
+    algorithm = _ALGORITHMS.get(alg)
+    if algorithm is None:
+        return False
+    try:
+        prepared = algorithm.prepare_key(key)
+    except (jwt.InvalidKeyError, ValueError, TypeError):
+        return False
+    return bool(algorithm.verify(compact.signing_input, prepared, compact.signature))

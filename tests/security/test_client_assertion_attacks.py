@@ -229,3 +229,55 @@ def test_a_jti_that_is_not_printable_text_is_refused_as_invalid_client(granted: 
     response = granted.client.post("/oauth2/token", data=_request(granted, assertion))
     assert response.status_code == 401, response.text
     assert response.json()["error"] == "invalid_client"
+
+
+def _signed_by_travel(granted: World, header: dict[str, object], claims: dict[str, object]) -> str:
+    # Signed by the registered key over exactly these segments, so only the parsing can refuse it.
+    signing_input = f"{_b64(header)}.{_b64(claims)}"
+    raw = granted.travel.key.sign(signing_input.encode())
+    return f"{signing_input}.{base64.urlsafe_b64encode(raw).rstrip(b'=').decode()}"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [{"crit": ["exp"], "exp": 1}, {"crit": ["b64"], "b64": False}, {"b64": False}],
+    ids=["unknown-crit", "unencoded-payload", "b64-not-critical"],
+)
+def test_a_critical_or_unencoded_payload_header_is_refused(granted: World, extra: dict[str, object]) -> None:
+    # RFC 7515 section 4.1.11: an extension the broker does not implement must not be ignored;
+    # an unencoded payload (RFC 7797) would sign different bytes from the ones read as claims.
+    header = {"alg": "EdDSA", "kid": granted.travel.kid, **extra}
+    _assert_invalid_client(granted, _signed_by_travel(granted, header, _claims(granted)))
+
+
+@pytest.mark.parametrize(
+    "aud", [[ISSUER, 7], {"aud": ISSUER}, [], ""], ids=["non-string", "object", "empty", "blank"]
+)
+def test_a_malformed_audience_is_refused(granted: World, aud: object) -> None:
+    header = {"alg": "EdDSA", "kid": granted.travel.kid}
+    _assert_invalid_client(granted, _signed_by_travel(granted, header, _claims(granted, aud=aud)))
+
+
+def test_an_audience_list_naming_the_broker_is_accepted(granted: World) -> None:
+    header = {"alg": "EdDSA", "kid": granted.travel.kid}
+    assertion = _signed_by_travel(
+        granted, header, _claims(granted, aud=["https://elsewhere.example", ISSUER])
+    )
+    assert granted.client.post("/oauth2/token", data=_request(granted, assertion)).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["a.b", "a.b.c.d", "e30.e30.", "W10.e30.AA", "e30.W10.AA", "eyJ=.e30.AA", "é.e30.AA"],
+    ids=[
+        "two-segments",
+        "four-segments",
+        "empty-header",
+        "array-header",
+        "array-claims",
+        "bad-padding",
+        "non-ascii",
+    ],
+)
+def test_a_malformed_compact_serialization_is_refused(granted: World, token: str) -> None:
+    _assert_invalid_client(granted, token)

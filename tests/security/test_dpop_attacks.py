@@ -180,3 +180,18 @@ def test_proof_whose_jti_is_not_printable_text_is_rejected(granted: World, jti: 
     # Its id goes to the replay cache: a lone surrogate cannot be stored (a server error, not a
     # refusal) and PostgreSQL text cannot hold NUL.
     _refused(granted, granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now, jti=jti))
+
+
+@pytest.mark.parametrize(
+    "extra", [{"crit": ["exp"], "exp": 1}, {"crit": ["b64"], "b64": False}], ids=["crit", "unencoded-payload"]
+)
+def test_proof_with_a_header_extension_the_broker_does_not_implement_is_rejected(
+    granted: World, extra: dict[str, Any]
+) -> None:
+    # Signed correctly over these very segments: only the header can refuse it (RFC 7515 4.1.11).
+    jwk = {k: v for k, v in public_jwk(granted.travel.key.public_key()).items() if k in ("kty", "crv", "x")}
+    header = {"typ": "dpop+jwt", "alg": "EdDSA", "jwk": jwk, **extra}
+    claims = {"jti": "j-crit", "htm": "POST", "htu": TOKEN_URL, "iat": int(granted.clock.now)}
+    signing_input = f"{_b64(header)}.{_b64(claims)}"
+    signature = base64.urlsafe_b64encode(granted.travel.key.sign(signing_input.encode())).rstrip(b"=")
+    _refused(granted, f"{signing_input}.{signature.decode()}")
