@@ -172,6 +172,8 @@ def send(conn: Connection, statement: Sql, params: Mapping[str, Any]) -> Sent:
     raw = conn.connection.driver_connection
     try:  # `driver_errors`, inlined as in `send_insert`
         if conn.dialect.name == "sqlite":
+            if not conn.in_transaction():
+                conn.begin()  # a kept read begins with its first statement (Store.read_kept)
             # Read at once: a statement not stepped to its end (an UPDATE ... RETURNING whose row
             # was never read) would be "in progress" and stop the transaction from committing.
             cursor = raw.execute(statement.sqlite, params)  # type: ignore[union-attr]
