@@ -12,6 +12,7 @@ from broker import audit
 from broker.dpop import InvalidDPoPProof, VerifiedProof
 from broker.errors import AccessDenied, BrokerError, InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget
 from broker.keys import jwk_thumbprint
+from broker.services.agent_cache import AgentCache
 from broker.services.context import ServiceContext
 from broker.services.flows import (
     Plan,
@@ -21,7 +22,6 @@ from broker.services.flows import (
     parse_scopes_param,
     required,
 )
-from broker.storage import agents as agent_store
 from broker.storage import grants as grant_store
 from broker.storage import principals
 from broker.storage import tokens as token_store
@@ -61,8 +61,19 @@ def _invalid_subject_token(why: str) -> InvalidGrant:
 class ExchangeFlow:
     """`urn:ietf:params:oauth:grant-type:token-exchange` for delegation."""
 
-    def __init__(self, ctx: ServiceContext, form: dict[str, str], *, proof: VerifiedProof | None) -> None:
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        form: dict[str, str],
+        *,
+        proof: VerifiedProof | None,
+        agents: AgentCache,
+    ) -> None:
         self._ctx = ctx
+        # Active agents may be remembered, as for client_credentials (agent_cache.py says why it
+        # is safe): an allowed plan names every party, and the write re-checks that each is
+        # still active (`delegation`); a refusal never rests on an agent being active.
+        self._agents = agents
         self.subject_token = required(form, "subject_token")
         if required(form, "subject_token_type") != ACCESS_TOKEN_TYPE_URN:
             raise InvalidRequest("subject_token_type must be urn:ietf:params:oauth:token-type:access_token")
@@ -99,16 +110,16 @@ class ExchangeFlow:
     def decide(self, conn: Connection, agent: AgentRecord, now: float) -> Plan:
         """Attenuation, depth and every party of the chain checked by policy.decide_exchange."""
         claims, record = self._parent(conn, agent, now)
-        delegate = agent_store.get_agent(conn, self.delegate_id, with_resources=False)
+        delegate = self._agents.agent(conn, self.delegate_id)
         if delegate is None:
             raise InvalidRequest("requested_actor is not a registered agent")
-        holder = agent_store.get_agent(conn, record.holder_id, with_resources=False)
+        holder = self._agents.agent(conn, record.holder_id)
         user = principals.get_user(conn, ref=record.user_ref)
         grant = grant_store.get_grant(conn, record.user_ref, record.grant_id)
         if holder is None or user is None or grant is None:
             raise _invalid_subject_token("no longer has a grant behind it")
         chain = actor_chain(claims)
-        known = agent_store.get_agents(conn, set(chain))
+        known = {c: found for c in set(chain) if (found := self._agents.agent(conn, c)) is not None}
         # An agent of the chain that no longer exists cannot be vetted: it counts as suspended.
         actors = tuple(
             known[c].party(Role.ACTOR) if c in known else Party(c, "", "", Role.ACTOR, suspended=True)

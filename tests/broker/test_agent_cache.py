@@ -13,7 +13,8 @@ from broker.services.agent_cache import AgentCache
 from broker.storage.agents import AgentRecord
 from broker.storage.schema import agents, tokens
 from tests.agents import TestAgent
-from tests.conftest import CALENDAR_URI, World, auth
+from tests.broker.test_delegation import TOKEN_URL, _hop, exchange
+from tests.conftest import CALENDAR_URI, ChainWorld, World, auth
 
 
 def _set_status(world: World, client_id: str, status: str) -> None:
@@ -127,3 +128,35 @@ def test_forget_drops_an_agent_by_id_and_as_holder(monkeypatch: pytest.MonkeyPat
     cache.holder_of(conn, CALENDAR_URI)
     cache.holder_of(conn, "https://other.example/")
     assert loads[4:] == ["holder", CALENDAR_URI]
+
+
+def _delegate(chain: ChainWorld, root: str) -> Any:
+    return exchange(chain, chain.assistant, root, "travel-agent", scope="calendar:read")
+
+
+@pytest.mark.parametrize("suspended", ["travel-agent", "calendar-holder"], ids=["delegate", "holder"])
+def test_a_remembered_party_suspended_elsewhere_gets_no_delegated_token(
+    chain: ChainWorld, suspended: str
+) -> None:
+    # Token exchange remembers agents too: the write's re-check of every party must catch it.
+    root = chain.token(chain.assistant, scope="calendar:read", expires_in="600").json()["access_token"]
+    assert _delegate(chain, root).status_code == 200  # the delegate and holder are remembered now
+    stored = _tokens_stored(chain)
+    _set_status(chain, suspended, "suspended")
+    response = _delegate(chain, root)
+    assert response.status_code == 403, response.text
+    assert _tokens_stored(chain) == stored
+
+
+def test_a_chain_agent_suspended_elsewhere_gets_no_delegated_token(chain: ChainWorld) -> None:
+    # assistant -> travel-agent -> airline: at the second hop the assistant is an actor of the
+    # chain, not the caller, and only the write's re-check can see its suspension.
+    root = chain.token(chain.assistant, scope="calendar:read", expires_in="600").json()["access_token"]
+    first = _hop(chain, chain.assistant, root, chain.travel)
+    assert _hop(chain, chain.travel, first, chain.airline)  # the assistant is remembered now
+    stored = _tokens_stored(chain)
+    _set_status(chain, "assistant", "suspended")
+    proof = chain.travel.dpop_proof(TOKEN_URL, now=chain.clock.now)
+    response = exchange(chain, chain.travel, first, "airline", proof)
+    assert response.status_code == 403, response.text
+    assert _tokens_stored(chain) == stored
