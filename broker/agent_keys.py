@@ -13,6 +13,10 @@ from nacl.bindings import crypto_core_ed25519_is_valid_point as is_valid_point
 # registered public key (RFC 8725 section 3.1).
 ALLOWED_ALGS = ("EdDSA", "ES256", "PS256", "RS256")
 _PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+# What a registered key keeps: the members that define it, each a string. Others (`key_ops`,
+# `x5c`, `ext`, ...) are dropped: nothing here reads them, and a key of strings only is parsed
+# once and remembered (`load_key_cached`) instead of at every assertion.
+_KEPT_MEMBERS = ("kty", "crv", "x", "y", "n", "e", "kid", "alg", "use")
 MAX_KEYS = 10
 
 
@@ -40,7 +44,8 @@ def _alg_for(jwk: dict[str, Any]) -> str:
 
 
 def validate_jwks(jwks: Any) -> dict[str, list[dict[str, Any]]]:
-    """Check a JWKS an admin registers: public keys only, unique kids, supported types."""
+    """Check a JWKS an admin registers: public keys only, unique kids, supported types; returns it
+    with only the members that define each key."""
     if not isinstance(jwks, dict) or not isinstance(jwks.get("keys"), list) or not jwks["keys"]:
         raise JwkError('jwks must be {"keys": [...]} with at least one key')
     if len(jwks["keys"]) > MAX_KEYS:
@@ -61,8 +66,11 @@ def validate_jwks(jwks: Any) -> dict[str, list[dict[str, Any]]]:
         key = load_key(jwk, alg)
         if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
             raise JwkError("RSA keys must have at least 2048 bits")
+        kept = {name: jwk[name] for name in _KEPT_MEMBERS if name in jwk}
+        if not all(isinstance(value, str) for value in kept.values()):
+            raise JwkError(f"the members {', '.join(_KEPT_MEMBERS)} must be strings")
         seen.add(kid)
-        keys.append({**jwk, "alg": alg})
+        keys.append({**kept, "alg": alg})
     return {"keys": keys}
 
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from sqlalchemy import select
 
+from broker.agent_keys import validate_jwks
 from broker.storage.schema import api_keys, grant_log
 from tests.agents import TestAgent
 from tests.conftest import CALENDAR_URI, World, auth
@@ -182,3 +184,22 @@ def test_every_change_is_in_the_log_in_order_and_without_user_ids(world: World) 
     ):
         assert expected in types
     assert all('"alice"' not in r.event for r in rows)
+
+
+def test_a_registered_key_keeps_only_its_defining_members(world: World) -> None:
+    agent = TestAgent("decorated", "Decorated Ltd", "GB")
+    registration = agent.registration()
+    registration["jwks"]["keys"][0] |= {"key_ops": ["verify"], "x5c": ["MIIB"], "ext": True, "note": {"a": 1}}
+    response = world.client.post("/v1/agents", json=registration, headers=auth(world.admin_key))
+    assert response.status_code == 201, response.text
+    stored = validate_jwks(registration["jwks"])["keys"][0]
+    assert set(stored) == {"kty", "crv", "x", "kid", "alg", "use"}
+    assert all(isinstance(value, str) for value in stored.values())
+
+
+@pytest.mark.parametrize("member", [{"x": 12}, {"crv": ["Ed25519"]}, {"alg": None}, {"use": {"sig": 1}}])
+def test_a_key_member_that_is_not_a_string_is_refused(world: World, member: dict[str, object]) -> None:
+    registration = TestAgent("odd", "Odd Ltd", "GB").registration()
+    registration["jwks"]["keys"][0] |= member
+    response = world.client.post("/v1/agents", json=registration, headers=auth(world.admin_key))
+    assert response.status_code == 422, response.text
