@@ -22,8 +22,8 @@ from broker.services.flows import (
     parse_scopes_param,
     required,
 )
+from broker.storage import fast, principals
 from broker.storage import grants as grant_store
-from broker.storage import principals
 from broker.storage import tokens as token_store
 from broker.storage.agents import AgentRecord
 from broker.tokens import read_own_token
@@ -114,12 +114,16 @@ class ExchangeFlow:
         if delegate is None:
             raise InvalidRequest("requested_actor is not a registered agent")
         holder = self._agents.agent(conn, record.holder_id)
-        user = principals.get_user(conn, ref=record.user_ref)
-        grant = grant_store.get_grant(conn, record.user_ref, record.grant_id)
-        if holder is None or user is None or grant is None:
-            raise _invalid_subject_token("no longer has a grant behind it")
         chain = actor_chain(claims)
         known = {c: found for c in set(chain) if (found := self._agents.agent(conn, c)) is not None}
+        # The user, the grant and the list entries in one round trip on PostgreSQL.
+        with fast.pipeline(conn):
+            read_user = principals.send_user(conn, record.user_ref)
+            read_grant = grant_store.send_grant(conn, record.user_ref, record.grant_id)
+            read_entries = grant_store.send_entries(conn, record.user_ref)
+        user, grant = read_user(), read_grant()
+        if holder is None or user is None or grant is None:
+            raise _invalid_subject_token("no longer has a grant behind it")
         # An agent of the chain that no longer exists cannot be vetted: it counts as suspended.
         actors = tuple(
             known[c].party(Role.ACTOR) if c in known else Party(c, "", "", Role.ACTOR, suspended=True)
@@ -143,7 +147,7 @@ class ExchangeFlow:
             reveal=self.reveal,
             requested_lifetime=self.lifetime,
         )
-        entries = [e.to_policy() for e in grant_store.entries_for(conn, user.ref)]
+        entries = [e.to_policy() for e in read_entries()]
         decision = decide_exchange(
             parent,
             request,

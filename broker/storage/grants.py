@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -158,8 +159,14 @@ def grants_for_request(
 
 def get_grant(conn: Connection, user_ref: str, grant_id: str) -> GrantRecord | None:
     """One of the user's grants; another user's grant id gives None."""
-    row = fast.first(conn, _GRANT_BY_ID, {"grant_id": grant_id, "user_ref": user_ref})
-    return None if row is None else _grant(row)
+    return send_grant(conn, user_ref, grant_id)()
+
+
+def send_grant(conn: Connection, user_ref: str, grant_id: str) -> Callable[[], GrantRecord | None]:
+    """Send `get_grant`'s read; the returned function reads the answer (after the pipeline's end
+    inside `fast.pipeline`)."""
+    sent = fast.send(conn, _GRANT_BY_ID, {"grant_id": grant_id, "user_ref": user_ref})
+    return lambda: None if (row := sent.first()) is None else _grant(row)
 
 
 def revoke_grant(conn: Connection, grant_id: str, now: float) -> None:
@@ -181,7 +188,13 @@ def _entry(row: Any) -> EntryRecord:
 
 def entries_for(conn: Connection, user_ref: str) -> list[EntryRecord]:
     """A user's list entries, oldest first."""
-    return [_entry(row) for row in fast.rows(conn, _ENTRIES_BY_USER, {"user_ref": user_ref})]
+    return send_entries(conn, user_ref)()
+
+
+def send_entries(conn: Connection, user_ref: str) -> Callable[[], list[EntryRecord]]:
+    """Send `entries_for`'s read; the returned function reads the answer."""
+    sent = fast.send(conn, _ENTRIES_BY_USER, {"user_ref": user_ref})
+    return lambda: [_entry(row) for row in sent.all()]
 
 
 def find_entry(

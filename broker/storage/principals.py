@@ -7,12 +7,12 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, insert, select, update
 
 from broker.storage import fast
 from broker.storage.schema import api_keys, auditors, users
@@ -98,11 +98,9 @@ def _user(row: Any) -> UserRecord:
     )
 
 
-_USER_BY_ID = fast.Sql(
-    "SELECT ref, user_id, list_mode, policy_version FROM users WHERE user_id = :value",
-    ("ref", "user_id", "list_mode", "policy_version"),
-)
-_USER_BY_REF = select(users).where(users.c.ref == bindparam("value"))
+_USER_COLUMNS = ("ref", "user_id", "list_mode", "policy_version")
+_USER_BY_ID = fast.Sql("SELECT {columns} FROM users WHERE user_id = :value", _USER_COLUMNS)
+_USER_BY_REF = fast.Sql("SELECT {columns} FROM users WHERE ref = :value", _USER_COLUMNS)
 _POLICY_VERSION = fast.Sql("SELECT policy_version FROM users WHERE ref = :ref", ("policy_version",))
 _STILL_CURRENT = fast.Sql(
     "SELECT (SELECT policy_version FROM users WHERE ref = :ref) AS version, "
@@ -114,10 +112,18 @@ _STILL_CURRENT = fast.Sql(
 def get_user(conn: Connection, *, user_id: str | None = None, ref: str | None = None) -> UserRecord | None:
     """A user by external id or by ref."""
     if user_id is not None:
-        row: Any = fast.first(conn, _USER_BY_ID, {"value": user_id})
-    else:
-        row = conn.execute(_USER_BY_REF, {"value": ref}).first()
-    return None if row is None else _user(row)
+        row = fast.first(conn, _USER_BY_ID, {"value": user_id})
+        return None if row is None else _user(row)
+    if ref is None:
+        raise TypeError("get_user needs a user_id or a ref")
+    return send_user(conn, ref)()
+
+
+def send_user(conn: Connection, ref: str) -> Callable[[], UserRecord | None]:
+    """Send the read of a user by ref; the returned function reads the answer (after the
+    pipeline's end inside `fast.pipeline`)."""
+    sent = fast.send(conn, _USER_BY_REF, {"value": ref})
+    return lambda: None if (row := sent.first()) is None else _user(row)
 
 
 def policy_version(conn: Connection, ref: str) -> int | None:

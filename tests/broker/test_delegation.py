@@ -11,6 +11,7 @@ from sqlalchemy import select, update
 from broker.keys import jwk_thumbprint
 from broker.storage.schema import tokens
 from tests.agents import TestAgent
+from tests.broker.test_token_writes import _watch_psycopg
 from tests.conftest import ISSUER, ChainWorld, World, auth
 
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -254,3 +255,31 @@ def test_a_grandparent_revoked_after_the_exchange_decided_gets_no_token(
     response = exchange(chain, chain.travel, travel, "airline", proof)
     assert response.status_code != 200, response.text
     assert _issued(chain) == before
+
+
+def test_an_exchange_reads_its_user_grant_and_entries_in_one_round_trip(
+    chain: ChainWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each read is a round trip that holds the worker's event loop on PostgreSQL.
+    store = chain.client.app.state.ctx.store  # type: ignore[attr-defined]
+    if store.is_sqlite:
+        pytest.skip("PostgreSQL only: SQLite has no round trips")
+    from psycopg.pq import PipelineStatus
+
+    root = _root(chain)
+    seen: list[tuple[str, PipelineStatus]] = []
+    _watch_psycopg(
+        monkeypatch,
+        execute=lambda cursor, query: seen.append((str(query), cursor.connection.pgconn.pipeline_status)),
+    )
+    _hop(chain, chain.assistant, root, chain.travel)
+    monkeypatch.undo()
+    reads = {read: status for query, status in seen for read in _EXCHANGE_READS if query.startswith(read)}
+    assert reads == dict.fromkeys(_EXCHANGE_READS, PipelineStatus.ON), seen
+
+
+_EXCHANGE_READS = (
+    "SELECT ref, user_id, list_mode, policy_version FROM users WHERE ref =",
+    "SELECT grant_id, user_ref,",
+    "SELECT entry_id, user_ref,",
+)
