@@ -8,7 +8,7 @@ access token. Ed25519 goes through libsodium: on the reference machine the OpenS
 
 The framing is done here rather than by PyJWT's encode and decode, which re-encoded the header for
 every token and parsed each segment again after the broker had read it to find the key: about
-30 us per grant (docs/benchmarks.md, eighth session). What stays PyJWT's: the base64url segment
+22 us per grant (docs/benchmarks.md, eighth session). What stays PyJWT's: the base64url segment
 rules (`decode_segment` gives the same verdicts, in C), the algorithm objects, and the bytes of a
 signed token (tests/broker/test_jose.py holds all three to PyJWT's).
 
