@@ -52,12 +52,14 @@ class MerkleTree:
         """Add a leaf hash, completing every perfect subtree it closes."""
         levels = self.levels
         levels[0].append(leaf)
-        level = 0
-        while len(levels[level]) % 2 == 0:
+        # Level l has n >> l nodes: each trailing zero bit of the new size n closes one subtree.
+        n, level = len(levels[0]), 0
+        while n & 1 == 0:
             nodes = levels[level]
             if level + 1 == len(levels):
                 levels.append([])
             levels[level + 1].append(hash_children(nodes[-2], nodes[-1]))
+            n >>= 1
             level += 1
 
     def truncate(self, size: int) -> None:

@@ -136,8 +136,9 @@ def create_app(
     app.include_router(disclose_routes.router)
 
     @app.get("/live", tags=["health"])
-    def live() -> dict[str, str]:
-        """The process is up."""
+    async def live() -> dict[str, str]:
+        """The process is up. Async on purpose: a sync route waits for the thread pool, which
+        database-bound routes can fill, and a probe queued there would get a busy process killed."""
         return {"status": "ok"}
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)

@@ -25,10 +25,17 @@ from broker.errors import NotFound, Unprocessable
 from broker.merkle import MerkleTree, hash_leaf
 from broker.periodic import PeriodicThread
 from broker.services.context import ServiceContext
+from broker.storage import fast
 from broker.storage.schema import checkpoints, grant_log, log_head
 
 log = logging.getLogger(__name__)
 _SYNC_BATCH = 50_000
+# Through the driver, not Core: every replica folds in every leaf, a thousand or more a second
+# under load, and Core's row objects made that 6-8 us a leaf against 1.5 (measured, PostgreSQL).
+_LEAVES_AFTER = fast.Sql(
+    "SELECT seq, leaf_hash FROM grant_log WHERE seq > :after ORDER BY seq LIMIT :limit",
+    ("seq", "leaf_hash"),
+)
 
 
 class LogIntegrityError(RuntimeError):
@@ -68,16 +75,13 @@ class AuditLog:
         """Append the leaf hashes committed since the last call; returns the tree (lock held)."""
         tree = self._tree
         while True:
-            rows = conn.execute(
-                select(grant_log.c.seq, grant_log.c.leaf_hash)
-                .where(grant_log.c.seq > tree.size)
-                .order_by(grant_log.c.seq)
-                .limit(_SYNC_BATCH)
-            ).all()
-            for row in rows:
-                if row.seq != tree.size + 1:
-                    raise LogIntegrityError(f"grant log has a gap: event {tree.size + 1} is missing")
-                tree.append(bytes.fromhex(row.leaf_hash))
+            rows = fast.send(conn, _LEAVES_AFTER, {"after": tree.size, "limit": _SYNC_BATCH}).tuples()
+            expected = tree.size + 1
+            for seq, leaf_hash in rows:
+                if seq != expected:
+                    raise LogIntegrityError(f"grant log has a gap: event {expected} is missing")
+                tree.append(bytes.fromhex(leaf_hash))
+                expected += 1
             if len(rows) < _SYNC_BATCH:
                 return tree
 

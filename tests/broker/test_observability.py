@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import secrets
+import threading
 
+import anyio.to_thread
 from fastapi.testclient import TestClient
 
 from broker.api.app import create_app
@@ -60,3 +62,22 @@ def test_metrics_need_the_scrape_token_when_one_is_set(settings: Settings) -> No
 def test_the_scrape_token_is_not_in_the_settings_repr(settings: Settings) -> None:
     token = secrets.token_urlsafe(24)
     assert token not in repr(settings.model_copy(update={"metrics_token": token}))
+
+
+def test_live_answers_with_every_worker_thread_busy(client: TestClient) -> None:
+    """Sync routes (the database's) run on a bounded thread pool; a liveness probe that queued
+    behind them would get a busy but healthy process restarted by its orchestrator."""
+    limiter = client.portal.call(anyio.to_thread.current_default_thread_limiter)  # type: ignore[union-attr]
+    saved, borrower = limiter.total_tokens, object()
+    limiter.total_tokens = 1
+    client.portal.call(limiter.acquire_on_behalf_of, borrower)  # type: ignore[union-attr]
+    answers: list[int] = []
+    probe = threading.Thread(target=lambda: answers.append(client.get("/live").status_code))
+    try:
+        probe.start()
+        probe.join(timeout=5)
+        assert answers == [200]
+    finally:
+        client.portal.call(limiter.release_on_behalf_of, borrower)  # type: ignore[union-attr]
+        limiter.total_tokens = saved
+        probe.join()

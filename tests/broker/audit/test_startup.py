@@ -52,3 +52,17 @@ def test_truncated_log_stops_the_start(world: World, settings: Settings, clock: 
     store.dispose()
     with pytest.raises(LogIntegrityError, match="truncated"):
         _restart(settings, clock)
+
+
+def test_a_gap_in_the_log_stops_the_running_tree(world: World, settings: Settings) -> None:
+    """The tree folds in only new leaves while serving; a missing one is refused, not skipped."""
+    audit_log = world.client.app.state.audit_log  # type: ignore[attr-defined]
+    before = audit_log.tree_size()
+    world.grant()
+    world.grant()
+    store = Store(settings.resolved_database_url)
+    with store.write() as conn:
+        conn.execute(delete(grant_log).where(grant_log.c.seq == before + 1))
+    store.dispose()
+    with pytest.raises(LogIntegrityError, match=f"event {before + 1} is missing"):
+        audit_log.tree_size()
