@@ -9,16 +9,21 @@ generator, the same warm-up, and a bare-HTTP floor (`GET /live`, answered by nod
 provider) in the same run.
 
     .venv/bin/python benchmarks/peer_oidc_provider.py [--seconds 20] [--concurrency 32]
-        [--processes 1[,2]] [--with-discretion [--workers N] [--db sqlite|postgresql] [--replicas 1]]
+        [--processes 1[,2]] [--peer-stores memory[,redis]] [--redis-url URL]
+        [--with-discretion [--workers N] [--db sqlite|postgresql] [--replicas 1]]
 
-`--processes 1,2` measures the peer once per listed process count in the same run.
+`--processes 1,2` measures the peer once per listed process count in the same run, and
+`--peer-stores memory,redis` once per store for each: `memory` is the provider's bundled adapter,
+`redis` its adapter interface over Redis at `--redis-url` (benchmarks/peer/server.mjs), so that
+cluster processes share the client-assertion replay cache as our replicas share theirs.
 `--with-discretion` also measures our broker (plain client_credentials grants, grant log on) in the
 same run and prints ours / peer: the machine is shared and noisy, so only same-run ratios mean much.
 
-The peer keeps no durable record of what it issued (the bundled in-memory adapter), and its
-client-assertion replay cache is an in-memory LRU per process: the script probes both after the run.
-The peer is installed on first use with `npm ci` into benchmarks/peer/node_modules (git-ignored),
-at the version pinned in benchmarks/peer/package.json.
+The peer keeps no durable record of what it issued. With the bundled in-memory adapter its
+client-assertion replay cache is an LRU of 1,000 entries per process; with Redis it is shared and
+kept until each assertion expires. The script probes it after each run. The peer is installed on
+first use with `npm ci` into benchmarks/peer/node_modules (git-ignored), at the versions pinned in
+benchmarks/peer/package.json (oidc-provider and, for the Redis store, ioredis).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import argparse
 import base64
 import json
 import os
+import secrets
 import shutil
 import signal
 import subprocess
@@ -64,15 +70,25 @@ PEER_DIR = Path(__file__).resolve().parent / "peer"
 SCOPE = "calendar:read calendar:write"
 # Published peer figures on a 2-core machine with 32 connections (see ../shared/ANCHORS.md).
 PUBLISHED = {1: 1265.0, 2: 1570.0}
+PEER_STORES = {
+    "memory": "in-memory adapter (replay cache: a 1,000-entry LRU per process)",
+    "redis": "Redis adapter (every model and the replay cache shared by its processes; not durable)",
+}
 
 
 def _b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-def pinned_version() -> str:
-    """The oidc-provider version pinned in benchmarks/peer/package.json."""
-    return str(json.loads((PEER_DIR / "package.json").read_text())["dependencies"]["oidc-provider"])
+def pinned_versions() -> dict[str, str]:
+    """The npm packages and versions pinned in benchmarks/peer/package.json."""
+    return dict(json.loads((PEER_DIR / "package.json").read_text())["dependencies"])
+
+
+def installed_version(package: str) -> str | None:
+    """The version of `package` in benchmarks/peer/node_modules, or None."""
+    manifest = PEER_DIR / "node_modules" / package / "package.json"
+    return str(json.loads(manifest.read_text())["version"]) if manifest.exists() else None
 
 
 def executable(name: str) -> str:
@@ -85,19 +101,20 @@ def executable(name: str) -> str:
 
 def ensure_installed() -> str:
     """Install the pinned peer into benchmarks/peer/node_modules unless it is there; its version."""
-    installed = PEER_DIR / "node_modules" / "oidc-provider" / "package.json"
-    want = pinned_version()
-    if not installed.exists() or json.loads(installed.read_text())["version"] != want:
+    pinned = pinned_versions()
+    if any(installed_version(package) != want for package, want in pinned.items()):
         command = "ci" if (PEER_DIR / "package-lock.json").exists() else "install"
-        print(f"installing oidc-provider {want} (npm {command}) into {PEER_DIR / 'node_modules'}")
+        print(f"installing {pinned} (npm {command}) into {PEER_DIR / 'node_modules'}")
         subprocess.run([executable("npm"), command, "--no-audit", "--no-fund"], cwd=PEER_DIR, check=True)
-    return str(json.loads(installed.read_text())["version"])
+    return str(installed_version("oidc-provider"))
 
 
 class PeerProcess:
     """benchmarks/peer/server.mjs in its own process group (the primary and its cluster workers)."""
 
-    def __init__(self, processes: int, identities: list[Identity], work_dir: Path) -> None:
+    def __init__(
+        self, processes: int, identities: list[Identity], work_dir: Path, redis_url: str | None = None
+    ) -> None:
         self.port = free_port()
         self.url = self.issuer = f"http://127.0.0.1:{self.port}"
         self.processes = processes
@@ -112,6 +129,10 @@ class PeerProcess:
             "signingKey": {**_jwk(signing, "peer-1"), "d": _b64(private), "alg": "EdDSA", "use": "sig"},
             "clients": [{"client_id": cid, "jwks": {"keys": [_jwk(key, "k1")]}} for cid, key in identities],
         }
+        if redis_url is not None:
+            # A fresh prefix per run; every key expires with what it stores (an assertion's replay
+            # entry with the assertion), so nothing needs cleaning up.
+            config["redis"] = {"url": redis_url, "prefix": f"discretion-peer-{secrets.token_hex(4)}:"}
         self.config_path = work_dir / f"peer-{self.port}.json"
         self.config_path.write_text(json.dumps(config))
         self.log_path = work_dir / f"peer-{self.port}.log"
@@ -234,11 +255,19 @@ def line(label: str, result: LoadResult, cpu: float) -> tuple[float, float, floa
 
 
 def run_peer(
-    processes: int, identities: list[Identity], args: argparse.Namespace, count: int, work_dir: Path
+    processes: int,
+    store: str,
+    identities: list[Identity],
+    args: argparse.Namespace,
+    count: int,
+    work_dir: Path,
 ) -> tuple[float, float, float, float]:
-    """Measure the peer with `processes` node processes; (grants/s, p99, CPU ms/grant, floor/s)."""
-    print(f"node-oidc-provider, {processes} process(es){' (node cluster)' if processes > 1 else ''}:")
-    with PeerProcess(processes, identities, work_dir) as peer:
+    """Measure the peer with `processes` node processes on `store` (memory or redis); (grants/s,
+    p99, CPU ms/grant, floor/s)."""
+    cluster = " (node cluster)" if processes > 1 else ""
+    print(f"node-oidc-provider, {processes} process(es){cluster}, {PEER_STORES[store]}:")
+    redis_url = args.redis_url if store == "redis" else None
+    with PeerProcess(processes, identities, work_dir, redis_url) as peer:
         print(f"  a grant by hand: {check_token(peer, identities[0])}")
         servers = cast("list[BrokerProcess]", [peer])  # measure() needs only .port and .process
         floor_result, floor_cpu = measure(
@@ -288,6 +317,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0, help="measured seconds per server")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--processes", default="1", help="peer node processes: 1, 2 or a list like 1,2")
+    parser.add_argument(
+        "--peer-stores", default="memory", help="peer adapter: memory, redis or a list like memory,redis"
+    )
+    parser.add_argument(
+        "--redis-url", default="redis://127.0.0.1:6379/0", help="Redis for the peer's redis store"
+    )
     parser.add_argument("--agents", type=int, default=16, help="clients (agents), as in token_issuance.py")
     parser.add_argument("--max-rate", type=float, default=4000.0, help="requests to pre-generate per second")
     parser.add_argument("--with-discretion", action="store_true", help="also measure our broker in this run")
@@ -301,6 +336,9 @@ def main() -> None:
     if args.workers is None:
         args.workers = default_workers(args.replicas)
     process_counts = [int(p) for p in args.processes.replace("|", ",").split(",") if p]
+    stores = [s for s in args.peer_stores.split(",") if s]
+    if unknown := set(stores) - set(PEER_STORES):
+        parser.error(f"unknown peer store(s): {', '.join(sorted(unknown))} (memory or redis)")
     count = WARMUP + int(args.seconds * args.max_rate)
 
     version = ensure_installed()
@@ -313,25 +351,27 @@ def main() -> None:
         f"5 s warm-up, {os.cpu_count()} cores shared with the load generator"
     )
     identities = [(f"agent-{i}", Ed25519PrivateKey.generate()) for i in range(args.agents)]
-    peers: dict[int, tuple[float, float, float, float]] = {}
+    peers: dict[tuple[int, str], tuple[float, float, float, float]] = {}
     with tempfile.TemporaryDirectory(prefix="discretion-peer-") as work_dir:
         for processes in process_counts:
-            peers[processes] = run_peer(processes, identities, args, count, Path(work_dir))
+            for store in stores:
+                peers[processes, store] = run_peer(processes, store, identities, args, count, Path(work_dir))
     ours = run_discretion(args, count) if args.with_discretion else None
 
     print()
     print(
-        "Caveats: the peer keeps no durable log of what it issued (in-memory adapter; a restart forgets "
-        "everything), and its client-assertion replay cache is in memory, per process (an LRU, not shared "
-        "by cluster workers); it does no per-user grant, blocklist or policy check. Ours writes every "
-        "grant with its log record in the same transaction. The machine is shared: figures are noisy, "
-        "compare only within one run."
+        "Caveats: the peer keeps no durable log of what it issued (in memory it forgets everything at a "
+        "restart; Redis keeps only what has not expired, and no order); in memory its client-assertion "
+        "replay cache is a per-process LRU, not shared by cluster workers; it does no per-user grant, "
+        "blocklist or policy check. Ours writes every grant with its log record in the same transaction. "
+        "CPU figures are the server processes' only (not PostgreSQL's, not Redis's). The machine is "
+        "shared: figures are noisy, compare only within one run."
     )
     if ours is not None:
         rate, p99, cpu, _ = ours
-        for processes, (peer_rate, peer_p99, peer_cpu, _) in peers.items():
+        for (processes, store), (peer_rate, peer_p99, peer_cpu, _) in peers.items():
             print(
-                f"ours ({args.replicas}x{args.workers} workers) / peer ({processes} process(es)): "
+                f"ours ({args.replicas}x{args.workers} workers) / peer ({processes} process(es), {store}): "
                 f"grants/s {rate / peer_rate:.2f}  p99 {p99:.1f} vs {peer_p99:.1f} ms  "
                 f"CPU/grant {cpu:.2f} vs {peer_cpu:.2f} ms ({cpu / peer_cpu:.2f})"
             )
