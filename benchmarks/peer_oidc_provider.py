@@ -29,6 +29,7 @@ benchmarks/peer/package.json (oidc-provider and, for the Redis store, ioredis).
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 import json
 import os
@@ -70,6 +71,7 @@ PEER_DIR = Path(__file__).resolve().parent / "peer"
 SCOPE = "calendar:read calendar:write"
 # Published peer figures on a 2-core machine with 32 connections (see ../shared/ANCHORS.md).
 PUBLISHED = {1: 1265.0, 2: 1570.0}
+RACES = 16  # fresh assertions for the race probe, each sent twice at once
 PEER_STORES = {
     "memory": "in-memory adapter (replay cache: a 1,000-entry LRU per process)",
     "redis": "Redis adapter (every model and the replay cache shared by its processes; not durable)",
@@ -238,6 +240,24 @@ def replay_probe(peer: PeerProcess, identities: list[Identity], old_request: byt
     return accepted, tries, old.status_code
 
 
+def race_probe(urls: tuple[str, str], forms: list[dict[str, str]]) -> int:
+    """How many of `forms` (each with a fresh assertion) were accepted twice when sent at the same
+    moment to both `urls` (the same one for a cluster behind one port, two replicas for ours), each
+    on a new connection: a replay cache that reads before it writes lets both by."""
+
+    async def both(form: dict[str, str]) -> bool:
+        async with httpx.AsyncClient() as first, httpx.AsyncClient() as second:
+            statuses = await asyncio.gather(
+                first.post(urls[0], data=form, timeout=5.0), second.post(urls[1], data=form, timeout=5.0)
+            )
+        return all(response.status_code == 200 for response in statuses)
+
+    async def run() -> int:
+        return sum([await both(form) for form in forms])
+
+    return asyncio.run(run())
+
+
 def floor_count(args: argparse.Namespace) -> int:
     """Enough (identical, shared) `GET /live` requests for a fast floor: up to 150,000/s."""
     return WARMUP + int(args.seconds / 2 * 150_000)
@@ -278,6 +298,9 @@ def run_peer(
         result, cpu = measure(servers, requests, args.concurrency, args.seconds)
         rate, p99, cpu_ms = line("client_credentials grants", result, cpu)
         accepted, tries, old_status = replay_probe(peer, identities, requests[0])
+        now = int(time.time())
+        races = [peer_form(identities[i % len(identities)], peer.issuer, now) for i in range(RACES)]
+        raced = race_probe((f"{peer.url}/token",) * 2, races)
     print(
         f"  = {rate / floor:.1%} of its bare HTTP floor; "
         f"published figure {PUBLISHED.get(processes, 0):,.0f}/s"
@@ -286,7 +309,8 @@ def run_peer(
         f"  replay probe: {accepted}/{tries} fresh assertions accepted twice (new connection per send); "
         f"an assertion from the start of the warm-up, replayed after "
         f"~{WARMUP + result.ok:,} grants: HTTP {old_status} "
-        f"({'accepted again' if old_status == 200 else 'rejected'})"
+        f"({'accepted again' if old_status == 200 else 'rejected'}); "
+        f"{raced}/{RACES} sent twice at the same moment accepted twice"
     )
     return rate, p99, cpu_ms, floor
 
@@ -305,7 +329,21 @@ def run_discretion(args: argparse.Namespace, count: int) -> tuple[float, float, 
         requests = build_requests(brokers[0], "plain", identities, args.users, count)
         result, cpu = measure(brokers, requests, args.concurrency, args.seconds)
         rate, p99, cpu_ms = line("client_credentials grants", result, cpu)
+        now = int(time.time())
+        races = [
+            {
+                "grant_type": "client_credentials",
+                "subject": f"user-{i % args.users}",
+                "resource": RESOURCE,
+                "scope": "calendar:read",
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": _assertion(identities[i % len(identities)], brokers[0].issuer, now),
+            }
+            for i in range(RACES)
+        ]
+        raced = race_probe((f"{brokers[0].url}/oauth2/token", f"{brokers[-1].url}/oauth2/token"), races)
     print(f"  = {rate / floor:.1%} of its bare HTTP floor")
+    print(f"  replay probe: {raced}/{RACES} sent twice at the same moment (to two replicas) accepted twice")
     return rate, p99, cpu_ms, floor
 
 
