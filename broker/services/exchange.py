@@ -22,10 +22,14 @@ from broker.services.flows import (
     parse_scopes_param,
     required,
 )
-from broker.storage import fast, principals
+from broker.services.user_cache import UserCache
+from broker.storage import fast
 from broker.storage import grants as grant_store
 from broker.storage import tokens as token_store
 from broker.storage.agents import AgentRecord
+from broker.storage.grants import EntryRecord, GrantRecord
+from broker.storage.principals import UserRecord
+from broker.storage.tokens import TokenRecord
 from broker.tokens import read_own_token
 from broker.validation import check_client_id, check_entity_type
 from policy import ExchangeRequest, ParentToken, Party, Reason, Role, decide_exchange, parse_scope_string
@@ -68,12 +72,16 @@ class ExchangeFlow:
         *,
         proof: VerifiedProof | None,
         agents: AgentCache,
+        users: UserCache,
     ) -> None:
         self._ctx = ctx
-        # Active agents may be remembered, as for client_credentials (agent_cache.py says why it
-        # is safe): an allowed plan names every party, and the write re-checks that each is
-        # still active (`delegation`); a refusal never rests on an agent being active.
+        # Active agents and users may be remembered, as for client_credentials (agent_cache.py
+        # and user_cache.py say why it is safe): an allowed plan names every party and the user's
+        # policy version, and the write re-checks both (`delegation`); a refusal never rests on
+        # an agent being active, and one resting on a remembered user is not logged before the
+        # user's version is re-checked either.
         self._agents = agents
+        self._users = users
         self.subject_token = required(form, "subject_token")
         if required(form, "subject_token_type") != ACCESS_TOKEN_TYPE_URN:
             raise InvalidRequest("subject_token_type must be urn:ietf:params:oauth:token-type:access_token")
@@ -90,39 +98,46 @@ class ExchangeFlow:
         self._parent_jti = ""
         self._parties: set[str] = set()
 
-    def _parent(self, conn: Connection, agent: AgentRecord, now: float) -> tuple[dict[str, Any], Any]:
+    def _parent(
+        self, conn: Connection, agent: AgentRecord, now: float
+    ) -> tuple[dict[str, Any], TokenRecord, UserRecord, GrantRecord, list[EntryRecord]]:
         claims = read_own_token(conn, self.subject_token, issuer=self._ctx.settings.issuer)
         if claims is None:
             raise _invalid_subject_token("is not a valid access token of this broker")
-        record = token_store.get_token(conn, str(claims["jti"]))
+        user = self._users.user(conn, str(claims["sub"]))
+        if user is None:
+            raise _invalid_subject_token("no longer has a grant behind it")
+        # The token row, the grant and the list entries in one round trip on PostgreSQL: the
+        # signed claims name the user and the grant, and the row must agree with them.
+        with fast.pipeline(conn):
+            read_record = token_store.send_token(conn, str(claims["jti"]))
+            read_grant = grant_store.send_grant(conn, user.ref, str(claims["grant_id"]))
+            read_entries = grant_store.send_entries(conn, user.ref)
+        record, grant = read_record(), read_grant()
         if record is None or record.revoked_at is not None or token_store.revoked_ancestor(conn, record):
             raise _invalid_subject_token("is revoked")
         if now >= record.expires_at:
             raise _invalid_subject_token("has expired")
         if claims.get("client_id") != agent.client_id:
             raise _invalid_subject_token("was not issued to the caller")
+        if grant is None or record.user_ref != user.ref or record.grant_id != grant.grant_id:
+            raise _invalid_subject_token("no longer has a grant behind it")
         bound = (claims.get("cnf") or {}).get("jkt")
         # A sender-constrained token can only be handed on by whoever holds its key.
         if bound is not None and (self.proof is None or self.proof.jkt != bound):
             raise InvalidDPoPProof("exchanging a DPoP-bound token needs a proof with its key")
-        return claims, record
+        return claims, record, user, grant, read_entries()
 
     def decide(self, conn: Connection, agent: AgentRecord, now: float) -> Plan:
         """Attenuation, depth and every party of the chain checked by policy.decide_exchange."""
-        claims, record = self._parent(conn, agent, now)
+        claims, record, user, grant, entry_records = self._parent(conn, agent, now)
         delegate = self._agents.agent(conn, self.delegate_id)
         if delegate is None:
             raise InvalidRequest("requested_actor is not a registered agent")
         holder = self._agents.agent(conn, record.holder_id)
         chain = actor_chain(claims)
         known = {c: found for c in set(chain) if (found := self._agents.agent(conn, c)) is not None}
-        # The user, the grant and the list entries in one round trip on PostgreSQL.
-        with fast.pipeline(conn):
-            read_user = principals.send_user(conn, record.user_ref)
-            read_grant = grant_store.send_grant(conn, record.user_ref, record.grant_id)
-            read_entries = grant_store.send_entries(conn, record.user_ref)
-        user, grant = read_user(), read_grant()
-        if holder is None or user is None or grant is None:
+        if holder is None:
             raise _invalid_subject_token("no longer has a grant behind it")
         # An agent of the chain that no longer exists cannot be vetted: it counts as suspended.
         actors = tuple(
@@ -147,7 +162,7 @@ class ExchangeFlow:
             reveal=self.reveal,
             requested_lifetime=self.lifetime,
         )
-        entries = [e.to_policy() for e in read_entries()]
+        entries = [e.to_policy() for e in entry_records]
         decision = decide_exchange(
             parent,
             request,

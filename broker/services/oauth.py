@@ -78,7 +78,7 @@ class OAuthService:
                 users=self._users,
             )
         else:
-            flow = ExchangeFlow(self._ctx, form, proof=proof, agents=self._agents)
+            flow = ExchangeFlow(self._ctx, form, proof=proof, agents=self._agents, users=self._users)
         return await self._run(flow, assertion_from_form(form), form.get("client_id"), proof)
 
     def _check_proof(self, proofs: list[str]) -> VerifiedProof | None:

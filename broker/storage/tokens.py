@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -239,8 +239,14 @@ _LINK_BY_ID = fast.Sql("SELECT {columns} FROM tokens WHERE jti = :jti", ("parent
 
 def get_token(conn: Connection, jti: str) -> TokenRecord | None:
     """A token by id."""
-    row = fast.first(conn, _TOKEN_BY_ID, {"jti": jti})
-    return None if row is None else _record(row)
+    return send_token(conn, jti)()
+
+
+def send_token(conn: Connection, jti: str) -> Callable[[], TokenRecord | None]:
+    """Send `get_token`'s read; the returned function reads the answer (after the pipeline's end
+    inside `fast.pipeline`)."""
+    sent = fast.send(conn, _TOKEN_BY_ID, {"jti": jti})
+    return lambda: None if (row := sent.first()) is None else _record(row)
 
 
 def _live(now: float) -> Any:

@@ -257,7 +257,7 @@ def test_a_grandparent_revoked_after_the_exchange_decided_gets_no_token(
     assert _issued(chain) == before
 
 
-def test_an_exchange_reads_its_user_grant_and_entries_in_one_round_trip(
+def test_an_exchange_reads_its_parent_token_grant_and_entries_in_one_round_trip(
     chain: ChainWorld, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Each read is a round trip that holds the worker's event loop on PostgreSQL.
@@ -279,7 +279,7 @@ def test_an_exchange_reads_its_user_grant_and_entries_in_one_round_trip(
 
 
 _EXCHANGE_READS = (
-    "SELECT ref, user_id, list_mode, policy_version FROM users WHERE ref =",
+    "SELECT jti, user_ref,",
     "SELECT grant_id, user_ref,",
     "SELECT entry_id, user_ref,",
 )

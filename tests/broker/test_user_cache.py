@@ -10,9 +10,11 @@ import pytest
 from broker.services import user_cache
 from broker.services.me import MeService
 from broker.services.user_cache import UserCache
-from broker.storage import principals
+from broker.storage import fast, principals
+from policy.parties import Effect, EntryKind
 from tests.broker.decisions import change_after_first_decision
-from tests.conftest import CALENDAR_URI, World, auth
+from tests.broker.test_delegation import exchange
+from tests.conftest import CALENDAR_URI, ChainWorld, World, auth
 
 GRANT = {
     "agent": "travel-agent",
@@ -82,3 +84,57 @@ def test_users_are_read_once_until_the_ttl(world: World, monkeypatch: pytest.Mon
     now[0] = 5.0
     assert world.token(world.travel).status_code == 200
     assert reads == ["alice", "alice"]
+
+
+def test_a_policy_change_elsewhere_sends_a_delegation_back_to_a_fresh_user_row(
+    chain: ChainWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Token exchange remembers the user too; the write's re-check of the policy version must
+    # catch a change this process was not told of, and the request be decided again.
+    root = chain.token(chain.assistant, scope="calendar:read", expires_in="600").json()["access_token"]
+    assert exchange(chain, chain.assistant, root, "travel-agent").status_code == 200  # alice remembered
+    ctx = chain.client.app.state.ctx  # type: ignore[attr-defined]
+    with ctx.store.read() as conn:
+        alice = principals.get_user(conn, user_id="alice")
+    assert alice is not None
+    # Committed as another replica would; it bumps alice's policy version and blocks no one here.
+    MeService(ctx).add_entry(
+        alice, kind=EntryKind.ORGANIZATION, value="Elsewhere Inc.", effect=Effect.BLOCK, note=None
+    )
+    reads = _count_user_reads(monkeypatch)
+    response = exchange(chain, chain.assistant, root, "travel-agent")
+    assert response.status_code == 200, response.text
+    assert reads == ["alice"]  # decided on the remembered row, found stale, decided again
+
+
+def test_a_block_committed_elsewhere_stops_a_delegation_on_the_remembered_user(chain: ChainWorld) -> None:
+    root = chain.token(chain.assistant, scope="calendar:read", expires_in="600").json()["access_token"]
+    assert exchange(chain, chain.assistant, root, "travel-agent").status_code == 200  # alice remembered
+    ctx = chain.client.app.state.ctx  # type: ignore[attr-defined]
+    with ctx.store.read() as conn:
+        alice = principals.get_user(conn, user_id="alice")
+    assert alice is not None
+    MeService(ctx).add_entry(
+        alice, kind=EntryKind.ORGANIZATION, value=chain.travel.organization, effect=Effect.BLOCK, note=None
+    )
+    response = exchange(chain, chain.assistant, root, "travel-agent")
+    assert response.status_code == 403, response.text
+
+
+def test_an_exchange_reads_no_user_row_while_it_is_remembered(
+    chain: ChainWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = chain.token(chain.assistant, scope="calendar:read", expires_in="600").json()["access_token"]
+    sent: list[str] = []
+    real = fast.send
+
+    def recorded(conn: Any, statement: fast.Sql, params: Any) -> fast.Sent:
+        sent.append(statement.sqlite)
+        return real(conn, statement, params)
+
+    monkeypatch.setattr(fast, "send", recorded)
+    for _ in range(3):
+        assert exchange(chain, chain.assistant, root, "travel-agent").status_code == 200
+    assert sent  # the token row, the grant and the entries are read every time
+    user_rows = [text for text in sent if text.startswith("SELECT ref, user_id")]
+    assert user_rows == []  # alice is remembered (the write's re-check reads her version only)
