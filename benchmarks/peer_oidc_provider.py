@@ -343,7 +343,8 @@ def run_discretion(args: argparse.Namespace, count: int) -> tuple[float, float, 
         ]
         raced = race_probe((f"{brokers[0].url}/oauth2/token", f"{brokers[-1].url}/oauth2/token"), races)
     print(f"  = {rate / floor:.1%} of its bare HTTP floor")
-    print(f"  replay probe: {raced}/{RACES} sent twice at the same moment (to two replicas) accepted twice")
+    where = "to two replicas" if len({b.port for b in brokers}) > 1 else "on two connections"
+    print(f"  replay probe: {raced}/{RACES} sent twice at the same moment ({where}) accepted twice")
     return rate, p99, cpu_ms, floor
 
 

@@ -86,21 +86,28 @@ def test_users_are_read_once_until_the_ttl(world: World, monkeypatch: pytest.Mon
     assert reads == ["alice", "alice"]
 
 
-def test_a_policy_change_elsewhere_sends_a_delegation_back_to_a_fresh_user_row(
-    chain: ChainWorld, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # Token exchange remembers the user too; the write's re-check of the policy version must
-    # catch a change this process was not told of, and the request be decided again.
+def _delegate_then_block_elsewhere(chain: ChainWorld, organization: str) -> str:
+    """Delegate once (alice is remembered now), then block `organization` for alice the way
+    another replica would, nothing here told; returns the root token."""
     root = chain.token(chain.assistant, scope="calendar:read", expires_in="600").json()["access_token"]
-    assert exchange(chain, chain.assistant, root, "travel-agent").status_code == 200  # alice remembered
+    assert exchange(chain, chain.assistant, root, "travel-agent").status_code == 200
     ctx = chain.client.app.state.ctx  # type: ignore[attr-defined]
     with ctx.store.read() as conn:
         alice = principals.get_user(conn, user_id="alice")
     assert alice is not None
-    # Committed as another replica would; it bumps alice's policy version and blocks no one here.
     MeService(ctx).add_entry(
-        alice, kind=EntryKind.ORGANIZATION, value="Elsewhere Inc.", effect=Effect.BLOCK, note=None
+        alice, kind=EntryKind.ORGANIZATION, value=organization, effect=Effect.BLOCK, note=None
     )
+    return root
+
+
+def test_a_policy_change_elsewhere_sends_a_delegation_back_to_a_fresh_user_row(
+    chain: ChainWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Token exchange remembers the user too; the write's re-check of the policy version must
+    # catch a change this process was not told of, and the request be decided again. The block
+    # bumps alice's policy version and blocks no one here.
+    root = _delegate_then_block_elsewhere(chain, "Elsewhere Inc.")
     reads = _count_user_reads(monkeypatch)
     response = exchange(chain, chain.assistant, root, "travel-agent")
     assert response.status_code == 200, response.text
@@ -108,15 +115,7 @@ def test_a_policy_change_elsewhere_sends_a_delegation_back_to_a_fresh_user_row(
 
 
 def test_a_block_committed_elsewhere_stops_a_delegation_on_the_remembered_user(chain: ChainWorld) -> None:
-    root = chain.token(chain.assistant, scope="calendar:read", expires_in="600").json()["access_token"]
-    assert exchange(chain, chain.assistant, root, "travel-agent").status_code == 200  # alice remembered
-    ctx = chain.client.app.state.ctx  # type: ignore[attr-defined]
-    with ctx.store.read() as conn:
-        alice = principals.get_user(conn, user_id="alice")
-    assert alice is not None
-    MeService(ctx).add_entry(
-        alice, kind=EntryKind.ORGANIZATION, value=chain.travel.organization, effect=Effect.BLOCK, note=None
-    )
+    root = _delegate_then_block_elsewhere(chain, chain.travel.organization)
     response = exchange(chain, chain.assistant, root, "travel-agent")
     assert response.status_code == 403, response.text
 
