@@ -15,6 +15,7 @@ from broker.keys import jwk_thumbprint
 from broker.services.agent_cache import AgentCache
 from broker.services.context import ServiceContext
 from broker.services.flows import (
+    Currency,
     Plan,
     check_resource,
     decision_event,
@@ -204,9 +205,13 @@ class ExchangeFlow:
             cnf_jkt=jwk_thumbprint(delegate.jwks["keys"][0]),
         )
 
-    def currency(self, plan: Plan) -> None:
-        """The parent token's liveness is part of the check: see `delegation`."""
-        return
+    def currency(self, plan: Plan) -> Currency | None:
+        """For a refusal, the user's policy version and the two agents: the write re-checks the
+        version, since the refusal may rest on a remembered user row. None for a plan that issues
+        (`delegation` checks that, the parent token's liveness included)."""
+        if plan.decision.allowed or plan.user is None or plan.holder is None:
+            return None
+        return plan.user.ref, plan.user.policy_version, plan.recipient, plan.holder.client_id
 
     def still_current(self, conn: Connection, plan: Plan) -> bool:
         """Policy version, every party's status and the parent's liveness are unchanged."""

@@ -11,7 +11,7 @@ from broker.services import user_cache
 from broker.services.me import MeService
 from broker.services.user_cache import UserCache
 from broker.storage import fast, principals
-from policy.parties import Effect, EntryKind
+from policy.parties import Effect, EntryKind, ListMode
 from tests.broker.decisions import change_after_first_decision
 from tests.broker.test_delegation import exchange
 from tests.conftest import CALENDAR_URI, ChainWorld, World, auth
@@ -137,3 +137,26 @@ def test_an_exchange_reads_no_user_row_while_it_is_remembered(
     assert sent  # the token row, the grant and the entries are read every time
     user_rows = [text for text in sent if text.startswith("SELECT ref, user_id")]
     assert user_rows == []  # alice is remembered (the write's re-check reads her version only)
+
+
+def test_a_delegation_refused_on_a_remembered_user_is_decided_again_after_a_change_elsewhere(
+    chain: ChainWorld,
+) -> None:
+    # Allowlist-only with the assistant and the calendar allowed: the root token is issued and a
+    # delegation to the travel agent is refused, on alice's row, which is remembered from then on.
+    for agent in ("assistant", "calendar-holder"):
+        chain.block("agent", agent, effect="allow")
+    switched = chain.client.put(
+        "/v1/me/blocklist/mode", json={"mode": "allowlist_only"}, headers=auth(chain.alice_key)
+    )
+    assert switched.status_code == 200, switched.text
+    root = chain.token(chain.assistant, scope="calendar:read", expires_in="600").json()["access_token"]
+    assert exchange(chain, chain.assistant, root, "travel-agent").status_code == 403
+    # Back to blocklist mode, committed as another replica would: it revokes nothing here.
+    ctx = chain.client.app.state.ctx  # type: ignore[attr-defined]
+    with ctx.store.read() as conn:
+        alice = principals.get_user(conn, user_id="alice")
+    assert alice is not None
+    MeService(ctx).set_mode(alice, ListMode.BLOCKLIST)
+    response = exchange(chain, chain.assistant, root, "travel-agent")
+    assert response.status_code == 200, response.text  # the refusal's re-check found alice stale
