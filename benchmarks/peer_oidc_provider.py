@@ -36,13 +36,14 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import cast
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -181,6 +182,16 @@ class PeerProcess:
 
     def __exit__(self, *_: object) -> None:
         self.stop()
+
+
+def require_redis(url: str) -> None:
+    """Exit with a clear message unless something listens at the Redis URL (the peer itself would
+    only retry its connection and fail its first grant)."""
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 6379), timeout=2).close()
+    except OSError as exc:
+        raise SystemExit(f"--peer-stores redis needs a Redis server at {url}: {exc}") from exc
 
 
 def peer_form(identity: Identity, issuer: str, now: int) -> dict[str, str]:
@@ -378,6 +389,8 @@ def main() -> None:
     stores = [s for s in args.peer_stores.split(",") if s]
     if unknown := set(stores) - set(PEER_STORES):
         parser.error(f"unknown peer store(s): {', '.join(sorted(unknown))} (memory or redis)")
+    if "redis" in stores:
+        require_redis(args.redis_url)
     count = WARMUP + int(args.seconds * args.max_rate)
 
     version = ensure_installed()
