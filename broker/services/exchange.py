@@ -105,6 +105,9 @@ class ExchangeFlow:
         claims = read_own_token(conn, self.subject_token, issuer=self._ctx.settings.issuer)
         if claims is None:
             raise _invalid_subject_token("is not a valid access token of this broker")
+        grant_id = claims.get("grant_id")
+        if not isinstance(grant_id, str):
+            raise _invalid_subject_token("is not a valid access token of this broker")
         user = self._users.user(conn, str(claims["sub"]))
         if user is None:
             raise _invalid_subject_token("no longer has a grant behind it")
@@ -112,7 +115,7 @@ class ExchangeFlow:
         # signed claims name the user and the grant, and the row must agree with them.
         with fast.pipeline(conn):
             read_record = token_store.send_token(conn, str(claims["jti"]))
-            read_grant = grant_store.send_grant(conn, user.ref, str(claims["grant_id"]))
+            read_grant = grant_store.send_grant(conn, user.ref, grant_id)
             read_entries = grant_store.send_entries(conn, user.ref)
         record, grant = read_record(), read_grant()
         if record is None or record.revoked_at is not None or token_store.revoked_ancestor(conn, record):

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 
 from broker.keys import jwk_thumbprint
 from broker.storage.schema import tokens
+from broker.tokens import mint
 from tests.agents import TestAgent
 from tests.broker.test_token_writes import _watch_psycopg
 from tests.conftest import ISSUER, ChainWorld, World, auth
@@ -133,6 +134,33 @@ def test_intercepted_delegated_token_cannot_be_exchanged_without_the_delegates_k
     assert no_proof.json()["error"] == "invalid_dpop_proof"
     wrong_key = chain.assistant.dpop_proof(TOKEN_URL, now=chain.clock.now)
     assert exchange(chain, chain.travel, travel, "airline", wrong_key).json()["error"] == "invalid_dpop_proof"
+
+
+@pytest.mark.parametrize(
+    ("grant_id", "sub"),
+    [(None, "alice"), (7, "alice"), ("other", "alice"), ("own", "bob")],
+    ids=["no-grant-id", "grant-id-not-a-string", "alices-other-grant", "another-user"],
+)
+def test_subject_token_whose_claims_disagree_with_its_row_is_invalid_grant(
+    chain: ChainWorld, grant_id: Any, sub: str
+) -> None:
+    # Only a holder of the broker's own signing key could make these; the stored row decides.
+    root = _claims(_root(chain))
+    if grant_id == "own":
+        grant_id = root["grant_id"]
+    elif grant_id == "other":  # alice's grant to the travel agent: real, hers, not this token's
+        grant_id = chain.grant(scopes=["calendar:*"], max_delegation_depth=2)["grant_id"]
+    if sub != "alice":
+        created = chain.client.post("/v1/users", json={"user_id": sub}, headers=auth(chain.admin_key))
+        assert created.status_code == 201
+    claims = {**root, "sub": sub, "grant_id": grant_id}
+    keyring = chain.client.app.state.ctx.keyring  # type: ignore[attr-defined]
+    forged = mint(keyring.current(), {k: v for k, v in claims.items() if v is not None})
+    before = _issued(chain)
+    response = exchange(chain, chain.assistant, forged, "travel-agent")
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_grant"
+    assert _issued(chain) == before
 
 
 def test_revoked_subject_token_is_invalid_grant(chain: ChainWorld) -> None:
