@@ -106,9 +106,9 @@ class Sent:
         return SimpleNamespace(**dict(zip(self._columns, found[0], strict=True))) if found else None
 
     def tuples(self) -> list[tuple[Any, ...]]:
-        """All result rows as plain tuples in the statement's column order (no per-row object:
-        for long results)."""
-        return [tuple(row) for row in self._fetched()]
+        """All result rows as the driver's tuples, in the statement's column order (no per-row
+        object: for long results)."""
+        return self._fetched()
 
     def scalar(self) -> Any:
         """The first column of the first row, or None."""

@@ -11,6 +11,7 @@ from broker.services import user_cache
 from broker.services.me import MeService
 from broker.services.user_cache import UserCache
 from broker.storage import fast, principals
+from broker.storage.principals import UserRecord
 from policy.parties import Effect, EntryKind, ListMode
 from tests.broker.decisions import change_after_first_decision
 from tests.broker.test_delegation import exchange
@@ -36,13 +37,19 @@ def _count_user_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     return reads
 
 
-def _grant_for_alice(world: World) -> None:
-    """Alice's grant, committed the way another replica would: nothing here is told."""
+def _alice_elsewhere(world: World) -> tuple[MeService, UserRecord]:
+    """Alice and a service to change her policy the way another replica would: nothing here is told."""
     ctx = world.client.app.state.ctx  # type: ignore[attr-defined]
     with ctx.store.read() as conn:
         alice = principals.get_user(conn, user_id="alice")
     assert alice is not None
-    MeService(ctx).create_grant(alice, dict(GRANT))
+    return MeService(ctx), alice
+
+
+def _grant_for_alice(world: World) -> None:
+    """Alice's grant, committed the way another replica would."""
+    service, alice = _alice_elsewhere(world)
+    service.create_grant(alice, dict(GRANT))
 
 
 def test_a_grant_after_a_remembered_refusal_counts_at_once(
@@ -91,13 +98,8 @@ def _delegate_then_block_elsewhere(chain: ChainWorld, organization: str) -> str:
     another replica would, nothing here told; returns the root token."""
     root = chain.token(chain.assistant, scope="calendar:read", expires_in="600").json()["access_token"]
     assert exchange(chain, chain.assistant, root, "travel-agent").status_code == 200
-    ctx = chain.client.app.state.ctx  # type: ignore[attr-defined]
-    with ctx.store.read() as conn:
-        alice = principals.get_user(conn, user_id="alice")
-    assert alice is not None
-    MeService(ctx).add_entry(
-        alice, kind=EntryKind.ORGANIZATION, value=organization, effect=Effect.BLOCK, note=None
-    )
+    service, alice = _alice_elsewhere(chain)
+    service.add_entry(alice, kind=EntryKind.ORGANIZATION, value=organization, effect=Effect.BLOCK, note=None)
     return root
 
 
@@ -153,10 +155,7 @@ def test_a_delegation_refused_on_a_remembered_user_is_decided_again_after_a_chan
     root = chain.token(chain.assistant, scope="calendar:read", expires_in="600").json()["access_token"]
     assert exchange(chain, chain.assistant, root, "travel-agent").status_code == 403
     # Back to blocklist mode, committed as another replica would: it revokes nothing here.
-    ctx = chain.client.app.state.ctx  # type: ignore[attr-defined]
-    with ctx.store.read() as conn:
-        alice = principals.get_user(conn, user_id="alice")
-    assert alice is not None
-    MeService(ctx).set_mode(alice, ListMode.BLOCKLIST)
+    service, alice = _alice_elsewhere(chain)
+    service.set_mode(alice, ListMode.BLOCKLIST)
     response = exchange(chain, chain.assistant, root, "travel-agent")
     assert response.status_code == 200, response.text  # the refusal's re-check found alice stale
