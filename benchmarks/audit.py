@@ -1,6 +1,6 @@
 """Grant-log throughput: appends/s with checkpoints on, proofs/s, offline verification events/s.
 
-Appends go through the real path (`audit.append` in a write transaction on SQLite, each its own
+Appends go through the real path (`events.append` in a write transaction on SQLite, each its own
 transaction, from several threads with their own Store as separate processes would) while the
 checkpointer thread signs every N events. Proofs are served from the in-memory tree; verification
 reads a JSONL export as `discretion audit verify` does.
@@ -20,11 +20,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from broker import audit
-from broker.audit_verify import load_verifiers, verify
-from broker.keys import KeyRing
-from broker.services.audit_log import AuditLog, Checkpointer
-from broker.services.audit_queries import AuditQueries, LogFilter
+from broker.grantlog import events
+from broker.grantlog.log import AuditLog, Checkpointer
+from broker.grantlog.queries import AuditQueries, LogFilter
+from broker.grantlog.verify import load_verifiers, verify
+from broker.oauth.signing_keys import KeyRing
 from broker.services.context import ServiceContext
 from broker.settings import Settings
 from broker.storage.db import Store
@@ -58,8 +58,8 @@ def main() -> None:
 
         def write(store: Store, n: int) -> None:
             for i in range(each):
-                event = audit.Event(
-                    type=audit.EventType.TOKEN_ISSUED,
+                event = events.Event(
+                    type=events.EventType.TOKEN_ISSUED,
                     actors=(f"agent-{n}",),
                     subject=f"u_{i % 97}",
                     resource="https://calendar.example/api",
@@ -72,7 +72,7 @@ def main() -> None:
                     details={"inputs": {"requester": f"agent-{n}"}},
                 )
                 with store.write() as conn:
-                    audit.append(conn, event, now=time.time())
+                    events.append(conn, event, now=time.time())
 
         threads = [threading.Thread(target=write, args=(s, n)) for n, s in enumerate(stores)]
         started = time.perf_counter()

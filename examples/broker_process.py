@@ -54,7 +54,7 @@ class BrokerProcess:
         self.process: subprocess.Popen[bytes] | None = None
 
     def _cli(self) -> list[str]:
-        return [sys.executable, "-m", "broker.cli"]
+        return [sys.executable, "-m", "broker.process.cli"]
 
     def start(self, timeout: float = 30.0) -> BrokerProcess:
         """Start the broker and wait until /ready answers."""

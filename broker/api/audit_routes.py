@@ -9,8 +9,8 @@ from fastapi.responses import StreamingResponse
 
 from broker.api.deps import CurrentUser, Me, _role
 from broker.errors import NotFound
-from broker.services.audit_log import AuditLog
-from broker.services.audit_queries import MAX_PAGE, AuditQueries, LogFilter
+from broker.grantlog.log import AuditLog
+from broker.grantlog.queries import MAX_PAGE, AuditQueries, LogFilter
 from broker.storage.principals import Principal, Role
 
 router = APIRouter(prefix="/v1", tags=["audit"])

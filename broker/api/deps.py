@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from broker.errors import Forbidden, Unauthorized
+from broker.oauth.endpoint import OAuthService
 from broker.services.admin import AdminService
 from broker.services.me import MeService
-from broker.services.oauth import OAuthService
 from broker.storage import principals
 from broker.storage.principals import Principal, Role, UserRecord
 

@@ -8,11 +8,11 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from broker.agent_keys import ALLOWED_ALGS
 from broker.api.deps import OAuth, bearer
 from broker.api.forms import read_form
-from broker.dpop import DPOP_ALGS
 from broker.errors import InvalidClient
+from broker.oauth.agent_keys import ALLOWED_ALGS
+from broker.oauth.dpop import DPOP_ALGS
 
 router = APIRouter()
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

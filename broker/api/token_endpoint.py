@@ -21,8 +21,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from broker.api.errors import response_for
 from broker.api.forms import parse_form
 from broker.api.limits import Disconnected, TooLarge, read_body, refuse_too_large
+from broker.oauth.endpoint import OAuthService
 from broker.observability import LATENCY, REQUESTS
-from broker.services.oauth import OAuthService
 
 TOKEN_PATH = "/oauth2/token"
 _OK_HEADERS = [

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from broker import audit
-from broker.agent_keys import JwkError, validate_jwks
 from broker.errors import Conflict, NotFound, Unprocessable
+from broker.grantlog import events
+from broker.oauth.agent_keys import JwkError, validate_jwks
+from broker.oauth.revocation import revoke_and_log
 from broker.services.context import ServiceContext
-from broker.services.revocation import revoke_and_log
 from broker.storage import agents as agent_store
 from broker.storage import principals
 from broker.storage import tokens as token_store
@@ -30,8 +30,8 @@ class AdminService:
         with self._ctx.store.write() as conn:
             now = self._ctx.clock()
             key = principals.create_api_key(conn, principals.Role.ADMIN, created_by, now)
-            audit.append(
-                conn, audit.Event(type=audit.EventType.ADMIN_KEY_CREATED, actors=(created_by,)), now=now
+            events.append(
+                conn, events.Event(type=events.EventType.ADMIN_KEY_CREATED, actors=(created_by,)), now=now
             )
         return key
 
@@ -75,10 +75,10 @@ class AdminService:
                 created_at=now,
             )
             agent_store.insert_agent(conn, record)
-            audit.append(
+            events.append(
                 conn,
-                audit.Event(
-                    type=audit.EventType.AGENT_REGISTERED,
+                events.Event(
+                    type=events.EventType.AGENT_REGISTERED,
                     actors=(client_id,),
                     details={
                         "organization": org,
@@ -115,9 +115,9 @@ class AdminService:
                 raise NotFound("no such agent")
             if agent.status != status:
                 agent_store.set_status(conn, client_id, status, now)
-                kind = audit.EventType.AGENT_SUSPENDED if suspended else audit.EventType.AGENT_REINSTATED
-                audit.append(
-                    conn, audit.Event(type=kind, actors=(client_id,), details={"by": admin}), now=now
+                kind = events.EventType.AGENT_SUSPENDED if suspended else events.EventType.AGENT_REINSTATED
+                events.append(
+                    conn, events.Event(type=kind, actors=(client_id,), details={"by": admin}), now=now
                 )
                 if suspended:
                     live = token_store.live_tokens_with_party(conn, client_id, now)
@@ -134,9 +134,9 @@ class AdminService:
                 raise Conflict("the user exists")
             user = principals.insert_user(conn, user_id, now)
             key = principals.create_api_key(conn, principals.Role.USER, user.ref, now)
-            audit.append(
+            events.append(
                 conn,
-                audit.Event(type=audit.EventType.USER_CREATED, subject=user.ref, details={"by": admin}),
+                events.Event(type=events.EventType.USER_CREATED, subject=user.ref, details={"by": admin}),
                 now=now,
             )
         return user, key
@@ -149,10 +149,10 @@ class AdminService:
             now = self._ctx.clock()
             auditor_id = principals.insert_auditor(conn, name.strip(), now)
             key = principals.create_api_key(conn, principals.Role.AUDITOR, auditor_id, now)
-            audit.append(
+            events.append(
                 conn,
-                audit.Event(
-                    type=audit.EventType.AUDITOR_CREATED, actors=(auditor_id,), details={"by": admin}
+                events.Event(
+                    type=events.EventType.AUDITOR_CREATED, actors=(auditor_id,), details={"by": admin}
                 ),
                 now=now,
             )

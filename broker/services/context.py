@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from broker.keys import KeyRing
+from broker.oauth.signing_keys import KeyRing
 from broker.settings import Settings
 from broker.storage.db import Store
 from policy import Limits

@@ -17,9 +17,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from broker import audit
-from broker.client_auth import consume, verify_assertion
 from broker.errors import Forbidden, InvalidRequest, PayloadTooLarge, Unprocessable
+from broker.grantlog import events
+from broker.oauth.access_tokens import read_own_token
+from broker.oauth.client_auth import consume, verify_assertion
 from broker.redaction import (
     DisclosurePolicy,
     Operator,
@@ -31,7 +32,6 @@ from broker.services.context import ServiceContext
 from broker.settings import Settings
 from broker.storage import agents as agent_store
 from broker.storage import tokens as token_store
-from broker.tokens import read_own_token
 
 log = logging.getLogger(__name__)
 _FIELDS = frozenset({"token", "data", "operator"})
@@ -196,10 +196,10 @@ class DiscloseService:
             with self._ctx.store.write() as conn:
                 consume(conn, verified, now=now, skew=settings.clock_skew_seconds)
             raise
-        output = audit.canonical_json(result.data)
+        output = events.canonical_json(result.data)
         digest = hashlib.sha256(output).hexdigest()
-        event = audit.Event(
-            type=audit.EventType.DATA_DISCLOSED,
+        event = events.Event(
+            type=events.EventType.DATA_DISCLOSED,
             actors=(verified.agent.client_id, record.client_id),
             subject=record.user_ref,
             resource=record.audience,
@@ -221,7 +221,7 @@ class DiscloseService:
                 consume(conn, verified, now=now, skew=settings.clock_skew_seconds)
                 # Appending first takes the log head's lock; the token is re-checked after it, so
                 # a block or revocation that commits first is seen and the disclosure rolls back.
-                seq = audit.append(conn, event, now=now)
+                seq = events.append(conn, event, now=now)
                 current = token_store.get_token(conn, record.jti)
                 if current is None or token_store.revoked_ancestor(conn, current):
                     raise Forbidden("the token is not active or not addressed to the caller")

@@ -8,10 +8,10 @@ from typing import Any
 
 from sqlalchemy import Connection, select
 
-from broker import audit
 from broker.errors import NotFound, Unprocessable
+from broker.grantlog import events
+from broker.oauth.revocation import revoke_and_log, revoke_refused_tokens
 from broker.services.context import ServiceContext
-from broker.services.revocation import revoke_and_log, revoke_refused_tokens
 from broker.storage import agents as agent_store
 from broker.storage import grants as grant_store
 from broker.storage import principals
@@ -105,7 +105,7 @@ class MeService:
             )
             grant_store.insert_grant(conn, grant)
             principals.bump_policy_version(conn, user.ref)
-            audit.append(conn, _grant_event(audit.EventType.GRANT_CREATED, grant), now=now)
+            events.append(conn, _grant_event(events.EventType.GRANT_CREATED, grant), now=now)
         return grant
 
     def grants(self, user: UserRecord) -> list[GrantRecord]:
@@ -123,7 +123,7 @@ class MeService:
             if grant.revoked_at is None:
                 grant_store.revoke_grant(conn, grant_id, now)
                 principals.bump_policy_version(conn, user.ref)
-                audit.append(conn, _grant_event(audit.EventType.GRANT_REVOKED, grant), now=now)
+                events.append(conn, _grant_event(events.EventType.GRANT_REVOKED, grant), now=now)
                 live = token_store.live_tokens_for_grant(conn, grant_id, now)
                 revoke_and_log(conn, live, reason="grant_revoked", now=now)
             return grant_store.get_grant(conn, user.ref, grant_id) or grant
@@ -151,7 +151,7 @@ class MeService:
                 created_at=now,
             )
             grant_store.insert_entry(conn, entry)
-            audit.append(conn, _entry_event(audit.EventType.LIST_ENTRY_ADDED, entry), now=now)
+            events.append(conn, _entry_event(events.EventType.LIST_ENTRY_ADDED, entry), now=now)
             self._enforce(conn, user.ref, now)
         return entry, True
 
@@ -162,7 +162,7 @@ class MeService:
             entry = grant_store.delete_entry(conn, user.ref, entry_id)
             if entry is None:
                 raise NotFound("no such entry")
-            audit.append(conn, _entry_event(audit.EventType.LIST_ENTRY_REMOVED, entry), now=now)
+            events.append(conn, _entry_event(events.EventType.LIST_ENTRY_REMOVED, entry), now=now)
             self._enforce(conn, user.ref, now)
         return entry
 
@@ -177,9 +177,11 @@ class MeService:
         with self._ctx.store.write() as conn:
             now = self._ctx.clock()
             principals.set_list_mode(conn, user.ref, mode)
-            audit.append(
+            events.append(
                 conn,
-                audit.Event(type=audit.EventType.LIST_MODE_CHANGED, subject=user.ref, details={"mode": mode}),
+                events.Event(
+                    type=events.EventType.LIST_MODE_CHANGED, subject=user.ref, details={"mode": mode}
+                ),
                 now=now,
             )
             self._enforce(conn, user.ref, now)
@@ -212,11 +214,11 @@ class MeService:
             query = query.where(grant_log.c.seq < before)
         with self._ctx.store.read() as conn:
             rows = conn.execute(query.order_by(grant_log.c.seq.desc()).limit(limit)).all()
-        events = [_activity_item(json.loads(row.event)) for row in rows]
+        items = [_activity_item(json.loads(row.event)) for row in rows]
         if prove is not None:
-            for item in events:
+            for item in items:
                 item["inclusion_proof"] = prove(item["seq"])
-        return {"events": events, "next_before": rows[-1].seq if len(rows) == limit else None}
+        return {"events": items, "next_before": rows[-1].seq if len(rows) == limit else None}
 
 
 def _activity_item(event: dict[str, Any]) -> dict[str, Any]:
@@ -236,8 +238,8 @@ def _activity_item(event: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _grant_event(kind: audit.EventType, grant: GrantRecord) -> audit.Event:
-    return audit.Event(
+def _grant_event(kind: events.EventType, grant: GrantRecord) -> events.Event:
+    return events.Event(
         type=kind,
         actors=(grant.agent,) if grant.agent else (),
         subject=grant.user_ref,
@@ -256,8 +258,8 @@ def _grant_event(kind: audit.EventType, grant: GrantRecord) -> audit.Event:
     )
 
 
-def _entry_event(kind: audit.EventType, entry: EntryRecord) -> audit.Event:
-    return audit.Event(
+def _entry_event(kind: events.EventType, entry: EntryRecord) -> events.Event:
+    return events.Event(
         type=kind,
         subject=entry.user_ref,
         details={

@@ -1,4 +1,4 @@
-"""The statements of a token commit group (broker/services/token_writes.py), in two steps.
+"""The statements of a token commit group (broker/oauth/token_writes.py), in two steps.
 
 `spend_and_store` spends the group's assertion and DPoP proof ids, stores its tokens and reserves
 its log sequence numbers, taking the log head's lock until commit; `log_and_require` then writes
@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from broker import audit
+from broker.grantlog import events as log_events
 from broker.storage import fast, principals
 from broker.storage import tokens as token_store
 from broker.storage.tokens import TokenRecord
@@ -35,12 +35,12 @@ _SPEND_AND_STORE = (
     f"WITH assertions AS ({token_store.SPEND_ASSERTION_JTIS.with_parameter('assertions')} RETURNING 1), "  # noqa: S608
     f"proofs AS ({token_store.SPEND_PROOF_JTIS.with_parameter('proofs')} RETURNING 1), "
     f"stored AS ({token_store.INSERT_TOKENS.with_parameter('tokens')}), "
-    f"head AS ({audit.ADVANCE_SEQ.postgresql}) "
+    f"head AS ({log_events.ADVANCE_SEQ.postgresql}) "
     "SELECT (SELECT count(*) FROM assertions), (SELECT count(*) FROM proofs), (SELECT size FROM head)"
 )
 _LOG_AND_REQUIRE = (
-    f"WITH events AS ({audit.INSERT_EVENTS.with_parameter('events')}), "
-    f"terms AS ({audit.INSERT_TERMS.with_parameter('terms')}) "
+    f"WITH events AS ({log_events.INSERT_EVENTS.with_parameter('events')}), "
+    f"terms AS ({log_events.INSERT_TERMS.with_parameter('terms')}) "
     f"{principals.REQUIRE_CURRENT_POSTGRESQL}"
 )
 
@@ -58,7 +58,7 @@ def spend_and_store(
         first_assertions = token_store.spend_assertion_jtis(conn, assertions).count()
         first_proofs = token_store.spend_proof_jtis(conn, proofs).count()
         token_store.insert_tokens(conn, tokens)
-        last = int(audit.reserve_seqs(conn, events).scalar())
+        last = int(log_events.reserve_seqs(conn, events).scalar())
     else:
         params = {
             "assertions": fast.rows_parameter(token_store.assertion_rows(assertions)),
@@ -81,7 +81,7 @@ def spend_and_store(
 
 def log_and_require(
     conn: Connection,
-    events: Sequence[tuple[audit.Event, float]],
+    events: Sequence[tuple[log_events.Event, float]],
     last: int,
     checks: Sequence[tuple[str, int, str, str]],
     versions: Sequence[tuple[str, int]],
@@ -90,10 +90,10 @@ def log_and_require(
     (`principals.policies_still_current` over `checks` and `versions`): raises NotTogether when
     one does not, or, inside a pipeline on PostgreSQL, the statement fails at the pipeline's end
     (the commit) with SQLSTATE DS001."""
-    rows, terms = audit.event_rows(events, last=last)
+    rows, terms = log_events.event_rows(events, last=last)
     if conn.dialect.name == "sqlite":
-        fast.send_insert(conn, audit.INSERT_EVENTS, rows)
-        fast.send_insert(conn, audit.INSERT_TERMS, terms)
+        fast.send_insert(conn, log_events.INSERT_EVENTS, rows)
+        fast.send_insert(conn, log_events.INSERT_TERMS, terms)
         if (checks or versions) and not principals.policies_still_current(conn, checks, versions):
             raise NotTogether("a decision went stale")
         return

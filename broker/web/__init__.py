@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from broker.keys import load_key_encryption_key
+from broker.oauth.signing_keys import load_key_encryption_key
 from broker.settings import Settings
 from broker.web import routes_admin, routes_audit, routes_session, routes_user
 from broker.web.console import (

@@ -12,14 +12,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
-from broker import audit_verify
-from broker.audit_replay import REPLAYABLE, replay_log
-from broker.checkpoint_keys import verifiers_by_id
-from broker.checkpoints import NoteError, verify_checkpoint
 from broker.errors import BrokerError
-from broker.merkle import ProofError, verify_inclusion
-from broker.services.audit_log import AuditLog
-from broker.services.audit_queries import AuditQueries, LogFilter
+from broker.grantlog import verify
+from broker.grantlog.checkpoint_keys import verifiers_by_id
+from broker.grantlog.checkpoints import NoteError, verify_checkpoint
+from broker.grantlog.log import AuditLog
+from broker.grantlog.merkle import ProofError, verify_inclusion
+from broker.grantlog.queries import AuditQueries, LogFilter
+from broker.grantlog.replay import REPLAYABLE, replay_log
 from broker.web import chart, queries
 from broker.web.console import (
     PREFIX,
@@ -128,7 +128,7 @@ def _verdict(request: Request) -> dict[str, Any]:
         signature = True
     except NoteError:
         signature = False
-    report = audit_verify.verify(_queries(request).export_jsonl(LogFilter()), [latest["note"]], verifiers)
+    report = verify.verify(_queries(request).export_jsonl(LogFilter()), [latest["note"]], verifiers)
     return {
         "checkpoint": latest,
         "signature": signature,

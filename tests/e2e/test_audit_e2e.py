@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.broker.audit.helpers import (
+from tests.broker.grantlog.helpers import (
     auditor_key,
     checkpoint,
     edit_event,
@@ -19,7 +19,7 @@ from tests.conftest import World
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "broker.cli", "audit", *args]
+    command = [sys.executable, "-m", "broker.process.cli", "audit", *args]
     return subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)  # noqa: S603
 
 

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, make_url, select
 
-from broker.merkle import MerkleTree, hash_leaf
+from broker.grantlog.merkle import MerkleTree, hash_leaf
 from broker.storage.schema import checkpoints, grant_log
 from examples.broker_process import BrokerProcess
 from examples.demo import Agent

@@ -1,4 +1,4 @@
-"""`discretion serve --workers N`: one SO_REUSEPORT listener per worker (broker/serving.py)."""
+"""`discretion serve --workers N`: one SO_REUSEPORT listener per worker (broker/process/serving.py)."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ def test_a_busy_port_is_refused_instead_of_shared(tmp_path: Path) -> None:
         squatter.bind(("127.0.0.1", port))
         squatter.listen()
         result = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "broker.cli", "serve", "--port", str(port), "--workers", "2"],
+            [sys.executable, "-m", "broker.process.cli", "serve", "--port", str(port), "--workers", "2"],
             env={**os.environ, "DISCRETION_DATA_DIR": str(tmp_path)},
             capture_output=True,
             text=True,
@@ -111,12 +111,13 @@ def test_a_busy_port_is_refused_instead_of_shared(tmp_path: Path) -> None:
 
 def test_a_worker_that_cannot_start_stops_the_broker(tmp_path: Path) -> None:
     env = {**os.environ, "DISCRETION_DATA_DIR": str(tmp_path), "DISCRETION_KEY_ENCRYPTION_KEY": _key()}
-    subprocess.run([sys.executable, "-m", "broker.cli", "init"], env=env, check=True, capture_output=True)
+    init = [sys.executable, "-m", "broker.process.cli", "init"]
+    subprocess.run(init, env=env, check=True, capture_output=True)
     # Another key-encryption key cannot unseal the signing key: every worker fails its start-up,
     # and the supervisor stops with an error instead of restarting them forever.
     env["DISCRETION_KEY_ENCRYPTION_KEY"] = _key()
     result = subprocess.run(  # noqa: S603
-        [sys.executable, "-m", "broker.cli", "serve", "--port", str(free_port()), "--workers", "2"],
+        [sys.executable, "-m", "broker.process.cli", "serve", "--port", str(free_port()), "--workers", "2"],
         env=env,
         capture_output=True,
         text=True,

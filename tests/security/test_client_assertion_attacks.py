@@ -10,7 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker.keys import public_jwk
+from broker.oauth.signing_keys import public_jwk
 from tests.agents import TestAgent
 from tests.conftest import CALENDAR_URI, ISSUER, World, auth
 

@@ -10,7 +10,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker.keys import jwk_thumbprint, public_jwk
+from broker.oauth.signing_keys import jwk_thumbprint, public_jwk
 from tests.conftest import ISSUER, World
 
 TOKEN_URL = ISSUER + "/oauth2/token"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.broker.test_delegation import TOKEN_URL, exchange
+from tests.broker.oauth.test_delegation import TOKEN_URL, exchange
 from tests.conftest import ISSUER, ChainWorld, World, auth
 
 

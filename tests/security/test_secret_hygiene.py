@@ -9,7 +9,7 @@ import logging
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 
-from broker.keys import b64url
+from broker.oauth.signing_keys import b64url
 from broker.storage import principals
 from tests.conftest import ISSUER, World, auth
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from broker.cli import app
+from broker.process.cli import app
 
 RECORD = {"name": "Alice Martin", "email": "alice@example.org", "order": {"id": "A-1002", "total": 42.5}}
 

@@ -82,7 +82,7 @@ def upgrade() -> None:
         sa.Column("size", sa.Integer(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_log_head")),
     )
-    # The single head row that sequences the grant log (see broker.audit).
+    # The single head row that sequences the grant log (see broker.grantlog.events).
     op.execute("INSERT INTO log_head (id, size) VALUES (1, 0)")
     op.create_table(
         "revocations",

@@ -1,0 +1,1 @@
+"""The grant log: events, the Merkle tree, signed checkpoints, queries, verification and replay."""

@@ -1,0 +1,1 @@
+"""OAuth 2.0 and JOSE: client authentication, DPoP, access tokens, grants, the token endpoint."""

@@ -1,0 +1,74 @@
+"""Minting the broker's access tokens (RFC 9068) and reading them back for introspection."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from functools import lru_cache
+from typing import Any
+
+import jwt
+from jwt.utils import base64url_encode
+from sqlalchemy import Connection, select
+
+from broker.oauth.agent_keys import load_key
+from broker.oauth.jose import encode_header, encode_json, parse_compact, sign_eddsa, verify_signature
+from broker.oauth.signing_keys import SIGNING_ALG, SigningKey
+from broker.storage.schema import signing_keys
+
+ACCESS_TOKEN_TYPE = "at+jwt"
+_VERIFY_KEYS: dict[str, Any] = {}
+_REQUIRED_CLAIMS = ("iss", "sub", "aud", "exp", "jti", "client_id")
+
+
+def new_jti() -> str:
+    """A 128-bit random token id."""
+    return secrets.token_urlsafe(16)
+
+
+def mint(key: SigningKey, claims: dict[str, Any]) -> str:
+    """Sign access-token claims with the current key; `typ` is explicit (RFC 9068 section 2.1).
+    The same bytes as PyJWT's encode, without re-encoding the header for every token."""
+    signing_input = _header_segment(key.kid) + b"." + base64url_encode(encode_json(claims))
+    return (signing_input + b"." + sign_eddsa(signing_input, key.private_key)).decode()
+
+
+@lru_cache(maxsize=16)
+def _header_segment(kid: str) -> bytes:
+    return encode_header({"alg": SIGNING_ALG, "kid": kid, "typ": ACCESS_TOKEN_TYPE})
+
+
+def read_own_token(conn: Connection, token: str, *, issuer: str) -> dict[str, Any] | None:
+    """The claims of a token this broker signed, or None for anything else.
+
+    Expiry is not checked here: callers decide with their own clock what an expired token means.
+    """
+    if len(token) > 8192:
+        return None
+    try:
+        compact = parse_compact(token)
+    except jwt.DecodeError:
+        return None
+    header, claims = compact.header, compact.claims
+    # Pinned: only our algorithm, only our token type, only keys from our own table.
+    if header.get("alg") != SIGNING_ALG or header.get("typ") != ACCESS_TOKEN_TYPE:
+        return None
+    kid = header.get("kid")
+    if not isinstance(kid, str):
+        return None
+    key = _VERIFY_KEYS.get(kid)
+    if key is None:
+        row = conn.execute(select(signing_keys.c.public_jwk).where(signing_keys.c.kid == kid)).first()
+        if row is None:
+            return None
+        key = load_key(json.loads(row.public_jwk), SIGNING_ALG)
+        # A kid is the thumbprint of its key (RFC 7638), so a cached entry can never go stale.
+        if len(_VERIFY_KEYS) < 64:
+            _VERIFY_KEYS[kid] = key
+    if not verify_signature(compact, key, SIGNING_ALG):
+        return None
+    if any(claims.get(name) is None for name in _REQUIRED_CLAIMS) or claims["iss"] != issuer:
+        return None
+    if not isinstance(claims["sub"], str) or not isinstance(claims["jti"], str):
+        return None
+    return claims

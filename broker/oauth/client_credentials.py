@@ -1,0 +1,254 @@
+"""How each grant type decides: on a read snapshot, with a re-check inside the write transaction.
+
+A flow turns a token request into a `Plan` (the decision, its log event and what the token will
+say). `OAuthService` runs every flow the same way: decide and sign outside the write transaction,
+then spend the assertion, log, re-check and store inside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from sqlalchemy import Connection
+
+from broker.errors import AccessDenied, BrokerError, InvalidRequest, InvalidScope, InvalidTarget
+from broker.grantlog import events
+from broker.oauth.caches.agents import AgentCache
+from broker.oauth.caches.policies import Policy, PolicyCache
+from broker.oauth.caches.users import UserCache
+from broker.services.context import ServiceContext
+from broker.storage import grants as grant_store
+from broker.storage import principals
+from broker.storage.agents import AgentRecord
+from broker.storage.tokens import Delegation
+from broker.validation import check_purpose
+from policy import (
+    Decision,
+    Denial,
+    Reason,
+    Role,
+    Scope,
+    ScopeError,
+    TokenRequest,
+    decide_token,
+    parse_scope_string,
+)
+
+# What a client-credentials decision rests on: (user ref, policy version, agent, agent).
+Currency = tuple[str, int, str, str]
+
+
+class StaleDecision(Exception):
+    """The user's policy or an agent's status changed between deciding and committing."""
+
+
+def required(form: dict[str, str], name: str) -> str:
+    """A parameter that must be present and non-empty."""
+    value = form.get(name, "")
+    if not value:
+        raise InvalidRequest(f"missing parameter: {name}")
+    return value
+
+
+def parse_scopes_param(text: str) -> tuple[Scope, ...]:
+    """An OAuth scope parameter, or invalid_scope."""
+    try:
+        return parse_scope_string(text)
+    except ScopeError as exc:
+        raise InvalidScope(str(exc)) from exc
+
+
+def parse_lifetime(form: dict[str, str]) -> int | None:
+    """The optional `expires_in` parameter."""
+    if "expires_in" not in form:
+        return None
+    raw = form["expires_in"]
+    if not raw.isdigit() or not 0 < int(raw) <= 86400:
+        raise InvalidRequest("expires_in must be a positive number of seconds")
+    return int(raw)
+
+
+def check_resource(resource: str) -> str:
+    """RFC 8707 section 2: an absolute URI without a fragment."""
+    parts = urlsplit(resource)
+    if not parts.scheme or not parts.netloc or parts.fragment:
+        raise InvalidTarget("resource must be an absolute URI without a fragment")
+    return resource
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """A decision and everything needed to sign and store its token."""
+
+    decision: Decision
+    event: events.Event
+    refusal: BrokerError
+    user: principals.UserRecord | None = None
+    holder: AgentRecord | None = None
+    recipient: str = ""
+    parties: tuple[str, ...] = ()
+    parent_jti: str | None = None
+    act: dict[str, Any] | None = None
+    cnf_jkt: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Flow(Protocol):
+    """One grant type's decision logic."""
+
+    def decide(self, conn: Connection, agent: AgentRecord, now: float) -> Plan:
+        """Decide on a read snapshot; raise BrokerError for malformed or unusable requests."""
+        ...
+
+    def still_current(self, conn: Connection, plan: Plan) -> bool:
+        """Inside the write transaction: is the state the decision used unchanged?"""
+        ...
+
+    def currency(self, plan: Plan) -> Currency | None:
+        """`still_current` as data, for checking many plans in one statement; None if it cannot be."""
+        ...
+
+    def delegation(self, plan: Plan) -> Delegation | None:
+        """A token exchange's `still_current` as data (broker/storage/token_group.py sends it
+        unread with the commit); None for other grants."""
+        ...
+
+
+def decision_event(
+    kind_allowed: events.EventType,
+    kind_denied: events.EventType,
+    decision: Decision,
+    *,
+    actors: tuple[str, ...],
+    user: principals.UserRecord | None,
+    resource: str,
+    scopes_requested: list[str],
+) -> events.Event:
+    """The grant-log event for a token decision, with the inputs an auditor needs to replay it."""
+    return events.Event(
+        type=kind_allowed if decision.allowed else kind_denied,
+        actors=actors,
+        subject=user.ref if user else None,
+        resource=resource,
+        scopes_requested=scopes_requested,
+        scopes_granted=decision.scopes,
+        decision="allow" if decision.allowed else "deny",
+        reasons=[str(r) for r in decision.reasons],
+        details={
+            "inputs": decision.inputs,
+            "denials": [f"{d.reason}:{d.detail}" for d in decision.denials],
+            "grant_id": decision.grant_id,
+            "lifetime": decision.lifetime_seconds,
+            "policy_state": user.policy_version if user else None,
+        },
+    )
+
+
+class ClientCredentialsFlow:
+    """`client_credentials` on a user's behalf: the requester itself receives the token."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        form: dict[str, str],
+        *,
+        proof_jkt: str | None,
+        policies: PolicyCache,
+        agents: AgentCache,
+        users: UserCache,
+    ) -> None:
+        self._ctx = ctx
+        self._policies = policies
+        self._agents = agents
+        self._users = users
+        self.subject = required(form, "subject")
+        self.resource = check_resource(required(form, "resource"))
+        self.scopes = parse_scopes_param(required(form, "scope"))
+        self.purpose = form.get("purpose") or None
+        if self.purpose is not None:
+            try:
+                check_purpose(self.purpose)
+            except ValueError as exc:
+                raise InvalidRequest(str(exc)) from exc
+        self.lifetime = parse_lifetime(form)
+        self.proof_jkt = proof_jkt
+
+    def decide(self, conn: Connection, agent: AgentRecord, now: float) -> Plan:
+        """Default deny under the user's grants and lists (policy.decide_token)."""
+        holder = self._agents.holder_of(conn, self.resource)
+        if holder is None:
+            raise InvalidTarget()
+        request = TokenRequest(
+            requester=agent.party(Role.REQUESTER),
+            holder=holder.party(Role.HOLDER),
+            resource=self.resource,
+            scopes=self.scopes,
+            purpose=self.purpose,
+            requested_lifetime=self.lifetime,
+            sender_constrained=self.proof_jkt is not None,
+        )
+        user = self._users.user(conn, self.subject)
+        if user is None:
+            decision = Decision.deny(Denial(Reason.UNKNOWN_SUBJECT, "subject"))
+        else:
+            ref, organization = user.ref, agent.organization
+
+            def load() -> Policy:
+                grants = grant_store.grants_for_request(
+                    conn, ref, resource=self.resource, agent=agent.client_id, organization=organization
+                )
+                entries = grant_store.entries_for(conn, ref)
+                return tuple(g.to_policy() for g in grants), tuple(e.to_policy() for e in entries)
+
+            key = (ref, user.policy_version, self.resource, agent.client_id, organization)
+            grants, entries = self._policies.get(key, load)
+            decision = decide_token(
+                request,
+                grants=grants,
+                entries=entries,
+                mode=user.list_mode,
+                now=now,
+                limits=self._ctx.limits,
+            )
+        event = decision_event(
+            events.EventType.TOKEN_ISSUED,
+            events.EventType.TOKEN_DENIED,
+            decision,
+            actors=(agent.client_id,),
+            user=user,
+            resource=self.resource,
+            scopes_requested=[str(s) for s in self.scopes],
+        )
+        # A grant that demands DPoP is the one refusal the agent can fix itself, so it is told.
+        dpop_missing = Reason.DPOP_REQUIRED in decision.reasons
+        refusal = InvalidRequest("a DPoP proof is required") if dpop_missing else AccessDenied()
+        return Plan(
+            decision=decision,
+            event=event,
+            refusal=refusal,
+            user=user,
+            holder=holder,
+            recipient=agent.client_id,
+            parties=(agent.client_id, holder.client_id),
+            cnf_jkt=self.proof_jkt,
+        )
+
+    def still_current(self, conn: Connection, plan: Plan) -> bool:
+        """The user's policy version and both agents' status are unchanged."""
+        currency = self.currency(plan)
+        if currency is None:
+            raise RuntimeError("an allowed plan names its user")
+        return principals.policy_still_current(conn, *currency)
+
+    def currency(self, plan: Plan) -> Currency | None:
+        """The user's policy version and the two agents, which must still be active; None for an
+        unknown subject (nothing about it was remembered)."""
+        if plan.user is None or plan.holder is None:
+            return None
+        return plan.user.ref, plan.user.policy_version, plan.recipient, plan.holder.client_id
+
+    def delegation(self, plan: Plan) -> None:
+        """No parent token: `currency` says it all."""
+        return

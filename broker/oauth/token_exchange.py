@@ -1,0 +1,230 @@
+"""Delegation by token exchange (RFC 8693): the holder of a token asks for a narrower one for a
+delegate. The delegated token is bound (`cnf.jkt`, RFC 9449 section 6) to the delegate's registered
+key, so neither the delegating agent nor anyone who intercepts it can use it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection
+
+from broker.errors import AccessDenied, BrokerError, InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget
+from broker.grantlog import events
+from broker.oauth.access_tokens import read_own_token
+from broker.oauth.caches.agents import AgentCache
+from broker.oauth.caches.users import UserCache
+from broker.oauth.client_credentials import (
+    Currency,
+    Plan,
+    check_resource,
+    decision_event,
+    parse_lifetime,
+    parse_scopes_param,
+    required,
+)
+from broker.oauth.dpop import InvalidDPoPProof, VerifiedProof
+from broker.oauth.signing_keys import jwk_thumbprint
+from broker.services.context import ServiceContext
+from broker.storage import fast
+from broker.storage import grants as grant_store
+from broker.storage import tokens as token_store
+from broker.storage.agents import AgentRecord
+from broker.storage.grants import EntryRecord, GrantRecord
+from broker.storage.principals import UserRecord
+from broker.storage.tokens import TokenRecord
+from broker.validation import check_client_id, check_entity_type
+from policy import ExchangeRequest, ParentToken, Party, Reason, Role, decide_exchange, parse_scope_string
+
+ACCESS_TOKEN_TYPE_URN = "urn:ietf:params:oauth:token-type:access_token"
+
+# Widening a token is the caller's own mistake, so it gets the specific RFC 8693 error; every
+# other refusal is the user's policy and stays an opaque access_denied.
+_WIDENING_ERRORS: dict[Reason, type[BrokerError]] = {
+    Reason.TARGET_WIDENING: InvalidTarget,
+    Reason.SCOPE_WIDENING: InvalidScope,
+    Reason.REVEAL_WIDENING: InvalidRequest,
+}
+
+
+def actor_chain(claims: dict[str, Any]) -> tuple[str, ...]:
+    """Every agent that has held this access, root client first (RFC 8693 section 4.1 nesting has
+    the current actor outermost)."""
+    act = claims.get("act")
+    if act is None:
+        return (str(claims["client_id"]),)
+    outer_first: list[str] = []
+    while isinstance(act, dict):
+        outer_first.append(str(act.get("sub")))
+        act = act.get("act")
+    return tuple(reversed(outer_first))
+
+
+def _invalid_subject_token(why: str) -> InvalidGrant:
+    return InvalidGrant(f"the subject token {why}")
+
+
+class ExchangeFlow:
+    """`urn:ietf:params:oauth:grant-type:token-exchange` for delegation."""
+
+    def __init__(
+        self,
+        ctx: ServiceContext,
+        form: dict[str, str],
+        *,
+        proof: VerifiedProof | None,
+        agents: AgentCache,
+        users: UserCache,
+    ) -> None:
+        self._ctx = ctx
+        # Active agents and users may be remembered, as for client_credentials (agent_cache.py
+        # and user_cache.py say why it is safe): an allowed plan names every party and the user's
+        # policy version, and the write re-checks both (`delegation`); a refusal never rests on
+        # an agent being active, and one resting on a remembered user is not logged before the
+        # user's version is re-checked either.
+        self._agents = agents
+        self._users = users
+        self.subject_token = required(form, "subject_token")
+        if required(form, "subject_token_type") != ACCESS_TOKEN_TYPE_URN:
+            raise InvalidRequest("subject_token_type must be urn:ietf:params:oauth:token-type:access_token")
+        try:
+            self.delegate_id = check_client_id(required(form, "requested_actor"))
+            reveal = form.get("reveal")
+            self.reveal = None if reveal is None else tuple(check_entity_type(t) for t in reveal.split() if t)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc)) from exc
+        self.scopes = parse_scopes_param(form["scope"]) if form.get("scope") else None
+        self.resource = check_resource(form["resource"]) if form.get("resource") else None
+        self.lifetime = parse_lifetime(form)
+        self.proof = proof
+        self._parent_jti = ""
+        self._parties: set[str] = set()
+
+    def _parent(
+        self, conn: Connection, agent: AgentRecord, now: float
+    ) -> tuple[dict[str, Any], TokenRecord, UserRecord, GrantRecord, list[EntryRecord]]:
+        claims = read_own_token(conn, self.subject_token, issuer=self._ctx.settings.issuer)
+        if claims is None:
+            raise _invalid_subject_token("is not a valid access token of this broker")
+        grant_id = claims.get("grant_id")
+        if not isinstance(grant_id, str):
+            raise _invalid_subject_token("is not a valid access token of this broker")
+        user = self._users.user(conn, str(claims["sub"]))
+        if user is None:
+            raise _invalid_subject_token("no longer has a grant behind it")
+        # The token row, the grant and the list entries in one round trip on PostgreSQL: the
+        # signed claims name the user and the grant, and the row must agree with them.
+        with fast.pipeline(conn):
+            read_record = token_store.send_token(conn, str(claims["jti"]))
+            read_grant = grant_store.send_grant(conn, user.ref, grant_id)
+            read_entries = grant_store.send_entries(conn, user.ref)
+        record, grant = read_record(), read_grant()
+        if record is None or record.revoked_at is not None or token_store.revoked_ancestor(conn, record):
+            raise _invalid_subject_token("is revoked")
+        if now >= record.expires_at:
+            raise _invalid_subject_token("has expired")
+        if claims.get("client_id") != agent.client_id:
+            raise _invalid_subject_token("was not issued to the caller")
+        if grant is None or record.user_ref != user.ref or record.grant_id != grant.grant_id:
+            raise _invalid_subject_token("no longer has a grant behind it")
+        bound = (claims.get("cnf") or {}).get("jkt")
+        # A sender-constrained token can only be handed on by whoever holds its key.
+        if bound is not None and (self.proof is None or self.proof.jkt != bound):
+            raise InvalidDPoPProof("exchanging a DPoP-bound token needs a proof with its key")
+        return claims, record, user, grant, read_entries()
+
+    def decide(self, conn: Connection, agent: AgentRecord, now: float) -> Plan:
+        """Attenuation, depth and every party of the chain checked by policy.decide_exchange."""
+        claims, record, user, grant, entry_records = self._parent(conn, agent, now)
+        delegate = self._agents.agent(conn, self.delegate_id)
+        if delegate is None:
+            raise InvalidRequest("requested_actor is not a registered agent")
+        holder = self._agents.agent(conn, record.holder_id)
+        chain = actor_chain(claims)
+        known = {c: found for c in set(chain) if (found := self._agents.agent(conn, c)) is not None}
+        if holder is None:
+            raise _invalid_subject_token("no longer has a grant behind it")
+        # An agent of the chain that no longer exists cannot be vetted: it counts as suspended.
+        actors = tuple(
+            known[c].party(Role.ACTOR) if c in known else Party(c, "", "", Role.ACTOR, suspended=True)
+            for c in chain
+        )
+        parent = ParentToken(
+            jti=record.jti,
+            audience=record.audience,
+            scopes=parse_scope_string(str(claims["scope"])),
+            reveal=tuple(claims.get("reveal") or ()),
+            expires_at=record.expires_at,
+            chain=chain,
+            purpose=claims.get("purpose"),
+        )
+        request = ExchangeRequest(
+            actors=actors,
+            delegate=delegate.party(Role.REQUESTER),
+            holder=holder.party(Role.HOLDER),
+            resource=self.resource,
+            scopes=self.scopes,
+            reveal=self.reveal,
+            requested_lifetime=self.lifetime,
+        )
+        entries = [e.to_policy() for e in entry_records]
+        decision = decide_exchange(
+            parent,
+            request,
+            grant=grant.to_policy(),
+            entries=entries,
+            mode=user.list_mode,
+            now=now,
+            limits=self._ctx.limits,
+        )
+        event = decision_event(
+            events.EventType.TOKEN_DELEGATED,
+            events.EventType.DELEGATION_DENIED,
+            decision,
+            actors=(*chain, delegate.client_id),
+            user=user,
+            resource=record.audience,
+            scopes_requested=[str(s) for s in (self.scopes or parent.scopes)],
+        )
+        refusal: BrokerError = AccessDenied()
+        for reason in decision.reasons:
+            if reason in _WIDENING_ERRORS:
+                refusal = _WIDENING_ERRORS[reason](
+                    f"the delegated token would be wider than its parent ({reason})"
+                )
+                break
+        prior_act = claims.get("act") or {"sub": claims["client_id"]}
+        self._parent_jti = record.jti
+        self._parties = {*chain, delegate.client_id, holder.client_id}
+        return Plan(
+            decision=decision,
+            event=event,
+            refusal=refusal,
+            user=user,
+            holder=holder,
+            recipient=delegate.client_id,
+            parties=(*chain, delegate.client_id, holder.client_id),
+            parent_jti=record.jti,
+            act={"sub": delegate.client_id, "act": prior_act},
+            cnf_jkt=jwk_thumbprint(delegate.jwks["keys"][0]),
+        )
+
+    def currency(self, plan: Plan) -> Currency | None:
+        """For a refusal, the user's policy version and the two agents: the write re-checks the
+        version, since the refusal may rest on a remembered user row. None for a plan that issues
+        (`delegation` checks that, the parent token's liveness included)."""
+        if plan.decision.allowed or plan.user is None or plan.holder is None:
+            return None
+        return plan.user.ref, plan.user.policy_version, plan.recipient, plan.holder.client_id
+
+    def still_current(self, conn: Connection, plan: Plan) -> bool:
+        """Policy version, every party's status and the parent's liveness are unchanged."""
+        return token_store.delegation_still_current(conn, self._delegation(plan))
+
+    def delegation(self, plan: Plan) -> token_store.Delegation | None:
+        """What `still_current` checks, as data; None for a plan that issues nothing."""
+        return self._delegation(plan) if plan.decision.allowed else None
+
+    def _delegation(self, plan: Plan) -> token_store.Delegation:
+        if plan.user is None:
+            raise RuntimeError("an allowed plan names its user")
+        return plan.user.ref, plan.user.policy_version, self._parent_jti, tuple(sorted(self._parties))
