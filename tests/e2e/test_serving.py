@@ -111,8 +111,9 @@ def test_a_busy_port_is_refused_instead_of_shared(tmp_path: Path) -> None:
 
 def test_a_worker_that_cannot_start_stops_the_broker(tmp_path: Path) -> None:
     env = {**os.environ, "DISCRETION_DATA_DIR": str(tmp_path), "DISCRETION_KEY_ENCRYPTION_KEY": _key()}
-    init = [sys.executable, "-m", "broker.process.cli", "init"]
-    subprocess.run(init, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "broker.process.cli", "init"], env=env, check=True, capture_output=True
+    )
     # Another key-encryption key cannot unseal the signing key: every worker fails its start-up,
     # and the supervisor stops with an error instead of restarting them forever.
     env["DISCRETION_KEY_ENCRYPTION_KEY"] = _key()
