@@ -15,12 +15,12 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(RUNTIME_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+$(RUNTIME_STAMP): pyproject.toml sdk/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ./sdk -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(DEV_STAMP): pyproject.toml sdk/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e './sdk[guard]' -e '.[dev]'
 	touch $@ $(RUNTIME_STAMP)
 
 demo: $(RUNTIME_STAMP)
@@ -41,7 +41,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check policy broker sdk tests examples benchmarks
 
 typecheck: $(DEV_STAMP)
-	$(BIN)/mypy policy sdk broker
+	$(BIN)/mypy policy sdk/discretion_sdk broker
 
 bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/token_issuance.py

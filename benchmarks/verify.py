@@ -1,4 +1,4 @@
-"""Holder-side token verification: sdk.TokenVerifier.verify against raw Ed25519 verification.
+"""Holder-side token verification: discretion_sdk.TokenVerifier.verify against raw Ed25519 verification.
 
 Both are measured in this run, interleaved, on the same token bytes: the anchor is cryptography's
 `Ed25519PublicKey.verify(signature, signing_input)` alone, the figure is a full SDK verification
@@ -6,7 +6,7 @@ Both are measured in this run, interleaved, on the same token bytes: the anchor 
 required claims, a revocation set pre-polled from a feed of 1,000 revoked tokens, scope covering).
 
 A second figure, reported beside it, is a DPoP-bound token (RFC 9449) with a fresh proof per
-request, each made beforehand by sdk.BrokerClient.dpop_proof: the same checks plus every check of
+request, each made beforehand by discretion_sdk.BrokerClient.dpop_proof: the same checks plus every check of
 RFC 9449 section 4.3 and the jti replay cache. Its anchor is two raw Ed25519 verifications (the
 token's and the proof's signatures), the least any DPoP verification must do.
 
@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import sdk
+import discretion_sdk
 
 ISSUER = "http://127.0.0.1:8000"
 RESOURCE = "https://calendar.example/api"
@@ -47,13 +47,16 @@ class _Feed:
 
     def __init__(self, now: float) -> None:
         self.items = tuple(
-            sdk.Revocation(secrets.token_urlsafe(16), int(now) + 600, int(now)) for _ in range(FEED_SIZE)
+            discretion_sdk.Revocation(secrets.token_urlsafe(16), int(now) + 600, int(now))
+            for _ in range(FEED_SIZE)
         )
 
-    def revocations(self, since: str | None = None, limit: int | None = None) -> sdk.RevocationPage:
+    def revocations(
+        self, since: str | None = None, limit: int | None = None
+    ) -> discretion_sdk.RevocationPage:
         start = int(since or 0)
         page = self.items[start : start + (limit or 500)]
-        return sdk.RevocationPage(page, str(start + len(page)))
+        return discretion_sdk.RevocationPage(page, str(start + len(page)))
 
 
 def _token(key: Ed25519PrivateKey, kid: str, **extra: object) -> str:
@@ -122,7 +125,7 @@ def main() -> int:
         "alg": "EdDSA",
     }
     jwks = httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200, json={"keys": [jwk]})))
-    verifier = sdk.TokenVerifier(
+    verifier = discretion_sdk.TokenVerifier(
         issuer=ISSUER, audience=RESOURCE, http_client=jwks, revocation_source=_Feed(time.time())
     )
     token = _token(key, kid)
@@ -142,7 +145,9 @@ def main() -> int:
 
     # DPoP: the agent's key, a token bound to it, and proofs made by the SDK's own client.
     agent_key = Ed25519PrivateKey.generate()
-    agent = sdk.BrokerClient(issuer=ISSUER, client_id="scheduler-agent", private_key=agent_key, kid="a1")
+    agent = discretion_sdk.BrokerClient(
+        issuer=ISSUER, client_id="scheduler-agent", private_key=agent_key, kid="a1"
+    )
     bound = _token(key, kid, cnf={"jkt": agent.dpop_jkt})
     url, proof_url = RESOURCE + "/events", RESOURCE + "/events?from=2025-01-01"
 
@@ -193,7 +198,7 @@ def main() -> int:
 
     print(f"token: {len(token)} bytes, EdDSA, JWKS cached, feed pre-polled ({FEED_SIZE} revoked jtis)")
     print(f"raw Ed25519 verify (cryptography), anchor : {raw_rate:10,.0f} verifications/s")
-    print(f"sdk.TokenVerifier.verify                  : {sdk_rate:10,.0f} verifications/s")
+    print(f"discretion_sdk.TokenVerifier.verify                  : {sdk_rate:10,.0f} verifications/s")
     print(
         f"per token: raw {1e6 / raw_rate:.1f} us, sdk {1e6 / sdk_rate:.1f} us "
         f"(SDK overhead {1e6 / sdk_rate - 1e6 / raw_rate:.1f} us)"
@@ -203,7 +208,7 @@ def main() -> int:
     print()
     print("DPoP-bound token + fresh proof per request (RFC 9449 section 4.3, jti replay cache)")
     print(f"raw Ed25519 verify x2 (token + proof)     : {raw2_rate:10,.0f} verifications/s")
-    print(f"sdk.TokenVerifier.verify with dpop_proof  : {dpop_rate:10,.0f} verifications/s")
+    print(f"discretion_sdk.TokenVerifier.verify with dpop_proof  : {dpop_rate:10,.0f} verifications/s")
     print(
         f"per request: raw x2 {1e6 / raw2_rate:.1f} us, sdk {1e6 / dpop_rate:.1f} us "
         f"(SDK overhead {1e6 / dpop_rate - 1e6 / raw2_rate:.1f} us)"

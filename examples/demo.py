@@ -2,7 +2,8 @@
 
 Cast: a calendar holder (Calendar Co, Germany) keeps alice's calendar; a travel agent (Wanderly
 Travel, France) plans her trip; an ad agent (AdTrack Inc., California) wants her data too. Every step
-goes over real HTTP: agents use sdk.BrokerClient, the holder guards its API with sdk.require_scope.
+goes over real HTTP: agents use discretion_sdk.BrokerClient, the holder guards its API with
+discretion_sdk.require_scope.
 
 Run with `make demo`. Exits non-zero if any step does not turn out as the story says.
 """
@@ -16,12 +17,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
+import discretion_sdk
 import httpx
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from rich.console import Console
 
-import sdk
 from examples.broker_process import BrokerProcess, free_port
 from examples.holder_service import CALENDAR_URI, create_holder_app
 
@@ -52,9 +53,11 @@ class Agent:
             "jwks": {"keys": [{"kty": "OKP", "crv": "Ed25519", "x": x, "kid": self.kid, "use": "sig"}]},
         }
 
-    def client(self, issuer: str) -> sdk.BrokerClient:
+    def client(self, issuer: str) -> discretion_sdk.BrokerClient:
         """This agent's SDK client."""
-        return sdk.BrokerClient(issuer=issuer, client_id=self.client_id, private_key=self.key, kid=self.kid)
+        return discretion_sdk.BrokerClient(
+            issuer=issuer, client_id=self.client_id, private_key=self.key, kid=self.kid
+        )
 
 
 def step(number: int, text: str) -> None:
@@ -74,7 +77,9 @@ def expect(condition: bool, what: str) -> None:
 
 
 @contextmanager
-def serve_holder(verifier: sdk.TokenVerifier, broker: sdk.BrokerClient) -> Iterator[str]:
+def serve_holder(
+    verifier: discretion_sdk.TokenVerifier, broker: discretion_sdk.BrokerClient
+) -> Iterator[str]:
     """Run the example holder on a free port in a background thread."""
     port = free_port()
     server = uvicorn.Server(
@@ -95,7 +100,7 @@ def refused(call: Any) -> str:
     """Run a call that the broker must refuse and return the wire error code."""
     try:
         call()
-    except sdk.BrokerError as exc:
+    except discretion_sdk.BrokerError as exc:
         return exc.error
     raise SystemExit("demo failed: the broker issued a token it should have refused")
 
@@ -163,7 +168,7 @@ def _scenario(broker: BrokerProcess, stack: ExitStack) -> None:
 
     calendar_client = stack.enter_context(calendar.client(issuer))
     verifier = stack.enter_context(
-        sdk.TokenVerifier(
+        discretion_sdk.TokenVerifier(
             issuer=issuer,
             audience=CALENDAR_URI,
             revocation_source=calendar_client,

@@ -1,6 +1,6 @@
 """A minimal holder: a calendar service that serves a user's events only to a verified token.
 
-The route is guarded by `sdk.require_scope`; the verifier checks tokens offline against the
+The route is guarded by `discretion_sdk.require_scope`; the verifier checks tokens offline against the
 broker's JWKS and polls the revocation feed, so the broker is not on the data path.
 
 Run it against a broker:
@@ -13,9 +13,8 @@ from __future__ import annotations
 import os
 from typing import Any
 
+import discretion_sdk
 from fastapi import Depends, FastAPI, HTTPException, Request
-
-import sdk
 
 CALENDAR_URI = "https://calendar.example/api"
 
@@ -28,16 +27,19 @@ EVENTS: dict[str, list[dict[str, Any]]] = {
 }
 
 
-def create_holder_app(verifier: sdk.TokenVerifier, broker: sdk.BrokerClient) -> FastAPI:
+def create_holder_app(verifier: discretion_sdk.TokenVerifier, broker: discretion_sdk.BrokerClient) -> FastAPI:
     """The calendar service; every data route names the scope it needs, and every answer passes
     the broker's redaction for the token's bearer before it leaves (POST /v1/disclose)."""
     app = FastAPI(title="Calendar holder (example)")
-    read_calendar = sdk.require_scope(verifier, "calendar:read")
+    read_calendar = discretion_sdk.require_scope(verifier, "calendar:read")
 
     @app.get("/calendar/events")
     # A default rather than Annotated[...]: the dependency is a local, which FastAPI cannot resolve
     # from a string annotation under `from __future__ import annotations`.
-    def events(request: Request, token: sdk.VerifiedToken = Depends(read_calendar)) -> dict[str, Any]:  # noqa: B008
+    def events(
+        request: Request,
+        token: discretion_sdk.VerifiedToken = Depends(read_calendar),  # noqa: B008
+    ) -> dict[str, Any]:
         """The events of the user the token was issued for, and nobody else's, redacted to what the
         token reveals."""
         if token.subject not in EVENTS:
@@ -63,13 +65,13 @@ def main() -> None:
     issuer = os.environ.get("DISCRETION_ISSUER", "http://127.0.0.1:8000")
     with open(os.environ["HOLDER_KEY_FILE"], "rb") as handle:
         key = load_pem_private_key(handle.read(), password=None)
-    client = sdk.BrokerClient(
+    client = discretion_sdk.BrokerClient(
         issuer=issuer,
         client_id=os.environ.get("HOLDER_CLIENT_ID", "calendar-holder"),
         private_key=key,
         kid=os.environ.get("HOLDER_KID", "calendar-holder-key-1"),
     )  # type: ignore[arg-type]
-    verifier = sdk.TokenVerifier(issuer=issuer, audience=CALENDAR_URI, revocation_source=client)
+    verifier = discretion_sdk.TokenVerifier(issuer=issuer, audience=CALENDAR_URI, revocation_source=client)
     uvicorn.run(
         create_holder_app(verifier, client), host="127.0.0.1", port=int(os.environ.get("HOLDER_PORT", "8100"))
     )

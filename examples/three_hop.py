@@ -14,16 +14,16 @@ from __future__ import annotations
 import time
 from contextlib import ExitStack
 
+import discretion_sdk
 import httpx
 import jwt
 
-import sdk
 from examples.broker_process import BrokerProcess
 from examples.demo import Agent, console, expect, refused, serve_holder, show, step
 from examples.holder_service import CALENDAR_URI
 
 
-def _claims(token: sdk.AccessToken) -> dict[str, object]:
+def _claims(token: discretion_sdk.AccessToken) -> dict[str, object]:
     return jwt.decode(token.access_token, options={"verify_signature": False})  # type: ignore[no-any-return]
 
 
@@ -62,7 +62,7 @@ def run_three_hops(broker: BrokerProcess) -> None:
 
         holder_client = stack.enter_context(calendar.client(issuer))
         verifier = stack.enter_context(
-            sdk.TokenVerifier(
+            discretion_sdk.TokenVerifier(
                 issuer=issuer,
                 audience=CALENDAR_URI,
                 revocation_source=holder_client,

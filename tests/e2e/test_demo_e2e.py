@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import discretion_sdk
 import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import sdk
 from examples.broker_process import BrokerProcess
 from examples.demo import Agent, run_demo
 from examples.holder_service import CALENDAR_URI
@@ -66,10 +66,10 @@ def test_replayed_assertion_is_refused_across_worker_processes(two_worker_broker
 
 
 def test_unknown_agent_key_cannot_get_a_token_over_http(two_worker_broker: BrokerProcess) -> None:
-    stranger = sdk.BrokerClient(
+    stranger = discretion_sdk.BrokerClient(
         issuer=two_worker_broker.issuer, client_id="nobody", private_key=Ed25519PrivateKey.generate(), kid="k"
     )
-    with stranger, pytest.raises(sdk.InvalidClient):
+    with stranger, pytest.raises(discretion_sdk.InvalidClient):
         stranger.token(subject="alice", resource=CALENDAR_URI, scopes=["calendar:read"])
 
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import discretion_sdk
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import sdk
 from tests.sdk.fakes import AGENT_ID, ISSUER, RESOURCE, FakeBroker, FakeClock
 
 
@@ -32,8 +32,10 @@ def agent_key() -> Ed25519PrivateKey:
 
 
 @pytest.fixture
-def client(broker: FakeBroker, agent_key: Ed25519PrivateKey, clock: FakeClock) -> Iterator[sdk.BrokerClient]:
-    with sdk.BrokerClient(
+def client(
+    broker: FakeBroker, agent_key: Ed25519PrivateKey, clock: FakeClock
+) -> Iterator[discretion_sdk.BrokerClient]:
+    with discretion_sdk.BrokerClient(
         issuer=ISSUER,
         client_id=AGENT_ID,
         private_key=agent_key,
@@ -45,8 +47,8 @@ def client(broker: FakeBroker, agent_key: Ed25519PrivateKey, clock: FakeClock) -
 
 
 @pytest.fixture
-def verifier(broker: FakeBroker, clock: FakeClock) -> Iterator[sdk.TokenVerifier]:
-    with sdk.TokenVerifier(
+def verifier(broker: FakeBroker, clock: FakeClock) -> Iterator[discretion_sdk.TokenVerifier]:
+    with discretion_sdk.TokenVerifier(
         issuer=ISSUER, audience=RESOURCE, http_client=broker.client(), clock=clock
     ) as verifier:
         yield verifier

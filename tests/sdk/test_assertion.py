@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import discretion_sdk
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-import sdk
 from tests.sdk.fakes import AGENT_ID, ISSUER, FakeClock
 
 
-def _signer(key: Any, clock: FakeClock, alg: str | None = None) -> sdk.ClientAssertionSigner:
-    return sdk.ClientAssertionSigner(client_id=AGENT_ID, private_key=key, kid="k1", alg=alg, clock=clock)
+def _signer(key: Any, clock: FakeClock, alg: str | None = None) -> discretion_sdk.ClientAssertionSigner:
+    return discretion_sdk.ClientAssertionSigner(
+        client_id=AGENT_ID, private_key=key, kid="k1", alg=alg, clock=clock
+    )
 
 
 def _decode(assertion: str, key: Any, alg: str, audience: str = ISSUER) -> dict[str, Any]:
@@ -27,7 +29,9 @@ def _decode(assertion: str, key: Any, alg: str, audience: str = ISSUER) -> dict[
     return claims
 
 
-def test_assertion_claims_follow_rfc7523(client: sdk.BrokerClient, agent_key: Any, clock: FakeClock) -> None:
+def test_assertion_claims_follow_rfc7523(
+    client: discretion_sdk.BrokerClient, agent_key: Any, clock: FakeClock
+) -> None:
     assertion = client.client_assertion()
     claims = _decode(assertion, agent_key, "EdDSA")
     assert claims["iss"] == claims["sub"] == AGENT_ID
@@ -39,19 +43,21 @@ def test_assertion_claims_follow_rfc7523(client: sdk.BrokerClient, agent_key: An
     assert set(claims) == {"iss", "sub", "aud", "jti", "iat", "exp"}
 
 
-def test_assertion_header_names_kid_and_explicit_type(client: sdk.BrokerClient) -> None:
+def test_assertion_header_names_kid_and_explicit_type(client: discretion_sdk.BrokerClient) -> None:
     header = jwt.get_unverified_header(client.client_assertion())
     assert header == {"alg": "EdDSA", "kid": "agent-key-1", "typ": "client-authentication+jwt"}
 
 
-def test_every_assertion_has_a_fresh_jti(client: sdk.BrokerClient) -> None:
+def test_every_assertion_has_a_fresh_jti(client: discretion_sdk.BrokerClient) -> None:
     jtis = {
         jwt.decode(client.client_assertion(), options={"verify_signature": False})["jti"] for _ in range(50)
     }
     assert len(jtis) == 50
 
 
-def test_assertion_audience_can_be_the_token_endpoint(client: sdk.BrokerClient, agent_key: Any) -> None:
+def test_assertion_audience_can_be_the_token_endpoint(
+    client: discretion_sdk.BrokerClient, agent_key: Any
+) -> None:
     endpoint = f"{ISSUER}/oauth2/token"
     claims = _decode(client.client_assertion(endpoint), agent_key, "EdDSA", audience=endpoint)
     assert claims["aud"] == endpoint
@@ -108,17 +114,19 @@ def test_short_rsa_keys_are_refused(clock: FakeClock) -> None:
 
 def test_empty_kid_is_refused(agent_key: Any) -> None:
     with pytest.raises(ValueError, match="kid"):
-        sdk.ClientAssertionSigner(client_id=AGENT_ID, private_key=agent_key, kid="")
+        discretion_sdk.ClientAssertionSigner(client_id=AGENT_ID, private_key=agent_key, kid="")
 
 
 def test_constructors_are_keyword_only(agent_key: Any) -> None:
     with pytest.raises(TypeError):
-        sdk.ClientAssertionSigner(AGENT_ID, agent_key, "k1")  # type: ignore[call-arg]
+        discretion_sdk.ClientAssertionSigner(AGENT_ID, agent_key, "k1")  # type: ignore[call-arg]
     with pytest.raises(TypeError):
-        sdk.BrokerClient(ISSUER, AGENT_ID, agent_key, "k1")  # type: ignore[call-arg]
+        discretion_sdk.BrokerClient(ISSUER, AGENT_ID, agent_key, "k1")  # type: ignore[call-arg]
 
 
-def test_repr_never_shows_the_private_key(client: sdk.BrokerClient, agent_key: Any, clock: FakeClock) -> None:
+def test_repr_never_shows_the_private_key(
+    client: discretion_sdk.BrokerClient, agent_key: Any, clock: FakeClock
+) -> None:
     for text in (repr(client), repr(_signer(agent_key, clock))):
         assert "agent-key-1" in text or "k1" in text
         assert "PrivateKey" not in text

@@ -6,11 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
+import discretion_sdk
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import sdk
 from tests.sdk.fakes import AGENT_ID, HOLDER_ID, ISSUER, RESOURCE, FakeBroker, FakeClock, public_jwk
 
 pytestmark = pytest.mark.anyio
@@ -20,8 +20,8 @@ NO_TIME: Any = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
 @pytest.fixture
 async def aclient(
     broker: FakeBroker, agent_key: Any, clock: FakeClock
-) -> AsyncIterator[sdk.AsyncBrokerClient]:
-    async with sdk.AsyncBrokerClient(
+) -> AsyncIterator[discretion_sdk.AsyncBrokerClient]:
+    async with discretion_sdk.AsyncBrokerClient(
         issuer=ISSUER,
         client_id=AGENT_ID,
         private_key=agent_key,
@@ -33,15 +33,15 @@ async def aclient(
 
 
 @pytest.fixture
-async def averifier(broker: FakeBroker, clock: FakeClock) -> AsyncIterator[sdk.AsyncTokenVerifier]:
-    async with sdk.AsyncTokenVerifier(
+async def averifier(broker: FakeBroker, clock: FakeClock) -> AsyncIterator[discretion_sdk.AsyncTokenVerifier]:
+    async with discretion_sdk.AsyncTokenVerifier(
         issuer=ISSUER, audience=RESOURCE, http_client=broker.async_client(), clock=clock
     ) as verifier:
         yield verifier
 
 
 async def test_async_token_request_and_cache(
-    aclient: sdk.AsyncBrokerClient, broker: FakeBroker, clock: FakeClock, agent_key: Any
+    aclient: discretion_sdk.AsyncBrokerClient, broker: FakeBroker, clock: FakeClock, agent_key: Any
 ) -> None:
     first = await aclient.token(subject="alice", resource=RESOURCE, scopes=["calendar:read"])
     assert await aclient.token(subject="alice", resource=RESOURCE, scopes="calendar:read") is first
@@ -62,16 +62,16 @@ async def test_async_token_request_and_cache(
 
 
 async def test_async_errors_map_to_the_same_classes(
-    aclient: sdk.AsyncBrokerClient, broker: FakeBroker
+    aclient: discretion_sdk.AsyncBrokerClient, broker: FakeBroker
 ) -> None:
     broker.error = (403, {"error": "access_denied", "error_description": "refused"})
-    with pytest.raises(sdk.AccessDenied) as caught:
+    with pytest.raises(discretion_sdk.AccessDenied) as caught:
         await aclient.token(subject="alice", resource=RESOURCE, scopes=["calendar:read"])
     assert caught.value.status_code == 403
 
 
 async def test_async_introspect_revoke_feed_and_jwks(
-    aclient: sdk.AsyncBrokerClient, broker: FakeBroker
+    aclient: discretion_sdk.AsyncBrokerClient, broker: FakeBroker
 ) -> None:
     broker.introspection = {"active": True, "jti": "x"}
     assert await aclient.introspect("t.o.k") == {"active": True, "jti": "x"}
@@ -85,25 +85,27 @@ async def test_async_introspect_revoke_feed_and_jwks(
 
 
 async def test_async_verifier_accepts_a_good_token(
-    averifier: sdk.AsyncTokenVerifier, broker: FakeBroker
+    averifier: discretion_sdk.AsyncTokenVerifier, broker: FakeBroker
 ) -> None:
     verified = await averifier.verify(broker.mint(), required_scopes=["calendar:read"])
     assert verified.subject == "alice"
 
 
-async def test_async_verifier_rejects_alg_none(averifier: sdk.AsyncTokenVerifier, broker: FakeBroker) -> None:
+async def test_async_verifier_rejects_alg_none(
+    averifier: discretion_sdk.AsyncTokenVerifier, broker: FakeBroker
+) -> None:
     token = jwt.encode(
         broker.claims(),
         None,  # type: ignore[arg-type]
         algorithm="none",
         headers={"typ": "at+jwt", "kid": broker.kid},
     )
-    with pytest.raises(sdk.InvalidToken, match="bad_algorithm"):
+    with pytest.raises(discretion_sdk.InvalidToken, match="bad_algorithm"):
         await averifier.verify(token)
 
 
 async def test_concurrent_tokens_with_a_new_kid_share_one_jwks_refresh(
-    averifier: sdk.AsyncTokenVerifier, broker: FakeBroker
+    averifier: discretion_sdk.AsyncTokenVerifier, broker: FakeBroker
 ) -> None:
     await averifier.verify(broker.mint())
     new_key = Ed25519PrivateKey.generate()
@@ -124,7 +126,7 @@ async def test_concurrent_tokens_with_a_new_kid_share_one_jwks_refresh(
 async def test_async_verifier_refuses_a_token_revoked_via_feed(
     broker: FakeBroker, clock: FakeClock, agent_key: Any
 ) -> None:
-    holder = sdk.AsyncBrokerClient(
+    holder = discretion_sdk.AsyncBrokerClient(
         issuer=ISSUER,
         client_id=HOLDER_ID,
         private_key=agent_key,
@@ -132,7 +134,7 @@ async def test_async_verifier_refuses_a_token_revoked_via_feed(
         http_client=broker.async_client(),
         clock=clock,
     )
-    verifier = sdk.AsyncTokenVerifier(
+    verifier = discretion_sdk.AsyncTokenVerifier(
         issuer=ISSUER,
         audience=RESOURCE,
         http_client=broker.async_client(),
@@ -143,11 +145,11 @@ async def test_async_verifier_refuses_a_token_revoked_via_feed(
     assert (await verifier.verify(token)).jti == "gone"
     broker.revoke_in_feed("gone", clock.now + 300)
     clock.advance(1)
-    with pytest.raises(sdk.InvalidToken, match="revoked"):
+    with pytest.raises(discretion_sdk.InvalidToken, match="revoked"):
         await verifier.verify(token)
     broker.feed_error = 503
     clock.advance(61)
-    with pytest.raises(sdk.VerifierUnavailable):
+    with pytest.raises(discretion_sdk.VerifierUnavailable):
         await verifier.verify(broker.mint())
     await holder.aclose()
     await verifier.aclose()
@@ -156,10 +158,10 @@ async def test_async_verifier_refuses_a_token_revoked_via_feed(
 async def test_async_refresh_and_poll_at_start_up(
     broker: FakeBroker, clock: FakeClock, agent_key: Any
 ) -> None:
-    holder = sdk.AsyncBrokerClient(
+    holder = discretion_sdk.AsyncBrokerClient(
         issuer=ISSUER, client_id=HOLDER_ID, private_key=agent_key, kid="h", http_client=broker.async_client()
     )
-    verifier = sdk.AsyncTokenVerifier(
+    verifier = discretion_sdk.AsyncTokenVerifier(
         issuer=ISSUER,
         audience=RESOURCE,
         http_client=broker.async_client(),
@@ -174,23 +176,23 @@ async def test_async_refresh_and_poll_at_start_up(
 
 
 async def test_async_verifier_fails_closed_without_keys(
-    averifier: sdk.AsyncTokenVerifier, broker: FakeBroker
+    averifier: discretion_sdk.AsyncTokenVerifier, broker: FakeBroker
 ) -> None:
     broker.jwks_error = 502
-    with pytest.raises(sdk.VerifierUnavailable, match="jwks_unavailable"):
+    with pytest.raises(discretion_sdk.VerifierUnavailable, match="jwks_unavailable"):
         await averifier.verify(broker.mint())
     # Within 10 s of the failure, no new download is tried.
-    with pytest.raises(sdk.VerifierUnavailable):
+    with pytest.raises(discretion_sdk.VerifierUnavailable):
         await averifier.verify(broker.mint())
     assert broker.hits["/.well-known/jwks.json"] == 1
 
 
 async def test_async_kid_spraying_refreshes_at_most_once_per_10_seconds(
-    averifier: sdk.AsyncTokenVerifier, broker: FakeBroker, clock: FakeClock
+    averifier: discretion_sdk.AsyncTokenVerifier, broker: FakeBroker, clock: FakeClock
 ) -> None:
     await averifier.verify(broker.mint())
     for i in range(10):
-        with pytest.raises(sdk.InvalidToken, match="unknown_key"):
+        with pytest.raises(discretion_sdk.InvalidToken, match="unknown_key"):
             await averifier.verify(broker.mint(headers={"kid": f"made-up-{i}"}))
     assert broker.hits["/.well-known/jwks.json"] == 2
     broker.jwks_error = 500

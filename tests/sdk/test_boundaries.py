@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-SDK = Path(__file__).resolve().parents[2] / "sdk"
+SDK = Path(__file__).resolve().parents[2] / "sdk" / "discretion_sdk"
 FORBIDDEN = {"broker", "policy", "fastapi", "presidio_analyzer", "presidio_anonymizer", "spacy", "sqlalchemy"}
-# nacl: libsodium's Ed25519 point check (sdk/_jose.py), a crypto library like cryptography.
+# nacl: libsodium's Ed25519 point check (sdk/discretion_sdk/_jose.py), a crypto library like cryptography.
 ALLOWED = {"httpx", "jwt", "cryptography", "nacl", "starlette", "anyio", "__future__"}
 
 
@@ -39,12 +39,12 @@ def test_only_the_guard_imports_starlette() -> None:
 
 def test_importing_sdk_loads_no_web_framework() -> None:
     code = (
-        "import sys, sdk; "
+        "import sys, discretion_sdk; "
         "print(sorted(m for m in ('starlette', 'fastapi', 'broker', 'policy') if m in sys.modules))"
     )
     # A fixed command line run with this interpreter: nothing untrusted reaches it.
     out = subprocess.run(  # noqa: S603
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=SDK.parent
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=SDK.parent.parent
     )
     assert out.stdout.strip() == "[]"
 
@@ -54,10 +54,10 @@ def test_the_package_is_typed() -> None:
 
 
 def test_every_public_name_has_a_docstring() -> None:
-    import sdk
+    import discretion_sdk
 
-    for name in sdk.__all__:
-        obj = getattr(sdk, name)
+    for name in discretion_sdk.__all__:
+        obj = getattr(discretion_sdk, name)
         if isinstance(obj, type) or callable(obj):
             assert obj.__doc__, name
             assert obj.__doc__.strip(), name

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import discretion_sdk
 import httpx
 import jwt
 import pytest
 
-import sdk
 from tests.sdk.fakes import AGENT_ID, ISSUER, RESOURCE, FakeBroker, FakeClock
 
 # The fake clock is not the wall clock pyjwt uses; times are checked in test_assertion.py.
@@ -16,14 +16,14 @@ NO_TIME: Any = {"verify_exp": False, "verify_iat": False, "verify_nbf": False}
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 
-def _token(client: sdk.BrokerClient, **kwargs: Any) -> sdk.AccessToken:
+def _token(client: discretion_sdk.BrokerClient, **kwargs: Any) -> discretion_sdk.AccessToken:
     params: dict[str, Any] = {"subject": "alice", "resource": RESOURCE, "scopes": ["calendar:read"]}
     params.update(kwargs)
     return client.token(**params)
 
 
 def test_endpoints_are_discovered_once_from_rfc8414_metadata(
-    client: sdk.BrokerClient, broker: FakeBroker
+    client: discretion_sdk.BrokerClient, broker: FakeBroker
 ) -> None:
     _token(client)
     _token(client, subject="bob")
@@ -32,10 +32,12 @@ def test_endpoints_are_discovered_once_from_rfc8414_metadata(
     assert client.endpoints().token == f"{ISSUER}/oauth2/token"
 
 
-def test_metadata_naming_another_issuer_is_refused(client: sdk.BrokerClient, broker: FakeBroker) -> None:
+def test_metadata_naming_another_issuer_is_refused(
+    client: discretion_sdk.BrokerClient, broker: FakeBroker
+) -> None:
     # RFC 8414 section 3.3: a mix-up defence.
     broker.metadata_issuer = "http://evil.test"
-    with pytest.raises(sdk.UnknownBrokerError, match="issuer"):
+    with pytest.raises(discretion_sdk.UnknownBrokerError, match="issuer"):
         _token(client)
     assert broker.hits["/oauth2/token"] == 0
 
@@ -48,20 +50,20 @@ def test_issuer_with_a_path_puts_the_well_known_suffix_first(agent_key: Any) -> 
         return httpx.Response(404)
 
     http = httpx.Client(transport=httpx.MockTransport(handler))
-    client = sdk.BrokerClient(
+    client = discretion_sdk.BrokerClient(
         issuer="https://idp.test/tenant/",
         client_id=AGENT_ID,
         private_key=agent_key,
         kid="k",
         http_client=http,
     )
-    with pytest.raises(sdk.BrokerError):
+    with pytest.raises(discretion_sdk.BrokerError):
         client.endpoints()
     assert seen == ["https://idp.test/.well-known/oauth-authorization-server/tenant"]
 
 
 def test_token_request_is_a_client_credentials_form_with_an_assertion(
-    client: sdk.BrokerClient, broker: FakeBroker, agent_key: Any
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, agent_key: Any
 ) -> None:
     token = _token(
         client, scopes=["calendar:read", "contacts.email:read"], purpose="scheduling", expires_in=120
@@ -90,7 +92,9 @@ def test_token_request_is_a_client_credentials_form_with_an_assertion(
     assert token.authorization == f"Bearer {token.access_token}"
 
 
-def test_a_scope_string_is_split_not_iterated(client: sdk.BrokerClient, broker: FakeBroker) -> None:
+def test_a_scope_string_is_split_not_iterated(
+    client: discretion_sdk.BrokerClient, broker: FakeBroker
+) -> None:
     _token(client, scopes="calendar:read  contacts.email:read")
     assert broker.form()["scope"] == "calendar:read contacts.email:read"
 
@@ -109,7 +113,7 @@ def test_a_scope_string_is_split_not_iterated(client: sdk.BrokerClient, broker: 
     ],
 )
 def test_bad_arguments_fail_before_any_request(
-    client: sdk.BrokerClient, broker: FakeBroker, bad: dict[str, Any]
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, bad: dict[str, Any]
 ) -> None:
     with pytest.raises(ValueError, match="must"):
         _token(client, **bad)
@@ -117,7 +121,7 @@ def test_bad_arguments_fail_before_any_request(
 
 
 def test_tokens_are_cached_per_subject_resource_scopes_and_purpose(
-    client: sdk.BrokerClient, broker: FakeBroker
+    client: discretion_sdk.BrokerClient, broker: FakeBroker
 ) -> None:
     first = _token(client, scopes=["calendar:read", "contacts.email:read"])
     # Same set of scopes in another order: same cache entry.
@@ -129,7 +133,7 @@ def test_tokens_are_cached_per_subject_resource_scopes_and_purpose(
     assert broker.hits["/oauth2/token"] == 4
 
 
-def test_forget_drops_a_token_from_the_cache(client: sdk.BrokerClient, broker: FakeBroker) -> None:
+def test_forget_drops_a_token_from_the_cache(client: discretion_sdk.BrokerClient, broker: FakeBroker) -> None:
     first = _token(client)
     client.forget(first)
     second = _token(client)
@@ -140,7 +144,7 @@ def test_forget_drops_a_token_from_the_cache(client: sdk.BrokerClient, broker: F
 
 
 def test_a_cached_token_is_renewed_30_seconds_before_expiry(
-    client: sdk.BrokerClient, broker: FakeBroker, clock: FakeClock
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, clock: FakeClock
 ) -> None:
     first = _token(client)
     clock.advance(300 - 30 - 1)
@@ -153,7 +157,7 @@ def test_a_cached_token_is_renewed_30_seconds_before_expiry(
 
 
 def test_a_short_token_is_renewed_at_ten_percent_of_its_life(
-    client: sdk.BrokerClient, broker: FakeBroker, clock: FakeClock
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, clock: FakeClock
 ) -> None:
     first = _token(client, expires_in=60)
     clock.advance(53)
@@ -162,11 +166,13 @@ def test_a_short_token_is_renewed_at_ten_percent_of_its_life(
     assert _token(client, expires_in=60) is not first
 
 
-def test_expiry_is_counted_from_before_the_request(client: sdk.BrokerClient, clock: FakeClock) -> None:
+def test_expiry_is_counted_from_before_the_request(
+    client: discretion_sdk.BrokerClient, clock: FakeClock
+) -> None:
     assert _token(client).expires_at == clock.now + 300
 
 
-def test_access_token_repr_hides_the_token(client: sdk.BrokerClient) -> None:
+def test_access_token_repr_hides_the_token(client: discretion_sdk.BrokerClient) -> None:
     token = _token(client)
     assert token.access_token not in repr(token)
     assert token.access_token.split(".")[1] not in repr(token)
@@ -174,7 +180,7 @@ def test_access_token_repr_hides_the_token(client: sdk.BrokerClient) -> None:
 
 
 def test_introspect_posts_the_token_with_client_authentication(
-    client: sdk.BrokerClient, broker: FakeBroker
+    client: discretion_sdk.BrokerClient, broker: FakeBroker
 ) -> None:
     broker.introspection = {"active": True, "sub": "alice", "scope": "calendar:read"}
     assert client.introspect("some.token.value") == broker.introspection
@@ -185,7 +191,7 @@ def test_introspect_posts_the_token_with_client_authentication(
 
 
 def test_revoke_posts_the_token_and_drops_it_from_the_cache(
-    client: sdk.BrokerClient, broker: FakeBroker
+    client: discretion_sdk.BrokerClient, broker: FakeBroker
 ) -> None:
     token = _token(client)
     client.revoke(token.access_token)
@@ -195,13 +201,13 @@ def test_revoke_posts_the_token_and_drops_it_from_the_cache(
 
 
 def test_revocations_reads_the_feed_with_a_fresh_bearer_assertion(
-    client: sdk.BrokerClient, broker: FakeBroker, agent_key: Any
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, agent_key: Any
 ) -> None:
     broker.revoke_in_feed("j1", 1_800_000_000)
     broker.revoke_in_feed("j2", 1_800_000_001)
     page = client.revocations(limit=1)
     assert [item.jti for item in page.items] == ["j1"]
-    assert page.items[0] == sdk.Revocation("j1", 1_800_000_000, int(broker.clock.now))
+    assert page.items[0] == discretion_sdk.Revocation("j1", 1_800_000_000, int(broker.clock.now))
     following = client.revocations(since=page.cursor)
     assert [item.jti for item in following.items] == ["j2"]
     assert following.cursor == "2"
@@ -216,26 +222,28 @@ def test_revocations_reads_the_feed_with_a_fresh_bearer_assertion(
     assert claims["sub"] == AGENT_ID
 
 
-def test_jwks_returns_the_brokers_key_set(client: sdk.BrokerClient, broker: FakeBroker) -> None:
+def test_jwks_returns_the_brokers_key_set(client: discretion_sdk.BrokerClient, broker: FakeBroker) -> None:
     assert client.jwks() == {"keys": broker.jwks_keys}
 
 
-def test_a_malformed_token_answer_is_an_error(client: sdk.BrokerClient, broker: FakeBroker) -> None:
+def test_a_malformed_token_answer_is_an_error(
+    client: discretion_sdk.BrokerClient, broker: FakeBroker
+) -> None:
     broker.error = (200, {"token_type": "Bearer", "expires_in": 300})
-    with pytest.raises(sdk.UnknownBrokerError) as caught:
+    with pytest.raises(discretion_sdk.UnknownBrokerError) as caught:
         _token(client)
     assert caught.value.error == "invalid_response"
 
 
 def test_close_keeps_a_caller_supplied_http_client_open(broker: FakeBroker, agent_key: Any) -> None:
     http = broker.client()
-    sdk.BrokerClient(
+    discretion_sdk.BrokerClient(
         issuer=ISSUER, client_id=AGENT_ID, private_key=agent_key, kid="k", http_client=http
     ).close()
     assert not http.is_closed
 
 
 def test_close_closes_its_own_http_client(agent_key: Any) -> None:
-    client = sdk.BrokerClient(issuer=ISSUER, client_id=AGENT_ID, private_key=agent_key, kid="k")
+    client = discretion_sdk.BrokerClient(issuer=ISSUER, client_id=AGENT_ID, private_key=agent_key, kid="k")
     client.close()
     assert client._http.is_closed

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import discretion_sdk
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-import sdk
 from tests.sdk.fakes import (
     AGENT_ID,
     ISSUER,
@@ -25,7 +25,7 @@ NO_TIME: Any = {"verify_exp": False, "verify_iat": False, "verify_nbf": False, "
 URL = "https://holder.test/api/events"
 
 
-def _token(client: sdk.BrokerClient, **kwargs: Any) -> sdk.AccessToken:
+def _token(client: discretion_sdk.BrokerClient, **kwargs: Any) -> discretion_sdk.AccessToken:
     params: dict[str, Any] = {"subject": "alice", "resource": RESOURCE, "scopes": ["calendar:read"]}
     params.update(kwargs)
     return client.token(**params)
@@ -41,7 +41,7 @@ def _proof_parts(proof: str, key: Any, alg: str = "EdDSA") -> tuple[dict[str, An
 
 
 def test_token_with_dpop_sends_one_proof_of_the_agents_key(
-    client: sdk.BrokerClient, broker: FakeBroker, agent_key: Any, clock: FakeClock
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, agent_key: Any, clock: FakeClock
 ) -> None:
     token = _token(client, dpop=True)
     request = broker.requests[-1]
@@ -64,12 +64,16 @@ def test_token_with_dpop_sends_one_proof_of_the_agents_key(
     assert bound["cnf"] == {"jkt": client.dpop_jkt}
 
 
-def test_the_default_dpop_key_is_the_registered_key(client: sdk.BrokerClient, agent_key: Any) -> None:
+def test_the_default_dpop_key_is_the_registered_key(
+    client: discretion_sdk.BrokerClient, agent_key: Any
+) -> None:
     # Delegated tokens are bound to the agent's registered key: the default proofs must match them.
     assert client.dpop_jkt == thumbprint(any_public_jwk(agent_key))
 
 
-def test_every_proof_has_a_fresh_jti(client: sdk.BrokerClient, broker: FakeBroker, agent_key: Any) -> None:
+def test_every_proof_has_a_fresh_jti(
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, agent_key: Any
+) -> None:
     _token(client, dpop=True)
     _token(client, dpop=True, scopes=["contacts.email:read"])
     jtis = {
@@ -78,14 +82,14 @@ def test_every_proof_has_a_fresh_jti(client: sdk.BrokerClient, broker: FakeBroke
     assert len(jtis) == 2
 
 
-def test_without_dpop_no_proof_is_sent(client: sdk.BrokerClient, broker: FakeBroker) -> None:
+def test_without_dpop_no_proof_is_sent(client: discretion_sdk.BrokerClient, broker: FakeBroker) -> None:
     token = _token(client)
     assert (token.token_type, token.is_dpop) == ("Bearer", False)
     assert "dpop" not in broker.requests[-1].headers
 
 
 def test_the_htu_of_a_token_endpoint_with_a_query_leaves_it_out(
-    client: sdk.BrokerClient, broker: FakeBroker, agent_key: Any
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, agent_key: Any
 ) -> None:
     metadata = broker.metadata()
     broker.metadata = lambda: {**metadata, "token_endpoint": TOKEN_ENDPOINT + "?tenant=1#x"}  # type: ignore[method-assign]
@@ -93,7 +97,9 @@ def test_the_htu_of_a_token_endpoint_with_a_query_leaves_it_out(
     assert _proof_parts(broker.requests[-1].headers["dpop"], agent_key)[1]["htu"] == TOKEN_ENDPOINT
 
 
-def test_dpop_and_bearer_tokens_are_cached_apart(client: sdk.BrokerClient, broker: FakeBroker) -> None:
+def test_dpop_and_bearer_tokens_are_cached_apart(
+    client: discretion_sdk.BrokerClient, broker: FakeBroker
+) -> None:
     bearer, bound = _token(client), _token(client, dpop=True)
     assert (bearer.token_type, bound.token_type) == ("Bearer", "DPoP")
     assert _token(client) is bearer
@@ -101,16 +107,18 @@ def test_dpop_and_bearer_tokens_are_cached_apart(client: sdk.BrokerClient, broke
     assert broker.hits["/oauth2/token"] == 2
 
 
-def test_a_bearer_answer_to_a_dpop_request_is_refused(client: sdk.BrokerClient, broker: FakeBroker) -> None:
+def test_a_bearer_answer_to_a_dpop_request_is_refused(
+    client: discretion_sdk.BrokerClient, broker: FakeBroker
+) -> None:
     broker.error = (200, {"access_token": "a.b.c", "token_type": "Bearer", "expires_in": 300})
-    with pytest.raises(sdk.UnknownBrokerError) as caught:
+    with pytest.raises(discretion_sdk.UnknownBrokerError) as caught:
         _token(client, dpop=True)
     assert caught.value.error == "invalid_response"
 
 
 @pytest.mark.parametrize(("wire", "kept"), [("dpop", "DPoP"), ("DPOP", "DPoP"), ("bearer", "Bearer")])
 def test_token_type_is_compared_case_insensitively_and_kept_canonical(
-    client: sdk.BrokerClient, broker: FakeBroker, wire: str, kept: str
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, wire: str, kept: str
 ) -> None:
     broker.error = (200, {"access_token": "a.b.c", "token_type": wire, "expires_in": 300})
     assert _token(client, dpop=kept == "DPoP").token_type == kept
@@ -118,20 +126,20 @@ def test_token_type_is_compared_case_insensitively_and_kept_canonical(
 
 @pytest.mark.parametrize("code", ["invalid_dpop_proof", "use_dpop_nonce"])
 def test_a_refused_proof_is_dpop_proof_refused(
-    client: sdk.BrokerClient, broker: FakeBroker, code: str
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, code: str
 ) -> None:
     broker.error = (400, {"error": code, "error_description": "iat too old"})
-    with pytest.raises(sdk.DPoPProofRefused) as caught:
+    with pytest.raises(discretion_sdk.DPoPProofRefused) as caught:
         _token(client, dpop=True)
     assert (caught.value.error, caught.value.status_code) == (code, 400)
-    assert isinstance(caught.value, sdk.BrokerError)
+    assert isinstance(caught.value, discretion_sdk.BrokerError)
 
 
 def test_a_grant_that_requires_dpop_answers_invalid_request(
-    client: sdk.BrokerClient, broker: FakeBroker
+    client: discretion_sdk.BrokerClient, broker: FakeBroker
 ) -> None:
     broker.error = (400, {"error": "invalid_request", "error_description": "a DPoP proof is required"})
-    with pytest.raises(sdk.InvalidRequest, match="DPoP proof is required"):
+    with pytest.raises(discretion_sdk.InvalidRequest, match="DPoP proof is required"):
         _token(client)
 
 
@@ -140,7 +148,7 @@ def test_a_grant_that_requires_dpop_answers_invalid_request(
 
 def test_a_separate_dpop_key_signs_the_proofs(broker: FakeBroker, agent_key: Any, clock: FakeClock) -> None:
     dpop_key = ec.generate_private_key(ec.SECP256R1())
-    with sdk.BrokerClient(
+    with discretion_sdk.BrokerClient(
         issuer=ISSUER,
         client_id=AGENT_ID,
         private_key=agent_key,
@@ -168,7 +176,7 @@ def test_an_rsa_agent_proves_with_the_algorithm_of_its_assertions(
     broker: FakeBroker, clock: FakeClock
 ) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    client = sdk.BrokerClient(
+    client = discretion_sdk.BrokerClient(
         issuer=ISSUER, client_id=AGENT_ID, private_key=key, kid="k", alg="RS256", clock=clock
     )
     header, _ = _proof_parts(client.dpop_proof("POST", TOKEN_ENDPOINT), key, "RS256")
@@ -181,7 +189,7 @@ def test_an_rsa_agent_proves_with_the_algorithm_of_its_assertions(
 
 
 def test_a_proof_for_a_holder_hashes_the_token_and_names_the_request(
-    client: sdk.BrokerClient, agent_key: Any
+    client: discretion_sdk.BrokerClient, agent_key: Any
 ) -> None:
     proof = client.dpop_proof("get", URL + "?page=2#top", access_token="tok.en.x", nonce="n-1")
     _, claims = _proof_parts(proof, agent_key)
@@ -194,12 +202,16 @@ def test_a_proof_for_a_holder_hashes_the_token_and_names_the_request(
 @pytest.mark.parametrize(
     ("method", "url"), [("GET POST", URL), ("", URL), ("GET", "/api/events"), ("GET", "ftp://h.test/x")]
 )
-def test_a_proof_needs_a_method_and_an_absolute_url(client: sdk.BrokerClient, method: str, url: str) -> None:
+def test_a_proof_needs_a_method_and_an_absolute_url(
+    client: discretion_sdk.BrokerClient, method: str, url: str
+) -> None:
     with pytest.raises(ValueError, match=r"method|URL"):
         client.dpop_proof(method, url)
 
 
-def test_bearer_tokens_get_a_bearer_header_only(client: sdk.BrokerClient, broker: FakeBroker) -> None:
+def test_bearer_tokens_get_a_bearer_header_only(
+    client: discretion_sdk.BrokerClient, broker: FakeBroker
+) -> None:
     token = _token(client)
     assert client.authorization_headers(token, "GET", URL) == {
         "Authorization": f"Bearer {token.access_token}"
@@ -209,7 +221,7 @@ def test_bearer_tokens_get_a_bearer_header_only(client: sdk.BrokerClient, broker
 
 
 def test_dpop_tokens_get_a_dpop_header_and_a_fresh_proof(
-    client: sdk.BrokerClient, agent_key: Any, verifier: sdk.TokenVerifier
+    client: discretion_sdk.BrokerClient, agent_key: Any, verifier: discretion_sdk.TokenVerifier
 ) -> None:
     token = _token(client, dpop=True)
     first = client.authorization_headers(token, "GET", URL)
@@ -226,14 +238,14 @@ def test_dpop_tokens_get_a_dpop_header_and_a_fresh_proof(
 
 
 def test_a_token_bound_to_another_key_cannot_be_presented(
-    client: sdk.BrokerClient, broker: FakeBroker
+    client: discretion_sdk.BrokerClient, broker: FakeBroker
 ) -> None:
     stolen = broker.mint(cnf={"jkt": thumbprint(any_public_jwk(ec.generate_private_key(ec.SECP256R1())))})
     with pytest.raises(ValueError, match="bound to another key"):
         client.authorization_headers(stolen, "GET", URL)
 
 
-def test_authorization_headers_refuse_an_empty_token(client: sdk.BrokerClient) -> None:
+def test_authorization_headers_refuse_an_empty_token(client: discretion_sdk.BrokerClient) -> None:
     with pytest.raises(ValueError, match="access token"):
         client.authorization_headers("", "GET", URL)
 
@@ -243,9 +255,9 @@ def test_authorization_headers_refuse_an_empty_token(client: sdk.BrokerClient) -
 
 @pytest.mark.anyio
 async def test_the_async_client_gets_dpop_tokens(
-    broker: FakeBroker, agent_key: Any, clock: FakeClock, verifier: sdk.TokenVerifier
+    broker: FakeBroker, agent_key: Any, clock: FakeClock, verifier: discretion_sdk.TokenVerifier
 ) -> None:
-    async with sdk.AsyncBrokerClient(
+    async with discretion_sdk.AsyncBrokerClient(
         issuer=ISSUER,
         client_id=AGENT_ID,
         private_key=agent_key,

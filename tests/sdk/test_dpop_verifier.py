@@ -9,13 +9,13 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+import discretion_sdk
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from discretion_sdk._dpop import normalize_htu
 
-import sdk
-from sdk._dpop import normalize_htu
 from tests.sdk.fakes import (
     AGENT_ID,
     ISSUER,
@@ -48,22 +48,22 @@ def proof(key: Any, clock: FakeClock, token: str | None, **kwargs: Any) -> str:
 
 def verify(
     verifier: Any, token: str, dpop_proof: Any, method: str = "GET", url: str = URL
-) -> sdk.VerifiedToken:
-    result: sdk.VerifiedToken = verifier.verify(
+) -> discretion_sdk.VerifiedToken:
+    result: discretion_sdk.VerifiedToken = verifier.verify(
         token, dpop_proof=dpop_proof, http_method=method, http_url=url
     )
     return result
 
 
 def dpop_reason(verifier: Any, token: str, dpop_proof: Any, method: str = "GET", url: str = URL) -> str:
-    with pytest.raises(sdk.InvalidDPoPProof) as caught:
+    with pytest.raises(discretion_sdk.InvalidDPoPProof) as caught:
         verify(verifier, token, dpop_proof, method, url)
-    assert not isinstance(caught.value, sdk.InvalidToken)
+    assert not isinstance(caught.value, discretion_sdk.InvalidToken)
     return caught.value.reason
 
 
 def token_reason(verifier: Any, token: str, **kwargs: Any) -> str:
-    with pytest.raises(sdk.InvalidToken) as caught:
+    with pytest.raises(discretion_sdk.InvalidToken) as caught:
         verifier.verify(token, **kwargs)
     return caught.value.reason
 
@@ -72,7 +72,7 @@ def token_reason(verifier: Any, token: str, **kwargs: Any) -> str:
 
 
 def test_a_bound_token_with_a_good_proof_is_accepted(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
 ) -> None:
     verified = verify(verifier, token, proof(dpop_key, clock, token))
     assert verified.subject == "alice"
@@ -81,7 +81,7 @@ def test_a_bound_token_with_a_good_proof_is_accepted(
 
 
 def test_the_list_of_header_values_with_one_proof_is_accepted(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
 ) -> None:
     assert verify(verifier, token, [proof(dpop_key, clock, token)]).subject == "alice"
 
@@ -97,7 +97,7 @@ def test_the_list_of_header_values_with_one_proof_is_accepted(
 def test_other_asymmetric_algorithms_are_accepted_when_configured(
     broker: FakeBroker, clock: FakeClock, make_key: Any, alg: str
 ) -> None:
-    verifier = sdk.TokenVerifier(
+    verifier = discretion_sdk.TokenVerifier(
         issuer=ISSUER,
         audience=RESOURCE,
         http_client=broker.client(),
@@ -110,7 +110,10 @@ def test_other_asymmetric_algorithms_are_accepted_when_configured(
 
 
 def test_a_proof_made_by_the_broker_client_is_accepted(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, agent_key: Any, client: sdk.BrokerClient
+    verifier: discretion_sdk.TokenVerifier,
+    broker: FakeBroker,
+    agent_key: Any,
+    client: discretion_sdk.BrokerClient,
 ) -> None:
     token = broker.mint(cnf={"jkt": client.dpop_jkt})
     headers = client.authorization_headers(token, "GET", URL + "?page=2")
@@ -122,7 +125,7 @@ def test_a_proof_made_by_the_broker_client_is_accepted(
 
 
 def test_4_3_step1_more_than_one_dpop_header_is_refused(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
 ) -> None:
     first, second = proof(dpop_key, clock, token), proof(dpop_key, clock, token)
     assert dpop_reason(verifier, token, [first, second]) == "multiple_proofs"
@@ -130,7 +133,7 @@ def test_4_3_step1_more_than_one_dpop_header_is_refused(
     assert dpop_reason(verifier, token, f"{first}, {second}") == "multiple_proofs"
 
 
-def test_4_3_step1_no_dpop_header_is_refused(verifier: sdk.TokenVerifier, token: str) -> None:
+def test_4_3_step1_no_dpop_header_is_refused(verifier: discretion_sdk.TokenVerifier, token: str) -> None:
     assert dpop_reason(verifier, token, []) == "missing"
 
 
@@ -177,17 +180,17 @@ def _malformed(key: Any, clock: FakeClock, token: str) -> dict[str, str]:
     ],
 )
 def test_4_3_step2_a_proof_that_is_not_a_well_formed_jwt_is_refused(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, case: str
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, case: str
 ) -> None:
     assert dpop_reason(verifier, token, _malformed(dpop_key, clock, token)[case]) == "malformed"
 
 
 @pytest.mark.parametrize("claim", ["jti", "htm", "htu", "iat", "ath"])
 def test_4_3_step3_each_required_claim_must_be_present(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, claim: str
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, claim: str
 ) -> None:
     bad = proof(dpop_key, clock, token, claims={claim: None})
-    with pytest.raises(sdk.InvalidDPoPProof) as caught:
+    with pytest.raises(discretion_sdk.InvalidDPoPProof) as caught:
         verify(verifier, token, bad)
     assert (caught.value.reason, caught.value.detail) == ("missing_claim", claim)
 
@@ -196,28 +199,32 @@ def test_4_3_step3_each_required_claim_must_be_present(
     "claims", [{"jti": 7}, {"jti": ""}, {"jti": "x" * 257}, {"htm": 1}, {"htu": ["x"]}, {"iat": "now"}]
 )
 def test_4_3_step3_claims_of_the_wrong_type_are_refused(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, claims: dict[str, Any]
+    verifier: discretion_sdk.TokenVerifier,
+    token: str,
+    dpop_key: Any,
+    clock: FakeClock,
+    claims: dict[str, Any],
 ) -> None:
     assert dpop_reason(verifier, token, proof(dpop_key, clock, token, claims=claims)) == "malformed"
 
 
 @pytest.mark.parametrize("typ", ["JWT", "at+jwt", "client-authentication+jwt", "dpop", "dpop+jwt2", None])
 def test_4_3_step4_typ_must_be_dpop_jwt(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, typ: str | None
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, typ: str | None
 ) -> None:
     assert dpop_reason(verifier, token, proof(dpop_key, clock, token, header={"typ": typ})) == "wrong_type"
 
 
 @pytest.mark.parametrize("typ", ["DPoP+JWT", "application/dpop+jwt"])
 def test_4_3_step4_typ_is_a_case_insensitive_media_type(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, typ: str
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, typ: str
 ) -> None:
     assert verify(verifier, token, proof(dpop_key, clock, token, header={"typ": typ})).subject == "alice"
 
 
 @pytest.mark.parametrize("alg", ["none", "None", "NONE"])
 def test_4_3_step5_alg_none_is_refused(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, alg: str
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, alg: str
 ) -> None:
     bad = proof(dpop_key, clock, token, alg="none", header={"alg": alg})
     assert dpop_reason(verifier, token, bad) == "bad_algorithm"
@@ -225,7 +232,7 @@ def test_4_3_step5_alg_none_is_refused(
 
 @pytest.mark.parametrize("alg", ["HS256", "HS384", "HS512"])
 def test_4_3_step5_a_symmetric_algorithm_is_refused(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, alg: str
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, alg: str
 ) -> None:
     # The proof's own public key as an HMAC secret: a proof anyone could make.
     secret = json.dumps(any_public_jwk(dpop_key)).encode()
@@ -234,7 +241,7 @@ def test_4_3_step5_a_symmetric_algorithm_is_refused(
 
 
 def test_4_3_step5_an_algorithm_the_holder_did_not_configure_is_refused(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock
 ) -> None:
     # The default is EdDSA and ES256; an RSA proof is refused before its key is even imported.
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -243,7 +250,7 @@ def test_4_3_step5_an_algorithm_the_holder_did_not_configure_is_refused(
 
 
 def test_4_3_step5_an_algorithm_that_does_not_fit_the_key_is_refused(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
 ) -> None:
     # ES256 named over an Ed25519 jwk: the key's type decides, the header cannot switch it.
     ec_key = ec.generate_private_key(ec.SECP256R1())
@@ -252,14 +259,14 @@ def test_4_3_step5_an_algorithm_that_does_not_fit_the_key_is_refused(
 
 
 def test_4_3_step6_a_signature_by_another_key_is_refused(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
 ) -> None:
     bad = proof(dpop_key, clock, token, sign_with=Ed25519PrivateKey.generate())
     assert dpop_reason(verifier, token, bad) == "bad_signature"
 
 
 def test_4_3_step6_a_tampered_payload_is_refused(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
 ) -> None:
     header, _, signature = proof(dpop_key, clock, token).split(".")
     payload = json.dumps({"jti": "j", "htm": "DELETE", "htu": URL, "iat": int(clock.now)}).encode()
@@ -277,7 +284,7 @@ def _private_members(key: Any) -> dict[str, str]:
 
 @pytest.mark.parametrize("kind", ["OKP", "EC"])
 def test_4_3_step7_a_jwk_holding_a_private_key_is_refused(
-    broker: FakeBroker, verifier: sdk.TokenVerifier, clock: FakeClock, kind: str
+    broker: FakeBroker, verifier: discretion_sdk.TokenVerifier, clock: FakeClock, kind: str
 ) -> None:
     key: Any = Ed25519PrivateKey.generate() if kind == "OKP" else ec.generate_private_key(ec.SECP256R1())
     jwk = {**any_public_jwk(key), **_private_members(key)}
@@ -287,14 +294,14 @@ def test_4_3_step7_a_jwk_holding_a_private_key_is_refused(
 
 @pytest.mark.parametrize("jwk", [None, "a-string", {"kty": "OKP", "crv": "Ed448", "x": "AA"}, {"kty": "OKP"}])
 def test_4_3_step7_a_proof_without_a_usable_public_jwk_is_refused(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, jwk: Any
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, jwk: Any
 ) -> None:
     assert dpop_reason(verifier, token, proof(dpop_key, clock, token, header={"jwk": jwk})) == "bad_key"
 
 
 @pytest.mark.parametrize(("htm", "method"), [("POST", "GET"), ("get", "GET"), ("GET", "HEAD")])
 def test_4_3_step8_htm_must_be_the_request_method(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, htm: str, method: str
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, htm: str, method: str
 ) -> None:
     bad = proof(dpop_key, clock, token, htm=htm)
     assert dpop_reason(verifier, token, bad, method=method) == "wrong_method"
@@ -316,7 +323,7 @@ def test_4_3_step8_htm_must_be_the_request_method(
     ],
 )
 def test_4_3_step9_htu_must_be_the_request_url(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, htu: str
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, htu: str
 ) -> None:
     assert dpop_reason(verifier, token, proof(dpop_key, clock, token, htu=htu)) == "wrong_url"
 
@@ -333,22 +340,22 @@ def test_4_3_step9_htu_must_be_the_request_url(
     ],
 )
 def test_4_3_step9_htu_is_compared_after_normalization(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, htu: str
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, htu: str
 ) -> None:
     good = proof(dpop_key, clock, token, htu=htu)
     assert verify(verifier, token, good, url=URL + "?page=3").subject == "alice"
 
 
 @pytest.fixture
-def nonces(clock: FakeClock) -> sdk.DPoPNonces:
-    return sdk.DPoPNonces(secret=b"0123456789abcdef", interval=60, clock=clock)
+def nonces(clock: FakeClock) -> discretion_sdk.DPoPNonces:
+    return discretion_sdk.DPoPNonces(secret=b"0123456789abcdef", interval=60, clock=clock)
 
 
 @pytest.fixture
 def nonce_verifier(
-    broker: FakeBroker, clock: FakeClock, nonces: sdk.DPoPNonces
-) -> Iterator[sdk.TokenVerifier]:
-    with sdk.TokenVerifier(
+    broker: FakeBroker, clock: FakeClock, nonces: discretion_sdk.DPoPNonces
+) -> Iterator[discretion_sdk.TokenVerifier]:
+    with discretion_sdk.TokenVerifier(
         issuer=ISSUER, audience=RESOURCE, http_client=broker.client(), clock=clock, dpop_nonce=nonces
     ) as verifier:
         yield verifier
@@ -356,22 +363,26 @@ def nonce_verifier(
 
 @pytest.mark.parametrize("nonce", [None, "", "made-up", 42])
 def test_4_3_step10_a_missing_or_unknown_nonce_is_use_dpop_nonce(
-    nonce_verifier: sdk.TokenVerifier,
-    nonces: sdk.DPoPNonces,
+    nonce_verifier: discretion_sdk.TokenVerifier,
+    nonces: discretion_sdk.DPoPNonces,
     token: str,
     dpop_key: Any,
     clock: FakeClock,
     nonce: Any,
 ) -> None:
-    with pytest.raises(sdk.UseDPoPNonce) as caught:
+    with pytest.raises(discretion_sdk.UseDPoPNonce) as caught:
         verify(nonce_verifier, token, proof(dpop_key, clock, token, claims={"nonce": nonce}))
     assert caught.value.reason == "use_dpop_nonce"
     assert caught.value.nonce == nonces.current()
-    assert isinstance(caught.value, sdk.InvalidDPoPProof)
+    assert isinstance(caught.value, discretion_sdk.InvalidDPoPProof)
 
 
 def test_4_3_step10_a_stale_nonce_is_use_dpop_nonce(
-    nonce_verifier: sdk.TokenVerifier, nonces: sdk.DPoPNonces, token: str, dpop_key: Any, clock: FakeClock
+    nonce_verifier: discretion_sdk.TokenVerifier,
+    nonces: discretion_sdk.DPoPNonces,
+    token: str,
+    dpop_key: Any,
+    clock: FakeClock,
 ) -> None:
     old = nonces.current()
     clock.advance(120)
@@ -381,7 +392,11 @@ def test_4_3_step10_a_stale_nonce_is_use_dpop_nonce(
 
 
 def test_4_3_step10_the_current_or_previous_nonce_is_accepted(
-    nonce_verifier: sdk.TokenVerifier, nonces: sdk.DPoPNonces, token: str, dpop_key: Any, clock: FakeClock
+    nonce_verifier: discretion_sdk.TokenVerifier,
+    nonces: discretion_sdk.DPoPNonces,
+    token: str,
+    dpop_key: Any,
+    clock: FakeClock,
 ) -> None:
     nonce = nonces.current()
     assert verify(nonce_verifier, token, proof(dpop_key, clock, token, claims={"nonce": nonce}))
@@ -390,14 +405,14 @@ def test_4_3_step10_the_current_or_previous_nonce_is_accepted(
 
 
 def test_4_3_step10_without_a_nonce_source_nonces_are_not_required(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
 ) -> None:
     assert verify(verifier, token, proof(dpop_key, clock, token, claims={"nonce": "anything"}))
 
 
 @pytest.mark.parametrize("age", [91, 3600, -31, -3600])
 def test_4_3_step11_iat_outside_the_window_is_refused(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, age: float
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, age: float
 ) -> None:
     # Default window: 60 s, plus the verifier's 30 s leeway either side.
     bad = make_proof(dpop_key, iat=clock.now - age, token=token)
@@ -406,13 +421,13 @@ def test_4_3_step11_iat_outside_the_window_is_refused(
 
 @pytest.mark.parametrize("age", [90, 0, -30])
 def test_4_3_step11_iat_inside_the_window_is_accepted(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, age: float
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock, age: float
 ) -> None:
     assert verify(verifier, token, make_proof(dpop_key, iat=clock.now - age, token=token))
 
 
 def test_4_3_step11_the_window_is_configurable(broker: FakeBroker, clock: FakeClock, dpop_key: Any) -> None:
-    verifier = sdk.TokenVerifier(
+    verifier = discretion_sdk.TokenVerifier(
         issuer=ISSUER, audience=RESOURCE, http_client=broker.client(), clock=clock, leeway=0, dpop_max_age=5
     )
     token = broker.mint(cnf={"jkt": thumbprint(any_public_jwk(dpop_key))})
@@ -423,7 +438,7 @@ def test_4_3_step11_the_window_is_configurable(broker: FakeBroker, clock: FakeCl
 
 
 def test_4_3_step12_ath_must_hash_this_access_token(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, token: str, dpop_key: Any, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, token: str, dpop_key: Any, clock: FakeClock
 ) -> None:
     # A proof captured with another token of the same key is no good for this one.
     other = broker.mint(cnf={"jkt": thumbprint(any_public_jwk(dpop_key))})
@@ -434,7 +449,7 @@ def test_4_3_step12_ath_must_hash_this_access_token(
 
 
 def test_4_3_step13_the_proof_key_must_be_the_one_the_token_is_bound_to(
-    verifier: sdk.TokenVerifier, token: str, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, token: str, clock: FakeClock
 ) -> None:
     # A thief with the token and a key of their own: a perfect proof, of the wrong key.
     thief = Ed25519PrivateKey.generate()
@@ -442,7 +457,7 @@ def test_4_3_step13_the_proof_key_must_be_the_one_the_token_is_bound_to(
 
 
 def test_11_1_a_replayed_proof_is_refused(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
 ) -> None:
     good = proof(dpop_key, clock, token)
     assert verify(verifier, token, good)
@@ -451,7 +466,7 @@ def test_11_1_a_replayed_proof_is_refused(
 
 
 def test_11_1_a_jti_is_single_use_even_in_another_proof(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
 ) -> None:
     assert verify(verifier, token, proof(dpop_key, clock, token, claims={"jti": "once"}))
     again = proof(dpop_key, clock, token, htm="POST", claims={"jti": "once"})
@@ -461,7 +476,7 @@ def test_11_1_a_jti_is_single_use_even_in_another_proof(
 def test_11_1_the_replay_cache_forgets_proofs_once_they_are_too_old(
     broker: FakeBroker, clock: FakeClock, token: str, dpop_key: Any
 ) -> None:
-    verifier = sdk.TokenVerifier(
+    verifier = discretion_sdk.TokenVerifier(
         issuer=ISSUER, audience=RESOURCE, http_client=broker.client(), clock=clock, dpop_replay_cache_size=1
     )
     good = proof(dpop_key, clock, token)
@@ -469,7 +484,7 @@ def test_11_1_the_replay_cache_forgets_proofs_once_they_are_too_old(
     clock.advance(90)
     # Still inside the window: still remembered, and the cache is full.
     assert dpop_reason(verifier, token, good) == "replayed"
-    with pytest.raises(sdk.VerifierUnavailable) as caught:
+    with pytest.raises(discretion_sdk.VerifierUnavailable) as caught:
         verify(verifier, token, proof(dpop_key, clock, token))
     assert caught.value.reason == "dpop_replay_cache_full"
     clock.advance(1)
@@ -481,7 +496,7 @@ def test_11_1_the_replay_cache_forgets_proofs_once_they_are_too_old(
 def test_11_1_refused_proofs_are_not_remembered(
     broker: FakeBroker, clock: FakeClock, token: str, dpop_key: Any
 ) -> None:
-    verifier = sdk.TokenVerifier(
+    verifier = discretion_sdk.TokenVerifier(
         issuer=ISSUER, audience=RESOURCE, http_client=broker.client(), clock=clock, dpop_replay_cache_size=1
     )
     thief = Ed25519PrivateKey.generate()
@@ -493,12 +508,14 @@ def test_11_1_refused_proofs_are_not_remembered(
 # -- bound and unbound tokens --------------------------------------------------------------------
 
 
-def test_a_bound_token_presented_without_a_proof_is_refused(verifier: sdk.TokenVerifier, token: str) -> None:
+def test_a_bound_token_presented_without_a_proof_is_refused(
+    verifier: discretion_sdk.TokenVerifier, token: str
+) -> None:
     assert token_reason(verifier, token) == "sender_constrained"
 
 
 def test_a_proof_with_a_token_bound_to_no_key_is_refused(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, dpop_key: Any, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, dpop_key: Any, clock: FakeClock
 ) -> None:
     bearer = broker.mint()
     kwargs = {"dpop_proof": proof(dpop_key, clock, bearer), "http_method": "GET", "http_url": URL}
@@ -508,7 +525,11 @@ def test_a_proof_with_a_token_bound_to_no_key_is_refused(
 
 @pytest.mark.parametrize("cnf", [{"x5t#S256": "abc"}, {"jkt": ""}, {"jkt": 5}])
 def test_a_confirmation_other_than_jkt_is_refused(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, dpop_key: Any, clock: FakeClock, cnf: dict[str, Any]
+    verifier: discretion_sdk.TokenVerifier,
+    broker: FakeBroker,
+    dpop_key: Any,
+    clock: FakeClock,
+    cnf: dict[str, Any],
 ) -> None:
     token = broker.mint(cnf=cnf)
     kwargs = {"dpop_proof": proof(dpop_key, clock, token), "http_method": "GET", "http_url": URL}
@@ -516,7 +537,7 @@ def test_a_confirmation_other_than_jkt_is_refused(
 
 
 def test_the_token_itself_is_checked_before_the_proof(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
 ) -> None:
     clock.advance(400)
     kwargs = {"dpop_proof": proof(dpop_key, clock, token), "http_method": "GET", "http_url": URL}
@@ -524,9 +545,9 @@ def test_the_token_itself_is_checked_before_the_proof(
 
 
 def test_required_scopes_still_apply_to_dpop_tokens(
-    verifier: sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, token: str, dpop_key: Any, clock: FakeClock
 ) -> None:
-    with pytest.raises(sdk.InsufficientScope):
+    with pytest.raises(discretion_sdk.InsufficientScope):
         verifier.verify(
             token,
             required_scopes=["calendar:write"],
@@ -538,7 +559,7 @@ def test_required_scopes_still_apply_to_dpop_tokens(
 
 @pytest.mark.parametrize(("method", "url"), [(None, URL), ("GET", None), ("", URL)])
 def test_a_proof_without_the_request_is_a_programming_error(
-    verifier: sdk.TokenVerifier, token: str, method: str | None, url: str | None
+    verifier: discretion_sdk.TokenVerifier, token: str, method: str | None, url: str | None
 ) -> None:
     with pytest.raises(ValueError, match="http_method and http_url"):
         verifier.verify(token, dpop_proof="x.y.z", http_method=method, http_url=url)
@@ -547,15 +568,15 @@ def test_a_proof_without_the_request_is_a_programming_error(
 @pytest.mark.parametrize("algorithms", [["HS256"], ["none"], [], ["EdDSA", "HS256"]])
 def test_dpop_algorithms_must_be_asymmetric(algorithms: list[str]) -> None:
     with pytest.raises(ValueError, match="dpop_algorithms"):
-        sdk.TokenVerifier(issuer=ISSUER, audience=RESOURCE, dpop_algorithms=algorithms)
+        discretion_sdk.TokenVerifier(issuer=ISSUER, audience=RESOURCE, dpop_algorithms=algorithms)
 
 
-def test_the_default_dpop_algorithms_are_eddsa_and_es256(verifier: sdk.TokenVerifier) -> None:
+def test_the_default_dpop_algorithms_are_eddsa_and_es256(verifier: discretion_sdk.TokenVerifier) -> None:
     assert verifier.dpop_algorithms == ("EdDSA", "ES256")
 
 
 def test_delegated_tokens_expose_their_actor_chain(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, token: str
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, token: str
 ) -> None:
     act = {"sub": "agent-c", "act": {"sub": "agent-b", "act": {"sub": AGENT_ID}}}
     assert verifier.verify(broker.mint(act=act)).actors == ("agent-c", "agent-b", AGENT_ID)
@@ -564,7 +585,7 @@ def test_delegated_tokens_expose_their_actor_chain(
 
 @pytest.mark.parametrize("act", [{"sub": 3}, {"act": {"sub": "a"}}, {"sub": "b", "act": "a"}, {"sub": ""}])
 def test_a_malformed_actor_chain_is_refused(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, act: Any
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, act: Any
 ) -> None:
     assert token_reason(verifier, broker.mint(act=act)) == "malformed"
 
@@ -573,15 +594,15 @@ def test_a_malformed_actor_chain_is_refused(
 async def test_the_async_verifier_checks_proofs_too(
     broker: FakeBroker, clock: FakeClock, token: str, dpop_key: Any
 ) -> None:
-    verifier = sdk.AsyncTokenVerifier(
+    verifier = discretion_sdk.AsyncTokenVerifier(
         issuer=ISSUER, audience=RESOURCE, http_client=broker.async_client(), clock=clock
     )
     good = proof(dpop_key, clock, token)
     verified = await verifier.verify(token, dpop_proof=good, http_method="GET", http_url=URL)
     assert verified.subject == "alice"
-    with pytest.raises(sdk.InvalidDPoPProof, match="replayed"):
+    with pytest.raises(discretion_sdk.InvalidDPoPProof, match="replayed"):
         await verifier.verify(token, dpop_proof=good, http_method="GET", http_url=URL)
-    with pytest.raises(sdk.InvalidToken, match="sender_constrained"):
+    with pytest.raises(discretion_sdk.InvalidToken, match="sender_constrained"):
         await verifier.verify(token)
     await verifier.aclose()
 
@@ -602,7 +623,7 @@ def test_jwk_thumbprint_matches_rfc7638_section_3_1() -> None:
         "alg": "RS256",
         "kid": "2011-04-29",
     }
-    assert sdk.jwk_thumbprint(jwk) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
+    assert discretion_sdk.jwk_thumbprint(jwk) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
 
 
 @pytest.mark.parametrize(
@@ -610,13 +631,13 @@ def test_jwk_thumbprint_matches_rfc7638_section_3_1() -> None:
 )
 def test_jwk_thumbprint_agrees_with_an_independent_implementation(make_key: Any) -> None:
     jwk = {**any_public_jwk(make_key()), "kid": "ignored", "use": "sig"}
-    assert sdk.jwk_thumbprint(jwk) == thumbprint(jwk)
+    assert discretion_sdk.jwk_thumbprint(jwk) == thumbprint(jwk)
 
 
 @pytest.mark.parametrize("jwk", [{"kty": "oct", "k": "AA"}, {"kty": "OKP", "crv": "Ed25519"}, {}])
 def test_jwk_thumbprint_refuses_incomplete_keys(jwk: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match=r"kty|members"):
-        sdk.jwk_thumbprint(jwk)
+        discretion_sdk.jwk_thumbprint(jwk)
 
 
 @pytest.mark.parametrize(
@@ -642,9 +663,9 @@ def test_htu_normalization_refuses_what_is_not_an_http_url(url: str) -> None:
 
 
 def test_nonces_rotate_and_processes_sharing_a_secret_agree(clock: FakeClock) -> None:
-    one = sdk.DPoPNonces(secret=b"s" * 32, interval=60, clock=clock)
-    two = sdk.DPoPNonces(secret=b"s" * 32, interval=60, clock=clock)
-    other = sdk.DPoPNonces(secret=b"t" * 32, interval=60, clock=clock)
+    one = discretion_sdk.DPoPNonces(secret=b"s" * 32, interval=60, clock=clock)
+    two = discretion_sdk.DPoPNonces(secret=b"s" * 32, interval=60, clock=clock)
+    other = discretion_sdk.DPoPNonces(secret=b"t" * 32, interval=60, clock=clock)
     nonce = one.current()
     assert two.is_valid(nonce)
     assert not other.is_valid(nonce)
@@ -661,11 +682,11 @@ def test_nonces_rotate_and_processes_sharing_a_secret_agree(clock: FakeClock) ->
 
 def test_nonces_refuse_a_short_secret() -> None:
     with pytest.raises(ValueError, match="16 bytes"):
-        sdk.DPoPNonces(secret=b"short")
+        discretion_sdk.DPoPNonces(secret=b"short")
 
 
 def test_4_3_step7_a_small_order_proof_key_is_refused(
-    broker: FakeBroker, verifier: sdk.TokenVerifier, dpop_key: Any, clock: FakeClock
+    broker: FakeBroker, verifier: discretion_sdk.TokenVerifier, dpop_key: Any, clock: FakeClock
 ) -> None:
     # The identity point "signs" everything (R = identity, S = 0 passes OpenSSL's check), so a
     # proof under it proves nothing about who holds the token.

@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import discretion_sdk
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-import sdk
 from tests.sdk.fakes import (
     ACCESS_TOKEN_TYPE,
     AGENT_ID,
@@ -44,8 +44,8 @@ def c_key(broker: FakeBroker) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def _agent(broker: FakeBroker, clock: FakeClock, client_id: str, key: Any) -> sdk.BrokerClient:
-    return sdk.BrokerClient(
+def _agent(broker: FakeBroker, clock: FakeClock, client_id: str, key: Any) -> discretion_sdk.BrokerClient:
+    return discretion_sdk.BrokerClient(
         issuer=ISSUER,
         client_id=client_id,
         private_key=key,
@@ -56,24 +56,24 @@ def _agent(broker: FakeBroker, clock: FakeClock, client_id: str, key: Any) -> sd
 
 
 @pytest.fixture
-def client_b(broker: FakeBroker, clock: FakeClock, b_key: Any) -> Iterator[sdk.BrokerClient]:
+def client_b(broker: FakeBroker, clock: FakeClock, b_key: Any) -> Iterator[discretion_sdk.BrokerClient]:
     with _agent(broker, clock, B_ID, b_key) as client:
         yield client
 
 
 @pytest.fixture
-def client_c(broker: FakeBroker, clock: FakeClock, c_key: Any) -> Iterator[sdk.BrokerClient]:
+def client_c(broker: FakeBroker, clock: FakeClock, c_key: Any) -> Iterator[discretion_sdk.BrokerClient]:
     with _agent(broker, clock, C_ID, c_key) as client:
         yield client
 
 
 @pytest.fixture
-def parent(client: sdk.BrokerClient) -> sdk.AccessToken:
+def parent(client: discretion_sdk.BrokerClient) -> discretion_sdk.AccessToken:
     return client.token(subject="alice", resource=RESOURCE, scopes=["calendar:read", "contacts.email:read"])
 
 
-def _claims(token: sdk.AccessToken | str) -> dict[str, Any]:
-    value = token.access_token if isinstance(token, sdk.AccessToken) else token
+def _claims(token: discretion_sdk.AccessToken | str) -> dict[str, Any]:
+    value = token.access_token if isinstance(token, discretion_sdk.AccessToken) else token
     return jwt.decode(value, options={"verify_signature": False})
 
 
@@ -81,7 +81,11 @@ def _claims(token: sdk.AccessToken | str) -> dict[str, Any]:
 
 
 def test_exchange_posts_a_token_exchange_form_with_client_authentication(
-    client: sdk.BrokerClient, broker: FakeBroker, parent: sdk.AccessToken, agent_key: Any, b_key: Any
+    client: discretion_sdk.BrokerClient,
+    broker: FakeBroker,
+    parent: discretion_sdk.AccessToken,
+    agent_key: Any,
+    b_key: Any,
 ) -> None:
     client.exchange(parent, delegate=B_ID)
     request = broker.requests[-1]
@@ -105,7 +109,11 @@ def test_exchange_posts_a_token_exchange_form_with_client_authentication(
 
 
 def test_exchange_sends_a_proof_of_the_callers_key_for_the_token_endpoint(
-    client: sdk.BrokerClient, broker: FakeBroker, parent: sdk.AccessToken, agent_key: Any, b_key: Any
+    client: discretion_sdk.BrokerClient,
+    broker: FakeBroker,
+    parent: discretion_sdk.AccessToken,
+    agent_key: Any,
+    b_key: Any,
 ) -> None:
     # The broker needs it when the subject token is itself bound; it never binds the new token to it.
     client.exchange(parent, delegate=B_ID)
@@ -118,7 +126,7 @@ def test_exchange_sends_a_proof_of_the_callers_key_for_the_token_endpoint(
 
 
 def test_exchange_sends_the_narrowing_parameters(
-    client: sdk.BrokerClient, broker: FakeBroker, parent: sdk.AccessToken, b_key: Any
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, parent: discretion_sdk.AccessToken, b_key: Any
 ) -> None:
     client.exchange(
         parent.access_token,
@@ -137,7 +145,7 @@ def test_exchange_sends_the_narrowing_parameters(
 
 
 def test_strings_are_split_for_scopes_and_reveal(
-    client: sdk.BrokerClient, broker: FakeBroker, parent: sdk.AccessToken, b_key: Any
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, parent: discretion_sdk.AccessToken, b_key: Any
 ) -> None:
     client.exchange(
         parent, delegate=B_ID, scopes="calendar:read  contacts.email:read", reveal="PERSON  LOCATION"
@@ -149,7 +157,7 @@ def test_strings_are_split_for_scopes_and_reveal(
 
 
 def test_an_empty_reveal_asks_for_nothing_revealed(
-    client: sdk.BrokerClient, broker: FakeBroker, parent: sdk.AccessToken, b_key: Any
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, parent: discretion_sdk.AccessToken, b_key: Any
 ) -> None:
     token = client.exchange(parent, delegate=B_ID, reveal=[])
     assert broker.form()["reveal"] == ""
@@ -171,7 +179,10 @@ def test_an_empty_reveal_asks_for_nothing_revealed(
     ],
 )
 def test_bad_arguments_fail_before_any_request(
-    client: sdk.BrokerClient, broker: FakeBroker, parent: sdk.AccessToken, bad: dict[str, Any]
+    client: discretion_sdk.BrokerClient,
+    broker: FakeBroker,
+    parent: discretion_sdk.AccessToken,
+    bad: dict[str, Any],
 ) -> None:
     before = len(broker.requests)
     kwargs: dict[str, Any] = {"delegate": B_ID, **bad}
@@ -185,7 +196,7 @@ def test_bad_arguments_fail_before_any_request(
 
 
 def test_the_delegated_token_names_the_delegate_nests_the_chain_and_is_bound_to_the_delegate(
-    client: sdk.BrokerClient, parent: sdk.AccessToken, b_key: Any, clock: FakeClock
+    client: discretion_sdk.BrokerClient, parent: discretion_sdk.AccessToken, b_key: Any, clock: FakeClock
 ) -> None:
     token = client.exchange(parent, delegate=B_ID, scopes=["calendar:read"], expires_in=60)
     assert token.token_type == "DPoP"
@@ -199,7 +210,7 @@ def test_the_delegated_token_names_the_delegate_nests_the_chain_and_is_bound_to_
 
 
 def test_exchanged_tokens_are_never_cached(
-    client: sdk.BrokerClient, broker: FakeBroker, parent: sdk.AccessToken, b_key: Any
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, parent: discretion_sdk.AccessToken, b_key: Any
 ) -> None:
     first = client.exchange(parent, delegate=B_ID)
     second = client.exchange(parent, delegate=B_ID)
@@ -208,7 +219,7 @@ def test_exchanged_tokens_are_never_cached(
 
 
 def test_a_scope_left_out_of_the_answer_is_the_parents(
-    client: sdk.BrokerClient, broker: FakeBroker, parent: sdk.AccessToken
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, parent: discretion_sdk.AccessToken
 ) -> None:
     broker.error = (
         200,
@@ -226,34 +237,34 @@ def test_a_scope_left_out_of_the_answer_is_the_parents(
 
 @pytest.mark.parametrize("issued", [None, "urn:ietf:params:oauth:token-type:refresh_token", 3])
 def test_an_answer_that_is_not_an_access_token_is_refused(
-    client: sdk.BrokerClient, broker: FakeBroker, parent: sdk.AccessToken, issued: Any
+    client: discretion_sdk.BrokerClient, broker: FakeBroker, parent: discretion_sdk.AccessToken, issued: Any
 ) -> None:
     body = {"access_token": "a.b.c", "token_type": "DPoP", "expires_in": 60, "issued_token_type": issued}
     broker.error = (200, {k: v for k, v in body.items() if v is not None})
-    with pytest.raises(sdk.UnknownBrokerError) as caught:
+    with pytest.raises(discretion_sdk.UnknownBrokerError) as caught:
         client.exchange(parent, delegate=B_ID)
     assert caught.value.error == "invalid_response"
 
 
 EXCHANGE_ERRORS = [
-    (400, "invalid_scope", sdk.InvalidScope),  # a scope the parent does not have
-    (400, "invalid_target", sdk.InvalidTarget),  # another resource than the parent's
-    (400, "invalid_request", sdk.InvalidRequest),  # reveal wider than the parent's
-    (403, "access_denied", sdk.AccessDenied),  # blocked party, chain too deep
-    (400, "invalid_grant", sdk.InvalidGrant),  # bad, revoked or expired subject token
-    (400, "invalid_dpop_proof", sdk.DPoPProofRefused),  # bound subject token, wrong proof
-    (401, "invalid_client", sdk.InvalidClient),
+    (400, "invalid_scope", discretion_sdk.InvalidScope),  # a scope the parent does not have
+    (400, "invalid_target", discretion_sdk.InvalidTarget),  # another resource than the parent's
+    (400, "invalid_request", discretion_sdk.InvalidRequest),  # reveal wider than the parent's
+    (403, "access_denied", discretion_sdk.AccessDenied),  # blocked party, chain too deep
+    (400, "invalid_grant", discretion_sdk.InvalidGrant),  # bad, revoked or expired subject token
+    (400, "invalid_dpop_proof", discretion_sdk.DPoPProofRefused),  # bound subject token, wrong proof
+    (401, "invalid_client", discretion_sdk.InvalidClient),
 ]
 
 
 @pytest.mark.parametrize(("status", "code", "cls"), EXCHANGE_ERRORS, ids=[c for _, c, _ in EXCHANGE_ERRORS])
 def test_exchange_errors_map_to_their_classes(
-    client: sdk.BrokerClient,
+    client: discretion_sdk.BrokerClient,
     broker: FakeBroker,
-    parent: sdk.AccessToken,
+    parent: discretion_sdk.AccessToken,
     status: int,
     code: str,
-    cls: type[sdk.BrokerError],
+    cls: type[discretion_sdk.BrokerError],
 ) -> None:
     broker.error = (status, {"error": code, "error_description": "because"})
     with pytest.raises(cls) as caught:
@@ -263,9 +274,9 @@ def test_exchange_errors_map_to_their_classes(
 
 
 def test_a_widening_refused_by_the_broker_is_invalid_scope(
-    client: sdk.BrokerClient, parent: sdk.AccessToken, b_key: Any
+    client: discretion_sdk.BrokerClient, parent: discretion_sdk.AccessToken, b_key: Any
 ) -> None:
-    with pytest.raises(sdk.InvalidScope):
+    with pytest.raises(discretion_sdk.InvalidScope):
         client.exchange(parent, delegate=B_ID, scopes=["calendar:write"])
 
 
@@ -273,18 +284,20 @@ def test_a_widening_refused_by_the_broker_is_invalid_scope(
 
 
 def test_a_three_hop_chain_reaches_the_holder_with_the_last_agents_proof(
-    client: sdk.BrokerClient,
-    client_b: sdk.BrokerClient,
-    client_c: sdk.BrokerClient,
-    parent: sdk.AccessToken,
+    client: discretion_sdk.BrokerClient,
+    client_b: discretion_sdk.BrokerClient,
+    client_c: discretion_sdk.BrokerClient,
+    parent: discretion_sdk.AccessToken,
     broker: FakeBroker,
-    verifier: sdk.TokenVerifier,
+    verifier: discretion_sdk.TokenVerifier,
 ) -> None:
     for_b = client.exchange(parent, delegate=B_ID, scopes=["calendar:read"])
     # B was handed the token as a string; it is bound to B's key, so B's exchange carries B's proof.
     for_c = client_b.exchange(for_b.access_token, delegate=C_ID)
     proof = broker.requests[-1].headers["dpop"]
-    assert sdk.jwk_thumbprint(jwt.get_unverified_header(proof)["jwk"]) == _claims(for_b)["cnf"]["jkt"]
+    assert (
+        discretion_sdk.jwk_thumbprint(jwt.get_unverified_header(proof)["jwk"]) == _claims(for_b)["cnf"]["jkt"]
+    )
     assert _claims(for_c)["act"] == {"sub": C_ID, "act": {"sub": B_ID, "act": {"sub": AGENT_ID}}}
     # C presents it with its own key (ES256).
     headers = client_c.authorization_headers(for_c.access_token, "GET", URL)
@@ -299,18 +312,21 @@ def test_a_three_hop_chain_reaches_the_holder_with_the_last_agents_proof(
 
 
 def test_the_delegating_agent_cannot_use_the_delegated_token(
-    client: sdk.BrokerClient, parent: sdk.AccessToken, b_key: Any, verifier: sdk.TokenVerifier
+    client: discretion_sdk.BrokerClient,
+    parent: discretion_sdk.AccessToken,
+    b_key: Any,
+    verifier: discretion_sdk.TokenVerifier,
 ) -> None:
     for_b = client.exchange(parent, delegate=B_ID)
     with pytest.raises(ValueError, match="bound to another key"):
         client.authorization_headers(for_b, "GET", URL)
     # Nor by making a proof by hand: the holder sees A's key, not B's.
     proof = client.dpop_proof("GET", URL, access_token=for_b)
-    with pytest.raises(sdk.InvalidDPoPProof) as caught:
+    with pytest.raises(discretion_sdk.InvalidDPoPProof) as caught:
         verifier.verify(for_b.access_token, dpop_proof=proof, http_method="GET", http_url=URL)
     assert caught.value.reason == "jkt_mismatch"
     # And as a bearer token it is refused outright.
-    with pytest.raises(sdk.InvalidToken, match="sender_constrained"):
+    with pytest.raises(discretion_sdk.InvalidToken, match="sender_constrained"):
         verifier.verify(for_b.access_token)
 
 
@@ -318,7 +334,7 @@ def test_the_delegating_agent_cannot_use_the_delegated_token(
 async def test_the_async_client_exchanges_too(
     broker: FakeBroker, agent_key: Any, clock: FakeClock, b_key: Any
 ) -> None:
-    async with sdk.AsyncBrokerClient(
+    async with discretion_sdk.AsyncBrokerClient(
         issuer=ISSUER,
         client_id=AGENT_ID,
         private_key=agent_key,
@@ -332,6 +348,6 @@ async def test_the_async_client_exchanges_too(
         assert broker.form()["reveal"] == "PERSON"
         assert "dpop" in broker.requests[-1].headers
         broker.error = (403, {"error": "access_denied"})
-        with pytest.raises(sdk.AccessDenied):
+        with pytest.raises(discretion_sdk.AccessDenied):
             await client.exchange(parent, delegate=B_ID)
     assert _claims(token)["client_id"] == B_ID

@@ -6,11 +6,11 @@
 from collections.abc import Iterator
 from typing import Annotated, Any
 
+import discretion_sdk
 import pytest
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
-import sdk
 from tests.sdk.fakes import ISSUER, RESOURCE, FakeBroker, FakeClock
 
 REALM = f'Bearer realm="{RESOURCE}"'
@@ -18,8 +18,13 @@ REALM = f'Bearer realm="{RESOURCE}"'
 
 def make_app(verifier: Any) -> FastAPI:
     app = FastAPI()
-    reader = Annotated[sdk.VerifiedToken, Depends(sdk.require_scope(verifier, "calendar:read"))]
-    writer = Annotated[sdk.VerifiedToken, Depends(sdk.require_scope(verifier, "calendar:write", realm="cal"))]
+    reader = Annotated[
+        discretion_sdk.VerifiedToken, Depends(discretion_sdk.require_scope(verifier, "calendar:read"))
+    ]
+    writer = Annotated[
+        discretion_sdk.VerifiedToken,
+        Depends(discretion_sdk.require_scope(verifier, "calendar:write", realm="cal")),
+    ]
 
     @app.get("/events")
     def list_events(token: reader) -> dict[str, Any]:
@@ -33,7 +38,7 @@ def make_app(verifier: Any) -> FastAPI:
 
 
 @pytest.fixture
-def http(verifier: sdk.TokenVerifier) -> Iterator[TestClient]:
+def http(verifier: discretion_sdk.TokenVerifier) -> Iterator[TestClient]:
     with TestClient(make_app(verifier)) as client:
         yield client
 
@@ -115,23 +120,23 @@ def test_verifier_outage_is_503_not_401(http: TestClient, broker: FakeBroker) ->
     assert "www-authenticate" not in response.headers
 
 
-def test_a_guard_without_scopes_is_refused(verifier: sdk.TokenVerifier) -> None:
+def test_a_guard_without_scopes_is_refused(verifier: discretion_sdk.TokenVerifier) -> None:
     with pytest.raises(ValueError, match="at least one scope"):
-        sdk.require_scope(verifier)
+        discretion_sdk.require_scope(verifier)
 
 
 @pytest.mark.parametrize(
     ("scope", "realm"), [("calendar", None), ("calendar:read", 'a"b'), ("calendar:read", "x\\")]
 )
 def test_a_guard_with_a_bad_scope_or_realm_is_refused(
-    verifier: sdk.TokenVerifier, scope: str, realm: str | None
+    verifier: discretion_sdk.TokenVerifier, scope: str, realm: str | None
 ) -> None:
     with pytest.raises(ValueError, match=r"scope|realm"):
-        sdk.require_scope(verifier, scope, realm=realm)
+        discretion_sdk.require_scope(verifier, scope, realm=realm)
 
 
 def test_the_guard_works_with_the_async_verifier(broker: FakeBroker, clock: FakeClock) -> None:
-    verifier = sdk.AsyncTokenVerifier(
+    verifier = discretion_sdk.AsyncTokenVerifier(
         issuer=ISSUER, audience=RESOURCE, http_client=broker.async_client(), clock=clock
     )
     with TestClient(make_app(verifier)) as http:

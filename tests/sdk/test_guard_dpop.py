@@ -5,12 +5,12 @@
 from collections.abc import Iterator
 from typing import Annotated, Any
 
+import discretion_sdk
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
-import sdk
 from tests.sdk.fakes import ISSUER, RESOURCE, FakeBroker, FakeClock, make_proof
 
 BASE = "http://testserver"
@@ -21,8 +21,14 @@ PROOF_REFUSED = f'DPoP realm="{RESOURCE}", error="invalid_dpop_proof", {ALGS}'
 
 def make_app(verifier: Any, **options: Any) -> FastAPI:
     app = FastAPI()
-    reader = Annotated[sdk.VerifiedToken, Depends(sdk.require_scope(verifier, "calendar:read", **options))]
-    writer = Annotated[sdk.VerifiedToken, Depends(sdk.require_scope(verifier, "calendar:write", **options))]
+    reader = Annotated[
+        discretion_sdk.VerifiedToken,
+        Depends(discretion_sdk.require_scope(verifier, "calendar:read", **options)),
+    ]
+    writer = Annotated[
+        discretion_sdk.VerifiedToken,
+        Depends(discretion_sdk.require_scope(verifier, "calendar:write", **options)),
+    ]
 
     @app.get("/api/events")
     def list_events(token: reader) -> dict[str, Any]:
@@ -40,19 +46,19 @@ def make_app(verifier: Any, **options: Any) -> FastAPI:
 
 
 @pytest.fixture
-def http(verifier: sdk.TokenVerifier) -> Iterator[TestClient]:
+def http(verifier: discretion_sdk.TokenVerifier) -> Iterator[TestClient]:
     with TestClient(make_app(verifier)) as client:
         yield client
 
 
 @pytest.fixture
-def token(client: sdk.BrokerClient) -> sdk.AccessToken:
+def token(client: discretion_sdk.BrokerClient) -> discretion_sdk.AccessToken:
     """A DPoP-bound token of the agent, got through the SDK from the fake broker."""
     return client.token(subject="alice", resource=RESOURCE, scopes=["calendar:read"], dpop=True)
 
 
 def test_a_dpop_token_with_its_proof_reaches_the_route(
-    http: TestClient, client: sdk.BrokerClient, token: sdk.AccessToken
+    http: TestClient, client: discretion_sdk.BrokerClient, token: discretion_sdk.AccessToken
 ) -> None:
     response = http.get("/api/events", headers=client.authorization_headers(token, "GET", EVENTS))
     assert response.status_code == 200
@@ -60,7 +66,7 @@ def test_a_dpop_token_with_its_proof_reaches_the_route(
 
 
 def test_the_dpop_scheme_is_case_insensitive(
-    http: TestClient, client: sdk.BrokerClient, token: sdk.AccessToken
+    http: TestClient, client: discretion_sdk.BrokerClient, token: discretion_sdk.AccessToken
 ) -> None:
     headers = client.authorization_headers(token, "GET", EVENTS)
     headers["Authorization"] = headers["Authorization"].replace("DPoP ", "dpop ")
@@ -69,14 +75,14 @@ def test_the_dpop_scheme_is_case_insensitive(
 
 @pytest.mark.parametrize("htu", [EVENTS, EVENTS + "?page=2"])
 def test_the_query_string_is_not_part_of_htu(
-    http: TestClient, client: sdk.BrokerClient, token: sdk.AccessToken, htu: str
+    http: TestClient, client: discretion_sdk.BrokerClient, token: discretion_sdk.AccessToken, htu: str
 ) -> None:
     headers = client.authorization_headers(token, "GET", htu)
     assert http.get("/api/events?page=2&sort=asc", headers=headers).status_code == 200
 
 
 def test_a_percent_encoded_path_is_compared_as_sent(
-    http: TestClient, client: sdk.BrokerClient, token: sdk.AccessToken
+    http: TestClient, client: discretion_sdk.BrokerClient, token: discretion_sdk.AccessToken
 ) -> None:
     url = f"{BASE}/api/files/a%20b"
     response = http.get("/api/files/a%20b", headers=client.authorization_headers(token, "GET", url))
@@ -89,7 +95,11 @@ def test_a_percent_encoded_path_is_compared_as_sent(
     [("GET", f"{BASE}/api/other"), ("POST", EVENTS), ("GET", "https://testserver/api/events")],
 )
 def test_a_proof_for_another_request_is_invalid_dpop_proof(
-    http: TestClient, client: sdk.BrokerClient, token: sdk.AccessToken, method: str, url: str
+    http: TestClient,
+    client: discretion_sdk.BrokerClient,
+    token: discretion_sdk.AccessToken,
+    method: str,
+    url: str,
 ) -> None:
     headers = client.authorization_headers(token, method, url)
     response = http.get("/api/events", headers=headers)
@@ -98,14 +108,16 @@ def test_a_proof_for_another_request_is_invalid_dpop_proof(
     assert response.headers["cache-control"] == "no-store"
 
 
-def test_a_dpop_token_without_a_proof_is_invalid_dpop_proof(http: TestClient, token: sdk.AccessToken) -> None:
+def test_a_dpop_token_without_a_proof_is_invalid_dpop_proof(
+    http: TestClient, token: discretion_sdk.AccessToken
+) -> None:
     response = http.get("/api/events", headers={"Authorization": f"DPoP {token.access_token}"})
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == PROOF_REFUSED
 
 
 def test_two_dpop_headers_are_invalid_dpop_proof(
-    http: TestClient, client: sdk.BrokerClient, token: sdk.AccessToken
+    http: TestClient, client: discretion_sdk.BrokerClient, token: discretion_sdk.AccessToken
 ) -> None:
     first = client.authorization_headers(token, "GET", EVENTS)
     second = client.dpop_proof("GET", EVENTS, access_token=token)
@@ -116,7 +128,7 @@ def test_two_dpop_headers_are_invalid_dpop_proof(
 
 
 def test_a_replayed_proof_is_invalid_dpop_proof(
-    http: TestClient, client: sdk.BrokerClient, token: sdk.AccessToken
+    http: TestClient, client: discretion_sdk.BrokerClient, token: discretion_sdk.AccessToken
 ) -> None:
     headers = client.authorization_headers(token, "GET", EVENTS)
     assert http.get("/api/events", headers=headers).status_code == 200
@@ -126,7 +138,7 @@ def test_a_replayed_proof_is_invalid_dpop_proof(
 
 
 def test_a_thiefs_proof_is_invalid_dpop_proof(
-    http: TestClient, token: sdk.AccessToken, clock: FakeClock
+    http: TestClient, token: discretion_sdk.AccessToken, clock: FakeClock
 ) -> None:
     thief = Ed25519PrivateKey.generate()
     proof = make_proof(thief, htu=EVENTS, iat=clock.now, token=token.access_token)
@@ -135,7 +147,9 @@ def test_a_thiefs_proof_is_invalid_dpop_proof(
     assert response.headers["www-authenticate"] == PROOF_REFUSED
 
 
-def test_a_dpop_token_presented_as_bearer_is_invalid_token(http: TestClient, token: sdk.AccessToken) -> None:
+def test_a_dpop_token_presented_as_bearer_is_invalid_token(
+    http: TestClient, token: discretion_sdk.AccessToken
+) -> None:
     # Today's bearer answer: the binding is not mentioned, the token is simply not good as bearer.
     response = http.get("/api/events", headers={"Authorization": f"Bearer {token.access_token}"})
     assert response.status_code == 401
@@ -145,7 +159,7 @@ def test_a_dpop_token_presented_as_bearer_is_invalid_token(http: TestClient, tok
 
 
 def test_a_bearer_token_presented_as_dpop_is_invalid_token(
-    http: TestClient, client: sdk.BrokerClient, broker: FakeBroker
+    http: TestClient, client: discretion_sdk.BrokerClient, broker: FakeBroker
 ) -> None:
     bearer = broker.mint()
     proof = client.dpop_proof("GET", EVENTS, access_token=bearer)
@@ -164,7 +178,7 @@ def test_bearer_tokens_keep_working(http: TestClient, broker: FakeBroker) -> Non
 
 
 def test_an_expired_dpop_token_is_invalid_token_in_a_dpop_challenge(
-    http: TestClient, client: sdk.BrokerClient, token: sdk.AccessToken, clock: FakeClock
+    http: TestClient, client: discretion_sdk.BrokerClient, token: discretion_sdk.AccessToken, clock: FakeClock
 ) -> None:
     clock.advance(3600)
     response = http.get("/api/events", headers=client.authorization_headers(token, "GET", EVENTS))
@@ -176,7 +190,7 @@ def test_an_expired_dpop_token_is_invalid_token_in_a_dpop_challenge(
 
 
 def test_a_missing_scope_is_insufficient_scope_in_a_dpop_challenge(
-    http: TestClient, client: sdk.BrokerClient, token: sdk.AccessToken
+    http: TestClient, client: discretion_sdk.BrokerClient, token: discretion_sdk.AccessToken
 ) -> None:
     response = http.post("/api/events", headers=client.authorization_headers(token, "POST", EVENTS))
     assert response.status_code == 403
@@ -196,7 +210,10 @@ def test_a_malformed_dpop_authorization_is_invalid_request(http: TestClient, val
 
 
 def test_a_verifier_outage_is_503_for_dpop_too(
-    http: TestClient, client: sdk.BrokerClient, token: sdk.AccessToken, broker: FakeBroker
+    http: TestClient,
+    client: discretion_sdk.BrokerClient,
+    token: discretion_sdk.AccessToken,
+    broker: FakeBroker,
 ) -> None:
     broker.jwks_error = 500
     response = http.get("/api/events", headers=client.authorization_headers(token, "GET", EVENTS))
@@ -204,10 +221,13 @@ def test_a_verifier_outage_is_503_for_dpop_too(
 
 
 def test_a_server_nonce_is_asked_for_then_accepted(
-    broker: FakeBroker, clock: FakeClock, client: sdk.BrokerClient, token: sdk.AccessToken
+    broker: FakeBroker,
+    clock: FakeClock,
+    client: discretion_sdk.BrokerClient,
+    token: discretion_sdk.AccessToken,
 ) -> None:
-    nonces = sdk.DPoPNonces(clock=clock)
-    verifier = sdk.TokenVerifier(
+    nonces = discretion_sdk.DPoPNonces(clock=clock)
+    verifier = discretion_sdk.TokenVerifier(
         issuer=ISSUER, audience=RESOURCE, http_client=broker.client(), clock=clock, dpop_nonce=nonces
     )
     with TestClient(make_app(verifier)) as http:
@@ -224,7 +244,9 @@ def test_a_server_nonce_is_asked_for_then_accepted(
 
 
 def test_behind_a_proxy_htu_uses_the_public_origin(
-    verifier: sdk.TokenVerifier, client: sdk.BrokerClient, token: sdk.AccessToken
+    verifier: discretion_sdk.TokenVerifier,
+    client: discretion_sdk.BrokerClient,
+    token: discretion_sdk.AccessToken,
 ) -> None:
     with TestClient(make_app(verifier, public_origin="https://api.example")) as http:
         public = client.authorization_headers(token, "GET", "https://api.example/api/events")
@@ -236,15 +258,15 @@ def test_behind_a_proxy_htu_uses_the_public_origin(
 @pytest.mark.parametrize(
     "origin", ["api.example", "https://api.example/base", "https://api.example?x", "ftp://a"]
 )
-def test_a_bad_public_origin_is_refused(verifier: sdk.TokenVerifier, origin: str) -> None:
+def test_a_bad_public_origin_is_refused(verifier: discretion_sdk.TokenVerifier, origin: str) -> None:
     with pytest.raises(ValueError, match="public_origin"):
-        sdk.require_scope(verifier, "calendar:read", public_origin=origin)
+        discretion_sdk.require_scope(verifier, "calendar:read", public_origin=origin)
 
 
 def test_the_challenge_lists_the_verifiers_dpop_algorithms(
-    broker: FakeBroker, clock: FakeClock, token: sdk.AccessToken
+    broker: FakeBroker, clock: FakeClock, token: discretion_sdk.AccessToken
 ) -> None:
-    verifier = sdk.TokenVerifier(
+    verifier = discretion_sdk.TokenVerifier(
         issuer=ISSUER, audience=RESOURCE, http_client=broker.client(), clock=clock, dpop_algorithms=["ES256"]
     )
     with TestClient(make_app(verifier)) as http:
@@ -253,9 +275,12 @@ def test_the_challenge_lists_the_verifiers_dpop_algorithms(
 
 
 def test_the_guard_checks_dpop_with_the_async_verifier(
-    broker: FakeBroker, clock: FakeClock, client: sdk.BrokerClient, token: sdk.AccessToken
+    broker: FakeBroker,
+    clock: FakeClock,
+    client: discretion_sdk.BrokerClient,
+    token: discretion_sdk.AccessToken,
 ) -> None:
-    verifier = sdk.AsyncTokenVerifier(
+    verifier = discretion_sdk.AsyncTokenVerifier(
         issuer=ISSUER, audience=RESOURCE, http_client=broker.async_client(), clock=clock
     )
     with TestClient(make_app(verifier)) as http:

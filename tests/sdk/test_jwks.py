@@ -6,17 +6,17 @@ import base64
 import json
 from typing import Any
 
+import discretion_sdk
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
-import sdk
 from tests.sdk.fakes import ISSUER, RESOURCE, FakeBroker, FakeClock, public_jwk
 
 
-def _verifier(broker: FakeBroker, clock: FakeClock, *algorithms: str) -> sdk.TokenVerifier:
-    return sdk.TokenVerifier(
+def _verifier(broker: FakeBroker, clock: FakeClock, *algorithms: str) -> discretion_sdk.TokenVerifier:
+    return discretion_sdk.TokenVerifier(
         issuer=ISSUER, audience=RESOURCE, http_client=broker.client(), clock=clock, algorithms=algorithms
     )
 
@@ -37,14 +37,14 @@ def test_rsa_keys_verify_their_declared_algorithm_only(
     verifier = _verifier(broker, clock, "PS256", "RS256")
     assert verifier.verify(broker.mint(key=key, algorithm=alg, headers={"kid": "rsa-1"})).subject == "alice"
     other = "RS256" if alg == "PS256" else "PS256"
-    with pytest.raises(sdk.InvalidToken, match="bad_algorithm"):
+    with pytest.raises(discretion_sdk.InvalidToken, match="bad_algorithm"):
         verifier.verify(broker.mint(key=key, algorithm=other, headers={"kid": "rsa-1"}))
 
 
 def test_an_rsa_key_without_alg_is_not_trusted(broker: FakeBroker, clock: FakeClock) -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     broker.jwks_keys = [_rsa_jwk(key, "rsa-1", None)]
-    with pytest.raises(sdk.InvalidToken, match="unknown_key"):
+    with pytest.raises(discretion_sdk.InvalidToken, match="unknown_key"):
         _verifier(broker, clock, "PS256").verify(
             broker.mint(key=key, algorithm="PS256", headers={"kid": "rsa-1"})
         )
@@ -58,7 +58,7 @@ def test_an_es256_signature_of_the_wrong_length_is_a_bad_signature(
     verifier = _verifier(broker, clock, "ES256")
     token = broker.mint(key=key, algorithm="ES256", headers={"kid": "ec-1"})
     assert verifier.verify(token).subject == "alice"
-    with pytest.raises(sdk.InvalidToken, match="bad_signature"):
+    with pytest.raises(discretion_sdk.InvalidToken, match="bad_signature"):
         verifier.verify(token[: token.rindex(".") + 1] + "A" * 64)  # 48 bytes, not 64
 
 
@@ -67,7 +67,7 @@ def test_an_ec_point_off_the_curve_is_not_trusted(broker: FakeBroker, clock: Fak
     jwk = {**json.loads(ECAlgorithm.to_jwk(key.public_key())), "kid": "ec-1"}
     jwk["y"] = jwk["x"]
     broker.jwks_keys = [jwk]
-    with pytest.raises(sdk.InvalidToken, match="unknown_key"):
+    with pytest.raises(discretion_sdk.InvalidToken, match="unknown_key"):
         _verifier(broker, clock, "ES256").verify(
             broker.mint(key=key, algorithm="ES256", headers={"kid": "ec-1"})
         )
@@ -85,22 +85,26 @@ def test_an_ec_point_off_the_curve_is_not_trusted(broker: FakeBroker, clock: Fak
     ],
 )
 def test_keys_not_meant_for_eddsa_signatures_are_skipped(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, change: dict[str, Any]
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, change: dict[str, Any]
 ) -> None:
     broker.jwks_keys[0].update(change)
-    with pytest.raises(sdk.InvalidToken, match="unknown_key"):
+    with pytest.raises(discretion_sdk.InvalidToken, match="unknown_key"):
         verifier.verify(broker.mint())
 
 
-def test_two_keys_under_one_kid_are_both_distrusted(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_two_keys_under_one_kid_are_both_distrusted(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker
+) -> None:
     broker.jwks_keys.append(public_jwk(Ed25519PrivateKey.generate().public_key(), broker.kid))
-    with pytest.raises(sdk.InvalidToken, match="unknown_key"):
+    with pytest.raises(discretion_sdk.InvalidToken, match="unknown_key"):
         verifier.verify(broker.mint())
 
 
-def test_a_jwks_without_keys_list_fails_closed(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_a_jwks_without_keys_list_fails_closed(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker
+) -> None:
     broker.jwks_keys = "nope"  # type: ignore[assignment]
-    with pytest.raises(sdk.VerifierUnavailable):
+    with pytest.raises(discretion_sdk.VerifierUnavailable):
         verifier.verify(broker.mint())
 
 
@@ -112,7 +116,7 @@ def test_a_small_order_ed25519_key_is_not_trusted(broker: FakeBroker, clock: Fak
     _, payload, _ = broker.mint().split(".")
     header = _b64(json.dumps({"alg": "EdDSA", "typ": "at+jwt", "kid": "weak"}).encode())
     forged = f"{header}.{payload}.{_b64(identity + bytes(32))}"
-    with pytest.raises(sdk.InvalidToken, match="unknown_key"):
+    with pytest.raises(discretion_sdk.InvalidToken, match="unknown_key"):
         _verifier(broker, clock, "EdDSA").verify(forged)
 
 

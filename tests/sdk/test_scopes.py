@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from discretion_sdk import Scope, scope_covers, scopes_cover
 from hypothesis import given
 from hypothesis import strategies as st
-
-from sdk import Scope, scope_covers, scopes_cover
 
 COVERS = [
     ("calendar:read", "calendar:read", True),

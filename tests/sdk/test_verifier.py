@@ -8,6 +8,7 @@ import hmac
 import json
 from typing import Any
 
+import discretion_sdk
 import httpx
 import jwt
 import pytest
@@ -16,7 +17,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from jwt.algorithms import ECAlgorithm
 
-import sdk
 from tests.sdk.fakes import AGENT_ID, ISSUER, RESOURCE, FakeBroker, FakeClock, public_jwk
 
 
@@ -31,8 +31,8 @@ def compact(header: dict[str, Any], claims: dict[str, Any], sign: Any = None) ->
     return f"{signing_input}.{b64(signature)}"
 
 
-def reason(verifier: sdk.TokenVerifier, token: str, **kwargs: Any) -> str:
-    with pytest.raises(sdk.InvalidToken) as caught:
+def reason(verifier: discretion_sdk.TokenVerifier, token: str, **kwargs: Any) -> str:
+    with pytest.raises(discretion_sdk.InvalidToken) as caught:
         verifier.verify(token, **kwargs)
     return caught.value.reason
 
@@ -40,7 +40,9 @@ def reason(verifier: sdk.TokenVerifier, token: str, **kwargs: Any) -> str:
 # -- the good token ------------------------------------------------------------------------------
 
 
-def test_a_good_token_is_accepted(verifier: sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock) -> None:
+def test_a_good_token_is_accepted(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock
+) -> None:
     token = broker.mint(jti="jti-1", purpose="scheduling")
     verified = verifier.verify(token, required_scopes=["calendar:read"])
     assert verified.subject == "alice"
@@ -58,12 +60,14 @@ def test_a_good_token_is_accepted(verifier: sdk.TokenVerifier, broker: FakeBroke
     assert token not in repr(verified)
 
 
-def test_delegated_token_exposes_act(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_delegated_token_exposes_act(verifier: discretion_sdk.TokenVerifier, broker: FakeBroker) -> None:
     act = {"sub": "agent-b", "act": {"sub": "agent-c"}}
     assert verifier.verify(broker.mint(act=act)).act == act
 
 
-def test_the_jwks_is_downloaded_once_and_cached(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_the_jwks_is_downloaded_once_and_cached(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker
+) -> None:
     for _ in range(5):
         verifier.verify(broker.mint())
     assert broker.hits["/.well-known/jwks.json"] == 1
@@ -73,7 +77,7 @@ def test_the_jwks_is_downloaded_once_and_cached(verifier: sdk.TokenVerifier, bro
 
 
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", "nOnE"])
-def test_alg_none_is_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker, alg: str) -> None:
+def test_alg_none_is_rejected(verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, alg: str) -> None:
     token = compact({"alg": alg, "typ": "at+jwt", "kid": broker.kid}, broker.claims())
     assert reason(verifier, token) == "bad_algorithm"
     assert reason(verifier, token + "AAAA") in {"bad_algorithm", "malformed"}
@@ -95,7 +99,7 @@ def _public_key_encodings(broker: FakeBroker) -> dict[str, bytes]:
 
 @pytest.mark.parametrize("encoding", ["raw", "pem", "der", "jwk"])
 def test_hs256_signed_with_the_public_key_is_rejected(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, encoding: str
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, encoding: str
 ) -> None:
     # CVE-2015-9235 / CVE-2022-29217 style algorithm confusion: the public key as an HMAC secret.
     secret = _public_key_encodings(broker)[encoding]
@@ -112,7 +116,9 @@ def _ec_broker_key(broker: FakeBroker) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def test_es256_is_rejected_when_pinned_to_eddsa(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_es256_is_rejected_when_pinned_to_eddsa(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker
+) -> None:
     ec_key = _ec_broker_key(broker)
     token = broker.mint(key=ec_key, algorithm="ES256", headers={"kid": "broker-ec"})
     assert reason(verifier, token) == "bad_algorithm"
@@ -120,7 +126,7 @@ def test_es256_is_rejected_when_pinned_to_eddsa(verifier: sdk.TokenVerifier, bro
 
 def test_es256_is_accepted_when_pinned_to_es256(broker: FakeBroker, clock: FakeClock) -> None:
     ec_key = _ec_broker_key(broker)
-    verifier = sdk.TokenVerifier(
+    verifier = discretion_sdk.TokenVerifier(
         issuer=ISSUER, audience=RESOURCE, http_client=broker.client(), clock=clock, algorithms=["ES256"]
     )
     token = broker.mint(key=ec_key, algorithm="ES256", headers={"kid": "broker-ec"})
@@ -132,7 +138,7 @@ def test_an_algorithm_that_does_not_match_the_keys_type_is_rejected(
 ) -> None:
     # Both algorithms allowed, but the kid names an Ed25519 key: ES256 must not be tried on it.
     _ec_broker_key(broker)
-    verifier = sdk.TokenVerifier(
+    verifier = discretion_sdk.TokenVerifier(
         issuer=ISSUER,
         audience=RESOURCE,
         http_client=broker.client(),
@@ -146,7 +152,7 @@ def test_an_algorithm_that_does_not_match_the_keys_type_is_rejected(
 @pytest.mark.parametrize("algorithms", [["none"], ["HS256"], ["EdDSA", "HS256"], [], "RS512"])
 def test_a_verifier_cannot_be_configured_with_symmetric_or_no_algorithms(algorithms: Any) -> None:
     with pytest.raises(ValueError, match="algorithms"):
-        sdk.TokenVerifier(issuer=ISSUER, audience=RESOURCE, algorithms=algorithms)
+        discretion_sdk.TokenVerifier(issuer=ISSUER, audience=RESOURCE, algorithms=algorithms)
 
 
 # -- type confusion ------------------------------------------------------------------------------
@@ -155,11 +161,11 @@ def test_a_verifier_cannot_be_configured_with_symmetric_or_no_algorithms(algorit
 @pytest.mark.parametrize(
     "typ", ["JWT", "jwt", "dpop+jwt", "client-authentication+jwt", "at+jwt2", "application/jwt"]
 )
-def test_wrong_typ_is_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker, typ: str) -> None:
+def test_wrong_typ_is_rejected(verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, typ: str) -> None:
     assert reason(verifier, broker.mint(headers={"typ": typ})) == "wrong_type"
 
 
-def test_missing_typ_is_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_missing_typ_is_rejected(verifier: discretion_sdk.TokenVerifier, broker: FakeBroker) -> None:
     # pyjwt adds typ "JWT" by default; None removes it from the header altogether.
     token = compact({"alg": "EdDSA", "kid": broker.kid}, broker.claims(), broker.key.sign)
     assert "typ" not in jwt.get_unverified_header(token)
@@ -168,7 +174,7 @@ def test_missing_typ_is_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker
 
 @pytest.mark.parametrize("typ", ["at+jwt", "AT+JWT", "application/at+jwt", "Application/AT+JWT"])
 def test_typ_is_compared_case_insensitively_with_optional_prefix(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, typ: str
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, typ: str
 ) -> None:
     assert verifier.verify(broker.mint(headers={"typ": typ})).subject == "alice"
 
@@ -176,7 +182,9 @@ def test_typ_is_compared_case_insensitively_with_optional_prefix(
 # -- keys ----------------------------------------------------------------------------------------
 
 
-def test_unknown_kid_triggers_one_jwks_refresh(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_unknown_kid_triggers_one_jwks_refresh(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker
+) -> None:
     verifier.verify(broker.mint())
     # The broker rotates: a new key is published and used.
     new_key = Ed25519PrivateKey.generate()
@@ -187,7 +195,7 @@ def test_unknown_kid_triggers_one_jwks_refresh(verifier: sdk.TokenVerifier, brok
 
 
 def test_kid_spraying_refreshes_the_jwks_at_most_once_per_10_seconds(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock
 ) -> None:
     verifier.verify(broker.mint())
     for i in range(20):
@@ -201,11 +209,13 @@ def test_kid_spraying_refreshes_the_jwks_at_most_once_per_10_seconds(
     assert broker.hits["/.well-known/jwks.json"] == 3
 
 
-def test_missing_kid_is_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_missing_kid_is_rejected(verifier: discretion_sdk.TokenVerifier, broker: FakeBroker) -> None:
     assert reason(verifier, broker.mint(headers={"kid": None})) == "unknown_key"
 
 
-def test_jku_x5u_and_jwk_headers_are_ignored(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_jku_x5u_and_jwk_headers_are_ignored(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker
+) -> None:
     attacker = Ed25519PrivateKey.generate()
     attacker_jwk = public_jwk(attacker.public_key(), "attacker")
     headers = {
@@ -223,18 +233,20 @@ def test_jku_x5u_and_jwk_headers_are_ignored(verifier: sdk.TokenVerifier, broker
     assert {request.url.host for request in broker.requests} == {"broker.test"}
 
 
-def test_a_signature_by_another_key_is_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_a_signature_by_another_key_is_rejected(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker
+) -> None:
     assert reason(verifier, broker.mint(key=Ed25519PrivateKey.generate())) == "bad_signature"
 
 
-def test_a_tampered_payload_is_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_a_tampered_payload_is_rejected(verifier: discretion_sdk.TokenVerifier, broker: FakeBroker) -> None:
     header, _, signature = broker.mint().split(".")
     payload = b64(json.dumps(broker.claims(scope="calendar:*")).encode())
     assert reason(verifier, f"{header}.{payload}.{signature}") == "bad_signature"
 
 
 def test_a_private_key_published_in_the_jwks_is_not_trusted(
-    verifier: sdk.TokenVerifier, broker: FakeBroker
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker
 ) -> None:
     private = broker.key.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
@@ -243,15 +255,15 @@ def test_a_private_key_published_in_the_jwks_is_not_trusted(
     assert reason(verifier, broker.mint()) == "unknown_key"
 
 
-def test_an_unreachable_jwks_fails_closed(broker: FakeBroker, verifier: sdk.TokenVerifier) -> None:
+def test_an_unreachable_jwks_fails_closed(broker: FakeBroker, verifier: discretion_sdk.TokenVerifier) -> None:
     broker.jwks_error = 500
-    with pytest.raises(sdk.VerifierUnavailable) as caught:
+    with pytest.raises(discretion_sdk.VerifierUnavailable) as caught:
         verifier.verify(broker.mint())
     assert caught.value.reason == "jwks_unavailable"
 
 
 def test_a_key_removed_from_the_jwks_stops_verifying_after_max_age(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock
 ) -> None:
     verifier.verify(broker.mint())
     broker.jwks_keys = [public_jwk(Ed25519PrivateKey.generate().public_key(), "broker-key-2")]
@@ -262,7 +274,7 @@ def test_a_key_removed_from_the_jwks_stops_verifying_after_max_age(
 
 
 def test_a_stale_jwks_is_kept_while_the_broker_is_unreachable(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock
 ) -> None:
     verifier.verify(broker.mint())
     broker.jwks_error = 503
@@ -273,14 +285,16 @@ def test_a_stale_jwks_is_kept_while_the_broker_is_unreachable(
 # -- time ----------------------------------------------------------------------------------------
 
 
-def test_expired_token_is_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock) -> None:
+def test_expired_token_is_rejected(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock
+) -> None:
     token = broker.mint()
     clock.advance(300 + 30)
     assert reason(verifier, token) == "expired"
 
 
 def test_expiry_is_checked_with_30_seconds_leeway(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock
 ) -> None:
     token = broker.mint()
     clock.advance(300 + 29)
@@ -288,7 +302,7 @@ def test_expiry_is_checked_with_30_seconds_leeway(
 
 
 def test_token_not_yet_valid_beyond_leeway_is_rejected(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, clock: FakeClock
 ) -> None:
     now = int(clock.now)
     assert reason(verifier, broker.mint(nbf=now + 31)) == "not_yet_valid"
@@ -297,13 +311,17 @@ def test_token_not_yet_valid_beyond_leeway_is_rejected(
 
 
 @pytest.mark.parametrize("exp", [True, "1900000000", None, [1], {"n": 1}])
-def test_a_non_numeric_exp_is_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker, exp: Any) -> None:
+def test_a_non_numeric_exp_is_rejected(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, exp: Any
+) -> None:
     expected = "missing_claim" if exp is None else "malformed"
     assert reason(verifier, broker.mint(exp=exp)) == expected
 
 
 @pytest.mark.parametrize("constant", ["Infinity", "NaN", "1e400"])
-def test_an_infinite_exp_is_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker, constant: str) -> None:
+def test_an_infinite_exp_is_rejected(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, constant: str
+) -> None:
     claims = json.dumps(broker.claims(exp=0)).replace('"exp": 0', f'"exp": {constant}')
     signing_input = f"{b64(json.dumps({'alg': 'EdDSA', 'typ': 'at+jwt', 'kid': broker.kid}).encode())}"
     signing_input += f".{b64(claims.encode())}"
@@ -314,25 +332,25 @@ def test_an_infinite_exp_is_rejected(verifier: sdk.TokenVerifier, broker: FakeBr
 # -- issuer, audience, claims ---------------------------------------------------------------------
 
 
-def test_wrong_issuer_is_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_wrong_issuer_is_rejected(verifier: discretion_sdk.TokenVerifier, broker: FakeBroker) -> None:
     for iss in ("http://other.test", ISSUER + "/", ISSUER.upper(), ""):
         assert reason(verifier, broker.mint(iss=iss)) == "wrong_issuer"
 
 
-def test_wrong_audience_is_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_wrong_audience_is_rejected(verifier: discretion_sdk.TokenVerifier, broker: FakeBroker) -> None:
     for aud in ("https://other-holder.test/api", RESOURCE + "/", ["https://a.test"], [], 7):
         assert reason(verifier, broker.mint(aud=aud)) == "wrong_audience"
 
 
 def test_an_audience_list_containing_ours_is_accepted(
-    verifier: sdk.TokenVerifier, broker: FakeBroker
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker
 ) -> None:
     verified = verifier.verify(broker.mint(aud=["https://a.test", RESOURCE]))
     assert verified.audience == ("https://a.test", RESOURCE)
 
 
 def test_a_verifier_may_accept_several_audiences(broker: FakeBroker, clock: FakeClock) -> None:
-    verifier = sdk.TokenVerifier(
+    verifier = discretion_sdk.TokenVerifier(
         issuer=ISSUER, audience=["https://a.test", RESOURCE], http_client=broker.client(), clock=clock
     )
     assert verifier.verify(broker.mint()).subject == "alice"
@@ -340,21 +358,23 @@ def test_a_verifier_may_accept_several_audiences(broker: FakeBroker, clock: Fake
 
 def test_an_empty_audience_is_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="audience"):
-        sdk.TokenVerifier(issuer=ISSUER, audience=[])
+        discretion_sdk.TokenVerifier(issuer=ISSUER, audience=[])
 
 
 @pytest.mark.parametrize("claim", ["iss", "sub", "aud", "client_id", "scope", "iat", "exp", "jti"])
-def test_missing_claims_are_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker, claim: str) -> None:
+def test_missing_claims_are_rejected(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, claim: str
+) -> None:
     dropped: dict[str, Any] = {claim: None}
     token = broker.mint(**dropped)
-    with pytest.raises(sdk.InvalidToken) as caught:
+    with pytest.raises(discretion_sdk.InvalidToken) as caught:
         verifier.verify(token)
     assert (caught.value.reason, caught.value.detail) == ("missing_claim", claim)
 
 
 @pytest.mark.parametrize("claim", ["sub", "client_id", "scope", "jti"])
 def test_empty_or_non_string_identity_claims_are_rejected(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, claim: str
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, claim: str
 ) -> None:
     empty: dict[str, Any] = {claim: ""}
     number: dict[str, Any] = {claim: 12}
@@ -362,25 +382,29 @@ def test_empty_or_non_string_identity_claims_are_rejected(
     assert reason(verifier, broker.mint(**number)) == "malformed"
 
 
-def test_insufficient_scope_is_its_own_error(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_insufficient_scope_is_its_own_error(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker
+) -> None:
     token = broker.mint(scope="calendar:read")
-    with pytest.raises(sdk.InsufficientScope) as caught:
+    with pytest.raises(discretion_sdk.InsufficientScope) as caught:
         verifier.verify(token, required_scopes=["calendar:read", "calendar:write"])
     assert caught.value.required == ("calendar:read", "calendar:write")
     assert caught.value.granted == ("calendar:read",)
-    assert not isinstance(caught.value, sdk.InvalidToken)
+    assert not isinstance(caught.value, discretion_sdk.InvalidToken)
 
 
-def test_required_scopes_use_the_covering_rule(verifier: sdk.TokenVerifier, broker: FakeBroker) -> None:
+def test_required_scopes_use_the_covering_rule(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker
+) -> None:
     token = broker.mint(scope="calendar:* contacts:read")
     verifier.verify(token, required_scopes=["calendar:write", "contacts.email:read"])
     verifier.verify(token, required_scopes="calendar:read contacts.phone:read")
-    with pytest.raises(sdk.InsufficientScope):
+    with pytest.raises(discretion_sdk.InsufficientScope):
         verifier.verify(token, required_scopes=["contacts:*"])
 
 
 def test_a_sender_constrained_token_is_refused_as_a_bearer_token(
-    verifier: sdk.TokenVerifier, broker: FakeBroker
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker
 ) -> None:
     token = broker.mint(cnf={"jkt": "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"})
     assert reason(verifier, token) == "sender_constrained"
@@ -391,7 +415,7 @@ def test_a_sender_constrained_token_is_refused_as_a_bearer_token(
 
 @pytest.mark.parametrize("claim", [("reveal", "PERSON"), ("reveal", [1]), ("act", "x"), ("grant_id", 3)])
 def test_optional_claims_of_the_wrong_type_are_rejected(
-    verifier: sdk.TokenVerifier, broker: FakeBroker, claim: tuple[str, Any]
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, claim: tuple[str, Any]
 ) -> None:
     assert reason(verifier, broker.mint(**dict([claim]))) == "malformed"
 
@@ -445,25 +469,27 @@ def _malformed_tokens(broker: FakeBroker) -> dict[str, str]:
         "crit header",
     ],
 )
-def test_malformed_tokens_are_rejected(verifier: sdk.TokenVerifier, broker: FakeBroker, case: str) -> None:
+def test_malformed_tokens_are_rejected(
+    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker, case: str
+) -> None:
     assert reason(verifier, _malformed_tokens(broker)[case]) == "malformed"
 
 
 def test_the_verifier_never_fetches_anything_but_the_configured_jwks(
-    broker: FakeBroker, verifier: sdk.TokenVerifier
+    broker: FakeBroker, verifier: discretion_sdk.TokenVerifier
 ) -> None:
     verifier.verify(broker.mint())
     assert [str(r.url) for r in broker.requests] == [f"{ISSUER}/.well-known/jwks.json"]
 
 
-def test_verifier_repr_names_issuer_and_audience(verifier: sdk.TokenVerifier) -> None:
+def test_verifier_repr_names_issuer_and_audience(verifier: discretion_sdk.TokenVerifier) -> None:
     assert (
         repr(verifier) == f"TokenVerifier(issuer={ISSUER!r}, audience=[{RESOURCE!r}], algorithms=['EdDSA'])"
     )
 
 
 def test_own_http_client_is_closed(broker: FakeBroker) -> None:
-    verifier = sdk.TokenVerifier(issuer=ISSUER, audience=RESOURCE)
+    verifier = discretion_sdk.TokenVerifier(issuer=ISSUER, audience=RESOURCE)
     verifier.close()
     assert isinstance(verifier._http, httpx.Client)
     assert verifier._http.is_closed

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import discretion_sdk
 import pytest
 
-import sdk
 from tests.agents import TestAgent
 from tests.conftest import CALENDAR_URI, ISSUER, World
 
@@ -13,9 +13,9 @@ pytestmark = pytest.mark.filterwarnings("ignore:You should not use the 'timeout'
 RECORD = {"attendee": {"name": "Alice Martin", "email": "alice@example.org"}, "title": "Flight to Lisbon"}
 
 
-def _client(world: World, agent: TestAgent) -> sdk.BrokerClient:
+def _client(world: World, agent: TestAgent) -> discretion_sdk.BrokerClient:
     # The test client is an httpx.Client on the ASGI app, so the SDK runs unchanged in process.
-    return sdk.BrokerClient(
+    return discretion_sdk.BrokerClient(
         issuer=ISSUER,
         client_id=agent.client_id,
         private_key=agent.key,
@@ -42,5 +42,5 @@ def test_only_the_holder_the_token_is_for_may_disclose(world: World) -> None:
     token = _client(world, world.travel).token(
         subject="alice", resource=CALENDAR_URI, scopes=["calendar:read"]
     )
-    with pytest.raises(sdk.BrokerError):
+    with pytest.raises(discretion_sdk.BrokerError):
         _client(world, world.ads).disclose(RECORD, token)
