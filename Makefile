@@ -41,7 +41,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check policy broker sdk tests examples benchmarks
 
 typecheck: $(DEV_STAMP)
-	$(BIN)/mypy policy sdk/discretion_sdk broker
+	$(BIN)/mypy policy sdk/discretion_sdk sdk/discretion_wire broker
 
 bench: $(DEV_STAMP)
 	$(BIN)/python benchmarks/token_issuance.py

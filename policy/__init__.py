@@ -1,4 +1,9 @@
-"""Pure decision logic for the Discretion broker: standard library only, no clock, no I/O."""
+"""Pure decision logic for the Discretion broker: standard library only, no clock, no I/O.
+
+The scope grammar is discretion_wire's (also standard library only), shared with the SDK.
+"""
+
+from discretion_wire.scopes import Scope, ScopeError, all_covered, parse_scope_string, parse_scopes
 
 from policy.decision import Decision, Denial, Reason
 from policy.delegation import ExchangeRequest, ParentToken, decide_exchange, exchange_lifetime
@@ -14,7 +19,6 @@ from policy.parties import (
     check_parties,
     normalize_organization,
 )
-from policy.scopes import Scope, ScopeError, all_covered, parse_scope_string, parse_scopes
 
 __all__ = [
     "MAX_DELEGATION_DEPTH",

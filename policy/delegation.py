@@ -7,11 +7,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from discretion_wire.scopes import Scope, all_covered
+
 from policy.decision import Decision, Denial, Reason
 from policy.engine import Limits
 from policy.grants import Grant
 from policy.parties import ListEntry, ListMode, Party, check_parties
-from policy.scopes import Scope, all_covered
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

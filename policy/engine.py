@@ -7,10 +7,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from discretion_wire.scopes import Scope, all_covered
+
 from policy.decision import Decision, Denial, Reason
 from policy.grants import Grant
 from policy.parties import ListEntry, ListMode, Party, check_parties
-from policy.scopes import Scope, all_covered
 
 # Bumped whenever a rule changes, so an auditor knows which rules a logged decision was made under.
 POLICY_VERSION = "2026-11-28.1"

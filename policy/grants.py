@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from discretion_wire.scopes import Scope
+
 from policy.parties import Party
-from policy.scopes import Scope
 
 MAX_DELEGATION_DEPTH = 8
 

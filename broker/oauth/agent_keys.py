@@ -7,12 +7,12 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from discretion_wire import ALGORITHMS, has_private_members, key_fits
 from nacl.bindings import crypto_core_ed25519_is_valid_point as is_valid_point
 
-# Assertion algorithms accepted, by key type. HS* is never accepted: a shared secret cannot be a
-# registered public key (RFC 8725 section 3.1).
-ALLOWED_ALGS = ("EdDSA", "ES256", "PS256", "RS256")
-_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
+# Assertion algorithms accepted: asymmetric only. HS* is never accepted: a shared secret cannot be
+# a registered public key (RFC 8725 section 3.1).
+ALLOWED_ALGS = ALGORITHMS
 # What a registered key keeps: the members that define it, each a string. Others (`key_ops`,
 # `x5c`, `ext`, ...) are dropped: nothing here reads them, and a key of strings only is parsed
 # once and remembered (`load_key_cached`) instead of at every assertion.
@@ -25,22 +25,18 @@ class JwkError(ValueError):
 
 
 def _alg_for(jwk: dict[str, Any]) -> str:
-    kty = jwk.get("kty")
     declared = jwk.get("alg")
-    if kty == "OKP" and jwk.get("crv") == "Ed25519":
-        alg = "EdDSA"
-    elif kty == "EC" and jwk.get("crv") == "P-256":
-        alg = "ES256"
-    elif kty == "RSA":
-        # RSA keys must pin their algorithm, so PS256 and RS256 cannot be swapped.
-        if declared not in ("PS256", "RS256"):
-            raise JwkError("RSA keys must declare alg PS256 or RS256")
-        alg = declared
-    else:
+    fitting = [alg for alg in ALLOWED_ALGS if key_fits(jwk, alg)]
+    if not fitting:
         raise JwkError("keys must be OKP Ed25519, EC P-256 or RSA")
-    if declared is not None and declared != alg:
+    if len(fitting) > 1:
+        # An RSA key must pin its algorithm, so PS256 and RS256 cannot be swapped.
+        if declared not in fitting:
+            raise JwkError("RSA keys must declare alg PS256 or RS256")
+        return str(declared)
+    if declared is not None and declared != fitting[0]:
         raise JwkError(f"key alg {declared!r} does not fit the key type")
-    return alg
+    return fitting[0]
 
 
 def validate_jwks(jwks: Any) -> dict[str, list[dict[str, Any]]]:
@@ -55,7 +51,7 @@ def validate_jwks(jwks: Any) -> dict[str, list[dict[str, Any]]]:
     for jwk in jwks["keys"]:
         if not isinstance(jwk, dict):
             raise JwkError("each key must be a JSON object")
-        if _PRIVATE_MEMBERS & jwk.keys():
+        if has_private_members(jwk):
             raise JwkError("keys must be public: private key members are refused")
         kid = jwk.get("kid")
         if not isinstance(kid, str) or not 0 < len(kid) <= 128 or kid in seen:

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
+from discretion_wire import (
+    ALGORITHMS,
+    access_token_hash,
+    has_private_members,
+    jwk_thumbprint,
+    key_fits,
+    same_htu,
+)
 
 from broker.errors import BrokerError
 from broker.oauth.agent_keys import JwkError, load_key_cached
 from broker.oauth.jose import parse_compact, verify_signature
-from broker.oauth.signing_keys import jwk_thumbprint
 
 # Asymmetric algorithms only (RFC 9449 section 4.3 item 5); never "none" or HS*.
-DPOP_ALGS = ("EdDSA", "ES256", "PS256", "RS256")
+DPOP_ALGS = ALGORITHMS
 PROOF_TYPE = "dpop+jwt"
 MAX_PROOF_LENGTH = 8192
-_PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 
 
 class InvalidDPoPProof(BrokerError):
@@ -38,21 +40,6 @@ class VerifiedProof:
     jkt: str
     jti: str
     iat: float
-
-
-def normalize_htu(url: str) -> str:
-    """The URL a proof must name: scheme, host and path, without query and fragment (section 4.3)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path or "/", "", ""))
-
-
-def _alg_matches_key(alg: str, jwk: dict[str, Any]) -> bool:
-    kty, crv = jwk.get("kty"), jwk.get("crv")
-    if alg == "EdDSA":
-        return kty == "OKP" and crv == "Ed25519"
-    if alg == "ES256":
-        return kty == "EC" and crv == "P-256"
-    return kty == "RSA"
 
 
 def verify_proof(
@@ -81,9 +68,9 @@ def verify_proof(
     jwk = header.get("jwk")
     if not isinstance(jwk, dict):
         raise InvalidDPoPProof("the DPoP proof must carry its public key in jwk")
-    if _PRIVATE_MEMBERS & jwk.keys():
+    if has_private_members(jwk):
         raise InvalidDPoPProof("the DPoP proof's jwk must not contain a private key")
-    if not _alg_matches_key(alg, jwk):
+    if not key_fits(jwk, alg):
         raise InvalidDPoPProof("the DPoP proof's alg does not fit its key")
     try:
         key = load_key_cached({k: v for k, v in jwk.items() if k != "alg"}, alg)
@@ -98,7 +85,7 @@ def verify_proof(
         raise InvalidDPoPProof("RSA proof keys must have at least 2048 bits")
     if claims["htm"] != method:
         raise InvalidDPoPProof("the DPoP proof's htm does not match the request method")
-    if not isinstance(claims["htu"], str) or normalize_htu(claims["htu"]) != normalize_htu(url):
+    if not isinstance(claims["htu"], str) or not same_htu(claims["htu"], url):
         raise InvalidDPoPProof("the DPoP proof's htu does not match the request URL")
     iat = claims["iat"]
     if (
@@ -111,9 +98,10 @@ def verify_proof(
     if not isinstance(jti, str) or not 0 < len(jti) <= 256 or not jti.isprintable():  # as assertions' jti
         raise InvalidDPoPProof("the DPoP proof's jti is invalid")
     if access_token is not None:
-        expected = (
-            base64.urlsafe_b64encode(hashlib.sha256(access_token.encode()).digest()).rstrip(b"=").decode()
-        )
+        try:
+            expected = access_token_hash(access_token)
+        except ValueError as exc:  # not ASCII, so not a token this broker issued
+            raise InvalidDPoPProof("the DPoP proof's ath does not match the access token") from exc
         if claims.get("ath") != expected:
             raise InvalidDPoPProof("the DPoP proof's ath does not match the access token")
     return VerifiedProof(jkt=jwk_thumbprint(jwk), jti=jti, iat=float(iat))

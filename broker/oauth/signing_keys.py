@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import os
 import secrets
@@ -15,6 +13,7 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
+from discretion_wire import b64url_decode, b64url_encode, jwk_thumbprint
 from sqlalchemy import Connection, insert, or_, select, update
 
 from broker.grantlog import events
@@ -24,24 +23,6 @@ from broker.storage.schema import signing_keys
 
 SIGNING_ALG = "EdDSA"
 _KEY_CACHE_SECONDS = 30.0
-
-
-def b64url(data: bytes) -> str:
-    """Unpadded base64url (RFC 7515 section 2)."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def b64url_decode(text: str) -> bytes:
-    """Decode unpadded base64url."""
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def jwk_thumbprint(jwk: dict[str, str]) -> str:
-    """RFC 7638 thumbprint over the required members of the key, in lexicographic order."""
-    required = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
-    members = {name: jwk[name] for name in required[jwk["kty"]]}
-    digest = hashlib.sha256(json.dumps(members, separators=(",", ":"), sort_keys=True).encode()).digest()
-    return b64url(digest)
 
 
 def load_key_encryption_key(settings: Settings) -> bytes:
@@ -54,7 +35,7 @@ def load_key_encryption_key(settings: Settings) -> bytes:
             path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
-                handle.write(b64url(secrets.token_bytes(32)))
+                handle.write(b64url_encode(secrets.token_bytes(32)))
         kek = b64url_decode(path.read_text().strip())
     if len(kek) != 32:
         raise ValueError("the key-encryption key must be 32 bytes, base64url-encoded")
@@ -169,5 +150,6 @@ class KeyRing:
 
 def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:
     """The public JWK (RFC 8037) of an Ed25519 key, with its thumbprint as kid."""
-    jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64url(key.public_bytes(Encoding.Raw, PublicFormat.Raw))}
+    raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    jwk = {"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(raw)}
     return {**jwk, "kid": jwk_thumbprint(jwk), "alg": SIGNING_ALG, "use": "sig"}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from discretion_wire import jwk_thumbprint
 from sqlalchemy import Connection
 
 from broker.errors import AccessDenied, BrokerError, InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget
@@ -23,7 +24,6 @@ from broker.oauth.client_credentials import (
     required,
 )
 from broker.oauth.dpop import InvalidDPoPProof, VerifiedProof
-from broker.oauth.signing_keys import jwk_thumbprint
 from broker.services.context import ServiceContext
 from broker.storage import fast
 from broker.storage import grants as grant_store

@@ -7,7 +7,6 @@ the token is still live and appends the log record: no disclosure is returned wi
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import logging
@@ -16,6 +15,8 @@ import secrets
 import threading
 from pathlib import Path
 from typing import Any
+
+from discretion_wire import b64url_decode, b64url_encode
 
 from broker.errors import Forbidden, InvalidRequest, PayloadTooLarge, Unprocessable
 from broker.grantlog import events
@@ -51,9 +52,9 @@ def load_redaction_secret(settings: Settings) -> bytes:
                 pass
             else:
                 with os.fdopen(fd, "w") as handle:
-                    handle.write(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("="))
+                    handle.write(b64url_encode(secrets.token_bytes(32)))
         raw = path.read_text().strip()
-    secret = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4))
+    secret = b64url_decode(raw)
     if len(secret) < 32:
         raise ValueError("the redaction secret must be at least 32 bytes, base64url-encoded")
     return secret

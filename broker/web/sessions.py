@@ -9,7 +9,6 @@ CSRF token is an HMAC of that id, so a token from one session is worthless in an
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -18,18 +17,11 @@ from dataclasses import dataclass
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from discretion_wire import b64url_decode, b64url_encode
 
 IDLE_SECONDS = 30 * 60
 ABSOLUTE_SECONDS = 8 * 60 * 60
 _MAX_COOKIE = 512
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -58,7 +50,7 @@ class SessionCodec:
         self.pre_cookie_name = "__Host-discretion-pre" if secure else "discretion-pre"
 
     def _mac(self, purpose: str, data: str) -> str:
-        return _b64(hmac.new(self._key, f"{purpose}|{data}".encode(), hashlib.sha256).digest())
+        return b64url_encode(hmac.new(self._key, f"{purpose}|{data}".encode(), hashlib.sha256).digest())
 
     def issue(self, key_id: str, now: float) -> tuple[Session, str]:
         """A brand-new session (fresh random id) for an API key, and its cookie value."""
@@ -73,7 +65,7 @@ class SessionCodec:
             "iat": session.issued_at,
             "seen": session.seen_at,
         }
-        body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+        body = b64url_encode(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
         return f"{body}.{self._mac('session', body)}"
 
     def decode(self, value: str | None, now: float) -> Session | None:
@@ -84,7 +76,7 @@ class SessionCodec:
         if not hmac.compare_digest(mac, self._mac("session", body)):
             return None
         try:
-            payload = json.loads(_unb64(body))
+            payload = json.loads(b64url_decode(body))
             session = Session(
                 sid=str(payload["sid"]),
                 key_id=str(payload["kid"]),

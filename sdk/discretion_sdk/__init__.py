@@ -12,6 +12,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+# The scope rule and thumbprints are the wire's, shared with the broker; re-exported as SDK API.
+from discretion_wire import Scope, jwk_thumbprint, scope_covers, scopes_cover
+
 from ._assertion import ClientAssertionSigner, PrivateKey, infer_algorithm
 from ._async_client import AsyncBrokerClient
 from ._async_verifier import AsyncRevocationSource, AsyncTokenVerifier
@@ -38,9 +41,7 @@ from ._errors import (
     UseDPoPNonce,
     VerifierUnavailable,
 )
-from ._jose import jwk_thumbprint
 from ._models import AccessToken, Disclosure, Revocation, RevocationPage, VerifiedToken
-from ._scopes import Scope, scope_covers, scopes_cover
 from ._verifier import RevocationSource, TokenVerifier
 from ._wire import Endpoints
 

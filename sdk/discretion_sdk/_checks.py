@@ -19,12 +19,12 @@ from types import MappingProxyType
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
+from discretion_wire import b64url_decode, scopes_cover
 
 from ._dpop import DPoPNonceSource, ProofChecker
 from ._errors import InsufficientScope, InvalidToken, VerifierUnavailable
-from ._jose import SUPPORTED_ALGORITHMS, VerificationKey, b64url_decode, load_jwks, split_compact_jws
+from ._jose import SUPPORTED_ALGORITHMS, VerificationKey, load_jwks, split_compact_jws
 from ._models import RevocationPage, VerifiedToken
-from ._scopes import scopes_cover
 
 __all__ = ["VerifierCore"]
 

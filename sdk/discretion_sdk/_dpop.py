@@ -9,7 +9,6 @@ agent's proofs all share one header, so its key is imported once), and a bounded
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import heapq
 import hmac
@@ -17,30 +16,27 @@ import json
 import math
 import re
 import secrets
-import string
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit, urlunsplit
 
 import jwt
 from cryptography.exceptions import InvalidSignature
+from discretion_wire import (
+    access_token_hash,
+    b64url_decode,
+    b64url_encode,
+    has_private_members,
+    jwk_thumbprint,
+    request_htu,
+    same_htu,
+)
 
 from ._assertion import PrivateKey, infer_algorithm
 from ._errors import InvalidDPoPProof, UseDPoPNonce, VerifierUnavailable
-from ._jose import (
-    PRIVATE_MEMBERS,
-    SUPPORTED_ALGORITHMS,
-    Verify,
-    b64url_decode,
-    b64url_encode,
-    jwk_thumbprint,
-    public_jwk,
-    split_compact_jws,
-    verify_function,
-)
+from ._jose import SUPPORTED_ALGORITHMS, Verify, public_jwk, split_compact_jws, verify_function
 
 __all__ = [
     "DEFAULT_DPOP_ALGORITHMS",
@@ -49,10 +45,7 @@ __all__ = [
     "DPoPNonces",
     "ProofChecker",
     "ProofSigner",
-    "access_token_hash",
-    "normalize_htu",
     "peek_claims",
-    "request_htu",
 ]
 
 DPOP_TYP = "dpop+jwt"
@@ -69,96 +62,8 @@ REQUIRED_CLAIMS_WITH_TOKEN = (*REQUIRED_CLAIMS, "ath")
 MAX_PROOF_LENGTH = 8192
 MAX_JTI_LENGTH = 256
 _HEADER_CACHE_LIMIT = 256
-_DEFAULT_PORTS = {"http": 80, "https": 443}
 #: RFC 9110 section 5.6.2 `token`: the syntax of a method name.
 _METHOD = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z]+")
-_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
-_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
-
-
-def access_token_hash(access_token: str) -> str:
-    """The `ath` claim: base64url(SHA-256(ASCII access token)) (RFC 9449 section 4.2)."""
-    return b64url_encode(hashlib.sha256(access_token.encode("ascii")).digest())
-
-
-def request_htu(url: str) -> str:
-    """The `htu` a client puts in a proof: the URL without query and fragment (section 4.2)."""
-    parts = urlsplit(url)
-    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.netloc:
-        raise ValueError(f"the DPoP htu must be an absolute http(s) URL, not {url!r}")
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-
-
-def _percent(match: re.Match[str]) -> str:
-    char = chr(int(match.group(1), 16))
-    return char if char in _UNRESERVED else "%" + match.group(1).upper()
-
-
-def _remove_dot_segments(path: str) -> str:
-    # RFC 3986 section 5.2.4, for the absolute paths of http(s) URLs.
-    if "." not in path:
-        return path
-    segments = path.split("/")
-    output: list[str] = []
-    for segment in segments:
-        if segment == ".":
-            continue
-        if segment == "..":
-            if len(output) > 1:
-                output.pop()
-            continue
-        output.append(segment)
-    if segments[-1] in (".", ".."):
-        output.append("")
-    return "/".join(output)
-
-
-def normalize_htu(url: str) -> str:
-    """Normalize an http(s) URL for comparing `htu` (RFC 9449 section 4.3 step 9).
-
-    Syntax-based and scheme-based normalization (RFC 3986 sections 6.2.2 and 6.2.3): scheme and
-    host lowercased, the default port dropped, an empty path made "/", percent-encoding of
-    unreserved characters undone and hex digits uppercased, dot segments removed; the query, the
-    fragment and any userinfo are ignored. Raises ValueError for anything else.
-    """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        raise ValueError("not an http(s) URL")
-    host = parts.hostname
-    if not host:
-        raise ValueError("no host")
-    port = parts.port  # ValueError for a port out of range or not a number
-    if ":" in host:
-        host = f"[{host}]"
-    if port is not None and port != _DEFAULT_PORTS[scheme]:
-        host = f"{host}:{port}"
-    path = _remove_dot_segments(_PERCENT.sub(_percent, parts.path)) or "/"
-    return f"{scheme}://{host}{path}"
-
-
-def _without_query(url: str) -> str:
-    # A fragment ends the URL, a query ends what precedes it; neither can occur in the authority.
-    return url.partition("#")[0].partition("?")[0]
-
-
-# Proofs of one agent name the same few URLs: normalizing each once keeps urlsplit off the hot
-# path. Bounded, so made-up htu values cannot grow it without limit.
-@functools.lru_cache(maxsize=1024)
-def _normalized_or_none(url: str) -> str | None:
-    try:
-        return normalize_htu(url)
-    except ValueError:
-        return None
-
-
-def same_htu(htu: str, url: str) -> bool:
-    """Whether a proof's `htu` names the request URL `url` (RFC 9449 section 4.3 step 9)."""
-    htu, url = _without_query(htu), _without_query(url)
-    if htu == url:
-        return True
-    normal = _normalized_or_none(htu)
-    return normal is not None and normal == _normalized_or_none(url)
 
 
 def peek_claims(token: str) -> dict[str, Any] | None:
@@ -391,7 +296,7 @@ class ProofChecker:
         if not isinstance(jwk, dict):
             raise InvalidDPoPProof("bad_key", "no jwk header")
         # Step 7: a proof carrying a private key proves nothing (and the key is burnt).
-        if any(name in jwk for name in PRIVATE_MEMBERS):
+        if has_private_members(jwk):
             raise InvalidDPoPProof("private_key", "the jwk header holds a private key")
         try:
             parsed = ProofHeader(alg, verify_function(jwk, alg), jwk_thumbprint(jwk))

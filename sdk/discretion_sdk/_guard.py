@@ -15,13 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import NoReturn, overload
 from urllib.parse import quote, urlsplit
 
+from discretion_wire import Scope
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 
 from ._async_verifier import AsyncTokenVerifier
 from ._errors import InsufficientScope, InvalidDPoPProof, TokenError, UseDPoPNonce, VerifierUnavailable
 from ._models import VerifiedToken
-from ._scopes import Scope
 from ._verifier import TokenVerifier
 
 __all__ = ["request_url", "require_scope"]

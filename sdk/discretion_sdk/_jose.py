@@ -1,4 +1,4 @@
-"""Just enough JOSE to verify compact JWS tokens fast: strict base64url, JWK import, signatures.
+"""Just enough JOSE to verify compact JWS tokens fast: compact JWS framing, JWK import, signatures.
 
 Verification of access tokens is on every request a holder serves, so it is done here with
 cryptography key objects built once per JWKS download, instead of through `jwt.decode` (see
@@ -7,11 +7,7 @@ cryptography key objects built once per JWKS download, instead of through `jwt.d
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import logging
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,15 +16,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from discretion_wire import ALGORITHMS, KEY_TYPES, b64url_decode, b64url_encode, has_private_members, key_fits
 from nacl.bindings import crypto_core_ed25519_is_valid_point as is_valid_point
 
 __all__ = [
-    "PRIVATE_MEMBERS",
     "SUPPORTED_ALGORITHMS",
     "VerificationKey",
-    "b64url_decode",
-    "b64url_encode",
-    "jwk_thumbprint",
     "load_jwks",
     "public_jwk",
     "verify_function",
@@ -36,27 +29,11 @@ __all__ = [
 
 logger = logging.getLogger("sdk")
 
-#: Asymmetric algorithms only: `none` and the HS* family can never be configured, so a public key
-#: can never be used as an HMAC secret (the classic algorithm-confusion attack, CVE-2015-9235).
-SUPPORTED_ALGORITHMS = frozenset({"EdDSA", "ES256", "RS256", "PS256"})
+#: What a holder can be configured to accept: asymmetric only (discretion_wire.ALGORITHMS says why).
+SUPPORTED_ALGORITHMS = frozenset(ALGORITHMS)
 _MIN_RSA_BITS = 2048
-_B64URL = re.compile(r"[A-Za-z0-9_-]*")
 
 Verify = Callable[[bytes, bytes], None]
-
-
-def b64url_decode(segment: str) -> bytes:
-    """Decode unpadded base64url (RFC 7515 section 2), refusing any character outside it."""
-    # The standard decoder silently skips characters outside the alphabet; checking first keeps
-    # one byte string from having many accepted spellings.
-    if len(segment) % 4 == 1 or not _B64URL.fullmatch(segment):
-        raise ValueError("not base64url")
-    return base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
-
-
-def b64url_encode(data: bytes) -> str:
-    """Encode bytes as unpadded base64url."""
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,13 +65,11 @@ def split_compact_jws(text: str, max_length: int) -> CompactJws:
         raise ValueError("not a compact JWS")
     header_segment, payload_segment, signature_segment = parts
     try:
+        # Strict: one byte string, one spelling (unused trailing bits must be zero).
         signature = b64url_decode(signature_segment)
         signing_input = text[: len(header_segment) + 1 + len(payload_segment)].encode("ascii")
     except ValueError:
         raise ValueError("bad encoding") from None
-    # One byte string, one spelling: unused trailing bits must be zero.
-    if b64url_encode(signature) != signature_segment:
-        raise ValueError("non-canonical signature encoding")
     return CompactJws(header_segment, payload_segment, signing_input, signature)
 
 
@@ -167,13 +142,10 @@ _IMPORTERS: dict[str, Callable[[Mapping[str, Any]], tuple[frozenset[str], Verify
     "EC": _ec,
     "RSA": _rsa,
 }
-#: Members that only a private (or symmetric) JWK has (RFC 7518 section 6): "oth" is RSA's
-#: other-primes list, "k" a symmetric key.
-PRIVATE_MEMBERS = ("d", "p", "q", "dp", "dq", "qi", "oth", "k")
 
 
 def _usable(jwk: Mapping[str, Any]) -> bool:
-    if any(name in jwk for name in PRIVATE_MEMBERS):
+    if has_private_members(jwk):
         # A published private key means anyone can sign: trust nothing signed with it.
         return False
     use, ops = jwk.get("use"), jwk.get("key_ops")
@@ -214,15 +186,11 @@ def load_jwks(document: Mapping[str, Any], algorithms: frozenset[str]) -> dict[s
     return keys
 
 
-#: The key type each algorithm needs.
-_KEY_TYPES = {"EdDSA": "OKP", "ES256": "EC", "RS256": "RSA", "PS256": "RSA"}
-
-
 def verify_function(jwk: Mapping[str, Any], alg: str) -> Verify:
     """Import a public JWK for `alg` (the key in a DPoP proof header), or raise ValueError."""
-    kty = _KEY_TYPES.get(alg)
-    if kty is None or jwk.get("kty") != kty:
-        raise ValueError(f"the key is not a {kty} key for {alg}")
+    if not key_fits(jwk, alg):
+        raise ValueError(f"the key does not fit {alg}")
+    kty = KEY_TYPES[alg][0]
     try:
         if kty == "RSA":
             _, verify = _rsa(jwk, alg)
@@ -231,23 +199,6 @@ def verify_function(jwk: Mapping[str, Any], alg: str) -> Verify:
     except (KeyError, TypeError) as exc:
         raise ValueError(f"bad {kty} key") from exc
     return verify
-
-
-#: RFC 7638 section 3.2: the required members of each key type, in lexicographic order.
-_THUMBPRINT_MEMBERS = {"OKP": ("crv", "kty", "x"), "EC": ("crv", "kty", "x", "y"), "RSA": ("e", "kty", "n")}
-
-
-def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
-    """The RFC 7638 SHA-256 thumbprint of a public JWK, base64url: the value of `cnf.jkt`."""
-    members = _THUMBPRINT_MEMBERS.get(jwk.get("kty"))  # type: ignore[arg-type]
-    if members is None:
-        raise ValueError("unsupported kty for a thumbprint (OKP, EC or RSA)")
-    required = {name: jwk.get(name) for name in members}
-    if not all(isinstance(value, str) and value for value in required.values()):
-        raise ValueError(f"a {jwk['kty']} JWK needs the string members {', '.join(members)}")
-    # Members in lexicographic order, no whitespace, UTF-8 (RFC 7638 section 3.3).
-    canonical = json.dumps(required, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
-    return b64url_encode(hashlib.sha256(canonical.encode("utf-8")).digest())
 
 
 def _unsigned(value: int) -> str:

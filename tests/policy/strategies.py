@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
-from policy import Effect, EntryKind, Grant, ListEntry, Party, Role, Scope
+from policy import Effect, EntryKind, Grant, ListEntry, Party, Role
+from tests.wire.strategies import scopes
 
-segments = st.sampled_from(["calendar", "contacts", "email", "files", "read", "*"])
-actions = st.sampled_from(["read", "write", "delete", "*"])
-scopes = st.builds(
-    lambda area, action: Scope(tuple(area), action), st.lists(segments, min_size=1, max_size=3), actions
-)
 organizations = st.sampled_from(["acme", "adtrack inc.", "wanderly travel", "calendar co"])
 locales = st.sampled_from(["US", "US-CA", "US-NY", "FR", "DE", "GB-LND"])
 client_ids = st.sampled_from(["a1", "a2", "a3", "holder"])

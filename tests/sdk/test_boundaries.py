@@ -12,7 +12,7 @@ import pytest
 SDK = Path(__file__).resolve().parents[2] / "sdk" / "discretion_sdk"
 FORBIDDEN = {"broker", "policy", "fastapi", "presidio_analyzer", "presidio_anonymizer", "spacy", "sqlalchemy"}
 # nacl: libsodium's Ed25519 point check (sdk/discretion_sdk/_jose.py), a crypto library like cryptography.
-ALLOWED = {"httpx", "jwt", "cryptography", "nacl", "starlette", "anyio", "__future__"}
+ALLOWED = {"discretion_wire", "httpx", "jwt", "cryptography", "nacl", "starlette", "anyio", "__future__"}
 
 
 def _imports(path: Path) -> set[str]:

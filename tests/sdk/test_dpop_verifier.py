@@ -14,7 +14,6 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from discretion_sdk._dpop import normalize_htu
 
 from tests.sdk.fakes import (
     AGENT_ID,
@@ -607,59 +606,7 @@ async def test_the_async_verifier_checks_proofs_too(
     await verifier.aclose()
 
 
-# -- helpers: thumbprints, URL normalization, nonces ----------------------------------------------
-
-
-def test_jwk_thumbprint_matches_rfc7638_section_3_1() -> None:
-    jwk = {
-        "kty": "RSA",
-        "n": (
-            "0vx7agoebGcQSuuPiLJXZptN9nndrQmbXEps2aiAFbWhM78LhWx4cbbfAAtVT86zwu1RK7aPFFxuhDR1L6tSoc_BJECP"
-            "ebWKRXjBZCiFV4n3oknjhMstn64tZ_2W-5JsGY4Hc5n9yBXArwl93lqt7_RN5w6Cf0h4QyQ5v-65YGjQR0_FDW2Qvzq"
-            "Y368QQMicAtaSqzs8KJZgnYb9c7d0zgdAZHzu6qMQvRL5hajrn1n91CbOpbISD08qNLyrdkt-bFTWhAI4vMQFh6WeZu"
-            "0fM4lFd2NcRwr3XPksINHaQ-G_xBniIqbw0Ls1jF44-csFCur-kEgU8awapJzKnqDKgw"
-        ),
-        "e": "AQAB",
-        "alg": "RS256",
-        "kid": "2011-04-29",
-    }
-    assert discretion_sdk.jwk_thumbprint(jwk) == "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
-
-
-@pytest.mark.parametrize(
-    "make_key", [Ed25519PrivateKey.generate, lambda: ec.generate_private_key(ec.SECP256R1())]
-)
-def test_jwk_thumbprint_agrees_with_an_independent_implementation(make_key: Any) -> None:
-    jwk = {**any_public_jwk(make_key()), "kid": "ignored", "use": "sig"}
-    assert discretion_sdk.jwk_thumbprint(jwk) == thumbprint(jwk)
-
-
-@pytest.mark.parametrize("jwk", [{"kty": "oct", "k": "AA"}, {"kty": "OKP", "crv": "Ed25519"}, {}])
-def test_jwk_thumbprint_refuses_incomplete_keys(jwk: dict[str, Any]) -> None:
-    with pytest.raises(ValueError, match=r"kty|members"):
-        discretion_sdk.jwk_thumbprint(jwk)
-
-
-@pytest.mark.parametrize(
-    ("url", "normal"),
-    [
-        ("https://H.Test", "https://h.test/"),
-        ("HTTP://h.test:80/a?b#c", "http://h.test/a"),
-        ("https://h.test:8443/a", "https://h.test:8443/a"),
-        ("https://h.test/a/%7e%2fb", "https://h.test/a/~%2Fb"),
-        ("https://h.test/a/b/../../../c/./d", "https://h.test/c/d"),
-        ("https://user:pw@h.test/a", "https://h.test/a"),
-        ("https://[::1]:8080/a", "https://[::1]:8080/a"),
-    ],
-)
-def test_htu_normalization(url: str, normal: str) -> None:
-    assert normalize_htu(url) == normal
-
-
-@pytest.mark.parametrize("url", ["ftp://h.test/a", "/a", "https:///a", "https://h.test:99999/a"])
-def test_htu_normalization_refuses_what_is_not_an_http_url(url: str) -> None:
-    with pytest.raises(ValueError, match=r"http|host|[Pp]ort"):
-        normalize_htu(url)
+# -- helpers: nonces (thumbprints and URL normalization are tested in tests/wire) ---------------
 
 
 def test_nonces_rotate_and_processes_sharing_a_secret_agree(clock: FakeClock) -> None:

@@ -9,8 +9,9 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from discretion_wire import jwk_thumbprint
 
-from broker.oauth.signing_keys import jwk_thumbprint, public_jwk
+from broker.oauth.signing_keys import public_jwk
 from tests.conftest import ISSUER, World
 
 TOKEN_URL = ISSUER + "/oauth2/token"
@@ -113,6 +114,34 @@ def test_proof_with_wrong_htu_is_rejected(granted: World) -> None:
 def test_htu_ignores_query_and_fragment(granted: World) -> None:
     proof = granted.travel.dpop_proof(TOKEN_URL + "?x=1#f", now=granted.clock.now)
     assert _request(granted, proof).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "htu",
+    [
+        "HTTPS://Broker.TEST/oauth2/token",
+        "https://broker.test:443/oauth2/token",  # the default port (RFC 3986 section 6.2.3)
+        "https://broker.test/oauth2/%74oken",  # an unreserved character percent-encoded (6.2.2.2)
+        "https://broker.test/x/../oauth2/./token",  # dot segments (6.2.2.3)
+    ],
+)
+def test_htu_is_compared_after_rfc_3986_normalization(granted: World, htu: str) -> None:
+    proof = granted.travel.dpop_proof(htu, now=granted.clock.now)
+    assert _request(granted, proof).status_code == 200
+
+
+@pytest.mark.parametrize(
+    "htu",
+    [
+        "https://attacker.test@broker.test/oauth2/token",  # userinfo disguising the authority
+        "https://broker.test:8443/oauth2/token",
+        "http://broker.test/oauth2/token",
+        "ftp://broker.test/oauth2/token",
+        "https://broker.test/oauth2/token/",
+    ],
+)
+def test_proof_for_another_url_in_disguise_is_rejected(granted: World, htu: str) -> None:
+    _refused(granted, granted.travel.dpop_proof(htu, now=granted.clock.now))
 
 
 def test_stale_proof_is_rejected(granted: World) -> None:

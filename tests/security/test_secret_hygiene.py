@@ -8,8 +8,8 @@ import logging
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
+from discretion_wire import b64url_encode as b64url
 
-from broker.oauth.signing_keys import b64url
 from broker.storage import principals
 from tests.conftest import ISSUER, World, auth
 

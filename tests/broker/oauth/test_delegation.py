@@ -6,10 +6,10 @@ from typing import Any
 
 import jwt
 import pytest
+from discretion_wire import jwk_thumbprint
 from sqlalchemy import select, update
 
 from broker.oauth.access_tokens import mint
-from broker.oauth.signing_keys import jwk_thumbprint
 from broker.storage.schema import tokens
 from tests.agents import TestAgent
 from tests.broker.oauth.test_token_writes import _watch_psycopg

@@ -61,10 +61,10 @@ def test_wrong_key_encryption_key_cannot_unseal(world: World, settings: Settings
 
 def test_wrong_key_encryption_key_stops_the_start(world: World, settings: Settings) -> None:
     import pytest
+    from discretion_wire import b64url_encode as b64url
     from fastapi.testclient import TestClient
 
     from broker.api import create_app
-    from broker.oauth.signing_keys import b64url
 
     wrong = settings.model_copy(update={"key_encryption_key": b64url(b"\x01" * 32)})
     with pytest.raises(RuntimeError, match="cannot unseal"), TestClient(create_app(wrong)):
