@@ -39,6 +39,7 @@ serve: $(RUNTIME_STAMP)
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check policy broker sdk tests examples benchmarks
+	$(BIN)/lint-imports
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy policy sdk/discretion_sdk sdk/discretion_wire broker
