@@ -29,10 +29,11 @@ demo: $(RUNTIME_STAMP)
 test: $(DEV_STAMP)
 	$(BIN)/python -m pytest
 
-# The broker and security suites again on PostgreSQL (one fresh database per test).
+# The broker and security suites again on PostgreSQL (one fresh database per test); the tests that
+# start a real broker process (marked e2e) bring their own database and ran in `make test` already.
 POSTGRES_TEST_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/test
 test-postgres: $(DEV_STAMP)
-	DISCRETION_TEST_POSTGRES_URL=$(POSTGRES_TEST_URL) $(BIN)/python -m pytest tests/broker tests/security
+	DISCRETION_TEST_POSTGRES_URL=$(POSTGRES_TEST_URL) $(BIN)/python -m pytest -m "not e2e" tests/broker tests/security
 
 serve: $(RUNTIME_STAMP)
 	$(BIN)/discretion serve

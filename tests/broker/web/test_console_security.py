@@ -11,8 +11,8 @@ from sqlalchemy import update
 
 from broker.storage.schema import api_keys
 from broker.web.sessions import IDLE_SECONDS
+from tests.broker.web.helpers import csrf_of, sign_in
 from tests.conftest import ISSUER, World, auth
-from tests.web.helpers import csrf_of, sign_in
 
 COOKIE = "__Host-discretion-session"  # the issuer is https in these tests
 

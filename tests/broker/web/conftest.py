@@ -40,9 +40,11 @@ def _skip_reason() -> str | None:
     return None
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running in this thread while it is open,
+# which would stop later tests from calling asyncio.run.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """A headless Chromium for the whole session."""
+    """A headless Chromium for the browser tests of one module."""
     reason = _skip_reason()
     if reason is not None:
         pytest.skip(reason)
@@ -63,6 +65,6 @@ def broker() -> Iterator[BrokerProcess]:
 
 
 def shot(page: Any, name: str) -> None:
-    """Save a full-page screenshot under tests/web/screenshots/."""
+    """Save a full-page screenshot under tests/broker/web/screenshots/."""
     SCREENSHOTS.mkdir(exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

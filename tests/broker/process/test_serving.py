@@ -14,7 +14,10 @@ import pytest
 
 from examples.broker_process import BrokerProcess, free_port
 
-pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT")
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="needs SO_REUSEPORT"),
+]
 
 
 def _children(pid: int) -> list[int]:

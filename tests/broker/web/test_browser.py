@@ -16,7 +16,7 @@ import pytest
 
 from examples.broker_process import BrokerProcess
 from tests.agents import TestAgent
-from tests.web.conftest import shot
+from tests.broker.web.conftest import shot
 
 pytestmark = pytest.mark.e2e
 CALENDAR = "https://calendar.example/api"
