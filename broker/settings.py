@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     # SQLite only. "normal": a commit survives a crash of the broker, but an OS crash or power loss
     # can undo the commits since the last WAL checkpoint (at most about half a second: the
     # background checkpointer's interval), tokens already handed out included. "full" syncs
-    # the WAL at every commit group; measured 15-20 % fewer grants/s (docs/operations.md).
+    # the WAL at every commit group, at a cost in throughput (docs/operations.md).
     sqlite_synchronous: str = Field(default="normal", pattern="^(normal|full)$")
     issuer: str = "http://127.0.0.1:8000"
     # Key-encryption key for signing keys at rest (32 bytes, base64url). In development it is created

@@ -104,9 +104,8 @@ def create_app(
         log.info("redaction: %s", redaction_mode(settings))
         log.info("grant log verified: %d events", size)
         if freeze_heap:
-            # The start-up heap (redaction name lists, phone metadata, the app itself) is large and
-            # lives forever; a full collection walked it for 100-140 ms, stalling every request in
-            # the worker (measured). Frozen, collections only see what requests allocate.
+            # The start-up heap (name lists, phone metadata, the app) lives forever; frozen, a full
+            # collection no longer walks it and stalls every request in the worker.
             gc.collect()
             gc.freeze()
         yield
