@@ -48,8 +48,7 @@ class Settings(BaseSettings):
     redaction_max_depth: int = Field(default=64, ge=2, le=512)
     redaction_time_budget_ms: int = Field(default=2000, ge=10, le=60000)
     log_format: str = Field(default="json", pattern="^(json|text)$")
-    # A bearer token that scrapers must present at /metrics; unset, /metrics answers anyone who can
-    # reach the port (the counts are aggregates, but they should not be public).
+    # The bearer token scrapers must present at /metrics; unset, /metrics is off (404).
     metrics_token: str | None = Field(default=None, repr=False, min_length=16)
 
     @field_validator("issuer")

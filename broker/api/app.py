@@ -142,7 +142,9 @@ def create_app(
 
     @app.get("/metrics", tags=["health"], include_in_schema=False)
     def metrics(request: Request) -> Response:
-        """Prometheus metrics: requests, latency, decisions by reason."""
+        """Prometheus metrics: requests, latency, decisions by reason (scrape token required)."""
+        if settings.metrics_token is None:
+            return Response(status_code=404)
         if not metrics_allowed(request.headers.get("authorization"), settings.metrics_token):
             return Response(status_code=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
         return metrics_response()
