@@ -57,12 +57,15 @@ class TokenEndpoint:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> int:
         content_type: str | None = None
+        authorization: str | None = None
         proofs: list[str] = []
         for name, value in scope["headers"]:
             if name == b"content-type" and content_type is None:  # the first, as Starlette reads it
                 content_type = value.decode("latin-1")
             elif name == b"dpop":
                 proofs.append(value.decode("latin-1"))
+            elif name == b"authorization" and authorization is None:
+                authorization = value.decode("latin-1")
         try:
             raw = await read_body(scope, receive, self._max_bytes)
         except TooLarge:
@@ -76,7 +79,7 @@ class TokenEndpoint:
             # thread hop per request costs more than it overlaps.
             body = await self._service.issue(form, dpop_proofs=proofs)
         except Exception as exc:  # every failure becomes its wire refusal
-            response: Any = response_for("POST", TOKEN_PATH, exc)
+            response: Any = response_for("POST", TOKEN_PATH, exc, authorization)
             await response(scope, receive, send)
             return int(response.status_code)
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
