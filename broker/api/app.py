@@ -26,6 +26,7 @@ from broker.services.context import ServiceContext
 from broker.services.disclose import DiscloseService, redaction_mode
 from broker.services.housekeeping import Pruner
 from broker.services.me import MeService
+from broker.services.origin import IssuerChanged, check_log_origin
 from broker.settings import Settings
 from broker.storage.db import Store
 from broker.web import install as install_console
@@ -82,6 +83,13 @@ def create_app(
                 "the key-encryption key cannot unseal the signing key "
                 "(is DISCRETION_KEY_ENCRYPTION_KEY the one the keys were sealed with?)"
             ) from exc
+        # A changed issuer changes the checkpoint origin: say so, before the integrity check
+        # reports it as a checkpoint that does not verify.
+        try:
+            check_log_origin(audit_log, settings)
+        except IssuerChanged as exc:
+            log.critical("refusing to start: %s", exc)
+            raise
         # Recompute the tree from the stored events and check it against every signed checkpoint;
         # a broker whose log no longer matches what it signed must not serve (or extend) it.
         try:
