@@ -14,7 +14,7 @@ from rich.console import Console
 from broker.grantlog.log import AuditLog
 from broker.oauth.signing_keys import KeyRing, load_key_encryption_key
 from broker.observability import configure_logging
-from broker.process import serving
+from broker.process import manage_cli, serving
 from broker.process.redact_cli import redact
 from broker.services import housekeeping
 from broker.services.admin import AdminService
@@ -33,6 +33,10 @@ audit_app = typer.Typer(help="Verify, replay and checkpoint the grant log.", no_
 app.add_typer(audit_app, name="audit")
 keys_app = typer.Typer(help="Manage the token-signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(manage_cli.agents_app, name="agents")
+app.add_typer(manage_cli.users_app, name="users")
+app.add_typer(manage_cli.auditors_app, name="auditors")
+app.add_typer(manage_cli.grants_app, name="grants")
 err = Console(stderr=True)
 
 
