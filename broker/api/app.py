@@ -13,6 +13,7 @@ from sqlalchemy import text
 from starlette.types import Receive, Scope, Send
 
 from broker.api import admin_routes, audit_routes, disclose_routes, me_routes, oauth_routes
+from broker.api.docs_pages import install_docs_pages
 from broker.api.errors import install_error_handlers
 from broker.api.limits import BodySizeLimit
 from broker.api.token_endpoint import TokenEndpoint
@@ -127,7 +128,11 @@ def create_app(
         version="0.1.0",
         description="Inter-agent authorization and discretion broker. See docs/api.md.",
         lifespan=lifespan,
+        # Served by install_docs_pages from local assets, not FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs_pages(app)
     app.state.ctx = ctx
     app.state.oauth = OAuthService(ctx)
     app.state.admin = AdminService(ctx)
