@@ -106,7 +106,13 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # PEP 562: the guard pulls in starlette, which an agent that only asks for tokens may lack.
     if name == "require_scope":
-        from ._guard import require_scope
-
+        try:
+            from ._guard import require_scope
+        except ModuleNotFoundError as exc:
+            if exc.name != "starlette":
+                raise
+            raise ImportError(
+                "require_scope needs starlette: install the guard extra, pip install 'discretion-sdk[guard]'"
+            ) from exc
         return require_scope
     raise AttributeError(f"module 'discretion_sdk' has no attribute {name!r}")
