@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -46,11 +47,16 @@ def _venv_size(path: Path) -> int:
 
 @pytest.fixture(scope="module")
 def sdk_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    venv = tmp_path_factory.mktemp("sdk-alone") / "venv"
+    root = tmp_path_factory.mktemp("sdk-alone")
+    venv = root / "venv"
+    # Built from a copy: pip's in-tree build would leave build/ and *.egg-info in the checkout.
+    source = shutil.copytree(
+        ROOT / "sdk", root / "sdk", ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__")
+    )
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)  # noqa: S603
     python = venv / "bin" / "python"
     result = subprocess.run(  # noqa: S603
-        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(ROOT / "sdk")],
+        [str(python), "-m", "pip", "install", "-q", "--disable-pip-version-check", str(source)],
         capture_output=True,
         text=True,
         timeout=540,
