@@ -245,6 +245,13 @@ def audit_checkpoint(
             settings = settings.model_copy(update={"checkpoint_origin": origin})
             ctx = ServiceContext(ctx.store, settings, ctx.keyring)
             audit_log = AuditLog(ctx, load_key_encryption_key(settings))
+    try:
+        # A checkpoint for another origin would stop the next start of the broker.
+        check_log_origin(audit_log, settings)
+    except IssuerChanged as exc:
+        ctx.store.dispose()
+        err.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(2) from None
     if rotate_key:
         err.print(f"new checkpoint key: {audit_log.rotate_key()}")
     checkpoint = audit_log.checkpoint()

@@ -162,3 +162,21 @@ def test_grant_refusals_exit_1_with_the_reason(runner: CliRunner, tmp_path: Path
         "--scope", "accounts:read", code=1,
     )  # fmt: skip
     assert "no user 'zed'" in result.output
+
+
+def test_audit_checkpoint_keeps_the_logs_origin_when_the_issuer_is_not_set(
+    runner: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # As after `discretion serve --port 9999` (issuer derived, not in the environment).
+    monkeypatch.setenv("DISCRETION_ISSUER", "http://127.0.0.1:9999")
+    first = run(runner, "audit", "checkpoint").stdout
+    assert first.startswith("127.0.0.1:9999/grant-log\n")
+    monkeypatch.delenv("DISCRETION_ISSUER")
+    run(runner, "users", "create", "dana")  # a new event, so that a new checkpoint is signed
+    again = run(runner, "audit", "checkpoint").stdout
+    assert again.startswith("127.0.0.1:9999/grant-log\n")
+    assert again.split("\n")[1] != first.split("\n")[1]  # a larger tree
+    # An issuer set to another URL is refused, naming the settings, and signs nothing.
+    monkeypatch.setenv("DISCRETION_ISSUER", "https://broker.example")
+    refused = run(runner, "audit", "checkpoint", code=2)
+    assert "DISCRETION_CHECKPOINT_ORIGIN=127.0.0.1:9999/grant-log" in " ".join(refused.output.split())
