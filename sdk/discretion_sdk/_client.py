@@ -243,6 +243,13 @@ class ClientCore:
 class BrokerClient(ClientCore):
     """Synchronous client for the broker: tokens (Bearer or DPoP), exchange, revocation and the feed.
 
+    `private_key` is the agent's private key object (Ed25519, P-256 or RSA of 2048 bits or more,
+    see `load_private_key`), and `kid` the key id its public half is registered under.
+
+    Issued tokens are cached in memory until shortly before they expire; the cache drops a token
+    the revocation feed lists or a holder refuses (see `token` and `auth`), and `token(...,
+    fresh=True)` bypasses it.
+
     `dpop_key` signs DPoP proofs (RFC 9449); it defaults to `private_key`, the agent's registered
     key. The broker binds tokens delegated to this agent to its FIRST registered JWK, so an agent
     that wants to present them must hold that key (as `private_key` or as `dpop_key`).
