@@ -99,6 +99,7 @@ def evaluate(cases: list[Case], outputs: list[Any]) -> dict[str, Any]:
     by_kind: dict[str, Counter[str]] = defaultdict(Counter)
     misses: list[tuple[str, str, str]] = []
     controls = destroyed = 0
+    lost: list[tuple[str, str, str]] = []
     words_in = words_gone = 0
     for case, output in zip(cases, outputs, strict=True):
         out_texts = _texts(output)
@@ -114,7 +115,9 @@ def evaluate(cases: list[Case], outputs: list[Any]) -> dict[str, Any]:
                 caught[entity] += 1
         for value in case.controls:
             controls += 1
-            destroyed += value not in text
+            if value not in text:
+                destroyed += 1
+                lost.append((case.kind, value, text[:300]))
         labelled = {w for _, v in case.sensitive for w in _WORD.findall(v)}
         before = Counter(w for t in _texts(case.data) for w in _WORD.findall(t) if w not in labelled)
         after = Counter(w for t in out_texts for w in _WORD.findall(t))
@@ -128,6 +131,7 @@ def evaluate(cases: list[Case], outputs: list[Any]) -> dict[str, Any]:
         "word_over_pct": 100 * words_gone / max(1, words_in),
         "by_kind": {k: (c["leaked"], c["total"]) for k, c in sorted(by_kind.items())},
         "misses": misses,
+        "lost": lost,
     }
 
 
@@ -214,6 +218,8 @@ def main() -> None:
     print("targets: leak <= 1 %, over-redaction <= 2 %")
     for kind, entity, value in mine["misses"][: args.misses]:
         print(f"  missed {entity:26} in {kind:8} {value!r}")
+    for kind, value, text in mine["lost"][: args.misses]:
+        print(f"  over-redacted {value!r} in {kind}: {text!r}")
 
 
 if __name__ == "__main__":

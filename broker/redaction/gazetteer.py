@@ -261,7 +261,7 @@ _STREET_PREFIX = (
 )
 _NUMBER_FIRST = (
     # 221B Baker Street, 1600 Pennsylvania Ave NW
-    rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[^\W\d_][\w'\u2019.\-]*\s+){{0,4}}?{_STREET_SUFFIX}"
+    rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[^\W\d_][\w'\u2019.\-]*\s+){{0,4}}?{_STREET_SUFFIX}(?!\w)"
     r"(?:\s+(?:N|S|E|W|NE|NW|SE|SW))?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.?\s*\w+)?"
     # 12 rue de Rivoli, 5 Via Roma
     rf"|\b\d{{1,5}}[a-z]?,?\s+{_STREET_PREFIX}\s+[^,;\n.]{{1,48}}"
@@ -336,6 +336,7 @@ class NameData:
     last: frozenset[str]
     places: frozenset[str]
     common: frozenset[str]
+    vocabulary: frozenset[str] = frozenset()  # frequent words of common languages, lower case
 
 
 def _provider_lists(package: str, attributes: Iterable[str]) -> Iterator[str]:
@@ -373,7 +374,32 @@ def name_data() -> NameData:
         last=last,
         places=frozenset(p for p in places if p.lower() not in common and len(p) > 2),
         common=common,
+        vocabulary=_vocabulary(),
     )
+
+
+# The most frequent words of these languages (wordfreq's bundled lists): a capitalized run of
+# words that are all ordinary words is a product, a team or a heading; one that is not may be a name.
+_VOCABULARY = {"en": 30000, "de": 15000, "fr": 15000, "es": 15000, "it": 15000, "nl": 15000, "pt": 15000}
+
+
+def _vocabulary() -> frozenset[str]:
+    import gzip
+    from importlib import resources
+
+    import msgpack
+
+    words: set[str] = set()
+    for language, size in _VOCABULARY.items():
+        packed = (resources.files("wordfreq") / "data" / f"small_{language}.msgpack.gz").read_bytes()
+        buckets = msgpack.loads(gzip.decompress(packed), raw=False)[1:]  # [0] is the format header
+        taken = 0
+        for bucket in buckets:
+            if taken >= size:
+                break
+            words.update(bucket)
+            taken += len(bucket)
+    return frozenset(w for w in words if w.isalpha())
 
 
 def _titled(word: str) -> str:
@@ -398,7 +424,40 @@ def find_people_and_places(text: str, data: NameData, *, names: bool = True) -> 
         if kept:
             spans.append(Span(start + kept[0].start(), start + kept[-1].end(), "PERSON", 0.8))
     spans.extend(_gazetteer_runs(text, data))
+    if not text.isascii():
+        spans.extend(caseless_runs(text))
     return spans
+
+
+# Letters of scripts without capital letters: Arabic, Hebrew, Indic, Thai, Lao, Georgian, Ethiopic,
+# Khmer, Myanmar, Hangul, Kana and Han. Capitalization says nothing there, and a Latin-script
+# vocabulary does not know their words, so a short run of them is taken as a name.
+_CASELESS_LETTERS = (
+    "\u0590-\u05ff\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\u0900-\u0dff\u0e00-\u0eff\u1000-\u109f"
+    "\u10a0-\u10ff\u1100-\u11ff\u1200-\u139f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\uf900-\ufaff\ufb1d-\ufdff\ufe70-\ufeff\u200c\u200d"
+)
+_CASELESS_RUN = re.compile(f"[{_CASELESS_LETTERS}]+(?:[ \u00b7\u30fb][{_CASELESS_LETTERS}]+)*")
+_CASELESS_NAME_MAX = 24  # characters; a longer run is prose in that script
+UNREAD_SCRIPT = "UNSCANNED"
+
+
+def caseless_runs(text: str) -> Iterator[Span]:
+    """Short runs of caseless-script words as PERSON; longer ones (prose) as UNSCANNED: fail closed."""
+    for match in _CASELESS_RUN.finditer(text):
+        if match.end() - match.start() <= _CASELESS_NAME_MAX:
+            yield Span(match.start(), match.end(), "PERSON", 0.4)
+        else:
+            yield Span(match.start(), match.end(), UNREAD_SCRIPT, 0.3)
+
+
+# Lower-case words inside or after a name: "Ludwig van Beethoven", "Ardak Ysqaq uly".
+_PARTICLES = frozenset(
+    "van von der den de del della di da das dos du le la bin ibn bint al el ter ten y "
+    "uly ulı ұлы қызы kyzy qizi uulu oglu oğlu ogly kizi kızı zu".split()
+)
+
+_PATRONYMICS = frozenset("uly ulı ұлы қызы kyzy qizi uulu oglu oğlu ogly kizi kızı".split())
 
 
 def _gazetteer_runs(text: str, data: NameData) -> Iterator[Span]:
@@ -406,13 +465,16 @@ def _gazetteer_runs(text: str, data: NameData) -> Iterator[Span]:
     run: list[re.Match[str]] = []
     for token in _TOKEN.finditer(text):
         word = token.group()
+        gap = text[run[-1].end() : token.start()] if run else ""
         if not word[0].isupper():  # most words: they only end the run
+            if run and gap == " " and word in _PARTICLES:
+                run.append(token)
+                continue
             if run:
                 yield from _judge(text, run, data)
                 run = []
             continue
         capital = word.lower() not in data.common
-        gap = text[run[-1].end() : token.start()] if run else ""
         # "J. Smith": a full stop joins a run only after an initial.
         adjacent = gap in (" ", "-") or (gap == ". " and bool(run) and len(run[-1].group()) == 1)
         if capital and (not run or adjacent):
@@ -423,7 +485,15 @@ def _gazetteer_runs(text: str, data: NameData) -> Iterator[Span]:
     yield from _judge(text, run, data)
 
 
+def _unknown(word: str, data: NameData) -> bool:
+    """A capitalized word that is no frequent word of the vocabulary's languages."""
+    bare = word.split("'")[0].split("\u2019")[0]
+    return bare.isalpha() and bare.lower() not in data.vocabulary and not bare.isupper()
+
+
 def _judge(text: str, run: list[re.Match[str]], data: NameData) -> Iterator[Span]:
+    while run and run[-1].group() in _PARTICLES and run[-1].group() not in _PATRONYMICS:
+        run = run[:-1]  # "de" after a name belongs to what follows, "uly" to the name
     if not run:
         return
     words = [_titled(m.group()) for m in run]
@@ -443,6 +513,11 @@ def _judge(text: str, run: list[re.Match[str]], data: NameData) -> Iterator[Span
     phrase = " ".join(words)
     if phrase in data.places:
         yield Span(run[0].start(), run[-1].end(), "LOCATION", 0.5)
+        return
+    capitals = [m for m in run if m.group()[0].isupper()]
+    if len(capitals) >= 2 and any(_unknown(m.group(), data) for m in capitals):
+        # Two capitalized words, one of them no ordinary word: a name from no list (any culture).
+        yield Span(run[0].start(), run[-1].end(), "PERSON", 0.45)
         return
     for index, word in enumerate(words):
         if word in data.places:

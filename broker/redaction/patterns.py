@@ -29,8 +29,28 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 import phonenumbers
 import tldextract
-from presidio_analyzer import PatternRecognizer
+from presidio_analyzer import Pattern, PatternRecognizer
 from presidio_analyzer.predefined_recognizers import (
+    AuMedicareRecognizer,
+    AuTfnRecognizer,
+    CaSinRecognizer,
+    DeTaxIdRecognizer,
+    EsNieRecognizer,
+    EsNifRecognizer,
+    FiPersonalIdentityCodeRecognizer,
+    InAadhaarRecognizer,
+    InPanRecognizer,
+    ItFiscalCodeRecognizer,
+    KrRrnRecognizer,
+    NgNinRecognizer,
+    PlPeselRecognizer,
+    SePersonnummerRecognizer,
+    SgFinRecognizer,
+    ThTninRecognizer,
+    TrNationalIdRecognizer,
+    UkNinoRecognizer,
+    UsItinRecognizer,
+    ZaIdNumberRecognizer,
     CreditCardRecognizer,
     DateRecognizer,
     EmailRecognizer,
@@ -190,12 +210,70 @@ _DIGITS_12 = r"(?:\d\D{0,2}){12}"
 _DIGITS_9 = r"(?:\d\D{0,2}){8}\d"
 
 
+# Card numbers are also written with dots ("4111.1111.1111.1111"); Presidio's pattern allows "-" and " ".
+_CARD = (
+    r"\b(?!1\d{12}(?!\d))((4\d{3})|(5[0-5]\d{2})|(6\d{3})|(1\d{3})|(3\d{3}))[-. ]?(\d{3,4})[-. ]?(\d{3,4})"
+    r"[-. ]?(\d{3,5})\b"
+)
+# Words that say a number identifies a person, in the languages of the national recognizers.
+_ID_CONTEXT = (
+    "id identification identity ident national personal citizen document kimlik tc tckn pesel "
+    "personnummer hetu henkilötunnus steuer steuerid steueridentifikationsnummer aadhaar uidai tfn tax "
+    "medicare nin nimc sin insurance itin taxpayer rrn tnin dni nif nie nino"
+)
+# National identifiers: (recognizer, context needed). Those whose pattern is distinctive and whose
+# checksum or shape is checked stand alone; bare digit runs need a context word, since an order
+# or invoice number passes a mod-10 or mod-11 check one time in ten.
+
+def _national() -> list[Rule]:
+    rules = []
+    distinctive: list[PatternRecognizer] = [
+        UkNinoRecognizer(),
+        EsNifRecognizer(),
+        EsNieRecognizer(),
+        ItFiscalCodeRecognizer(),
+        FiPersonalIdentityCodeRecognizer(),
+        InPanRecognizer(),
+        SgFinRecognizer(),
+        KrRrnRecognizer(),
+    ]
+    digits_only: list[PatternRecognizer] = [
+        PlPeselRecognizer(),
+        SePersonnummerRecognizer(),
+        TrNationalIdRecognizer(),
+        DeTaxIdRecognizer(),
+        InAadhaarRecognizer(),
+        AuTfnRecognizer(),
+        AuMedicareRecognizer(),
+        NgNinRecognizer(),
+        ZaIdNumberRecognizer(),
+        ThTninRecognizer(),
+        CaSinRecognizer(),
+        UsItinRecognizer(),
+    ]
+    for recognizer in distinctive:
+        entity = recognizer.supported_entities[0]
+        context = " ".join(w.lower() for c in recognizer.context or [] for w in c.split())
+        # The weakest patterns (PAN "Low", any 10 word characters) are dropped: too broad alone.
+        recognizer.patterns = [p for p in recognizer.patterns if p.score >= 0.3]
+        rules.append(Rule.of(recognizer, entity, 0.3, f"{context} {_ID_CONTEXT}", r"\d{3}"))
+    for recognizer in digits_only:
+        entity = recognizer.supported_entities[0]
+        context = " ".join(w.lower() for c in recognizer.context or [] for w in c.split())
+        rules.append(Rule.of(recognizer, entity, 1.1, f"{context} {_ID_CONTEXT}", r"\d{6}"))
+    return rules
+
+
 def default_rules() -> list[Rule]:
     """The built-in pattern rules."""
     return [
         Rule.of(OfflineEmailRecognizer(), "EMAIL_ADDRESS", 0.5, "", "@", anchor="@"),
+        *_national(),
         Rule.of(
-            CreditCardRecognizer(),
+            CreditCardRecognizer(
+                patterns=[Pattern("All Credit Cards (weak)", _CARD, 0.3)],
+                replacement_pairs=[("-", ""), (" ", ""), (".", "")],
+            ),
             "CREDIT_CARD",
             0.5,
             "card visa mastercard amex",
@@ -369,9 +447,35 @@ _PHONE_CONTEXT = frozenset(
         "sms",
         "ring",
         "contact",
+        "cellphone",
+        "landline",
+        "hotline",
+        "dial",
+        "whatsapp",
+        "signal",
+        "telegram",
+        "viber",
+        "telefon",
+        "telefono",
+        "teléfono",
+        "téléphone",
+        "tél",
+        "handy",
+        "mobil",
+        "portable",
+        "celular",
+        "nummer",
+        "numero",
+        "número",
     ]
 )
-_REGIONS = ("US", "GB", "FR", "DE", "IN")
+# Words that make a bare digit run a phone number only when no reference word is near.
+_WEAK_PHONE_CONTEXT = frozenset(["number", "reach", "reached", "at", "on", "via", "new"])
+# Bare national numbers are tried against these numbering plans.
+_REGIONS = (
+    "US", "GB", "FR", "DE", "IN", "ES", "IT", "NL", "BR", "AU", "TR", "JP", "KR", "CN", "MX", "ZA", "NG",
+    "PL", "SE", "CA", "IE", "PT", "BE", "CH", "AT", "RU", "AR", "EG", "SA", "AE", "PK", "ID", "PH",
+)
 
 
 def find_phones(text: str, bounds: list[tuple[int, int]], known: Container[str] = ()) -> list[Span]:
@@ -389,11 +493,13 @@ def find_phones(text: str, bounds: list[tuple[int, int]], known: Container[str] 
         floor = _floor(bounds, match.start())
         window = _WORDS.findall(text[max(floor, match.start() - _WINDOW) : match.start()].lower())
         context = any(w in _PHONE_CONTEXT for w in window[-4:])
+        reference = any(w in _REFERENCE for w in window[-3:])
         if not context and window and window[-1] in _REFERENCE:
             continue
+        weak = not reference and any(w in _WEAK_PHONE_CONTEXT for w in window[-3:])
         international = candidate.startswith(("+", "00"))
         grouped = any(not c.isdigit() for c in candidate.strip("()+"))
-        if not (international or grouped or context):
+        if not (international or grouped or context or weak):
             continue  # a bare digit run with nothing phone-like about it
         if match.group().lower() in known or _possible_phone(
             candidate, strict=not (context or international)
