@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import json
 import logging
 import re
@@ -80,6 +81,7 @@ class _Leaf:
     text: Normalized | None = None
     whole: str | None = None  # the whole value is of this type
     spans: list[Span] = field(default_factory=list)
+    label: str = ""  # the words of the value's key, context for the pattern recognizers
     nested: Any = None  # JSON parsed from this string; its leaves follow this one
     compact: bool = True  # how the nested JSON was written (separators)
 
@@ -133,6 +135,8 @@ class _Walk:
         else:
             entity_type, business = self.redactor.classify(keys)
             leaf = _Leaf(shape, value, entity_type, business)
+            if keys and keys[-1] != "*":
+                leaf.label = self.redactor.label(keys[-1])
             self.leaves.append(leaf)
             if entity_type is None and isinstance(value, str) and len(value) >= 2 and value.lstrip()[:1] in "{[":
                 inner = _parse_json(value)
@@ -175,6 +179,7 @@ class Redactor:
         self._clock = clock
         self._rules: tuple[Rule, ...] = (*default_rules(), *self.config.rules)
         self._shapes: dict[tuple[str, ...], tuple[str | None, bool]] = {}
+        self._labels: dict[str, str] = {}
         self._names = gazetteer.name_data()
         self._ner = None
         if spacy_model:
@@ -197,6 +202,15 @@ class Redactor:
             if len(self._shapes) >= _SHAPE_CACHE_MAX:
                 self._shapes.clear()
             found = self._shapes[keys] = fields.classify(keys, self.config.fields)
+        return found
+
+    def label(self, key: str) -> str:
+        """A key's words as context text: `contactPhone` gives "contact phone: "."""
+        found = self._labels.get(key)
+        if found is None:
+            if len(self._labels) >= _SHAPE_CACHE_MAX:
+                self._labels.clear()
+            found = self._labels[key] = " ".join(fields.key_tokens(key)) + ": "
         return found
 
     def redact(self, data: Any, policy: DisclosurePolicy) -> RedactionResult:
@@ -317,19 +331,28 @@ class Redactor:
     def _patterns_in(self, batch: list[_Leaf], known: dict[str, str]) -> None:
         if not batch:
             return
+        # Each text is preceded by its key's words ("contact phone: 0612..."): context for the
+        # recognizers, never redacted itself. `bounds` span key and text; `starts` the text alone.
         bounds: list[tuple[int, int]] = []
+        starts: list[int] = []
         parts: list[str] = []
         offset = 0
         for leaf in batch:
             assert leaf.text is not None
-            bounds.append((offset, offset + len(leaf.text.text)))
-            parts.append(leaf.text.text)
-            offset += len(leaf.text.text) + len(_SEPARATOR)
+            part = leaf.label + leaf.text.text
+            bounds.append((offset, offset + len(part)))
+            starts.append(offset + len(leaf.label))
+            parts.append(part)
+            offset += len(part) + len(_SEPARATOR)
         joined = _SEPARATOR.join(parts)
         for span in run_rules(self._rules, joined, bounds, known):
-            for leaf, (start, end) in zip(batch, bounds, strict=True):
+            index = bisect.bisect_right(starts, span.start) - 1
+            for position in range(max(index, 0), len(batch)):
+                start, end = starts[position], bounds[position][1]
+                if start >= span.end:
+                    break
                 if span.start < end and span.end > start:
-                    leaf.spans.append(
+                    batch[position].spans.append(
                         Span(
                             max(span.start, start) - start,
                             min(span.end, end) - start,

@@ -255,16 +255,40 @@ _STREET_SUFFIX = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Square|Sq|"
     r"Terrace|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Close|Crescent|Gardens|Row|Mews|Walk)\.?"
 )
+# Suffixes that are also ordinary words ("Green", "Park", "View"): a street only after a number
+# and at least one capitalized word ("1013 Fanning Green").
+_WEAK_SUFFIX = (
+    r"(?:Alley|Approach|Bayou|Beach|Bend|Bluff|Bottom|Branch|Bridge|Broadway|Brook|Burg|Bypass|Camp|Canyon|"
+    r"Cape|Causeway|Center|Centre|Chase|Cliff|Common|Corner|Course|Cove|Creek|Crossing|Crossroad|Curve|"
+    r"Dale|Dam|Divide|Esplanade|Estates?|Expressway|Extension|Falls|Ferry|Fields?|Flats?|Ford|Forest|Forge|"
+    r"Fork|Fort|Freeway|Gardens?|Gate|Gateway|Glen|Grange|Green|Grove|Harbou?r|Haven|Heath|Heights|Hills?|"
+    r"Hollow|Inlet|Island|Isle|Junction|Key|Knoll|Lakes?|Landing|Light|Loaf|Lock|Lodge|Loop|Mall|Manor|"
+    r"Meadows?|Mill|Mission|Motorway|Mount|Mountain|Neck|Orchard|Oval|Overpass|Parade|Park|Pass|Passage|"
+    r"Path|Pike|Pines?|Plains?|Plaza|Point|Port|Prairie|Promenade|Quay|Ranch|Rapids?|Rest|Ridge|Rise|River|"
+    r"Route|Run|Shoals?|Shores?|Skyway|Springs?|Spur|Station|Stravenue|Stream|Summit|Throughway|Trace|Track|"
+    r"Trafficway|Tunnel|Turnpike|Union|Vale|Valley|Viaduct|View|Village|Ville|Vista|Wall|Wells?|Wharf|Wynd|"
+    r"Yards?)"
+)
+_UNIT = r"(?:Flat|Apt|Apartment|Suite|Ste|Unit|Studio|Floor|Room|Rm|Office|Building|Bldg|Lot|#)\.?\s*[\w\-]{1,6}"
 _STREET_PREFIX = (
     r"(?:rue|avenue|av|boulevard|bd|chemin|allée|allee|place|impasse|quai|cours|via|viale|piazza|"
     r"corso|calle|avenida|av\.|rua|plaza|paseo|carrer|praça|travessa|ulica|ul\.)"
 )
+_PREFIX_FIRST = (
+    r"(?:ул\.|улица|вул\.|вулиця|пр\.|просп\.|пер\.|Calle|C/|Rúa|Rua|Avenida|Avda\.|Via|Viale|Piazza|Corso|"
+    r"Rue|Carrer|Praça|Travessa|Ulica|ul\.|Odos|Οδός|Sokak|Sok\.|Caddesi|Cad\.)"
+)
 _NUMBER_FIRST = (
     # 221B Baker Street, 1600 Pennsylvania Ave NW
-    rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[^\W\d_][\w'\u2019.\-]*\s+){{0,4}}?{_STREET_SUFFIX}(?!\w)"
-    r"(?:\s+(?:N|S|E|W|NE|NW|SE|SW))?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.?\s*\w+)?"
+    rf"(?:\b{_UNIT},?\s+)?\b\d{{1,5}}[A-Za-z]?,?\s+(?:[^\W\d_][\w'\u2019.\-]*\s+){{0,4}}?{_STREET_SUFFIX}(?!\w)"
+    rf"(?:\s+(?:N|S|E|W|NE|NW|SE|SW))?(?:,?\s+{_UNIT})?"
+    # 1013 Fanning Green, Flat 3, 12 Mill Lane
+    rf"|(?:\b{_UNIT},?\s+)?\b\d{{1,5}}[A-Za-z]?,?\s+(?:(?-i:[A-Z])[\w'\u2019.\-]*\s+){{1,3}}"
+    rf"(?-i:{_WEAK_SUFFIX})(?!\w)(?:,?\s+{_UNIT})?"
     # 12 rue de Rivoli, 5 Via Roma
     rf"|\b\d{{1,5}}[a-z]?,?\s+{_STREET_PREFIX}\s+[^,;\n.]{{1,48}}"
+    # ul. Parkovaya 12, Calle Mayor, 5
+    rf"|\b(?-i:{_PREFIX_FIRST})\s+[^\d,;\n]{{1,40}}?,?\s*\d{{1,5}}[a-zA-Z]?(?:-[^\W\d_]{{1,3}})?\b"
 )
 _WORD_SUFFIXES = (
     "straße",
@@ -474,7 +498,8 @@ def _gazetteer_runs(text: str, data: NameData) -> Iterator[Span]:
                 yield from _judge(text, run, data)
                 run = []
             continue
-        capital = word.lower() not in data.common
+        # Names hold no digits: "NW1" ends a run rather than joining "London" to it.
+        capital = word.lower() not in data.common and not any(c.isdigit() for c in word)
         # "J. Smith": a full stop joins a run only after an initial.
         adjacent = gap in (" ", "-") or (gap == ". " and bool(run) and len(run[-1].group()) == 1)
         if capital and (not run or adjacent):
@@ -514,7 +539,7 @@ def _judge(text: str, run: list[re.Match[str]], data: NameData) -> Iterator[Span
     if phrase in data.places:
         yield Span(run[0].start(), run[-1].end(), "LOCATION", 0.5)
         return
-    capitals = [m for m in run if m.group()[0].isupper()]
+    capitals = [m for m in run if m.group()[0].isupper() and len(m.group()) > 1]
     if len(capitals) >= 2 and any(_unknown(m.group(), data) for m in capitals):
         # Two capitalized words, one of them no ordinary word: a name from no list (any culture).
         yield Span(run[0].start(), run[-1].end(), "PERSON", 0.45)

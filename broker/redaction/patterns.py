@@ -256,7 +256,7 @@ def _national() -> list[Rule]:
         context = " ".join(w.lower() for c in recognizer.context or [] for w in c.split())
         # The weakest patterns (PAN "Low", any 10 word characters) are dropped: too broad alone.
         recognizer.patterns = [p for p in recognizer.patterns if p.score >= 0.3]
-        rules.append(Rule.of(recognizer, entity, 0.3, f"{context} {_ID_CONTEXT}", r"\d{3}"))
+        rules.append(Rule.of(recognizer, entity, 0.3, f"{context} {_ID_CONTEXT}", r"\d\d"))
     for recognizer in digits_only:
         entity = recognizer.supported_entities[0]
         context = " ".join(w.lower() for c in recognizer.context or [] for w in c.split())
