@@ -152,9 +152,16 @@ class Rule:
             anchor,
         )
 
-    def admits(self, text: str, lowered: str) -> bool:
-        """False when no pattern of this rule can match `text` (`lowered` is `folded(text)`)."""
-        if self.keywords and not any(word in lowered for word in self.keywords):
+    def admits(self, text: str, lowered: str, words: Container[str] = ()) -> bool:
+        """False when no pattern of this rule can match `text` (`lowered` is `folded(text)`).
+
+        `words` are the whole words of `lowered`; a rule that always needs context checks them
+        instead of its keywords: its context words match whole words only.
+        """
+        if self.min_score > 1.0 and words:
+            if self.context.isdisjoint(words):  # type: ignore[arg-type]
+                return False
+        elif self.keywords and not any(word in lowered for word in self.keywords):
             return False
         return self.gate.search(text) is not None
 
@@ -225,6 +232,19 @@ _ID_CONTEXT = (
 # checksum or shape is checked stand alone; bare digit runs need a context word, since an order
 # or invoice number passes a mod-10 or mod-11 check one time in ten.
 
+# Per recognizer: a regex that every match of its patterns contains (a cheap pre-check).
+_NATIONAL_GATES = {
+    "UK_NINO": r"[A-Za-z]{2} ?\d{2} ?\d{2} ?\d{2}",
+    "ES_NIF": r"\d{7}-?[A-Za-z]\b",
+    "ES_NIE": r"\d{7}-?[A-Za-z]\b",
+    "IT_FISCAL_CODE": r"\d\d[A-Za-z]\d\d[A-Za-z]",
+    "FI_PERSONAL_IDENTITY_CODE": r"\d{6}[-+A-Ya-y]\d{3}",
+    "IN_PAN": r"[A-Za-z]{5}\d{4}[A-Za-z]",
+    "SG_NRIC_FIN": r"[A-Za-z]\d{7}[A-Za-z]",
+    "KR_RRN": r"\d{6}-?[1-4]\d{6}",
+}
+
+
 def _national() -> list[Rule]:
     rules = []
     distinctive: list[PatternRecognizer] = [
@@ -256,11 +276,13 @@ def _national() -> list[Rule]:
         context = " ".join(w.lower() for c in recognizer.context or [] for w in c.split())
         # The weakest patterns (PAN "Low", any 10 word characters) are dropped: too broad alone.
         recognizer.patterns = [p for p in recognizer.patterns if p.score >= 0.3]
-        rules.append(Rule.of(recognizer, entity, 0.3, f"{context} {_ID_CONTEXT}", r"\d\d"))
+        rules.append(Rule.of(recognizer, entity, 0.3, f"{context} {_ID_CONTEXT}", _NATIONAL_GATES[entity]))
     for recognizer in digits_only:
         entity = recognizer.supported_entities[0]
-        context = " ".join(w.lower() for c in recognizer.context or [] for w in c.split())
-        rules.append(Rule.of(recognizer, entity, 1.1, f"{context} {_ID_CONTEXT}", r"\d{6}"))
+        words = {w.lower() for c in recognizer.context or [] for w in _WORDS.findall(c)} | set(_ID_CONTEXT.split())
+        context = " ".join(sorted(words))
+        # Context is required, so a text without any context word cannot hold a finding.
+        rules.append(Rule.of(recognizer, entity, 1.1, context, r"\d{6}", keywords=context))
     return rules
 
 
@@ -357,11 +379,14 @@ def run_rules(
     """
     found: list[Span] = []
     lowered = folded(text)
+    words = frozenset(_WORDS.findall(lowered))
     for rule in rules:
-        if rule.admits(text, lowered):
+        if rule.admits(text, lowered, words):
             found.extend(rule.find(text, bounds))
     if _SEVEN_DIGITS.search(text):
-        found.extend(find_phones(text, bounds, known))
+        # A number another rule already took (IP, card, IBAN, identifier) is not parsed again.
+        taken = [(span.start, span.end) for span in found]
+        found.extend(find_phones(text, bounds, known, taken))
     return found
 
 
@@ -478,7 +503,12 @@ _REGIONS = (
 )
 
 
-def find_phones(text: str, bounds: list[tuple[int, int]], known: Container[str] = ()) -> list[Span]:
+def find_phones(
+    text: str,
+    bounds: list[tuple[int, int]],
+    known: Container[str] = (),
+    taken: list[tuple[int, int]] | None = None,
+) -> list[Span]:
     """Phone numbers: bounded candidates checked with python-phonenumbers.
 
     A phone-shaped candidate that is a value already known to be sensitive in this payload (from
@@ -486,6 +516,8 @@ def find_phones(text: str, bounds: list[tuple[int, int]], known: Container[str] 
     """
     spans = []
     for match in _PHONE.finditer(text):
+        if taken and any(a <= match.start() and match.end() <= b for a, b in taken):
+            continue
         candidate = _EXTENSION.sub("", match.group())
         digits = sum(c.isdigit() for c in candidate)
         if not 7 <= digits <= 15 or _DATE_SHAPED.fullmatch(candidate.strip()):
