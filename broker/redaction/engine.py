@@ -57,11 +57,13 @@ class RedactionError(ValueError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DisclosurePolicy:
-    """What the recipient may see: revealed entity types, the operator, and who the recipient is."""
+    """What the recipient may see: revealed entity types, the operator, who the recipient is and
+    whose data it is (pseudonyms are keyed by both)."""
 
     reveal: frozenset[str] = frozenset()
     operator: Operator = Operator.REPLACE
     recipient: str = ""
+    subject: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,7 +222,11 @@ class Redactor:
         walk.collect(data, (), "$", 0)
         reasons: set[str] = set()
         self._detect(walk.leaves, deadline, reasons)
-        key = recipient_key(self._secret, policy.recipient) if policy.operator is Operator.PSEUDONYM else None
+        key = (
+            recipient_key(self._secret, policy.recipient, policy.subject)
+            if policy.operator is Operator.PSEUDONYM
+            else None
+        )
         counts: Counter[str] = Counter()
         paths: dict[str, Counter[str]] = defaultdict(Counter)
         outputs = [self._finish(leaf, policy, key, counts, paths) for leaf in walk.leaves]

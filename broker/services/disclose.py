@@ -186,6 +186,7 @@ class DiscloseService:
                 reveal=frozenset(str(r) for r in reveal if isinstance(r, str)),
                 operator=operator or self._default_operator,
                 recipient=record.client_id,
+                subject=record.user_ref,
             )
             try:
                 result = self.redactor.redact(data, policy)
