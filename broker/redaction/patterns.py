@@ -152,14 +152,14 @@ class Rule:
             anchor,
         )
 
-    def admits(self, text: str, lowered: str, words: Container[str] = ()) -> bool:
+    def admits(self, text: str, lowered: str, words: frozenset[str] = frozenset()) -> bool:
         """False when no pattern of this rule can match `text` (`lowered` is `folded(text)`).
 
         `words` are the whole words of `lowered`; a rule that always needs context checks them
         instead of its keywords: its context words match whole words only.
         """
-        if self.min_score > 1.0 and words:
-            if self.context.isdisjoint(words):  # type: ignore[arg-type]
+        if self.min_score > 1.0 and not self.keywords:
+            if self.context.isdisjoint(words):
                 return False
         elif self.keywords and not any(word in lowered for word in self.keywords):
             return False
@@ -282,7 +282,7 @@ def _national() -> list[Rule]:
         words = {w.lower() for c in recognizer.context or [] for w in _WORDS.findall(c)} | set(_ID_CONTEXT.split())
         context = " ".join(sorted(words))
         # Context is required, so a text without any context word cannot hold a finding.
-        rules.append(Rule.of(recognizer, entity, 1.1, context, r"\d{6}", keywords=context))
+        rules.append(Rule.of(recognizer, entity, 1.1, context, r"\d{6}"))
     return rules
 
 
