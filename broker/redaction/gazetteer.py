@@ -281,7 +281,7 @@ _PREFIX_FIRST = (
 _NUMBER_FIRST = (
     # 221B Baker Street, 1600 Pennsylvania Ave NW
     rf"(?:\b{_UNIT},?\s+)?\b\d{{1,5}}[A-Za-z]?,?\s+(?:[^\W\d_][\w'\u2019.\-]*\s+){{0,4}}?{_STREET_SUFFIX}(?!\w)"
-    rf"(?:\s+(?:N|S|E|W|NE|NW|SE|SW))?(?:,?\s+{_UNIT})?"
+    rf"(?:\s+(?:NE|NW|SE|SW|N|S|E|W)(?!\w))?(?:,?\s+{_UNIT})?"
     # 1013 Fanning Green, Flat 3, 12 Mill Lane
     rf"|(?:\b{_UNIT},?\s+)?\b\d{{1,5}}[A-Za-z]?,?\s+(?:(?-i:[A-Z])[\w'\u2019.\-]*\s+){{1,3}}"
     rf"(?-i:{_WEAK_SUFFIX})(?!\w)(?:,?\s+{_UNIT})?"
@@ -450,7 +450,24 @@ def find_people_and_places(text: str, data: NameData, *, names: bool = True) -> 
     spans.extend(_gazetteer_runs(text, data))
     if not text.isascii():
         spans.extend(caseless_runs(text))
-    return spans
+    return _places_beside_addresses(text, spans)
+
+
+def _places_beside_addresses(text: str, spans: list[Span]) -> list[Span]:
+    """A guessed one-word name right next to a street or postcode is the town: "Street, London NW1"."""
+    anchors = [s for s in spans if s.entity_type == "LOCATION" and s.score >= 0.7]
+    if not anchors:
+        return spans
+    out = []
+    for span in spans:
+        if span.entity_type == "PERSON" and span.score < 0.7 and " " not in text[span.start : span.end]:
+            for anchor in anchors:
+                gap = text[anchor.end : span.start] if anchor.end <= span.start else text[span.end : anchor.start]
+                if len(gap) <= 3 and not gap.strip(", \n"):
+                    span = Span(span.start, span.end, "LOCATION", span.score)
+                    break
+        out.append(span)
+    return out
 
 
 # Letters of scripts without capital letters: Arabic, Hebrew, Indic, Thai, Lao, Georgian, Ethiopic,
