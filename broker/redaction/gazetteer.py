@@ -545,6 +545,9 @@ def _judge(text: str, run: list[re.Match[str]], data: NameData) -> Iterator[Span
         return
     if any(is_first):
         begin = is_first.index(True)
+        # "Athislus Sahin": a word before the first name that is no ordinary word is a name too.
+        while begin > 0 and (_unknown(run[begin - 1].group(), data) or words[begin - 1] in data.last):
+            begin -= 1
         # A first name with the capitalized words after it (surnames, unknown ones included).
         end = len(words)
         yield Span(run[begin].start(), run[end - 1].end(), "PERSON", 0.6)
