@@ -409,13 +409,19 @@ _VOCABULARY = {"en": 30000, "de": 15000, "fr": 15000, "es": 15000, "it": 15000, 
 
 def _vocabulary() -> frozenset[str]:
     import gzip
-    from importlib import resources
+    import importlib.util
+    from pathlib import Path
 
     import msgpack
 
+    # The data files only: importing wordfreq itself would load its tokenizers (ftfy, regex).
+    spec = importlib.util.find_spec("wordfreq")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("wordfreq is not installed")
+    data = Path(next(iter(spec.submodule_search_locations))) / "data"
     words: set[str] = set()
     for language, size in _VOCABULARY.items():
-        packed = (resources.files("wordfreq") / "data" / f"small_{language}.msgpack.gz").read_bytes()
+        packed = (data / f"small_{language}.msgpack.gz").read_bytes()
         buckets = msgpack.loads(gzip.decompress(packed), raw=False)[1:]  # [0] is the format header
         taken = 0
         for bucket in buckets:
