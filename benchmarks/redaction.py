@@ -199,6 +199,9 @@ def main() -> None:
     parser.add_argument("--misses", type=int, default=25, help="print this many missed values")
     parser.add_argument("--no-vanilla", action="store_true", help="skip the baseline (quicker while tuning)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds per engine")
+    parser.add_argument(
+        "--batch", type=int, default=0, help="also time payloads that are lists of this many records"
+    )
     args = parser.parse_args()
     seed = args.seed if args.seed is not None else (11 if args.split == "tune" else 20)
     cases = build(args.split, args.records, seed)
@@ -234,6 +237,19 @@ def main() -> None:
     if len(rows) == 2:
         print(f"speed-up: {rate / rows[1][2]:.1f}x (target >= 20x)")
     print(f"reports with complete=false: {incomplete}/{len(cases)}")
+    if args.batch > 1:
+        batches = [
+            Case("batch", [c.data for c in cases[i : i + args.batch]], [], [])
+            for i in range(0, len(cases), args.batch)
+        ]
+        batch_rates: dict[str, float] = {}
+        for _ in range(args.rounds):
+            for name, run in engines.items():
+                _, rate = timed(run, batches)
+                batch_rates[name] = max(batch_rates.get(name, 0.0), rate * args.batch)
+        line = ", ".join(f"{name} {speed:.1f} records/s" for name, speed in batch_rates.items())
+        ratio = batch_rates["ours"] / batch_rates["vanilla"] if "vanilla" in batch_rates else float("nan")
+        print(f"payloads of {args.batch} records: {line}; speed-up {ratio:.1f}x")
     seconds, cpu, peak = startup(cases[0])
     print(
         f"`discretion redact` one record: {seconds:.2f} s wall, {cpu:.2f} s CPU (best of 3; target < 5 s), "

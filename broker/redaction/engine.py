@@ -399,10 +399,22 @@ class Redactor:
         return True
 
     def _propagate(self, scan: list[_Leaf], known: dict[str, str]) -> None:
-        """Remove every known sensitive value wherever else it recurs (whole words only)."""
+        """Remove every known sensitive value wherever else it recurs (whole words only).
+
+        A value that recurs starts at a word boundary, so its first word is a whole word of the
+        text: values are indexed by their first word and only looked for where that word occurs,
+        which keeps a payload of many records linear rather than values x texts.
+        """
         if not known:
             return
-        needles = sorted(known.items(), key=lambda item: -len(item[0]))
+        index: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
+        loose: list[tuple[str, str]] = []
+        for needle, entity_type in known.items():
+            first = _ALNUM.search(needle)
+            if first is None:
+                loose.append((needle, entity_type))
+            else:
+                index[first.group()].append((needle, first.start(), entity_type))
         for leaf in scan:
             if leaf.text is None or leaf.whole is not None:
                 continue
@@ -410,15 +422,16 @@ class Redactor:
             lowered = text.lower()
             if len(lowered) != len(text):
                 lowered = text  # rare: case-folding changed the length; match exact case only
-            for needle, entity_type in needles:
+            for word in _ALNUM.finditer(lowered):
+                for needle, offset, entity_type in index.get(word.group(), ()):
+                    start = word.start() - offset
+                    if start >= 0 and lowered.startswith(needle, start):
+                        _whole_word(leaf, text, start, start + len(needle), entity_type)
+            for needle, entity_type in loose:
                 start = lowered.find(needle)
                 while start != -1:
-                    end = start + len(needle)
-                    if (start == 0 or not text[start - 1].isalnum()) and (
-                        end == len(text) or not text[end].isalnum()
-                    ):
-                        leaf.spans.append(Span(start, end, entity_type, 0.9))
-                    start = lowered.find(needle, end)
+                    _whole_word(leaf, text, start, start + len(needle), entity_type)
+                    start = lowered.find(needle, start + len(needle))
 
     def _allowed(self, value: str) -> bool:
         return bool(self.config.allow) and value.strip().casefold() in self.config.allow
@@ -470,6 +483,14 @@ class Redactor:
 
 
 _DROP = object()
+
+
+_ALNUM = re.compile(r"[^\W_]+")
+
+
+def _whole_word(leaf: _Leaf, text: str, start: int, end: int, entity_type: str) -> None:
+    if (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum()):
+        leaf.spans.append(Span(start, end, entity_type, 0.9))
 
 
 def _not_business(text: str, spans: list[Span], business: set[str]) -> list[Span]:
