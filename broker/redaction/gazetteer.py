@@ -250,6 +250,14 @@ _CUED_PATTERN = (
 # lookahead turns other positions away before some fifty alternatives are tried (same matches).
 _CUE_INITIALS = "acdefhmprstv"
 _CUED = re.compile(rf"(?=(?i:[{_CUE_INITIALS}])){_CUED_PATTERN}")
+# Every cue match holds one of these words (lower case); "to", "with", "by", "for" and the "ra" of
+# "Sig.ra" only ever follow another of them. Text without any is not scanned for cues.
+_CUE_WORDS = tuple(
+    sorted(
+        {w.lower() for w in re.findall(r"[A-Za-z]+", _CUE + _VERB_CUE + _HONORIFIC)}
+        - {"to", "with", "by", "for", "ra", "s", "i"}
+    )
+)
 _TOKEN = re.compile(r"[^\W\d_][\w'\u2019\-]*")
 _STREET_SUFFIX = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Square|Sq|"
@@ -443,7 +451,9 @@ def find_people_and_places(text: str, data: NameData, *, names: bool = True) -> 
         spans.append(Span(match.start(), match.end(), "LOCATION", 0.7))
     if not names:
         return spans
-    for match in _CUED.finditer(text):
+    lowered = folded(text)
+    cued = _CUED.finditer(text) if any(word in lowered for word in _CUE_WORDS) else ()
+    for match in cued:
         start = match.start("name")
         words = list(_TOKEN.finditer(match.group("name")))
         kept = []
