@@ -1,4 +1,4 @@
-"""Redaction quality and speed on a held-out corpus: this engine beside vanilla Presidio, same records, same run.
+"""Redaction quality and speed on a held-out corpus, beside vanilla Presidio: same records, same run.
 
 The corpus (benchmarks/redaction_corpus.py) has a tuning split and a test split that share no locale,
 no template and no seed; this reports the test split unless told otherwise. Its people, addresses and
@@ -21,6 +21,7 @@ emails come from mimesis, not from the Faker lists the engine loads.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -30,8 +31,8 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -42,8 +43,12 @@ from broker.redaction import DisclosurePolicy, Redactor
 
 STRUCTURED = {"PERSON", "LOCATION"}
 _STREET_WORDS = frozenset(
-    "street st road rd avenue ave lane ln drive dr way court ct place pl square terrace close crescent "
-    "mall parkway pkwy boulevard blvd highway hwy circle row walk flat apt suite unit studio".split()
+    [
+        *("street", "st", "road", "rd", "avenue", "ave", "lane", "ln", "drive", "dr", "way", "court"),
+        *("ct", "place", "pl", "square", "terrace", "close", "crescent", "mall", "parkway", "pkwy"),
+        *("boulevard", "blvd", "highway", "hwy", "circle", "row", "walk", "flat", "apt", "suite"),
+        *("unit", "studio"),
+    ]
 )
 _WORD = re.compile(r"\w+")
 _CASELESS = re.compile(r"[^\W\d_]")
@@ -66,10 +71,8 @@ def _texts(value: Any) -> list[str]:
     elif isinstance(value, str):
         out.append(value)
         if value[:1] in "{[":
-            try:
+            with contextlib.suppress(ValueError):
                 out.extend(_texts(json.loads(value)))
-            except ValueError:
-                pass
     elif value is not None:
         out.append(str(value))
     return out
@@ -237,7 +240,10 @@ def main() -> None:
         rows.append(("vanilla Presidio (NoOp NLP)", evaluate(cases, outputs["vanilla"]), rates["vanilla"]))
     print(f"{'engine':30} {'leak %':>7} {'over-redaction %':>17} {'words lost %':>13} {'records/s':>10}")
     for label, found, speed in rows:
-        print(f"{label:30} {found['leak_pct']:7.2f} {found['over_pct']:17.2f} {found['word_over_pct']:13.2f} {speed:10.1f}")
+        print(
+            f"{label:30} {found['leak_pct']:7.2f} {found['over_pct']:17.2f} "
+            f"{found['word_over_pct']:13.2f} {speed:10.1f}"
+        )
     if len(rows) == 2:
         print(f"speed-up: {rate / rows[1][2]:.1f}x (target >= 20x)")
     print(f"reports with complete=false: {incomplete}/{len(cases)}")
@@ -256,8 +262,10 @@ def main() -> None:
         print(f"payloads of {args.batch} records: {line}; speed-up {ratio:.1f}x")
     seconds, cpu, peak = startup(cases[0])
     print(
-        f"`discretion redact` one record: {seconds:.2f} s wall, {cpu:.2f} s CPU (best of 3; target < 5 s), "
-        f"peak {peak:.0f} MB (target < 800 MB); load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+        f"`discretion redact` one record: {seconds:.2f} s wall, {cpu:.2f} s CPU "
+        "(best of 3; target < 5 s), "
+        f"peak {peak:.0f} MB (target < 800 MB); "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
     )
     print("targets: leak <= 1 %, over-redaction <= 2 %")
     for kind, entity, value in mine["misses"][: args.misses]:

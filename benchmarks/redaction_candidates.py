@@ -83,7 +83,11 @@ def _names_dataset() -> Callable[[str], list[str]]:
 
     def find(text: str) -> list[str]:
         words = [w.strip(".,;:'\"") for w in text.split()]
-        return [w for w in words if w[:1].isupper() and (data.search(w).get("first_name") or data.search(w).get("last_name"))]
+        return [
+            w
+            for w in words
+            if w[:1].isupper() and (data.search(w).get("first_name") or data.search(w).get("last_name"))
+        ]
 
     return find
 
@@ -109,7 +113,9 @@ CANDIDATES: dict[str, tuple[str, Callable[[], Callable[[str], list[str]]]]] = {
 }
 
 
-def measure(name: str, entity: str, loader: Callable[[], Callable[[str], list[str]]], cases: list[Case]) -> None:
+def measure(
+    name: str, entity: str, loader: Callable[[], Callable[[str], list[str]]], cases: list[Case]
+) -> None:
     before, start = _rss_mb(), time.perf_counter()
     try:
         find = loader()
@@ -133,7 +139,8 @@ def measure(name: str, entity: str, loader: Callable[[], Callable[[str], list[st
             false += any(word in joined for word in value.split() if len(word) > 2)
     per_text = 1e6 * (time.perf_counter() - start) / max(1, texts)
     print(
-        f"{name:34} recall {100 * hits / max(1, total):6.1f} %  controls hit {100 * false / max(1, controls):5.1f} %  "
+        f"{name:34} recall {100 * hits / max(1, total):6.1f} %  "
+        f"controls hit {100 * false / max(1, controls):5.1f} %  "
         f"{per_text:8.0f} us/text  load {load_s:5.2f} s  +{load_mb:5.0f} MB"
     )
 

@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (templates and data tables read better on one line)
 """A labelled redaction corpus that the engine's own data does not produce, in a tuning and a test split.
 
 People, addresses and emails come from mimesis, whose data is independent of the Faker lists the
@@ -28,7 +29,24 @@ from benchmarks.redaction_data.names import NAMES
 
 # No locale is in both splits. Scripts: Latin, Cyrillic, Greek, Han, Kana, Hangul, Arabic.
 TUNE_LOCALES = ["en", "de", "fr", "es", "it", "pl", "ru", "zh", "ar-sa", "sv", "da"]
-TEST_LOCALES = ["en-gb", "en-au", "nl", "pt-br", "tr", "cs", "fi", "hu", "el", "uk", "ko", "ja", "fa", "kk", "ar-eg", "is"]
+TEST_LOCALES = [
+    "en-gb",
+    "en-au",
+    "nl",
+    "pt-br",
+    "tr",
+    "cs",
+    "fi",
+    "hu",
+    "el",
+    "uk",
+    "ko",
+    "ja",
+    "fa",
+    "kk",
+    "ar-eg",
+    "is",
+]
 TUNE_REGIONS = ["US", "DE", "FR", "ES", "IT", "PL", "SE"]
 TEST_REGIONS = ["GB", "AU", "NL", "BR", "TR", "CZ", "FI", "HU", "IN", "KR", "JP", "ZA", "MX", "NG"]
 # Names in scripts mimesis has no locale for (hand-written, test split only).
@@ -78,8 +96,22 @@ def card(rng: random.Random) -> str:
     return sep.join(number[i : i + 4] for i in range(0, 16, 4))
 
 
-_IBAN_SHAPES = {"DE": "n18", "GB": "a4n14", "FR": "n23", "NL": "a4n10", "ES": "n20", "IT": "a1n22", "BE": "n12",
-                "AT": "n16", "CH": "n17", "PL": "n24", "PT": "n21", "IE": "a4n14", "FI": "n14", "DK": "n14"}
+_IBAN_SHAPES = {
+    "DE": "n18",
+    "GB": "a4n14",
+    "FR": "n23",
+    "NL": "a4n10",
+    "ES": "n20",
+    "IT": "a1n22",
+    "BE": "n12",
+    "AT": "n16",
+    "CH": "n17",
+    "PL": "n24",
+    "PT": "n21",
+    "IE": "a4n14",
+    "FI": "n14",
+    "DK": "n14",
+}
 
 
 def iban(rng: random.Random, countries: list[str]) -> str:
@@ -142,8 +174,38 @@ def sg_nric(rng: random.Random) -> str:
 
 
 def it_fiscal(rng: random.Random) -> str:
-    odd = {c: v for c, v in zip(string.digits + string.ascii_uppercase,
-        [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23], strict=True)}
+    odd_values = [
+        1,
+        0,
+        5,
+        7,
+        9,
+        13,
+        15,
+        17,
+        19,
+        21,
+        1,
+        0,
+        5,
+        7,
+        9,
+        13,
+        15,
+        17,
+        19,
+        21,
+        2,
+        4,
+        18,
+        20,
+        11,
+        3,
+        6,
+        8,
+    ]
+    odd_values += [12, 14, 16, 10, 22, 25, 24, 23]
+    odd = dict(zip(string.digits + string.ascii_uppercase, odd_values, strict=True))
     even = {c: (int(c) if c.isdigit() else ord(c) - 65) for c in string.digits + string.ascii_uppercase}
     body = "".join(rng.choice("BCDFGHLMNPRSTVZ") for _ in range(6))
     body += f"{rng.randint(40, 99):02d}" + rng.choice("ABCDEHLMPRST") + f"{rng.randint(1, 28):02d}"
@@ -169,24 +231,45 @@ def phone(rng: random.Random, region: str) -> tuple[str, str]:
     elif style == "e164":
         text = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     else:
-        text = "".join(c for c in phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL) if c.isdigit())
+        text = "".join(
+            c
+            for c in phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+            if c.isdigit()
+        )
     return text, style
 
 
 # -- non-personal controls ------------------------------------------------------------------------
 
 PRODUCTS = {
-    "tune": ["Aurora Desk Lamp", "Nimbus Backpack 30L", "Vector Mouse", "Polar Thermos", "Cascade Shower Head"],
-    "test": ["Harbor Lantern Mini", "Summit Trekking Poles", "Quartz Wall Clock", "Orbit Webcam HD",
-             "Granite Cutting Board", "Meridian Travel Adapter"],
+    "tune": [
+        "Aurora Desk Lamp",
+        "Nimbus Backpack 30L",
+        "Vector Mouse",
+        "Polar Thermos",
+        "Cascade Shower Head",
+    ],
+    "test": [
+        "Harbor Lantern Mini",
+        "Summit Trekking Poles",
+        "Quartz Wall Clock",
+        "Orbit Webcam HD",
+        "Granite Cutting Board",
+        "Meridian Travel Adapter",
+    ],
 }
-STATUSES = {"tune": ["open", "resolved", "waiting on customer"], "test": ["escalated", "closed", "in review", "Approved"]}
+STATUSES = {
+    "tune": ["open", "resolved", "waiting on customer"],
+    "test": ["escalated", "closed", "in review", "Approved"],
+}
 
 
 def control_order(rng: random.Random, split: str) -> str:
     if split == "tune":
         return f"ORD-{rng.randint(100000, 999999)}"
-    return rng.choice([f"PO{rng.randint(10**7, 10**8 - 1)}", f"INV/{rng.randint(2020, 2026)}/{rng.randint(1000, 9999)}"])
+    return rng.choice(
+        [f"PO{rng.randint(10**7, 10**8 - 1)}", f"INV/{rng.randint(2020, 2026)}/{rng.randint(1000, 9999)}"]
+    )
 
 
 def amount(rng: random.Random) -> str:
@@ -204,11 +287,16 @@ class Maker:
         self.people = [Person(Locale(loc), seed=seed + i) for i, loc in enumerate(locales)]
         self.addresses = [Address(Locale(loc), seed=seed + i) for i, loc in enumerate(locales)]
         self.english_addresses = [
-            Address(Locale(loc), seed=seed + 50) for loc in (["en"] if split == "tune" else ["en-gb", "en-au", "en-ca"])
+            Address(Locale(loc), seed=seed + 50)
+            for loc in (["en"] if split == "tune" else ["en-gb", "en-au", "en-ca"])
         ]
         self.finance = Finance(seed=seed)
         self.regions = TUNE_REGIONS if split == "tune" else TEST_REGIONS
-        self.ibans = ["DE", "FR", "ES", "IT", "PL", "AT", "CH"] if split == "tune" else ["GB", "NL", "BE", "PT", "IE", "FI", "DK"]
+        self.ibans = (
+            ["DE", "FR", "ES", "IT", "PL", "AT", "CH"]
+            if split == "tune"
+            else ["GB", "NL", "BE", "PT", "IE", "FI", "DK"]
+        )
 
     def name(self) -> str:
         if self.split == "test" and self.rng.random() < 0.08:
@@ -244,24 +332,40 @@ class Maker:
         return entity, makers[entity](self.rng)
 
     def case(self) -> Case:
-        kinds = [self.message, self.ticket, self.hr, self.payment, self.travel, self.calendar, self.nested, self.log]
+        kinds = [
+            self.message,
+            self.ticket,
+            self.hr,
+            self.payment,
+            self.travel,
+            self.calendar,
+            self.nested,
+            self.log,
+        ]
         return self.rng.choice(kinds)()
 
     # Templates differ per split: the test split's phrasing is never seen while tuning.
 
     def message(self) -> Case:
         a, b = self.name(), self.name()
-        tel, style = self.phone()
+        tel, _ = self.phone()
         mail = self.email()
         if self.split == "tune":
             text = f"Hi {a}, I spoke with {b} yesterday. Call me on {tel} or write to {mail}."
         else:
-            text = self.rng.choice([
-                f"Worked closely with {b} on the migration; {a} can vouch. My new number is {tel}, mail {mail}.",
-                f"{a} says the spare keys are with {b}. Text {tel} if anything changes, or {mail}.",
-                f"Quick note from {a}: {b} will cover my shifts. Reach me at {tel}.",
-            ])
-        return Case("message", {"from": mail, "body": text, "channel": "chat"}, [("PERSON", a), ("PERSON", b), ("PHONE_NUMBER", tel), ("EMAIL_ADDRESS", mail)], ["chat"])
+            text = self.rng.choice(
+                [
+                    f"Worked closely with {b} on the migration; {a} can vouch. My new number is {tel}, mail {mail}.",
+                    f"{a} says the spare keys are with {b}. Text {tel} if anything changes, or {mail}.",
+                    f"Quick note from {a}: {b} will cover my shifts. Reach me at {tel}.",
+                ]
+            )
+        return Case(
+            "message",
+            {"from": mail, "body": text, "channel": "chat"},
+            [("PERSON", a), ("PERSON", b), ("PHONE_NUMBER", tel), ("EMAIL_ADDRESS", mail)],
+            ["chat"],
+        )
 
     def ticket(self) -> Case:
         customer = self.name()
@@ -272,10 +376,12 @@ class Maker:
         if self.split == "tune":
             text = f"Customer {customer} reports {product} damaged on arrival, order {order}. Ship replacement to {street}, {city}."
         else:
-            text = self.rng.choice([
-                f"The {product} from {order} never arrived at {street}\n{city} {postcode}. Requested by {customer}.",
-                f"Replacement for {order} ({product}) goes to {street}, {city}, {postcode} per {customer}'s request.",
-            ])
+            text = self.rng.choice(
+                [
+                    f"The {product} from {order} never arrived at {street}\n{city} {postcode}. Requested by {customer}.",
+                    f"Replacement for {order} ({product}) goes to {street}, {city}, {postcode} per {customer}'s request.",
+                ]
+            )
         data = {"ticket": {"status": status, "requester": customer, "description": text, "product": product}}
         return Case("ticket", data, [("PERSON", customer), ("LOCATION", street)], [order, product, status])
 
@@ -284,11 +390,20 @@ class Maker:
         entity, ident = self.national_id()
         dept = self.rng.choice(["Finance", "Logistics", "Research"])
         if self.split == "tune":
-            data = {"employee": {"full_name": employee, "tax_id": ident, "department": dept}, "manager": manager,
-                    "note": f"{employee} joined {dept}; ID {ident} verified by {manager}."}
+            data = {
+                "employee": {"full_name": employee, "tax_id": ident, "department": dept},
+                "manager": manager,
+                "note": f"{employee} joined {dept}; ID {ident} verified by {manager}.",
+            }
         else:
-            data = {"record": {"staff": [employee], "reports_to": {"display": manager}, "unit": dept,
-                    "remarks": f"Identification number {ident} on file for {employee}, approved by {manager}."}}
+            data = {
+                "record": {
+                    "staff": [employee],
+                    "reports_to": {"display": manager},
+                    "unit": dept,
+                    "remarks": f"Identification number {ident} on file for {employee}, approved by {manager}.",
+                }
+            }
         return Case("hr", data, [("PERSON", employee), ("PERSON", manager), (entity, ident)], [dept])
 
     def payment(self) -> Case:
@@ -297,12 +412,25 @@ class Maker:
         account = iban(self.rng, self.ibans)
         total = amount(self.rng)
         if self.split == "tune":
-            data = {"card_number": number, "holder_name": holder, "iban": account, "amount": total,
-                    "memo": f"Refund {total} EUR to {account}."}
+            data = {
+                "card_number": number,
+                "holder_name": holder,
+                "iban": account,
+                "amount": total,
+                "memo": f"Refund {total} EUR to {account}.",
+            }
         else:
-            data = {"payment": {"cardholder": holder, "pan_text": f"card {number} exp 09/29", "amount": total,
-                    "details": f"Transfer to {account} is closed. Amount {total}."}}
-        return Case("payment", data, [("PERSON", holder), ("CREDIT_CARD", number), ("IBAN_CODE", account)], [total])
+            data = {
+                "payment": {
+                    "cardholder": holder,
+                    "pan_text": f"card {number} exp 09/29",
+                    "amount": total,
+                    "details": f"Transfer to {account} is closed. Amount {total}.",
+                }
+            }
+        return Case(
+            "payment", data, [("PERSON", holder), ("CREDIT_CARD", number), ("IBAN_CODE", account)], [total]
+        )
 
     def travel(self) -> Case:
         traveler, companion = self.name(), self.name()
@@ -310,13 +438,28 @@ class Maker:
         flight = f"{self.rng.choice(['BA', 'LH', 'KL', 'TK'])} {self.rng.randint(100, 999)}"
         tel, _ = self.phone()
         if self.split == "tune":
-            data = {"passenger": traveler, "flight": flight, "contact_phone": tel,
-                    "notes": f"{traveler} travels with {companion}; document {ident}."}
+            data = {
+                "passenger": traveler,
+                "flight": flight,
+                "contact_phone": tel,
+                "notes": f"{traveler} travels with {companion}; document {ident}.",
+            }
         else:
-            data = {"booking": {"traveler": traveler, "segments": [{"flight": flight}],
-                    "companions": [companion], "emergency": f"if delayed ring {tel}",
-                    "docs": f"passport check done, national ID {ident}"}}
-        return Case("travel", data, [("PERSON", traveler), ("PERSON", companion), (entity, ident), ("PHONE_NUMBER", tel)], [flight])
+            data = {
+                "booking": {
+                    "traveler": traveler,
+                    "segments": [{"flight": flight}],
+                    "companions": [companion],
+                    "emergency": f"if delayed ring {tel}",
+                    "docs": f"passport check done, national ID {ident}",
+                }
+            }
+        return Case(
+            "travel",
+            data,
+            [("PERSON", traveler), ("PERSON", companion), (entity, ident), ("PHONE_NUMBER", tel)],
+            [flight],
+        )
 
     def calendar(self) -> Case:
         host, guest = self.name(), self.name()
@@ -325,27 +468,51 @@ class Maker:
         if self.split == "tune":
             data = {"event": "Quarterly review", "organizer": host, "room": room, "invitees": [guest, mail]}
         else:
-            data = {"title": "Vendor sync", "attendees": {mail: "accepted", guest: "tentative"}, "location": room,
-                    "agenda": f"{host} presents, {guest} takes notes"}
+            data = {
+                "title": "Vendor sync",
+                "attendees": {mail: "accepted", guest: "tentative"},
+                "location": room,
+                "agenda": f"{host} presents, {guest} takes notes",
+            }
         return Case("calendar", data, [("PERSON", host), ("PERSON", guest), ("EMAIL_ADDRESS", mail)], [room])
 
     def nested(self) -> Case:
         person = self.name()
         mail = self.email()
         tel, _ = self.phone()
-        inner = json.dumps({"contact": person, "reach": tel, "email": mail}, ensure_ascii=self.rng.random() < 0.5)
+        inner = json.dumps(
+            {"contact": person, "reach": tel, "email": mail}, ensure_ascii=self.rng.random() < 0.5
+        )
         encoded = base64.b64encode(mail.encode()).decode()
         order = control_order(self.rng, self.split)
         if self.split == "tune":
             data = {"payload": inner, "attachment": encoded, "order": order}
-            sensitive = [("PERSON", person), ("PHONE_NUMBER", tel), ("EMAIL_ADDRESS", mail), ("ENCODED", encoded)]
+            sensitive = [
+                ("PERSON", person),
+                ("PHONE_NUMBER", tel),
+                ("EMAIL_ADDRESS", mail),
+                ("ENCODED", encoded),
+            ]
         else:
             quoted = urllib.parse.quote(mail)
             hexed = mail.encode().hex()
-            data = {"event": {"raw": inner, "link": f"https://example.org/u?m={quoted}", "blob": f"data:text/plain;base64,{encoded}",
-                              "trace": hexed, "ref": order}}
-            sensitive = [("PERSON", person), ("PHONE_NUMBER", tel), ("EMAIL_ADDRESS", mail), ("ENCODED", encoded),
-                         ("ENCODED", quoted), ("ENCODED", hexed)]
+            data = {
+                "event": {
+                    "raw": inner,
+                    "link": f"https://example.org/u?m={quoted}",
+                    "blob": f"data:text/plain;base64,{encoded}",
+                    "trace": hexed,
+                    "ref": order,
+                }
+            }
+            sensitive = [
+                ("PERSON", person),
+                ("PHONE_NUMBER", tel),
+                ("EMAIL_ADDRESS", mail),
+                ("ENCODED", encoded),
+                ("ENCODED", quoted),
+                ("ENCODED", hexed),
+            ]
         return Case("nested", data, sensitive, [order])
 
     def log(self) -> Case:
@@ -357,8 +524,12 @@ class Maker:
             line = f"2026-03-01T10:00:00Z INFO login ok user={mail} ip={ip} id={request}"
         else:
             line = f"WARN auth: failed attempt for '{user}' <{mail}> from {ip} [{request}]"
-        sensitive = [("EMAIL_ADDRESS", mail), ("IP_ADDRESS", ip)] + ([("PERSON", user)] if self.split == "test" else [])
-        return Case("log", {"line": line, "level": "INFO" if self.split == "tune" else "WARN"}, sensitive, [request])
+        sensitive = [("EMAIL_ADDRESS", mail), ("IP_ADDRESS", ip)] + (
+            [("PERSON", user)] if self.split == "test" else []
+        )
+        return Case(
+            "log", {"line": line, "level": "INFO" if self.split == "tune" else "WARN"}, sensitive, [request]
+        )
 
 
 def build(split: str, count: int, seed: int) -> list[Case]:

@@ -140,7 +140,12 @@ class _Walk:
             if keys and keys[-1] != "*":
                 leaf.label = self.redactor.label(keys[-1])
             self.leaves.append(leaf)
-            if entity_type is None and isinstance(value, str) and len(value) >= 2 and value.lstrip()[:1] in "{[":
+            if (
+                entity_type is None
+                and isinstance(value, str)
+                and len(value) >= 2
+                and value.lstrip()[:1] in "{["
+            ):
                 inner = _parse_json(value)
                 if inner is not None:
                     # JSON inside a string is walked as JSON: its keys are evidence too.
@@ -298,7 +303,9 @@ class Redactor:
             token = match.group()
             decoded = _decode_token(token)
             if decoded is None:
-                if match.start() >= 5 and text[max(0, match.start() - 8) : match.start()].endswith(";base64,"):
+                if match.start() >= 5 and text[max(0, match.start() - 8) : match.start()].endswith(
+                    ";base64,"
+                ):
                     # Binary content in a data: URI cannot be inspected: withheld.
                     leaf.spans.append(Span(match.start(), match.end(), ENCODED, 0.9))
                     reasons.add(_ENCODED_BINARY)
@@ -390,12 +397,12 @@ class Redactor:
             if index % 64 == 63 and self._clock() > deadline:
                 _give_up(todo[index:])
                 return False
-            found = gazetteer.find_people_and_places(
+            guessed = gazetteer.find_people_and_places(
                 leaf.text.text, self._names, names=self._ner is None and not leaf.business
             )
-            if business and found:
-                found = _not_business(leaf.text.text, found, business)
-            leaf.spans.extend(found)
+            if business and guessed:
+                guessed = _not_business(leaf.text.text, guessed, business)
+            leaf.spans.extend(guessed)
         return True
 
     def _propagate(self, scan: list[_Leaf], known: dict[str, str]) -> None:
@@ -506,7 +513,8 @@ def _not_business(text: str, spans: list[Span], business: set[str]) -> list[Span
     return [
         s
         for s in spans
-        if s.score >= 0.7 or s.entity_type not in (fields.PERSON, fields.LOCATION)
+        if s.score >= 0.7
+        or s.entity_type not in (fields.PERSON, fields.LOCATION)
         or not any(a <= s.start and s.end <= b for a, b in inside)
     ]
 
@@ -537,7 +545,11 @@ def _decode_token(token: str) -> str | None:
         raw = bytes.fromhex(compact)
     elif not (
         compact.endswith("=")
-        or (any(c.isdigit() for c in compact) and any(c.isupper() for c in compact) and any(c.islower() for c in compact))
+        or (
+            any(c.isdigit() for c in compact)
+            and any(c.isupper() for c in compact)
+            and any(c.islower() for c in compact)
+        )
         or ("+" in compact or "/" in compact)
     ):
         return None  # an ordinary word or reference, not an encoding

@@ -298,9 +298,7 @@ BUSINESS = frozenset(
     ]
 )
 # Keys whose own values are business data (never a person or a place by name).
-_BUSINESS_LEAF = frozenset(
-    ["status", "currency", "sku", "category", "brand", "tag", "label"]
-)
+_BUSINESS_LEAF = frozenset(["status", "currency", "sku", "category", "brand", "tag", "label"])
 
 
 def key_tokens(key: str) -> tuple[str, ...]:

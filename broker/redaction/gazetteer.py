@@ -277,7 +277,9 @@ _WEAK_SUFFIX = (
     r"Trafficway|Tunnel|Turnpike|Union|Vale|Valley|Viaduct|View|Village|Ville|Vista|Wall|Wells?|Wharf|Wynd|"
     r"Yards?)"
 )
-_UNIT = r"(?:Flat|Apt|Apartment|Suite|Ste|Unit|Studio|Floor|Room|Rm|Office|Building|Bldg|Lot|#)\.?\s*[\w\-]{1,6}"
+_UNIT = (
+    r"(?:Flat|Apt|Apartment|Suite|Ste|Unit|Studio|Floor|Room|Rm|Office|Building|Bldg|Lot|#)\.?\s*[\w\-]{1,6}"
+)
 _STREET_PREFIX = (
     r"(?:rue|avenue|av|boulevard|bd|chemin|allée|allee|place|impasse|quai|cours|via|viale|piazza|"
     r"corso|calle|avenida|av\.|rua|plaza|paseo|carrer|praça|travessa|ulica|ul\.)"
@@ -420,7 +422,7 @@ def _vocabulary() -> frozenset[str]:
     import importlib.util
     from pathlib import Path
 
-    import msgpack
+    import msgpack  # type: ignore[import-untyped]
 
     # The data files only: importing wordfreq itself would load its tokenizers (ftfy, regex).
     spec = importlib.util.find_spec("wordfreq")
@@ -478,7 +480,11 @@ def _places_beside_addresses(text: str, spans: list[Span]) -> list[Span]:
     for span in spans:
         if span.entity_type == "PERSON" and span.score < 0.7 and " " not in text[span.start : span.end]:
             for anchor in anchors:
-                gap = text[anchor.end : span.start] if anchor.end <= span.start else text[span.end : anchor.start]
+                gap = (
+                    text[anchor.end : span.start]
+                    if anchor.end <= span.start
+                    else text[span.end : anchor.start]
+                )
                 if len(gap) <= 3 and not gap.strip(", \n"):
                     span = Span(span.start, span.end, "LOCATION", span.score)
                     break
@@ -509,12 +515,18 @@ def caseless_runs(text: str) -> Iterator[Span]:
 
 
 # Lower-case words inside or after a name: "Ludwig van Beethoven", "Ardak Ysqaq uly".
-_PARTICLES = frozenset(
-    "van von der den de del della di da das dos du le la bin ibn bint al el ter ten y "
-    "uly ulı ұлы қызы kyzy qizi uulu oglu oğlu ogly kizi kızı zu".split()
+_PATRONYMICS = frozenset(
+    [
+        *("uly", "ul\u0131", "\u04b1\u043b\u044b", "\u049b\u044b\u0437\u044b", "kyzy", "qizi", "uulu"),
+        *("oglu", "o\u011flu", "ogly", "kizi", "k\u0131z\u0131"),
+    ]
 )
-
-_PATRONYMICS = frozenset("uly ulı ұлы қызы kyzy qizi uulu oglu oğlu ogly kizi kızı".split())
+_PARTICLES = _PATRONYMICS | frozenset(
+    [
+        *("van", "von", "der", "den", "de", "del", "della", "di", "da", "das", "dos", "du", "le", "la"),
+        *("bin", "ibn", "bint", "al", "el", "ter", "ten", "y", "zu"),
+    ]
+)
 
 
 def _gazetteer_runs(text: str, data: NameData) -> Iterator[Span]:

@@ -69,7 +69,10 @@ def _unescape(text: str) -> tuple[str, list[int] | None]:
     for match in _ESCAPED.finditer(text):
         run = match.group()
         if run.startswith("%"):
-            pieces = [(match.start() + 3 * i, bytes([int(run[3 * i + 1 : 3 * i + 3], 16)])) for i in range(len(run) // 3)]
+            pieces = [
+                (match.start() + 3 * i, bytes([int(run[3 * i + 1 : 3 * i + 3], 16)]))
+                for i in range(len(run) // 3)
+            ]
             try:
                 decoded = b"".join(p for _, p in pieces).decode("utf-8")
             except UnicodeDecodeError:

@@ -34,15 +34,21 @@ from presidio_analyzer.predefined_recognizers import (
     AuMedicareRecognizer,
     AuTfnRecognizer,
     CaSinRecognizer,
+    CreditCardRecognizer,
+    DateRecognizer,
     DeTaxIdRecognizer,
+    EmailRecognizer,
     EsNieRecognizer,
     EsNifRecognizer,
     FiPersonalIdentityCodeRecognizer,
+    IbanRecognizer,
     InAadhaarRecognizer,
     InPanRecognizer,
+    IpRecognizer,
     ItFiscalCodeRecognizer,
     KrRrnRecognizer,
     NgNinRecognizer,
+    NhsRecognizer,
     PlPeselRecognizer,
     SePersonnummerRecognizer,
     SgFinRecognizer,
@@ -50,16 +56,10 @@ from presidio_analyzer.predefined_recognizers import (
     TrNationalIdRecognizer,
     UkNinoRecognizer,
     UsItinRecognizer,
-    ZaIdNumberRecognizer,
-    CreditCardRecognizer,
-    DateRecognizer,
-    EmailRecognizer,
-    IbanRecognizer,
-    IpRecognizer,
-    NhsRecognizer,
     UsLicenseRecognizer,
     UsPassportRecognizer,
     UsSsnRecognizer,
+    ZaIdNumberRecognizer,
 )
 
 _WORDS = re.compile(r"[^\W\d_]+")
@@ -275,11 +275,14 @@ def _national() -> list[Rule]:
         entity = recognizer.supported_entities[0]
         context = " ".join(w.lower() for c in recognizer.context or [] for w in c.split())
         # The weakest patterns (PAN "Low", any 10 word characters) are dropped: too broad alone.
-        recognizer.patterns = [p for p in recognizer.patterns if p.score >= 0.3]
+        patterns: list[Any] = getattr(recognizer, "patterns")  # noqa: B009  (untyped in Presidio)
+        setattr(recognizer, "patterns", [p for p in patterns if p.score >= 0.3])  # noqa: B010
         rules.append(Rule.of(recognizer, entity, 0.3, f"{context} {_ID_CONTEXT}", _NATIONAL_GATES[entity]))
     for recognizer in digits_only:
         entity = recognizer.supported_entities[0]
-        words = {w.lower() for c in recognizer.context or [] for w in _WORDS.findall(c)} | set(_ID_CONTEXT.split())
+        words = {w.lower() for c in recognizer.context or [] for w in _WORDS.findall(c)} | set(
+            _ID_CONTEXT.split()
+        )
         context = " ".join(sorted(words))
         # Context is required, so a text without any context word cannot hold a finding.
         rules.append(Rule.of(recognizer, entity, 1.1, context, r"\d{6}"))
@@ -498,8 +501,39 @@ _PHONE_CONTEXT = frozenset(
 _WEAK_PHONE_CONTEXT = frozenset(["number", "reach", "reached", "at", "on", "via", "new"])
 # Bare national numbers are tried against these numbering plans.
 _REGIONS = (
-    "US", "GB", "FR", "DE", "IN", "ES", "IT", "NL", "BR", "AU", "TR", "JP", "KR", "CN", "MX", "ZA", "NG",
-    "PL", "SE", "CA", "IE", "PT", "BE", "CH", "AT", "RU", "AR", "EG", "SA", "AE", "PK", "ID", "PH",
+    "US",
+    "GB",
+    "FR",
+    "DE",
+    "IN",
+    "ES",
+    "IT",
+    "NL",
+    "BR",
+    "AU",
+    "TR",
+    "JP",
+    "KR",
+    "CN",
+    "MX",
+    "ZA",
+    "NG",
+    "PL",
+    "SE",
+    "CA",
+    "IE",
+    "PT",
+    "BE",
+    "CH",
+    "AT",
+    "RU",
+    "AR",
+    "EG",
+    "SA",
+    "AE",
+    "PK",
+    "ID",
+    "PH",
 )
 
 

@@ -46,16 +46,20 @@ def test_phone_oracle_fails_with_pseudonyms_keyed_by_data_subject() -> None:
 def test_pseudonyms_stay_stable_for_one_recipient_and_one_subject() -> None:
     redactor = Redactor(secret=SECRET)
     policy = DisclosurePolicy(operator=Operator.PSEUDONYM, recipient="r", subject="user:alice")
-    assert redactor.redact({"phone": VICTIM_PHONE}, policy).data == redactor.redact(
-        {"phone": "+447700900461"}, policy
-    ).data
+    assert (
+        redactor.redact({"phone": VICTIM_PHONE}, policy).data
+        == redactor.redact({"phone": "+447700900461"}, policy).data
+    )
 
 
 def test_recipient_and_subject_cannot_be_shifted_into_each_other() -> None:
     redactor = Redactor(secret=SECRET)
     one = DisclosurePolicy(operator=Operator.PSEUDONYM, recipient="ab", subject="c")
     two = DisclosurePolicy(operator=Operator.PSEUDONYM, recipient="a", subject="bc")
-    assert redactor.redact({"phone": VICTIM_PHONE}, one).data != redactor.redact({"phone": VICTIM_PHONE}, two).data
+    assert (
+        redactor.redact({"phone": VICTIM_PHONE}, one).data
+        != redactor.redact({"phone": VICTIM_PHONE}, two).data
+    )
 
 
 def _disclose(world: World, holder: TestAgent, token: str, data: Any) -> Any:
@@ -78,18 +82,27 @@ def _token(world: World, agent: TestAgent, subject: str, resource: str) -> str:
 def test_phone_oracle_through_the_api_fails(world: World) -> None:
     """The 20-guess attack end to end: a holder-recipient and its operator's own grant."""
     mallory_agent = TestAgent("mallory-agent", "Mallory Ltd", "GB", [MALLORY_URI])
-    response = world.client.post("/v1/agents", json=mallory_agent.registration(), headers=auth(world.admin_key))
+    response = world.client.post(
+        "/v1/agents", json=mallory_agent.registration(), headers=auth(world.admin_key)
+    )
     assert response.status_code == 201, response.text
     response = world.client.post("/v1/users", json={"user_id": "mallory"}, headers=auth(world.admin_key))
     assert response.status_code == 201, response.text
     mallory_key = response.json()["api_key"]
     # Alice shares her calendar with the agent; the calendar discloses her phone, pseudonymized.
     world.grant(agent="mallory-agent")
-    victim = _disclose(world, world.calendar, _token(world, mallory_agent, "alice", CALENDAR_URI), {"phone": VICTIM_PHONE})
+    victim = _disclose(
+        world, world.calendar, _token(world, mallory_agent, "alice", CALENDAR_URI), {"phone": VICTIM_PHONE}
+    )
     assert _PSEUDONYM.fullmatch(victim["phone"])
     # Mallory grants her own agent access to her own data; the agent, as its holder, discloses
     # each guess to itself and compares.
-    grant = {"agent": "mallory-agent", "resource": MALLORY_URI, "scopes": ["calendar:read"], "max_ttl_seconds": 600}
+    grant = {
+        "agent": "mallory-agent",
+        "resource": MALLORY_URI,
+        "scopes": ["calendar:read"],
+        "max_ttl_seconds": 600,
+    }
     response = world.client.post("/v1/me/grants", json=grant, headers=auth(mallory_key))
     assert response.status_code == 201, response.text
     token = _token(world, mallory_agent, "mallory", MALLORY_URI)
@@ -97,5 +110,7 @@ def test_phone_oracle_through_the_api_fails(world: World) -> None:
     assert all(_PSEUDONYM.fullmatch(a) for a in answers)
     assert victim["phone"] not in answers
     # The same guesses against the same subject do repeat: the pseudonyms are still useful.
-    again = _disclose(world, mallory_agent, _token(world, mallory_agent, "mallory", MALLORY_URI), {"phones": GUESSES})
+    again = _disclose(
+        world, mallory_agent, _token(world, mallory_agent, "mallory", MALLORY_URI), {"phones": GUESSES}
+    )
     assert again["phones"] == answers

@@ -148,9 +148,12 @@ def test_grant_refuses_unknown_reveal_names_with_the_valid_ones(world: World) ->
         "max_ttl_seconds": 600,
         "reveal": ["PHONE"],  # upper case and well formed, but no type the redactor reports
     }
-    response = world.client.post("/v1/me/grants", json=payload, headers={"Authorization": f"Bearer {world.alice_key}"})
+    response = world.client.post(
+        "/v1/me/grants", json=payload, headers={"Authorization": f"Bearer {world.alice_key}"}
+    )
     assert response.status_code == 422, response.text
-    assert "PHONE_NUMBER" in response.text and "'PHONE'" in response.text
+    assert "PHONE_NUMBER" in response.text
+    assert "'PHONE'" in response.text
 
 
 def test_grant_accepts_national_identifier_types(world: World) -> None:

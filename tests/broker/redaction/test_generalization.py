@@ -27,7 +27,7 @@ def _out(redactor: Redactor, data: Any, **policy: Any) -> tuple[str, dict[str, A
 
 
 @pytest.mark.parametrize(
-    "text, name",
+    ("text", "name"),
     [
         ("Worked closely with Oyelaran Babatunde on the migration.", "Babatunde"),
         ("The spare keys are with Tawhiri Ngarimu until Friday.", "Ngarimu"),
@@ -52,14 +52,19 @@ def test_names_from_no_list_in_free_text(redactor: Redactor, text: str, name: st
 )
 def test_names_in_fields_whose_key_does_not_say_name(redactor: Redactor, data: dict[str, Any]) -> None:
     out, _ = _out(redactor, data)
-    assert "Babatunde" not in out and "Ngarimu" not in out
+    assert "Babatunde" not in out
+    assert "Ngarimu" not in out
 
 
-@pytest.mark.parametrize("name", ["王秀英", "李 伟", "محمد العلي", "प्रिया शर्मा", "김민준", "สมชาย ใจดี", "שרה לוי"])
+@pytest.mark.parametrize(
+    "name", ["王秀英", "李 伟", "محمد العلي", "प्रिया शर्मा", "김민준", "สมชาย ใจดี", "שרה לוי"]
+)
 def test_names_in_caseless_scripts_inside_latin_text(redactor: Redactor, name: str) -> None:
     out, report = _out(redactor, {"note": f"Meeting with {name} moved to Tuesday."})
-    assert name not in out and name.split()[-1] not in out
-    assert "Meeting with" in out and "moved to Tuesday." in out
+    assert name not in out
+    assert name.split()[-1] not in out
+    assert "Meeting with" in out
+    assert "moved to Tuesday." in out
     assert report["complete"] is True
 
 
@@ -81,7 +86,7 @@ def test_prose_in_an_unread_script_is_withheld_and_reported_incomplete(redactor:
 
 
 @pytest.mark.parametrize(
-    "text, value, entity",
+    ("text", "value", "entity"),
     [
         ("NI number AB 12 34 56 C on file", "AB 12 34 56 C", "UK_NINO"),
         ("national insurance JG103782A", "JG103782A", "UK_NINO"),
@@ -104,7 +109,7 @@ def test_a_bare_digit_run_with_a_checksum_but_no_context_is_not_an_identifier(re
 
 
 @pytest.mark.parametrize(
-    "text, value",
+    ("text", "value"),
     [
         ("my new number is 07700900123", "07700900123"),
         ("my new number is 07700 900123", "07700 900123"),
@@ -127,7 +132,7 @@ def test_key_words_are_context_for_a_bare_number(redactor: Redactor) -> None:
 
 
 @pytest.mark.parametrize(
-    "text, hidden",
+    ("text", "hidden"),
     [
         ("Ship it to 1600 Pennsylvania Ave NW, Suite 200 please", ["Pennsylvania", "Suite 200"]),
         ("Deliver to Flat 3, 12 Mill Lane, Leeds", ["Flat 3", "Mill Lane"]),
@@ -144,7 +149,7 @@ def test_street_addresses_inside_sentences(redactor: Redactor, text: str, hidden
 
 def test_a_uk_address_is_one_location_and_revealing_location_shows_it_all(redactor: Redactor) -> None:
     text = "221B Baker Street, London NW1 6XE"
-    out, report = _out(redactor, {"note": text})
+    _, report = _out(redactor, {"note": text})
     assert "PERSON" not in report["counts"]
     revealed, _ = _out(redactor, {"note": text}, reveal=frozenset({"LOCATION"}))
     assert text in revealed
@@ -162,7 +167,9 @@ def test_personal_data_used_as_object_keys(redactor: Redactor) -> None:
     data = {"attendees": {"alice@example.com": "accepted", "Wang Wei": "tentative", "王秀英": "declined"}}
     result = redactor.redact(data, DisclosurePolicy())
     out = json.dumps(result.data, ensure_ascii=False)
-    assert "alice@example.com" not in out and "Wang" not in out and "王秀英" not in out
+    assert "alice@example.com" not in out
+    assert "Wang" not in out
+    assert "王秀英" not in out
     assert sorted(result.data["attendees"].values()) == ["accepted", "declined", "tentative"]
     assert result.report["counts"], result.report
     assert result.report["complete"] is True
@@ -171,11 +178,14 @@ def test_personal_data_used_as_object_keys(redactor: Redactor) -> None:
 
 def test_keys_that_name_fields_are_kept(redactor: Redactor) -> None:
     out, _ = _out(redactor, {"customer": {"firstName": "Ann", "order-id": "A-1"}})
-    assert '"firstName"' in out and '"order-id"' in out
+    assert '"firstName"' in out
+    assert '"order-id"' in out
 
 
 def test_a_key_dropped_with_its_value_under_drop(redactor: Redactor) -> None:
-    result = redactor.redact({"scores": {"alice@example.com": 3, "total": 3}}, DisclosurePolicy(operator=Operator.DROP))
+    result = redactor.redact(
+        {"scores": {"alice@example.com": 3, "total": 3}}, DisclosurePolicy(operator=Operator.DROP)
+    )
     assert result.data == {"scores": {"total": 3}}
 
 
@@ -192,14 +202,15 @@ def _b64(text: str) -> str:
         "data:text/plain;base64," + _b64("write to jo.mensah@example.com"),
         "see attachment " + _b64("jo.mensah@example.com"),
         "short " + _b64("+44 7700 900123"),
-        "hex " + "jo.mensah@example.com".encode().hex(),
+        "hex " + b"jo.mensah@example.com".hex(),
         "link https://example.org/u?m=jo.mensah%40example.com",
     ],
 )
 def test_encoded_values_are_decoded_and_scanned(redactor: Redactor, value: str) -> None:
     out, _ = _out(redactor, {"note": value})
     encoded = value.split(",")[-1].split()[-1]
-    assert encoded not in out and "mensah" not in out
+    assert encoded not in out
+    assert "mensah" not in out
 
 
 def test_line_wrapped_mime_base64(redactor: Redactor) -> None:
@@ -232,12 +243,14 @@ def test_json_inside_a_string_is_walked_with_its_keys_as_evidence(redactor: Reda
 def test_a_json_escaped_name_is_replaced_whole(redactor: Redactor) -> None:
     raw = 'note: {\\"name\\": \\"J\\u00f6rg M\\u00fcller\\"} and J\\u00f6rg M\\u00fcller again'
     out, _ = _out(redactor, {"log": raw, "customer": {"name": "Jörg Müller"}})
-    assert "\\u00f6" not in out and "ller" not in out
+    assert "\\u00f6" not in out
+    assert "ller" not in out
 
 
 def test_card_numbers_with_dots(redactor: Redactor) -> None:
     out, report = _out(redactor, {"note": "card 4111.1111.1111.1111 exp 09/29"})
-    assert "4111" not in out and report["counts"] == {"CREDIT_CARD": 1}
+    assert "4111" not in out
+    assert report["counts"] == {"CREDIT_CARD": 1}
 
 
 # -- the types reveal may name -----------------------------------------------------------------
