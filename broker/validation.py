@@ -55,3 +55,14 @@ def check_entity_type(name: str) -> str:
     from broker.redaction import entities  # the redaction package loads Presidio: import on use
 
     return entities.check(name)
+
+
+def parse_whole_number(text: str, *, low: int, high: int) -> int:
+    """A decimal count from a form or query: ASCII digits only (`str.isdigit` also accepts "²", which
+    `int` refuses), within [low, high]; ValueError otherwise."""
+    if not text or len(text) > len(str(high)) or not all("0" <= c <= "9" for c in text):
+        raise ValueError(f"must be a whole number from {low} to {high}")
+    value = int(text)
+    if not low <= value <= high:
+        raise ValueError(f"must be a whole number from {low} to {high}")
+    return value
