@@ -27,7 +27,7 @@ __all__ = [
     "verify_function",
 ]
 
-logger = logging.getLogger("sdk")
+logger = logging.getLogger("discretion_sdk")
 
 #: What a holder can be configured to accept: asymmetric only (discretion_wire.ALGORITHMS says why).
 SUPPORTED_ALGORITHMS = frozenset(ALGORITHMS)
