@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 
 from cryptography.exceptions import InvalidTag
 from fastapi import FastAPI, Request, Response
-from sqlalchemy import text
 from starlette.types import Receive, Scope, Send
 
 from broker.api import admin_routes, audit_routes, disclose_routes, me_routes, oauth_routes
@@ -151,8 +150,7 @@ def create_app(
     @app.get("/ready", tags=["health"])
     def ready() -> dict[str, str]:
         """The store answers (a database error becomes a 503 through the error handlers)."""
-        with store.read() as conn:
-            conn.execute(text("SELECT 1"))
+        store.ping()
         return {"status": "ready"}
 
     install_error_handlers(app)
