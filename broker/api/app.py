@@ -21,10 +21,12 @@ from broker.oauth.endpoint import OAuthService
 from broker.oauth.signing_keys import KeyRing, load_key_encryption_key
 from broker.observability import MetricsMiddleware, metrics_allowed, metrics_response
 from broker.services.admin import AdminService
+from broker.services.console import ConsoleService
 from broker.services.context import ServiceContext
 from broker.services.disclose import DiscloseService, redaction_mode
 from broker.services.housekeeping import Pruner
 from broker.services.me import MeService
+from broker.services.signing_keys import ensure_signing_key
 from broker.settings import Settings
 from broker.storage.db import Store
 from broker.web import install as install_console
@@ -71,7 +73,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate:
             store.migrate()
-        kid = keyring.ensure_key()
+        kid = ensure_signing_key(store, keyring)
         # Unseal the signing key now: a wrong key-encryption key must stop the start, not turn
         # every token request into a 500 while /ready says ready.
         try:
@@ -126,6 +128,7 @@ def create_app(
     audit_log = AuditLog(ctx, kek)
     app.state.audit_log = audit_log
     app.state.audit_queries = AuditQueries(ctx)
+    app.state.console_reads = ConsoleService(ctx, audit_log, app.state.audit_queries)
     app.state.disclose = DiscloseService(ctx)
     app.state.metadata = oauth_routes.metadata_document(settings.issuer)
     app.include_router(oauth_routes.router)

@@ -11,7 +11,7 @@ from broker.api.deps import CurrentUser, Me, _role
 from broker.errors import NotFound
 from broker.grantlog.log import AuditLog
 from broker.grantlog.queries import MAX_PAGE, AuditQueries, LogFilter
-from broker.storage.principals import Principal, Role
+from broker.services.principals import Principal, Role
 
 router = APIRouter(prefix="/v1", tags=["audit"])
 # Positions fit a signed 64-bit integer on both stores; larger numbers are refused with 422.

@@ -23,9 +23,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection
-
 from broker.oauth.caches.lru import REMEMBER_SECONDS, Expiring
+from broker.storage import Connection
 from broker.storage import agents as agent_store
 from broker.storage.agents import AgentRecord
 
