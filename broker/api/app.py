@@ -15,6 +15,7 @@ from broker.api import admin_routes, audit_routes, disclose_routes, me_routes, o
 from broker.api.errors import install_error_handlers
 from broker.api.limits import BodySizeLimit
 from broker.api.token_endpoint import TokenEndpoint
+from broker.context import ServiceContext
 from broker.grantlog.log import AuditLog, Checkpointer, LogIntegrityError
 from broker.grantlog.queries import AuditQueries
 from broker.oauth.endpoint import OAuthService
@@ -22,7 +23,6 @@ from broker.oauth.signing_keys import KeyRing, load_key_encryption_key
 from broker.observability import MetricsMiddleware, metrics_allowed, metrics_response
 from broker.services.admin import AdminService
 from broker.services.console import ConsoleService
-from broker.services.context import ServiceContext
 from broker.services.disclose import DiscloseService, redaction_mode
 from broker.services.housekeeping import Pruner
 from broker.services.me import MeService

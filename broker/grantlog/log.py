@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
+from broker.context import ServiceContext
 from broker.errors import NotFound, Unprocessable
 from broker.grantlog.checkpoint_keys import CheckpointKeys, all_verifiers, verifiers_by_id
 from broker.grantlog.checkpoints import Checkpoint, NoteError, verify_checkpoint
 from broker.grantlog.events import canonical_json
 from broker.grantlog.merkle import MerkleTree, hash_leaf
 from broker.periodic import PeriodicThread
-from broker.services.context import ServiceContext
 from broker.storage import Connection
 from broker.storage import grant_log as store
 from broker.storage.grant_log import CheckpointExists

@@ -6,9 +6,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from broker.context import ServiceContext
 from broker.errors import NotFound, Unprocessable
 from broker.grantlog.events import EventType
-from broker.services.context import ServiceContext
 from broker.storage import grant_log as store
 from broker.storage.grant_log import LogFilter
 

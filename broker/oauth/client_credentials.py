@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from broker.context import ServiceContext
 from broker.errors import AccessDenied, BrokerError, InvalidRequest, InvalidScope, InvalidTarget
 from broker.grantlog import events
 from broker.oauth.caches.agents import AgentCache
 from broker.oauth.caches.policies import Policy, PolicyCache
 from broker.oauth.caches.users import UserCache
-from broker.services.context import ServiceContext
 from broker.storage import Connection, principals
 from broker.storage import grants as grant_store
 from broker.storage.agents import AgentRecord

@@ -7,6 +7,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from broker.context import ServiceContext
 from broker.errors import (
     BrokerError,
     InvalidRequest,
@@ -33,7 +34,6 @@ from broker.oauth.revocation import revoke_and_log
 from broker.oauth.token_exchange import ExchangeFlow
 from broker.oauth.token_writes import DPOP_PROOF_WINDOW, TokenWrite, spend
 from broker.observability import record_decision
-from broker.services.context import ServiceContext
 from broker.storage import agents as agent_store
 from broker.storage import tokens as token_store
 from broker.storage.batch import WriteBatcher

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.context import ServiceContext
 from broker.errors import AccessDenied, BrokerError, InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget
 from broker.grantlog import events
 from broker.oauth.access_tokens import read_own_token
@@ -22,7 +23,6 @@ from broker.oauth.client_credentials import (
 )
 from broker.oauth.dpop import InvalidDPoPProof, VerifiedProof
 from broker.oauth.signing_keys import jwk_thumbprint
-from broker.services.context import ServiceContext
 from broker.storage import Connection
 from broker.storage import tokens as token_store
 from broker.storage.agents import AgentRecord

@@ -11,13 +11,13 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from broker.context import ServiceContext
 from broker.oauth.signing_keys import KeyRing, load_key_encryption_key
 from broker.observability import configure_logging
 from broker.process import serving
 from broker.process.redact_cli import redact
 from broker.services import housekeeping
 from broker.services.admin import AdminService
-from broker.services.context import ServiceContext
 from broker.services.signing_keys import ensure_signing_key, rotate_signing_key
 from broker.settings import Settings
 from broker.storage.db import Store

@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from broker.context import ServiceContext
 from broker.grantlog import verify
 from broker.grantlog.checkpoint_keys import verifiers_by_id
 from broker.grantlog.checkpoints import NoteError, verify_checkpoint
@@ -15,7 +16,6 @@ from broker.grantlog.log import AuditLog
 from broker.grantlog.merkle import ProofError, verify_inclusion
 from broker.grantlog.queries import AuditQueries, LogFilter
 from broker.grantlog.replay import REPLAYABLE, replay_log
-from broker.services.context import ServiceContext
 from broker.storage import console_reads, grant_log
 from broker.storage.console_reads import KeyState
 

@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from broker.context import ServiceContext
 from broker.errors import Forbidden, InvalidRequest, PayloadTooLarge, Unprocessable
 from broker.grantlog import events
 from broker.oauth.access_tokens import read_own_token
@@ -28,7 +29,6 @@ from broker.redaction import (
     Redactor,
     load_config,
 )
-from broker.services.context import ServiceContext
 from broker.settings import Settings
 from broker.storage import agents as agent_store
 from broker.storage import tokens as token_store

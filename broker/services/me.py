@@ -6,10 +6,10 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+from broker.context import ServiceContext
 from broker.errors import NotFound, Unprocessable
 from broker.grantlog import events
 from broker.oauth.revocation import revoke_and_log, revoke_refused_tokens
-from broker.services.context import ServiceContext
 from broker.storage import Connection, grant_log, principals
 from broker.storage import agents as agent_store
 from broker.storage import grants as grant_store

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from broker.services.context import ServiceContext
+from broker.context import ServiceContext
 from broker.services.records import Principal, Role, UserRecord
 from broker.storage import principals
 
