@@ -108,7 +108,7 @@ def plan_recheck(plan: Plan) -> Recheck | None:
         return None
     if not plan.decision.allowed:
         return Recheck(plan.user.ref, plan.user.policy_version)
-    return Recheck(plan.user.ref, plan.user.policy_version, tuple(sorted(set(plan.parties))), plan.parent_jti)
+    return Recheck(plan.user.ref, plan.user.policy_version, plan.parties, plan.parent_jti)
 
 
 def decision_event(
