@@ -26,9 +26,9 @@ from broker.errors import BrokerError
 from broker.services.admin import AdminService
 from broker.services.me import MeService
 from broker.settings import Settings
+from broker.storage import console_reads as queries
 from broker.storage import principals
 from broker.storage.principals import UserRecord
-from broker.web import queries
 
 ADMIN = "cli"
 out = Console()
