@@ -20,12 +20,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from broker.context import ServiceContext
 from broker.grantlog import events
 from broker.grantlog.log import AuditLog, Checkpointer
 from broker.grantlog.queries import AuditQueries, LogFilter
 from broker.grantlog.verify import load_verifiers, verify
 from broker.oauth.signing_keys import KeyRing
-from broker.services.context import ServiceContext
 from broker.settings import Settings
 from broker.storage.db import Store
 

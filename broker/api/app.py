@@ -9,7 +9,6 @@ from contextlib import asynccontextmanager
 
 from cryptography.exceptions import InvalidTag
 from fastapi import FastAPI, Request, Response
-from sqlalchemy import text
 from starlette.types import Receive, Scope, Send
 
 from broker.api import admin_routes, audit_routes, disclose_routes, me_routes, oauth_routes
@@ -17,17 +16,19 @@ from broker.api.docs_pages import install_docs_pages
 from broker.api.errors import install_error_handlers
 from broker.api.limits import BodySizeLimit
 from broker.api.token_endpoint import TokenEndpoint
+from broker.context import ServiceContext
 from broker.grantlog.log import AuditLog, Checkpointer, LogIntegrityError
 from broker.grantlog.queries import AuditQueries
 from broker.oauth.endpoint import OAuthService
 from broker.oauth.signing_keys import KeyRing, load_key_encryption_key
 from broker.observability import MetricsMiddleware, metrics_allowed, metrics_response
 from broker.services.admin import AdminService
-from broker.services.context import ServiceContext
+from broker.services.console import ConsoleService
 from broker.services.disclose import DiscloseService, redaction_mode
 from broker.services.housekeeping import Pruner
 from broker.services.me import MeService
 from broker.services.origin import IssuerChanged, check_log_origin
+from broker.services.signing_keys import ensure_signing_key
 from broker.settings import Settings
 from broker.storage.db import Store
 from broker.web import install as install_console
@@ -74,7 +75,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         if migrate:
             store.migrate()
-        kid = keyring.ensure_key()
+        kid = ensure_signing_key(store, keyring)
         # Unseal the signing key now: a wrong key-encryption key must stop the start, not turn
         # every token request into a 500 while /ready says ready.
         try:
@@ -139,6 +140,7 @@ def create_app(
     audit_log = AuditLog(ctx, kek)
     app.state.audit_log = audit_log
     app.state.audit_queries = AuditQueries(ctx)
+    app.state.console_reads = ConsoleService(ctx, audit_log, app.state.audit_queries)
     app.state.disclose = DiscloseService(ctx)
     app.state.metadata = oauth_routes.metadata_document(settings.issuer)
     app.include_router(oauth_routes.router)
@@ -165,8 +167,7 @@ def create_app(
     @app.get("/ready", tags=["health"])
     def ready() -> dict[str, str]:
         """The store answers (a database error becomes a 503 through the error handlers)."""
-        with store.read() as conn:
-            conn.execute(text("SELECT 1"))
+        store.ping()
         return {"status": "ready"}
 
     install_error_handlers(app)

@@ -12,7 +12,7 @@ from broker.api.json_bodies import StrictJSONRoute
 from broker.errors import NotFound
 from broker.grantlog.log import AuditLog
 from broker.grantlog.queries import MAX_PAGE, AuditQueries, LogFilter
-from broker.storage.principals import Principal, Role
+from broker.services.principals import Principal, Role
 
 router = APIRouter(prefix="/v1", tags=["audit"], route_class=StrictJSONRoute)
 # Positions fit a signed 64-bit integer on both stores; larger numbers are refused with 422.

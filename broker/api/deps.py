@@ -10,8 +10,7 @@ from broker.errors import Forbidden, Unauthorized
 from broker.oauth.endpoint import OAuthService
 from broker.services.admin import AdminService
 from broker.services.me import MeService
-from broker.storage import principals
-from broker.storage.principals import Principal, Role, UserRecord
+from broker.services.principals import Principal, Role, UserRecord, authenticate
 
 
 def bearer(request: Request) -> str | None:
@@ -27,8 +26,7 @@ def _principal(request: Request) -> Principal:
     presented = bearer(request)
     if presented is None or len(presented) > 200:
         raise Unauthorized()
-    with request.app.state.ctx.store.read() as conn:
-        principal = principals.authenticate_api_key(conn, presented)
+    principal = authenticate(request.app.state.ctx, presented)
     if principal is None:
         raise Unauthorized()
     return principal

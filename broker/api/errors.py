@@ -12,10 +12,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from broker.errors import BrokerError, TemporarilyUnavailable, Unprocessable
+from broker.storage import StoreUnavailable
 
 log = logging.getLogger(__name__)
 _NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -80,7 +80,7 @@ def broker_error_response(path: str, exc: BrokerError, authorization: str | None
     return error_response(path, exc.status_code, exc.error, exc.description, headers)
 
 
-def database_error_response(path: str, exc: DBAPIError) -> JSONResponse:
+def database_error_response(path: str, exc: StoreUnavailable) -> JSONResponse:
     """Fail closed: the store is the source of truth for keys, grants and the log."""
     log.error("database unavailable: %s", type(exc).__name__)
     unavailable = TemporarilyUnavailable()
@@ -97,7 +97,7 @@ def response_for(method: str, path: str, exc: Exception, authorization: str | No
     """What any exception out of a route becomes (for code that runs outside the router)."""
     if isinstance(exc, BrokerError):
         return broker_error_response(path, exc, authorization)
-    if isinstance(exc, DBAPIError):
+    if isinstance(exc, StoreUnavailable):
         return database_error_response(path, exc)
     return unexpected_error_response(method, path, exc)
 
@@ -123,7 +123,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DBAPIError)
+    assert isinstance(exc, StoreUnavailable)
     return database_error_response(request.url.path, exc)
 
 
@@ -136,5 +136,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(BrokerError, _broker_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
-    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(StoreUnavailable, _database_error)
     app.add_exception_handler(Exception, _unexpected)

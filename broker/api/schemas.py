@@ -6,8 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from broker.storage.agents import AgentRecord
-from broker.storage.grants import EntryRecord, GrantRecord
+from broker.services.records import AgentRecord, EntryRecord, GrantRecord
 from policy import Effect, EntryKind, ListMode
 
 

@@ -8,10 +8,10 @@ import secrets
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
-from sqlalchemy import Connection, insert, select, update
 
 from broker.grantlog.checkpoints import Signer, Verifier
-from broker.storage.schema import checkpoint_keys
+from broker.storage import Connection
+from broker.storage import checkpoint_keys as store
 
 # Bound into the AEAD so that a sealed token key can never be unsealed as a checkpoint key.
 _AAD_PREFIX = b"discretion/checkpoint-key:"
@@ -37,40 +37,31 @@ class CheckpointKeys:
         signer = Signer(self.name, Ed25519PrivateKey.generate())
         verifier = signer.verifier
         key_id = f"{verifier.name}+{verifier.key_hash.hex()}"
-        conn.execute(
-            insert(checkpoint_keys).values(
-                key_id=key_id,
-                name=self.name,
-                verifier_key=verifier.encoded,
-                private_key_sealed=self._seal(key_id, signer.private_key),
-                created_at=now,
-            )
+        store.insert_key(
+            conn,
+            key_id=key_id,
+            name=self.name,
+            verifier_key=verifier.encoded,
+            sealed=self._seal(key_id, signer.private_key),
+            now=now,
         )
         return key_id, signer
 
     def current(self, conn: Connection, *, now: float) -> tuple[str, Signer]:
         """The live signing key (created on first use), inside the caller's write transaction."""
-        row = conn.execute(
-            select(checkpoint_keys.c.key_id, checkpoint_keys.c.name, checkpoint_keys.c.private_key_sealed)
-            .where(checkpoint_keys.c.retired_at.is_(None))
-            .order_by(checkpoint_keys.c.created_at.desc())
-            .limit(1)
-        ).first()
+        row = store.live_key(conn)
         if row is None:
             return self._create(conn, now)
         return row.key_id, Signer(row.name, self._unseal(row.key_id, row.private_key_sealed))
 
     def rotate(self, conn: Connection, *, now: float) -> str:
         """Retire the live key and create a new one; returns the new key id."""
-        conn.execute(
-            update(checkpoint_keys).where(checkpoint_keys.c.retired_at.is_(None)).values(retired_at=now)
-        )
+        store.retire_live(conn, now)
         return self._create(conn, now)[0]
 
 
 def all_verifiers(conn: Connection) -> list[dict[str, object]]:
     """Every checkpoint key ever used, newest first, with its verifier key string."""
-    rows = conn.execute(select(checkpoint_keys).order_by(checkpoint_keys.c.created_at.desc())).all()
     return [
         {
             "key_id": row.key_id,
@@ -78,11 +69,10 @@ def all_verifiers(conn: Connection) -> list[dict[str, object]]:
             "created_at": row.created_at,
             "retired_at": row.retired_at,
         }
-        for row in rows
+        for row in store.all_keys(conn)
     ]
 
 
 def verifiers_by_id(conn: Connection) -> dict[str, Verifier]:
     """Every checkpoint key as a Verifier, by key id."""
-    rows = conn.execute(select(checkpoint_keys.c.key_id, checkpoint_keys.c.verifier_key)).all()
-    return {row.key_id: Verifier.parse(row.verifier_key) for row in rows}
+    return {row.key_id: Verifier.parse(row.verifier_key) for row in store.all_keys(conn)}

@@ -14,10 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, select
-
-from broker.storage import fast
-from broker.storage.schema import log_head
+from broker.storage import Connection, grant_log
 from policy import POLICY_VERSION
 
 
@@ -72,34 +69,11 @@ class Event:
     details: dict[str, Any] = field(default_factory=dict)
 
 
-_LOCK_HEAD = select(log_head.c.size).where(log_head.c.id == 1).with_for_update()
-
-
 def lock_head(conn: Connection) -> None:
-    """Take the log head's row lock now, before reading state that a concurrent writer could change.
-
-    Every action that changes tokens or policy appends to the log, so holding this lock orders it
-    against all of them (PostgreSQL; on SQLite the writer gate already serializes writers and
-    FOR UPDATE is not emitted).
-    """
-    conn.execute(_LOCK_HEAD)
+    """Take the log head's row lock now, before reading state a concurrent writer could change."""
+    grant_log.lock_head(conn)
 
 
-# Plain driver SQL: these run for every token (broker/storage/fast.py says why).
-ADVANCE_SEQ = fast.Sql("UPDATE log_head SET size = size + :count WHERE id = 1 RETURNING size")
-INSERT_EVENTS = fast.Insert(
-    "grant_log",
-    {
-        "seq": "int8",
-        "ts": "float8",
-        "event_type": "text",
-        "subject_ref": "text",
-        "jti": "text",
-        "event": "text",
-        "leaf_hash": "text",
-    },
-)
-INSERT_TERMS = fast.Insert("grant_log_terms", {"term": "text", "seq": "int8"})
 _PARTY_INPUTS = ("requester", "holder", "delegate")
 
 
@@ -125,32 +99,22 @@ def append(conn: Connection, event: Event, *, now: float) -> int:
 def append_many(conn: Connection, events: Sequence[tuple[Event, float]]) -> list[int]:
     """Sequence and write several events, in order, in the caller's transaction: the same rows as
     one `append` each, in a fixed number of statements."""
-    return write_events(conn, events, last=int(reserve_seqs(conn, len(events)).scalar()))
-
-
-def reserve_seqs(conn: Connection, count: int) -> fast.Sent:
-    """Send the advance of the log head by `count`; its `scalar()` is the last sequence number
-    reserved, the first being count - 1 below it. The UPDATE takes the head row's lock until
-    commit, so concurrent writers are serialized and sequence numbers are contiguous even on
-    PostgreSQL (on SQLite BEGIN IMMEDIATE does it)."""
-    return fast.send(conn, ADVANCE_SEQ, {"count": count})
+    return write_events(conn, events, last=int(grant_log.reserve_seqs(conn, len(events)).scalar()))
 
 
 def write_events(conn: Connection, events: Sequence[tuple[Event, float]], *, last: int) -> list[int]:
-    """Write the events with the sequence numbers up to `last` reserved for them (`reserve_seqs`),
-    in order; returns those numbers."""
+    """Write the events with the sequence numbers up to `last` reserved for them, in order;
+    returns those numbers."""
     rows, terms = event_rows(events, last=last)
-    # Sent: inside a `fast.pipeline` a failure raises at its end.
-    fast.send_insert(conn, INSERT_EVENTS, rows)
-    fast.send_insert(conn, INSERT_TERMS, terms)
+    grant_log.insert_events(conn, rows, terms)
     return list(range(last - len(events) + 1, last + 1))
 
 
 def event_rows(
     events: Sequence[tuple[Event, float]], *, last: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """The rows of INSERT_EVENTS and INSERT_TERMS for events numbered up to `last`, in order.
-    Every log write is built here."""
+    """The event and term rows (broker/storage/grant_log.py) for events numbered up to `last`, in
+    order. Every log write is built here."""
     first = last - len(events) + 1
     rows: list[dict[str, Any]] = []
     terms: list[dict[str, Any]] = []

@@ -15,27 +15,19 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection, insert, select
-from sqlalchemy.exc import IntegrityError
-
+from broker.context import ServiceContext
 from broker.errors import NotFound, Unprocessable
 from broker.grantlog.checkpoint_keys import CheckpointKeys, all_verifiers, verifiers_by_id
 from broker.grantlog.checkpoints import Checkpoint, NoteError, verify_checkpoint
 from broker.grantlog.events import canonical_json
 from broker.grantlog.merkle import MerkleTree, hash_leaf
 from broker.periodic import PeriodicThread
-from broker.services.context import ServiceContext
-from broker.storage import fast
-from broker.storage.schema import checkpoints, grant_log, log_head
+from broker.storage import Connection
+from broker.storage import grant_log as store
+from broker.storage.grant_log import CheckpointExists
 
 log = logging.getLogger(__name__)
 _SYNC_BATCH = 50_000
-# Through the driver, not Core: every replica folds in every leaf, a thousand or more a second
-# under load, and Core's row objects made that 6-8 us a leaf against 3-5 (measured, PostgreSQL).
-_LEAVES_AFTER = fast.Sql(
-    "SELECT seq, leaf_hash FROM grant_log WHERE seq > :after ORDER BY seq LIMIT :limit",
-    ("seq", "leaf_hash"),
-)
 
 
 class LogIntegrityError(RuntimeError):
@@ -75,7 +67,7 @@ class AuditLog:
         """Append the leaf hashes committed since the last call; returns the tree (lock held)."""
         tree = self._tree
         while True:
-            rows = fast.send(conn, _LEAVES_AFTER, {"after": tree.size, "limit": _SYNC_BATCH}).tuples()
+            rows = store.leaves_after(conn, tree.size, _SYNC_BATCH)
             expected = tree.size + 1
             for seq, leaf_hash in rows:
                 if seq != expected:
@@ -133,14 +125,13 @@ class AuditLog:
     def checkpoint(self) -> dict[str, Any]:
         """Sign a checkpoint of the whole committed log now (or return the one of that size)."""
         with self._lock:
-            # Fold the committed leaves in on a read snapshot first: done inside the write
-            # transaction, the thousand-odd leaves since the last checkpoint held the writer gate
-            # (and so every token request of every worker) for tens of milliseconds.
+            # Fold the committed leaves in on a read snapshot first, so the write transaction
+            # (and the writer gate every token request waits on) stays short.
             with self._ctx.store.read() as conn:
                 self._sync(conn)
             try:
                 return self._sign_checkpoint()
-            except IntegrityError:
+            except CheckpointExists:
                 # PostgreSQL only: another replica inserted a checkpoint of this very size after
                 # the lookup below. Same log, same root: the second try finds and returns it.
                 log.info("grant log checkpoint: another replica signed this size first")
@@ -150,7 +141,7 @@ class AuditLog:
         with self._ctx.store.write() as conn:
             now = self._ctx.clock()
             tree = self._sync(conn)  # the few events committed since the read above
-            existing = conn.execute(select(checkpoints).where(checkpoints.c.tree_size == tree.size)).first()
+            existing = store.checkpoint_of_size(conn, tree.size)
             if existing is not None:
                 return _checkpoint_json(existing)
             key_id, signer = self._keys.current(conn, now=now)
@@ -162,7 +153,7 @@ class AuditLog:
                 "key_id": key_id,
                 "note": signer.sign(body.body()),
             }
-            conn.execute(insert(checkpoints).values(**row))
+            store.insert_checkpoint(conn, row)
         log.info("grant log checkpoint: size=%d root=%s key=%s", row["tree_size"], row["root_hash"], key_id)
         return _checkpoint_json(_Row(**row))
 
@@ -170,13 +161,8 @@ class AuditLog:
         """Checkpoint when N events or T seconds (with new events) have passed since the last one."""
         settings = self._ctx.settings
         with self._ctx.store.read() as conn:
-            size = conn.execute(select(log_head.c.size).where(log_head.c.id == 1)).scalar_one()
-            last = conn.execute(
-                select(checkpoints.c.tree_size, checkpoints.c.ts)
-                .order_by(checkpoints.c.tree_size.desc())
-                .limit(1)
-            ).first()
-        last_size, last_ts = (last.tree_size, last.ts) if last is not None else (0, 0.0)
+            size = store.head_size(conn)
+            last_size, last_ts = store.last_checkpoint_mark(conn)
         if size == last_size:
             return None
         by_count = size - last_size >= settings.checkpoint_every_events
@@ -187,18 +173,13 @@ class AuditLog:
     def latest_checkpoint(self) -> dict[str, Any] | None:
         """The newest signed checkpoint."""
         with self._ctx.store.read() as conn:
-            row = conn.execute(select(checkpoints).order_by(checkpoints.c.tree_size.desc()).limit(1)).first()
+            row = store.latest_checkpoint(conn)
         return None if row is None else _checkpoint_json(row)
 
     def checkpoints(self, *, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
         """Signed checkpoints with tree size above `after`, oldest first."""
         with self._ctx.store.read() as conn:
-            rows = conn.execute(
-                select(checkpoints)
-                .where(checkpoints.c.tree_size > after)
-                .order_by(checkpoints.c.tree_size)
-                .limit(limit)
-            ).all()
+            rows = store.checkpoints_after(conn, after, limit)
         return [_checkpoint_json(row) for row in rows]
 
     def verifier_keys(self) -> list[dict[str, Any]]:
@@ -220,7 +201,7 @@ class AuditLog:
         # from a tree that no longer matches what was signed would mislead every auditor.
         tree = MerkleTree()
         with self._ctx.store.read() as conn:
-            head = conn.execute(select(log_head.c.size).where(log_head.c.id == 1)).scalar_one()
+            head = store.head_size(conn)
             for seq, event, stored in iter_rows(conn):
                 if seq != tree.size + 1:
                     raise LogIntegrityError(f"event {tree.size + 1} is missing (next stored is {seq})")
@@ -235,7 +216,7 @@ class AuditLog:
             if head != tree.size:
                 raise LogIntegrityError(f"log head says {head} events, the log holds {tree.size}")
             verifiers = verifiers_by_id(conn)
-            rows = conn.execute(select(checkpoints).order_by(checkpoints.c.tree_size)).all()
+            rows = store.all_checkpoints(conn)
         for row in rows:
             verifier = verifiers.get(row.key_id)
             if verifier is None:
@@ -267,18 +248,7 @@ class _Row:
 
 def iter_rows(conn: Connection, *, after: int = 0) -> Iterator[tuple[int, str, str]]:
     """Every stored event from `after`, in batches: (seq, event text, stored leaf hash)."""
-    while True:
-        rows = conn.execute(
-            select(grant_log.c.seq, grant_log.c.event, grant_log.c.leaf_hash)
-            .where(grant_log.c.seq > after)
-            .order_by(grant_log.c.seq)
-            .limit(_SYNC_BATCH)
-        ).all()
-        for row in rows:
-            yield row.seq, row.event, row.leaf_hash
-        if len(rows) < _SYNC_BATCH:
-            return
-        after = rows[-1].seq
+    return store.iter_rows(conn, after=after, batch=_SYNC_BATCH)
 
 
 class Checkpointer(PeriodicThread):

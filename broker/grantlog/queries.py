@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, select
-
+from broker.context import ServiceContext
 from broker.errors import NotFound, Unprocessable
 from broker.grantlog.events import EventType
-from broker.services.context import ServiceContext
-from broker.storage.schema import grant_log, grant_log_terms
+from broker.storage import grant_log as store
+from broker.storage.grant_log import LogFilter
+
+__all__ = ["AuditQueries", "LogFilter", "decision_view", "to_ocsf"]
 
 MAX_PAGE = 1000
 _EXPORT_BATCH = 5000
@@ -22,41 +22,6 @@ _DECISION_TYPES = (
     EventType.TOKEN_DELEGATED,
     EventType.DELEGATION_DENIED,
 )
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class LogFilter:
-    """What an auditor asks for; every field set must match (an empty filter matches all)."""
-
-    subject: str | None = None
-    agent: str | None = None
-    resource: str | None = None
-    type: str | None = None
-    decision: str | None = None
-    reason: str | None = None
-    since: float | None = None
-    until: float | None = None
-    jti: str | None = None
-
-    def apply(self, query: Select[Any]) -> Select[Any]:
-        """Add this filter's conditions to a query over grant_log."""
-        if self.subject is not None:
-            query = query.where(grant_log.c.subject_ref == self.subject)
-        if self.type is not None:
-            query = query.where(grant_log.c.event_type == self.type)
-        if self.jti is not None:
-            query = query.where(grant_log.c.jti == self.jti)
-        if self.since is not None:
-            query = query.where(grant_log.c.ts >= self.since)
-        if self.until is not None:
-            query = query.where(grant_log.c.ts < self.until)
-        terms = {"agent": self.agent, "resource": self.resource}
-        terms |= {"decision": self.decision, "reason": self.reason}
-        for kind, value in terms.items():
-            if value is not None:
-                matching = select(grant_log_terms.c.seq).where(grant_log_terms.c.term == f"{kind}:{value}")
-                query = query.where(grant_log.c.seq.in_(matching))
-        return query
 
 
 def _cursor(text: str | None) -> int:
@@ -77,29 +42,26 @@ class AuditQueries:
         """Matching events in log order after the cursor; `next_cursor` is null on the last page."""
         if not 0 < limit <= MAX_PAGE:
             raise Unprocessable(f"limit must be 1..{MAX_PAGE}")
-        query = flt.apply(select(grant_log.c.seq, grant_log.c.event)).where(grant_log.c.seq > _cursor(cursor))
         with self._ctx.store.read() as conn:
-            rows = conn.execute(query.order_by(grant_log.c.seq).limit(limit + 1)).all()
+            rows = store.matching_events(conn, flt, after=_cursor(cursor), limit=limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
         return {
-            "events": [json.loads(row.event) for row in rows],
-            "next_cursor": str(rows[-1].seq) if more else None,
+            "events": [json.loads(event) for _, event, _ in rows],
+            "next_cursor": str(rows[-1][0]) if more else None,
         }
 
     def rows(self, flt: LogFilter) -> Iterator[tuple[str, str]]:
         """Every matching (event text, leaf hash) in log order, read in batches."""
         after = 0
         while True:
-            query = flt.apply(select(grant_log.c.seq, grant_log.c.event, grant_log.c.leaf_hash))
-            query = query.where(grant_log.c.seq > after).order_by(grant_log.c.seq).limit(_EXPORT_BATCH)
             with self._ctx.store.read() as conn:
-                batch = conn.execute(query).all()
-            for row in batch:
-                yield row.event, row.leaf_hash
+                batch = store.matching_events(conn, flt, after=after, limit=_EXPORT_BATCH)
+            for _, event, leaf in batch:
+                yield event, leaf
             if len(batch) < _EXPORT_BATCH:
                 return
-            after = batch[-1].seq
+            after = batch[-1][0]
 
     def export_jsonl(self, flt: LogFilter) -> Iterator[str]:
         """One line per event: `{"event": ..., "leaf_hash": ...}` (what `audit verify` reads)."""
@@ -117,15 +79,11 @@ class AuditQueries:
 
     def decision(self, *, jti: str | None = None, seq: int | None = None) -> dict[str, Any]:
         """The stored decision that issued token `jti` (or the decision event `seq`)."""
-        query = select(grant_log.c.seq, grant_log.c.event).where(grant_log.c.event_type.in_(_DECISION_TYPES))
-        query = (
-            query.where(grant_log.c.jti == jti) if jti is not None else query.where(grant_log.c.seq == seq)
-        )
         with self._ctx.store.read() as conn:
-            row = conn.execute(query.order_by(grant_log.c.seq).limit(1)).first()
+            row = store.first_event(conn, [str(t) for t in _DECISION_TYPES], jti=jti, seq=seq)
         if row is None:
             raise NotFound("no such decision")
-        return decision_view(json.loads(row.event))
+        return decision_view(json.loads(row[1]))
 
 
 def decision_view(event: dict[str, Any]) -> dict[str, Any]:

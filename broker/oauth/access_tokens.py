@@ -9,12 +9,12 @@ from typing import Any
 
 import jwt
 from jwt.utils import base64url_encode
-from sqlalchemy import Connection, select
 
 from broker.oauth.agent_keys import load_key
 from broker.oauth.jose import encode_header, encode_json, parse_compact, sign_eddsa, verify_signature
 from broker.oauth.signing_keys import SIGNING_ALG, SigningKey
-from broker.storage.schema import signing_keys
+from broker.storage import Connection
+from broker.storage import signing_keys as key_store
 
 ACCESS_TOKEN_TYPE = "at+jwt"
 _VERIFY_KEYS: dict[str, Any] = {}
@@ -58,10 +58,10 @@ def read_own_token(conn: Connection, token: str, *, issuer: str) -> dict[str, An
         return None
     key = _VERIFY_KEYS.get(kid)
     if key is None:
-        row = conn.execute(select(signing_keys.c.public_jwk).where(signing_keys.c.kid == kid)).first()
-        if row is None:
+        text = key_store.public_jwk(conn, kid)
+        if text is None:
             return None
-        key = load_key(json.loads(row.public_jwk), SIGNING_ALG)
+        key = load_key(json.loads(text), SIGNING_ALG)
         # A kid is the thumbprint of its key (RFC 7638), so a cached entry can never go stale.
         if len(_VERIFY_KEYS) < 64:
             _VERIFY_KEYS[kid] = key

@@ -1,7 +1,7 @@
 """`private_key_jwt` client authentication (RFC 7523 section 2.2 and section 3).
 
 Verification reads only; consuming the assertion's `jti` is a separate write, so the token endpoint
-can verify outside its short write transaction and consume inside it.
+can verify outside its short write transaction and spend inside it.
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from sqlalchemy import Connection
 
 from broker.errors import InvalidClient, InvalidRequest
 from broker.oauth.agent_keys import ALLOWED_ALGS, JwkError, find_key
 from broker.oauth.jose import Compact, parse_compact, verify_signature
 from broker.settings import Settings
+from broker.storage import Connection
 from broker.storage import agents as agent_store
 from broker.storage import tokens as token_store
 
@@ -33,7 +33,7 @@ AgentLookup = Callable[[Connection, str], agent_store.AgentRecord | None]
 
 @dataclass(frozen=True, slots=True)
 class VerifiedAssertion:
-    """A client assertion whose signature and claims checked out; its jti is not consumed yet."""
+    """A client assertion whose signature and claims checked out; its jti is not spent yet."""
 
     agent: agent_store.AgentRecord
     jti: str
@@ -143,15 +143,15 @@ def verify_assertion(
     return VerifiedAssertion(agent=agent, jti=jti, expires_at=exp + settings.clock_skew_seconds)
 
 
-def consume(conn: Connection, verified: VerifiedAssertion, *, now: float, skew: int) -> None:
+def spend_assertion(conn: Connection, verified: VerifiedAssertion, *, now: float, skew: int) -> None:
     """Spend the assertion's jti: RFC 7523 section 3 item 7, single use until it expires."""
-    if not consume_all(conn, [verified], now=now, skew=skew):
+    if not spend_assertions(conn, [verified], now=now, skew=skew):
         raise _fail("replayed assertion")
 
 
-def consume_all(conn: Connection, spent: list[VerifiedAssertion], *, now: float, skew: int) -> bool:
+def spend_assertions(conn: Connection, spent: list[VerifiedAssertion], *, now: float, skew: int) -> bool:
     """Spend several assertions' jtis; False when any was used before (the caller rolls back)."""
-    first_use = token_store.consume_assertion_jtis(
+    first_use = token_store.spend_assertion_jtis(
         conn, [(verified.agent.client_id, verified.jti, verified.expires_at) for verified in spent]
     )
     if first_use:
@@ -181,11 +181,11 @@ def authenticate_assertion(
     now: float,
     claimed_client_id: str | None = None,
 ) -> agent_store.AgentRecord:
-    """Verify and consume an assertion in one (write) transaction; returns the agent."""
+    """Verify and spend an assertion in one (write) transaction; returns the agent."""
     verified = verify_assertion(
         conn, assertion, settings=settings, now=now, claimed_client_id=claimed_client_id
     )
-    consume(conn, verified, now=now, skew=settings.clock_skew_seconds)
+    spend_assertion(conn, verified, now=now, skew=settings.clock_skew_seconds)
     return verified.agent
 
 

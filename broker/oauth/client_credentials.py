@@ -7,22 +7,20 @@ then spend the assertion, log, re-check and store inside it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from sqlalchemy import Connection
-
+from broker.context import ServiceContext
 from broker.errors import AccessDenied, BrokerError, InvalidRequest, InvalidScope, InvalidTarget
 from broker.grantlog import events
 from broker.oauth.caches.agents import AgentCache
 from broker.oauth.caches.policies import Policy, PolicyCache
 from broker.oauth.caches.users import UserCache
-from broker.services.context import ServiceContext
+from broker.storage import Connection, principals
 from broker.storage import grants as grant_store
-from broker.storage import principals
 from broker.storage.agents import AgentRecord
-from broker.storage.tokens import Delegation
+from broker.storage.recheck import Recheck
 from broker.validation import check_purpose, parse_whole_number
 from policy import (
     Decision,
@@ -35,9 +33,6 @@ from policy import (
     decide_token,
     parse_scope_string,
 )
-
-# What a client-credentials decision rests on: (user ref, policy version, agent, agent).
-Currency = tuple[str, int, str, str]
 
 
 class StaleDecision(Exception):
@@ -92,28 +87,28 @@ class Plan:
     parent_jti: str | None = None
     act: dict[str, Any] | None = None
     cnf_jkt: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Flow(Protocol):
-    """One grant type's decision logic."""
+    """One grant type's decision logic; it keeps no state between its calls (the Plan does)."""
 
     def decide(self, conn: Connection, agent: AgentRecord, now: float) -> Plan:
         """Decide on a read snapshot; raise BrokerError for malformed or unusable requests."""
         ...
 
-    def still_current(self, conn: Connection, plan: Plan) -> bool:
-        """Inside the write transaction: is the state the decision used unchanged?"""
+    def recheck(self, plan: Plan) -> Recheck | None:
+        """What the decision rested on, which the write requires to still hold."""
         ...
 
-    def currency(self, plan: Plan) -> Currency | None:
-        """`still_current` as data, for checking many plans in one statement; None if it cannot be."""
-        ...
 
-    def delegation(self, plan: Plan) -> Delegation | None:
-        """A token exchange's `still_current` as data (broker/storage/token_group.py sends it
-        unread with the commit); None for other grants."""
-        ...
+def plan_recheck(plan: Plan) -> Recheck | None:
+    """An issued token rests on the user's policy version, every party being active and its parent
+    (if any) being live; a refusal on the policy version alone; an unknown subject on nothing."""
+    if plan.user is None:
+        return None
+    if not plan.decision.allowed:
+        return Recheck(plan.user.ref, plan.user.policy_version)
+    return Recheck(plan.user.ref, plan.user.policy_version, plan.parties, plan.parent_jti)
 
 
 def decision_event(
@@ -235,20 +230,6 @@ class ClientCredentialsFlow:
             cnf_jkt=self.proof_jkt,
         )
 
-    def still_current(self, conn: Connection, plan: Plan) -> bool:
-        """The user's policy version and both agents' status are unchanged."""
-        currency = self.currency(plan)
-        if currency is None:
-            raise RuntimeError("an allowed plan names its user")
-        return principals.policy_still_current(conn, *currency)
-
-    def currency(self, plan: Plan) -> Currency | None:
-        """The user's policy version and the two agents, which must still be active; None for an
-        unknown subject (nothing about it was remembered)."""
-        if plan.user is None or plan.holder is None:
-            return None
-        return plan.user.ref, plan.user.policy_version, plan.recipient, plan.holder.client_id
-
-    def delegation(self, plan: Plan) -> None:
-        """No parent token: `currency` says it all."""
-        return
+    def recheck(self, plan: Plan) -> Recheck | None:
+        """The user's policy version, and for a token the requester and holder still active."""
+        return plan_recheck(plan)

@@ -7,6 +7,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
+from broker.context import ServiceContext
 from broker.errors import (
     BrokerError,
     InvalidRequest,
@@ -24,7 +25,7 @@ from broker.oauth.client_auth import (
     assertion_from_form,
     authenticate_assertion,
     authenticate_client,
-    consume,
+    spend_assertion,
     verify_assertion,
 )
 from broker.oauth.client_credentials import ClientCredentialsFlow, Flow, Plan, StaleDecision, required
@@ -33,7 +34,6 @@ from broker.oauth.revocation import revoke_and_log
 from broker.oauth.token_exchange import ExchangeFlow
 from broker.oauth.token_writes import DPOP_PROOF_WINDOW, TokenWrite, spend
 from broker.observability import record_decision
-from broker.services.context import ServiceContext
 from broker.storage import agents as agent_store
 from broker.storage import tokens as token_store
 from broker.storage.batch import WriteBatcher
@@ -96,10 +96,10 @@ class OAuthService:
             skew=settings.clock_skew_seconds,
         )
 
-    async def _burn(self, verified: VerifiedAssertion, now: float) -> None:
+    async def _spend_assertion(self, verified: VerifiedAssertion, now: float) -> None:
         # A replayed proof rolled its job back; the assertion is spent regardless, on its own.
         skew = self._ctx.settings.clock_skew_seconds
-        await self._writes.run(lambda conn: consume(conn, verified, now=now, skew=skew))
+        await self._writes.run(lambda conn: spend_assertion(conn, verified, now=now, skew=skew))
 
     async def _run(
         self, flow: Flow, assertion: str, claimed_client_id: str | None, proof: VerifiedProof | None
@@ -132,7 +132,7 @@ class OAuthService:
                 try:
                     await self._writes.run(partial(spend, verified=verified, proof=proof, now=now, skew=skew))
                 except InvalidDPoPProof:
-                    await self._burn(verified, now)
+                    await self._spend_assertion(verified, now)
                     raise
                 raise error
             signed = self._sign(plan, now) if plan.decision.allowed else None
@@ -143,9 +143,7 @@ class OAuthService:
                 skew=settings.clock_skew_seconds,
                 event=plan.event if signed is None else signed[2],
                 token=None if signed is None else signed[1],
-                still_current=partial(flow.still_current, plan=plan),
-                currency=flow.currency(plan),
-                delegation=flow.delegation(plan),
+                recheck=flow.recheck(plan),
             )
             try:
                 event = await self._writes.run(write)
@@ -156,7 +154,7 @@ class OAuthService:
                     self._users.forget(plan.user.user_id)
                 continue
             except InvalidDPoPProof:
-                await self._burn(verified, now)
+                await self._spend_assertion(verified, now)
                 raise
             record_decision(event.type, event.decision, event.reasons)
             if signed is None:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection
-
 from broker.grantlog import events
+from broker.storage import Connection
 from broker.storage import agents as agent_store
 from broker.storage import tokens as token_store
 from broker.storage.tokens import TokenRecord

@@ -14,12 +14,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from discretion_wire import b64url_decode, b64url_encode, jwk_thumbprint
-from sqlalchemy import Connection, insert, or_, select, update
 
-from broker.grantlog import events
 from broker.settings import Settings
+from broker.storage import Connection
+from broker.storage import signing_keys as store
 from broker.storage.db import Store
-from broker.storage.schema import signing_keys
 
 SIGNING_ALG = "EdDSA"
 _KEY_CACHE_SECONDS = 30.0
@@ -51,7 +50,8 @@ class SigningKey:
 
 
 class KeyRing:
-    """Reads signing keys from the store; every replica sees the same keys."""
+    """Seals, unseals and caches signing keys; every replica sees the same keys. Creating and
+    rotating one is logged by broker/services/signing_keys.py, in the same transaction."""
 
     def __init__(self, store: Store, kek: bytes, *, refresh_seconds: float = _KEY_CACHE_SECONDS) -> None:
         self._store = store
@@ -70,45 +70,25 @@ class KeyRing:
         raw = self._aead.decrypt(sealed[:12], sealed[12:], kid.encode())
         return Ed25519PrivateKey.from_private_bytes(raw)
 
-    def _create(self, conn: Connection, now: float, event: events.EventType) -> str:
+    def create(self, conn: Connection, now: float) -> str:
+        """Generate a key and store it sealed, live, in the caller's transaction; returns its kid."""
         key = Ed25519PrivateKey.generate()
         jwk = public_jwk(key.public_key())
         kid = jwk["kid"]
-        conn.execute(
-            insert(signing_keys).values(
-                kid=kid,
-                alg=SIGNING_ALG,
-                public_jwk=json.dumps(jwk),
-                private_key_sealed=self._seal(kid, key),
-                created_at=now,
-            )
+        store.insert_key(
+            conn, kid=kid, alg=SIGNING_ALG, public_jwk=json.dumps(jwk), sealed=self._seal(kid, key), now=now
         )
-        events.append(conn, events.Event(type=event, kid=kid), now=now)
         return kid
 
-    def ensure_key(self, *, now: float | None = None) -> str:
-        """Create a signing key when the store has none; returns the current kid."""
-        with self._store.write() as conn:
-            row = conn.execute(
-                select(signing_keys.c.kid).where(signing_keys.c.retired_at.is_(None)).limit(1)
-            ).first()
-            if row is not None:
-                return str(row.kid)
-            return self._create(
-                conn, now if now is not None else time.time(), events.EventType.SIGNING_KEY_CREATED
-            )
+    def live_kid(self, conn: Connection) -> str | None:
+        """A live key's kid, or None when there is none."""
+        return store.any_live_kid(conn)
 
-    def rotate(self, *, now: float | None = None) -> str:
-        """Make a new signing key current and retire the old ones, which stay in the JWKS until
-        every token they signed has expired; returns the new kid."""
-        moment = now if now is not None else time.time()
-        with self._store.write() as conn:
-            conn.execute(
-                update(signing_keys).where(signing_keys.c.retired_at.is_(None)).values(retired_at=moment)
-            )
-            kid = self._create(conn, moment, events.EventType.SIGNING_KEY_ROTATED)
+    def retire_live(self, conn: Connection, now: float) -> None:
+        """Retire the live keys (they stay in the JWKS until every token they signed has expired);
+        this process re-reads the current key at its next use."""
+        store.retire_live(conn, now)
         self._loaded_at = float("-inf")
-        return kid
 
     def current(self) -> SigningKey:
         """The newest live signing key, re-read from the store every `refresh_seconds`, so every
@@ -119,12 +99,7 @@ class KeyRing:
             return current
         with self._lock:
             with self._store.read() as conn:
-                row = conn.execute(
-                    select(signing_keys.c.kid, signing_keys.c.private_key_sealed)
-                    .where(signing_keys.c.retired_at.is_(None))
-                    .order_by(signing_keys.c.created_at.desc())
-                    .limit(1)
-                ).first()
+                row = store.newest_live(conn)
             if row is None:
                 raise RuntimeError("no signing key: run `discretion init` or start the broker once")
             if current is None or current.kid != row.kid:
@@ -136,16 +111,8 @@ class KeyRing:
         """The public keys holders verify tokens with: the current key, and retired keys until the
         last token they can have signed has expired (`overlap_seconds` after retirement)."""
         with self._store.read() as conn:
-            rows = conn.execute(
-                select(signing_keys.c.public_jwk)
-                .where(
-                    or_(
-                        signing_keys.c.retired_at.is_(None), signing_keys.c.retired_at > now - overlap_seconds
-                    )
-                )
-                .order_by(signing_keys.c.created_at.desc())
-            ).all()
-        return {"keys": [json.loads(row.public_jwk) for row in rows]}
+            texts = store.published_jwks(conn, retired_after=now - overlap_seconds)
+        return {"keys": [json.loads(text) for text in texts]}
 
 
 def public_jwk(key: Ed25519PublicKey) -> dict[str, str]:

@@ -7,30 +7,29 @@ from __future__ import annotations
 from typing import Any
 
 from discretion_wire import jwk_thumbprint
-from sqlalchemy import Connection
 
+from broker.context import ServiceContext
 from broker.errors import AccessDenied, BrokerError, InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget
 from broker.grantlog import events
 from broker.oauth.access_tokens import read_own_token
 from broker.oauth.caches.agents import AgentCache
 from broker.oauth.caches.users import UserCache
 from broker.oauth.client_credentials import (
-    Currency,
     Plan,
     check_resource,
     decision_event,
     parse_lifetime,
     parse_scopes_param,
+    plan_recheck,
     required,
 )
 from broker.oauth.dpop import InvalidDPoPProof, VerifiedProof
-from broker.services.context import ServiceContext
-from broker.storage import fast
-from broker.storage import grants as grant_store
+from broker.storage import Connection
 from broker.storage import tokens as token_store
 from broker.storage.agents import AgentRecord
 from broker.storage.grants import EntryRecord, GrantRecord
 from broker.storage.principals import UserRecord
+from broker.storage.recheck import Recheck
 from broker.storage.tokens import TokenRecord
 from broker.validation import check_client_id, check_entity_type
 from policy import ExchangeRequest, ParentToken, Party, Reason, Role, decide_exchange, parse_scope_string
@@ -78,7 +77,7 @@ class ExchangeFlow:
         self._ctx = ctx
         # Active agents and users may be remembered, as for client_credentials (agent_cache.py
         # and user_cache.py say why it is safe): an allowed plan names every party and the user's
-        # policy version, and the write re-checks both (`delegation`); a refusal never rests on
+        # policy version, and the write re-checks both (`recheck`); a refusal never rests on
         # an agent being active, and one resting on a remembered user is not logged before the
         # user's version is re-checked either.
         self._agents = agents
@@ -96,8 +95,6 @@ class ExchangeFlow:
         self.resource = check_resource(form["resource"]) if form.get("resource") else None
         self.lifetime = parse_lifetime(form)
         self.proof = proof
-        self._parent_jti = ""
-        self._parties: set[str] = set()
 
     def _parent(
         self, conn: Connection, agent: AgentRecord, now: float
@@ -111,13 +108,8 @@ class ExchangeFlow:
         user = self._users.user(conn, str(claims["sub"]))
         if user is None:
             raise _invalid_subject_token("no longer has a grant behind it")
-        # The token row, the grant and the list entries in one round trip on PostgreSQL: the
-        # signed claims name the user and the grant, and the row must agree with them.
-        with fast.pipeline(conn):
-            read_record = token_store.send_token(conn, str(claims["jti"]))
-            read_grant = grant_store.send_grant(conn, user.ref, grant_id)
-            read_entries = grant_store.send_entries(conn, user.ref)
-        record, grant = read_record(), read_grant()
+        # The signed claims name the user and the grant, and the token row must agree with them.
+        record, grant, entries = token_store.token_with_policy(conn, str(claims["jti"]), user.ref, grant_id)
         if record is None or record.revoked_at is not None or token_store.revoked_ancestor(conn, record):
             raise _invalid_subject_token("is revoked")
         if now >= record.expires_at:
@@ -130,7 +122,7 @@ class ExchangeFlow:
         # A sender-constrained token can only be handed on by whoever holds its key.
         if bound is not None and (self.proof is None or self.proof.jkt != bound):
             raise InvalidDPoPProof("exchanging a DPoP-bound token needs a proof with its key")
-        return claims, record, user, grant, read_entries()
+        return claims, record, user, grant, entries
 
     def decide(self, conn: Connection, agent: AgentRecord, now: float) -> Plan:
         """Attenuation, depth and every party of the chain checked by policy.decide_exchange."""
@@ -193,8 +185,6 @@ class ExchangeFlow:
                 )
                 break
         prior_act = claims.get("act") or {"sub": claims["client_id"]}
-        self._parent_jti = record.jti
-        self._parties = {*chain, delegate.client_id, holder.client_id}
         return Plan(
             decision=decision,
             event=event,
@@ -208,23 +198,8 @@ class ExchangeFlow:
             cnf_jkt=jwk_thumbprint(delegate.jwks["keys"][0]),
         )
 
-    def currency(self, plan: Plan) -> Currency | None:
-        """For a refusal, the user's policy version and the two agents: the write re-checks the
-        version, since the refusal may rest on a remembered user row. None for a plan that issues
-        (`delegation` checks that, the parent token's liveness included)."""
-        if plan.decision.allowed or plan.user is None or plan.holder is None:
-            return None
-        return plan.user.ref, plan.user.policy_version, plan.recipient, plan.holder.client_id
-
-    def still_current(self, conn: Connection, plan: Plan) -> bool:
-        """Policy version, every party's status and the parent's liveness are unchanged."""
-        return token_store.delegation_still_current(conn, self._delegation(plan))
-
-    def delegation(self, plan: Plan) -> token_store.Delegation | None:
-        """What `still_current` checks, as data; None for a plan that issues nothing."""
-        return self._delegation(plan) if plan.decision.allowed else None
-
-    def _delegation(self, plan: Plan) -> token_store.Delegation:
-        if plan.user is None:
-            raise RuntimeError("an allowed plan names its user")
-        return plan.user.ref, plan.user.policy_version, self._parent_jti, tuple(sorted(self._parties))
+    def recheck(self, plan: Plan) -> Recheck | None:
+        """For a token: the user's policy version, every party of the chain still active and the
+        parent live with every ancestor; for a refusal, the policy version alone (it may rest on a
+        remembered user row)."""
+        return plan_recheck(plan)

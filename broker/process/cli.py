@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from broker.context import ServiceContext
 from broker.grantlog.log import AuditLog
 from broker.oauth.signing_keys import KeyRing, load_key_encryption_key
 from broker.observability import configure_logging
@@ -18,8 +19,8 @@ from broker.process import manage_cli, serving
 from broker.process.redact_cli import redact
 from broker.services import housekeeping
 from broker.services.admin import AdminService
-from broker.services.context import ServiceContext
 from broker.services.origin import IssuerChanged, check_log_origin, logged_origin
+from broker.services.signing_keys import ensure_signing_key, rotate_signing_key
 from broker.settings import Settings
 from broker.storage.db import Store
 from policy import Limits
@@ -52,7 +53,7 @@ def _prepare(settings: Settings) -> ServiceContext:
     store = Store(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     store.migrate()
     keyring = KeyRing(store, load_key_encryption_key(settings))
-    keyring.ensure_key()
+    ensure_signing_key(store, keyring)
     return ServiceContext(store, settings, keyring)
 
 
@@ -141,7 +142,7 @@ def rotate_keys() -> None:
     Every running broker picks the new key up within 30 seconds, without a restart.
     """
     ctx = _prepare(Settings())
-    kid = ctx.keyring.rotate()
+    kid = rotate_signing_key(ctx.store, ctx.keyring)
     ctx.store.dispose()
     typer.echo(f"new signing key: {kid}")
 

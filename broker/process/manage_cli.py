@@ -21,14 +21,14 @@ from rich.console import Console
 from rich.table import Table
 
 from broker.api.schemas import AgentOut, GrantOut
+from broker.context import ServiceContext
 from broker.errors import BrokerError
 from broker.services.admin import AdminService
-from broker.services.context import ServiceContext
 from broker.services.me import MeService
 from broker.settings import Settings
+from broker.storage import console_reads as queries
 from broker.storage import principals
 from broker.storage.principals import UserRecord
-from broker.web import queries
 
 ADMIN = "cli"
 out = Console()
@@ -115,9 +115,7 @@ def create_agent(
         list[str] | None,
         typer.Option(help="A resource URI this agent holds data at (repeatable; holders only)."),
     ] = None,
-    jwks: Annotated[
-        Path | None, typer.Option(help="A file with the agent's public JWK Set (JSON).")
-    ] = None,
+    jwks: Annotated[Path | None, typer.Option(help="A file with the agent's public JWK Set (JSON).")] = None,
     generate_key_file: Annotated[
         Path | None,
         typer.Option(

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from broker.context import ServiceContext
 from broker.errors import Conflict, NotFound, Unprocessable
 from broker.grantlog import events
 from broker.oauth.agent_keys import JwkError, validate_jwks
 from broker.oauth.revocation import revoke_and_log
-from broker.services.context import ServiceContext
 from broker.storage import agents as agent_store
 from broker.storage import principals
 from broker.storage import tokens as token_store

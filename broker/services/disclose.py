@@ -18,10 +18,11 @@ from typing import Any
 from discretion_wire import b64url_decode, b64url_encode
 
 from broker import strict_json
+from broker.context import ServiceContext
 from broker.errors import Forbidden, InvalidRequest, PayloadTooLarge, Unprocessable
 from broker.grantlog import events
 from broker.oauth.access_tokens import read_own_token
-from broker.oauth.client_auth import consume, verify_assertion
+from broker.oauth.client_auth import spend_assertion, verify_assertion
 from broker.redaction import (
     DisclosurePolicy,
     Operator,
@@ -30,7 +31,6 @@ from broker.redaction import (
     entities,
     load_config,
 )
-from broker.services.context import ServiceContext
 from broker.settings import Settings
 from broker.storage import agents as agent_store
 from broker.storage import tokens as token_store
@@ -169,7 +169,7 @@ class DiscloseService:
         except Exception:
             # The assertion is spent even when the request fails, so it cannot be replayed.
             with self._ctx.store.write() as conn:
-                consume(conn, verified, now=now, skew=settings.clock_skew_seconds)
+                spend_assertion(conn, verified, now=now, skew=settings.clock_skew_seconds)
             raise
         output = events.canonical_json(result.data)
         digest = hashlib.sha256(output).hexdigest()
@@ -193,7 +193,7 @@ class DiscloseService:
         try:
             with self._ctx.store.write() as conn:
                 now = self._ctx.clock()
-                consume(conn, verified, now=now, skew=settings.clock_skew_seconds)
+                spend_assertion(conn, verified, now=now, skew=settings.clock_skew_seconds)
                 # Appending first takes the log head's lock; the token is re-checked after it, so
                 # a block or revocation that commits first is seen and the disclosure rolls back.
                 seq = events.append(conn, event, now=now)
@@ -204,7 +204,7 @@ class DiscloseService:
         except Forbidden:
             # The assertion is spent even when the disclosure is refused.
             with self._ctx.store.write() as conn:
-                consume(conn, verified, now=now, skew=settings.clock_skew_seconds)
+                spend_assertion(conn, verified, now=now, skew=settings.clock_skew_seconds)
             raise
         return {
             "data": result.data,

@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import logging
 
+from broker.context import ServiceContext
 from broker.oauth.endpoint import FEED_EXPIRY_GRACE
 from broker.periodic import PeriodicThread
-from broker.services.context import ServiceContext
 from broker.storage import tokens as token_store
 
 log = logging.getLogger(__name__)

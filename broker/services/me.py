@@ -6,19 +6,16 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Connection, select
-
+from broker.context import ServiceContext
 from broker.errors import NotFound, Unprocessable
 from broker.grantlog import events
 from broker.oauth.revocation import revoke_and_log, revoke_refused_tokens
-from broker.services.context import ServiceContext
+from broker.storage import Connection, grant_log, principals
 from broker.storage import agents as agent_store
 from broker.storage import grants as grant_store
-from broker.storage import principals
 from broker.storage import tokens as token_store
 from broker.storage.grants import EntryRecord, GrantRecord
 from broker.storage.principals import UserRecord
-from broker.storage.schema import grant_log
 from broker.validation import check_client_id, check_entity_type, check_purpose, normalize_locale
 from policy import (
     MAX_DELEGATION_DEPTH,
@@ -209,16 +206,13 @@ class MeService:
         inclusion proof (None when no checkpoint covers it yet)."""
         if not 0 < limit <= ACTIVITY_LIMIT_MAX:
             raise Unprocessable(f"limit must be 1..{ACTIVITY_LIMIT_MAX}")
-        query = select(grant_log.c.seq, grant_log.c.event).where(grant_log.c.subject_ref == user.ref)
-        if before is not None:
-            query = query.where(grant_log.c.seq < before)
         with self._ctx.store.read() as conn:
-            rows = conn.execute(query.order_by(grant_log.c.seq.desc()).limit(limit)).all()
-        items = [_activity_item(json.loads(row.event)) for row in rows]
+            rows = grant_log.subject_events(conn, user.ref, limit=limit, before=before)
+        items = [_activity_item(json.loads(event)) for _, event in rows]
         if prove is not None:
             for item in items:
                 item["inclusion_proof"] = prove(item["seq"])
-        return {"events": items, "next_before": rows[-1].seq if len(rows) == limit else None}
+        return {"events": items, "next_before": rows[-1][0] if len(rows) == limit else None}
 
 
 def _activity_item(event: dict[str, Any]) -> dict[str, Any]:

@@ -22,7 +22,7 @@ run of that kind is written in one PostgreSQL pipeline with its COMMIT: a statem
 costs no round trip of its own, and one that fails fails the commit.
 
 The jobs run on the event loop, not on a writer thread: a second thread contending for the GIL
-with the loop stalls at every statement (measured: 830 against 1,500 grants/s).
+with the loop stalls at every statement (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -109,12 +109,9 @@ class WriteBatcher:
             _fail(queue, RuntimeError("the write batcher stopped"))
 
     async def _gather(self, queue: list[Queued]) -> None:
-        # Let the loop run until it has nothing more to add: requests already read, or arriving
-        # meanwhile, are decided and join this group instead of the next. A commit's cost is
-        # mostly per group (on PostgreSQL about nine round trips, during which the loop is
-        # blocked), so bigger groups are cheaper per grant: measured on PostgreSQL, 2 x 1,
-        # 1,441-1,535 -> 1,795-2,253 grants/s and 0.74-0.83 -> 0.60-0.71 ms CPU per grant;
-        # SQLite unchanged. It never waits on a timer: an idle loop flushes at once.
+        # Let the loop run until it has nothing more to add, so requests already read join this
+        # group: a commit costs mostly per group, so bigger groups are cheaper per grant
+        # (docs/benchmarks.md). It never waits on a timer: an idle loop flushes at once.
         quiet = 0
         while quiet < _QUIET_ROUNDS and len(queue) < self._max_batch:
             before = len(queue)

@@ -14,7 +14,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.exc import DBAPIError
 
 from broker.storage import fast
@@ -285,6 +285,11 @@ class Store:
             raise
         finally:
             busy[0] = False
+
+    def ping(self) -> None:
+        """Run a trivial statement; raises StoreUnavailable (DBAPIError) when the store does not answer."""
+        with self.read() as conn:
+            conn.execute(text("SELECT 1"))
 
     def migrate(self) -> None:
         """Bring the schema to the newest Alembic revision."""

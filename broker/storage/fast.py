@@ -1,11 +1,11 @@
 """Plain DBAPI execution for the few statements on the token path.
 
-SQLAlchemy Core costs about 20 microseconds per statement on top of the driver; the token path runs
-up to five reads per grant (none when its caches hold) and a few writes per commit group (two
-statements on PostgreSQL, broker/storage/token_group.py), so these run straight on the driver
-connection that SQLAlchemy's transaction already holds, and `pipeline` sends several in one
-round trip on PostgreSQL. The SQL is written once with `:name`
-parameters and translated to the driver's style; everything else in the broker uses Core.
+SQLAlchemy Core's per-statement cost on top of the driver (docs/benchmarks.md) matters on the token
+path, which runs up to five reads per grant (none when its caches hold) and a few writes per commit
+group (broker/storage/token_group.py), so these run straight on the driver connection that
+SQLAlchemy's transaction already holds, and `pipeline` sends several in one round trip on
+PostgreSQL. The SQL is written once with `:name` parameters and translated to the driver's style;
+everything else in the broker uses Core.
 """
 
 from __future__ import annotations
@@ -46,12 +46,10 @@ class Sql:
 
 class Insert:
     """A multi-row INSERT: `executemany` on SQLite (in-process, each row is cheap), and on
-    PostgreSQL one statement over the rows sent as a single JSON parameter (`json_to_recordset`),
-    which also lets several inserts be parts of one statement (`with_parameter`). Against one
-    binary array per column (measured for the token path's three inserts and a commit, driver /
-    server CPU per group): 467 / 250 -> 361 / 312 us for 1 row, 607 / 363 -> 490 / 412 us for 8,
-    901 / 612 -> 833 / 862 us for 32; the driver's time is the event loop's. `columns` maps each
-    column to its PostgreSQL type: text, float8 or int8."""
+    PostgreSQL one statement over the rows sent as a single JSON parameter (`json_to_recordset`,
+    cheaper for the event loop than an array per column: docs/benchmarks.md), which also lets
+    several inserts be parts of one statement (`with_parameter`). `columns` maps each column to
+    its PostgreSQL type: text, float8 or int8."""
 
     __slots__ = ("_postgresql", "postgresql", "sqlite")
 

@@ -2,15 +2,13 @@
 
 `spend_and_store` spends the group's assertion and DPoP proof ids, stores its tokens and reserves
 its log sequence numbers, taking the log head's lock until commit; `log_and_require` then writes
-the log records and re-checks what the decisions rest on (after the lock, so that a policy change
-committed first is seen). Either raises NotTogether when a write of the group would fail. On
-SQLite, in process, each step is its statements one after another. On PostgreSQL each step is one
-statement, its inserts as data-modifying CTEs, and the second fails by itself when a decision no
-longer holds (migration 0006), so that nothing needs to read it: written in a pipeline with the
-COMMIT (`Store.write_from_loop(pipelined=True)`), a group costs two round trips whatever its
-size, BEGIN with the first step and the second with the COMMIT, and the log head's lock is held
-for one. psycopg also spends about 100 us of the event loop's time on each statement (measured),
-which a group of seven separate statements paid seven times.
+the log records and requires every decision to still hold (broker/storage/recheck.py), after the
+lock so that a policy change committed first is seen. Either raises NotTogether when a write of
+the group would fail. On SQLite, in process, each step is its statements one after another. On
+PostgreSQL each step is one statement (its inserts as data-modifying CTEs) plus one unread
+statement per token exchange, and the second fails by itself when a decision no longer holds, so
+nothing needs to read it: sent in a pipeline with the COMMIT, a group costs two round trips
+whatever its size (docs/benchmarks.md has the measurements).
 """
 
 from __future__ import annotations
@@ -21,9 +19,10 @@ from contextlib import contextmanager
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from broker.grantlog import events as log_events
-from broker.storage import fast, principals
+from broker.storage import fast, grant_log, recheck
 from broker.storage import tokens as token_store
+from broker.storage.grant_log import Rows
+from broker.storage.recheck import Recheck
 from broker.storage.tokens import TokenRecord
 
 Spent = Sequence[tuple[str, str, float]]  # (client id or key thumbprint, id, expiry)
@@ -35,13 +34,13 @@ _SPEND_AND_STORE = (
     f"WITH assertions AS ({token_store.SPEND_ASSERTION_JTIS.with_parameter('assertions')} RETURNING 1), "  # noqa: S608
     f"proofs AS ({token_store.SPEND_PROOF_JTIS.with_parameter('proofs')} RETURNING 1), "
     f"stored AS ({token_store.INSERT_TOKENS.with_parameter('tokens')}), "
-    f"head AS ({log_events.ADVANCE_SEQ.postgresql}) "
+    f"head AS ({grant_log.ADVANCE_SEQ.postgresql}) "
     "SELECT (SELECT count(*) FROM assertions), (SELECT count(*) FROM proofs), (SELECT size FROM head)"
 )
 _LOG_AND_REQUIRE = (
-    f"WITH events AS ({log_events.INSERT_EVENTS.with_parameter('events')}), "
-    f"terms AS ({log_events.INSERT_TERMS.with_parameter('terms')}) "
-    f"{principals.REQUIRE_CURRENT_POSTGRESQL}"
+    f"WITH events AS ({grant_log.INSERT_EVENTS.with_parameter('events')}), "
+    f"terms AS ({grant_log.INSERT_TERMS.with_parameter('terms')}) "
+    f"{recheck.REQUIRE_PLAIN_POSTGRESQL}"
 )
 
 
@@ -55,10 +54,10 @@ def spend_and_store(
     """Spend the ids, store the tokens and reserve `events` sequence numbers; returns the last
     number reserved. Raises NotTogether when an id was spent before (or twice in the group)."""
     if conn.dialect.name == "sqlite":
-        first_assertions = token_store.spend_assertion_jtis(conn, assertions).count()
-        first_proofs = token_store.spend_proof_jtis(conn, proofs).count()
+        first_assertions = token_store.send_assertion_spends(conn, assertions).count()
+        first_proofs = token_store.send_proof_spends(conn, proofs).count()
         token_store.insert_tokens(conn, tokens)
-        last = int(log_events.reserve_seqs(conn, events).scalar())
+        last = int(grant_log.reserve_seqs(conn, events).scalar())
     else:
         params = {
             "assertions": fast.rows_parameter(token_store.assertion_rows(assertions)),
@@ -79,47 +78,29 @@ def spend_and_store(
     return int(last)
 
 
-def log_and_require(
-    conn: Connection,
-    events: Sequence[tuple[log_events.Event, float]],
-    last: int,
-    checks: Sequence[tuple[str, int, str, str]],
-    versions: Sequence[tuple[str, int]],
-) -> None:
-    """Write the events numbered up to `last` and require every decision to hold
-    (`principals.policies_still_current` over `checks` and `versions`): raises NotTogether when
-    one does not, or, inside a pipeline on PostgreSQL, the statement fails at the pipeline's end
-    (the commit) with SQLSTATE DS001."""
-    rows, terms = log_events.event_rows(events, last=last)
+def log_and_require(conn: Connection, rows: Rows, terms: Rows, rechecks: Sequence[Recheck]) -> None:
+    """Write the log rows (grantlog.events.event_rows) and require every recheck to hold: raises
+    NotTogether when one does not, or, inside a pipeline on PostgreSQL, a statement fails at the
+    pipeline's end (the commit) with SQLSTATE DS001."""
     if conn.dialect.name == "sqlite":
-        fast.send_insert(conn, log_events.INSERT_EVENTS, rows)
-        fast.send_insert(conn, log_events.INSERT_TERMS, terms)
-        if (checks or versions) and not principals.policies_still_current(conn, checks, versions):
+        grant_log.insert_events(conn, rows, terms)
+        if rechecks and not recheck.holds(conn, rechecks):
             raise NotTogether("a decision went stale")
         return
     params = {
         "events": fast.rows_parameter(rows),
         "terms": fast.rows_parameter(terms),
-        **principals.currency_parameters(checks, versions),
+        **recheck.plain_parameters(rechecks),
     }
     raw = conn.connection.driver_connection
     with _stale_as_not_together(), fast.driver_errors(conn, _LOG_AND_REQUIRE):
         raw.cursor().execute(_LOG_AND_REQUIRE, params)  # type: ignore[union-attr]
-
-
-def require_delegations(conn: Connection, delegations: Sequence[token_store.Delegation]) -> None:
-    """Require each token exchange's re-check (`tokens.delegation_still_current`) to hold, after
-    the log head's lock: raises NotTogether when one does not, or, inside a pipeline on
-    PostgreSQL, its statement fails at the pipeline's end. A statement each, none of them read
-    there, so they cost no round trip."""
-    for delegation in delegations:
-        if conn.dialect.name == "sqlite":
-            if not token_store.delegation_still_current(conn, delegation):
-                raise NotTogether("a delegation went stale")
-            continue
-        statement, params = token_store.delegation_requirement(delegation)
-        with _stale_as_not_together():
-            fast.send(conn, statement, params)
+    # A statement each, none of them read here, so they cost no round trip in a pipeline.
+    for delegated in rechecks:
+        if delegated.parent_jti is not None:
+            statement, delegated_params = recheck.requirement(delegated)
+            with _stale_as_not_together():
+                fast.send(conn, statement, delegated_params)
 
 
 @contextmanager
@@ -128,6 +109,6 @@ def _stale_as_not_together() -> Iterator[None]:
     try:
         yield
     except DBAPIError as exc:
-        if getattr(exc.orig, "sqlstate", None) == principals.STALE_SQLSTATE:
+        if getattr(exc.orig, "sqlstate", None) == recheck.STALE_SQLSTATE:
             raise NotTogether("a decision went stale") from exc
         raise

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -10,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from broker.storage import fast
+from broker.storage import fast, grants
+from broker.storage.grants import EntryRecord, GrantRecord
 from broker.storage.schema import assertion_jtis, grant_log, proof_jtis, prune_marks, revocations, tokens
 
 
@@ -70,34 +70,24 @@ INSERT_TOKENS = fast.Insert(
 )
 
 
-def consume_assertion_jti(conn: Connection, client_id: str, jti: str, expires_at: float) -> bool:
-    """Record a client-assertion id; False when it was seen before (a replay)."""
-    return consume_assertion_jtis(conn, [(client_id, jti, expires_at)])
-
-
-def consume_proof_jti(conn: Connection, jkt: str, jti: str, expires_at: float) -> bool:
+def spend_proof_jti(conn: Connection, jkt: str, jti: str, expires_at: float) -> bool:
     """Record a DPoP proof id for its key; False when it was seen before (RFC 9449 section 11.1)."""
-    return consume_proof_jtis(conn, [(jkt, jti, expires_at)])
+    return send_proof_spends(conn, [(jkt, jti, expires_at)]).count() == 1
 
 
-def consume_assertion_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> bool:
+def spend_assertion_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> bool:
     """Record several (client id, assertion id, expiry); False when any was seen before, in the
     store or earlier in `spent` (the caller then rolls back)."""
-    return spend_assertion_jtis(conn, spent).count() == len(spent)
+    return send_assertion_spends(conn, spent).count() == len(spent)
 
 
-def consume_proof_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> bool:
-    """Record several (key thumbprint, proof id, expiry); False when any was seen before."""
-    return spend_proof_jtis(conn, spent).count() == len(spent)
-
-
-def spend_assertion_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> fast.Sent:
-    """`consume_assertion_jtis`, sent: every one was a first use when its count is len(spent)."""
+def send_assertion_spends(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> fast.Sent:
+    """`spend_assertion_jtis`, sent: every one was a first use when its count is len(spent)."""
     return fast.send_insert(conn, SPEND_ASSERTION_JTIS, assertion_rows(spent))
 
 
-def spend_proof_jtis(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> fast.Sent:
-    """`consume_proof_jtis`, sent: every one was a first use when its count is len(spent)."""
+def send_proof_spends(conn: Connection, spent: Sequence[tuple[str, str, float]]) -> fast.Sent:
+    """The DPoP proof ids, sent: every one was a first use when its count is len(spent)."""
     return fast.send_insert(conn, SPEND_PROOF_JTIS, proof_rows(spent))
 
 
@@ -283,80 +273,25 @@ def live_descendants(conn: Connection, roots: Sequence[TokenRecord], now: float)
     return found
 
 
+def token_with_policy(
+    conn: Connection, jti: str, user_ref: str, grant_id: str
+) -> tuple[TokenRecord | None, GrantRecord | None, list[EntryRecord]]:
+    """A token row, the grant it names and its user's list entries: one round trip on PostgreSQL
+    (a pipeline), for a token exchange's parent."""
+    with fast.pipeline(conn):
+        read_record = send_token(conn, jti)
+        read_grant = grants.send_grant(conn, user_ref, grant_id)
+        read_entries = grants.send_entries(conn, user_ref)
+    return read_record(), read_grant(), read_entries()
+
+
 def revoked_ancestor(conn: Connection, record: TokenRecord) -> bool:
     """True when any token this one was derived from is revoked."""
-    return _revoked_from(conn, record.parent_jti)
+    return revoked_from(conn, record.parent_jti)
 
 
-Delegation = tuple[str, int, str, tuple[str, ...]]  # user ref, policy version, parent jti, parties
-
-
-def delegation_still_current(conn: Connection, delegation: Delegation) -> bool:
-    """A token exchange's re-check: the user's policy version is unchanged, every party is
-    active, and the parent token is live with no revoked (or vanished) ancestor. One statement
-    (one snapshot, one round trip on PostgreSQL, where it runs with the log head's lock held)
-    unless the parent was itself delegated. `delegation_requirement` is the same check as one
-    statement that fails by itself."""
-    user_ref, policy_version, parent_jti, _ = delegation
-    ids, party_params = _party_parameters(delegation)
-    params = {"ref": user_ref, "parent": parent_jti} | party_params
-    row = fast.first(conn, _delegation_statement(len(ids)), params)
-    if row is None or row.version != policy_version or row.active != len(ids) or row.parent_live != 1:
-        return False
-    return not _revoked_from(conn, row.grandparent)
-
-
-@functools.lru_cache(maxsize=64)
-def _delegation_statement(parties: int) -> fast.Sql:
-    # One text per number of parties; only placeholder names are formatted in.
-    party_list = ", ".join(f":p{i}" for i in range(parties))
-    return fast.Sql(
-        "SELECT (SELECT policy_version FROM users WHERE ref = :ref) AS version, "  # noqa: S608
-        f"(SELECT count(*) FROM agents WHERE client_id IN ({party_list}) AND status = 'active') AS active, "
-        "(SELECT count(*) FROM tokens WHERE jti = :parent AND revoked_at IS NULL) AS parent_live, "
-        "(SELECT parent_jti FROM tokens WHERE jti = :parent) AS grandparent",
-        ("version", "active", "parent_live", "grandparent"),
-    )
-
-
-def delegation_requirement(delegation: Delegation) -> tuple[fast.Sql, dict[str, Any]]:
-    """`delegation_still_current` as one PostgreSQL statement that fails by itself (SQLSTATE DS001,
-    migration 0006) when the check does not hold, so that nothing needs to read it, and its
-    parameters. The walk up from the parent is a recursive query: it must reach a root (a token
-    with no parent) within 64 links, every link unrevoked, so a revoked or vanished ancestor, or a
-    cycle, fails it, as in `_revoked_from`."""
-    user_ref, policy_version, parent_jti, _ = delegation
-    ids, party_params = _party_parameters(delegation)
-    params = {"ref": user_ref, "version": policy_version, "parent": parent_jti, "parties": len(ids)}
-    return _requirement_statement(len(ids)), params | party_params
-
-
-def _party_parameters(delegation: Delegation) -> tuple[list[str], dict[str, Any]]:
-    # The distinct parties, and their placeholders :p0, :p1, ... as both statements name them.
-    ids = sorted(set(delegation[3]))
-    return ids, {f"p{i}": party for i, party in enumerate(ids)}
-
-
-@functools.lru_cache(maxsize=64)
-def _requirement_statement(parties: int) -> fast.Sql:
-    party_list = ", ".join(f":p{i}" for i in range(parties))
-    return fast.Sql(  # only placeholder names are formatted in
-        "WITH RECURSIVE up (jti, parent_jti, revoked_at, depth) AS ("  # noqa: S608
-        "SELECT jti, parent_jti, revoked_at, 0 FROM tokens WHERE jti = :parent "
-        "UNION ALL SELECT t.jti, t.parent_jti, t.revoked_at, up.depth + 1 "
-        "FROM tokens AS t JOIN up ON t.jti = up.parent_jti WHERE up.depth < 64) "
-        "SELECT discretion_require("
-        "(SELECT policy_version FROM users WHERE ref = :ref) = :version "
-        f"AND (SELECT count(*) FROM agents WHERE client_id IN ({party_list}) AND status = 'active') "
-        "= :parties "
-        "AND EXISTS (SELECT 1 FROM up WHERE parent_jti IS NULL) "
-        "AND NOT EXISTS (SELECT 1 FROM up WHERE revoked_at IS NOT NULL), "
-        "'a delegation went stale')"
-    )
-
-
-def _revoked_from(conn: Connection, parent: str | None) -> bool:
-    # True when the token `parent` or any token above it is revoked or gone.
+def revoked_from(conn: Connection, parent: str | None) -> bool:
+    """True when the token `parent` or any token above it is revoked or gone."""
     for _ in range(64):  # chains are capped far below this; the bound guards against a cycle
         if parent is None:
             return False

@@ -14,8 +14,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from broker.storage.principals import Role
-from broker.web import queries
+from broker.services.principals import Role
 from broker.web.sessions import ABSOLUTE_SECONDS, IDLE_SECONDS, Session, SessionCodec
 
 PREFIX = "/console"
@@ -122,8 +121,7 @@ def current_visitor(request: Request) -> Visitor | None:
     if session is None:
         return None
     # Re-checked on every request: a revoked key ends its sessions at once.
-    with request.app.state.ctx.store.read() as conn:
-        key = queries.key_state(conn, session.key_id)
+    key = request.app.state.console_reads.key_state(session.key_id)
     if key is None or key.revoked:
         return None
     return Visitor(

@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from broker.errors import BrokerError
 from broker.services.admin import AdminService
-from broker.web import locales, queries
+from broker.web import locales
 from broker.web.console import PREFIX, AdminForm, AdminVisitor, Visitor, page, redirect, values
 
 router = APIRouter(prefix=PREFIX + "/admin", include_in_schema=False)
@@ -110,9 +110,7 @@ def _people_page(
     error: str | None = None,
     new_key: dict[str, str] | None = None,
 ) -> Response:
-    with request.app.state.ctx.store.read() as conn:
-        users = queries.user_listing(conn)
-        auditors = queries.auditor_listing(conn)
+    users, auditors = request.app.state.console_reads.listings()
     return page(
         request,
         "admin_people.html",

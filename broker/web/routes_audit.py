@@ -13,15 +13,11 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response, StreamingResponse
 
 from broker.errors import BrokerError
-from broker.grantlog import verify
-from broker.grantlog.checkpoint_keys import verifiers_by_id
-from broker.grantlog.checkpoints import NoteError, verify_checkpoint
 from broker.grantlog.log import AuditLog
-from broker.grantlog.merkle import ProofError, verify_inclusion
 from broker.grantlog.queries import AuditQueries, LogFilter
-from broker.grantlog.replay import REPLAYABLE, replay_log
+from broker.services.console import ConsoleService
 from broker.validation import parse_whole_number
-from broker.web import chart, queries
+from broker.web import chart
 from broker.web.console import (
     PREFIX,
     AuditorForm,
@@ -116,34 +112,13 @@ def _log_filter(form: dict[str, str]) -> LogFilter:
     return LogFilter(**text, since=_epoch(form["since"]), until=_epoch(form["until"]))
 
 
-def _verdict(request: Request) -> dict[str, Any]:
-    """The latest checkpoint, its signature, and whether the whole stored log verifies against it
-    (the same offline check as `discretion audit verify`, run over the export)."""
-    log, latest = _log(request), _log(request).latest_checkpoint()
-    if latest is None:
-        return {"checkpoint": None, "ok": False, "problems": ["no checkpoint has been signed yet"]}
-    with request.app.state.ctx.store.read() as conn:
-        verifiers = list(verifiers_by_id(conn).values())
-    try:
-        verify_checkpoint(latest["note"], verifiers, origin=log.origin)
-        signature = True
-    except NoteError:
-        signature = False
-    report = verify.verify(_queries(request).export_jsonl(LogFilter()), [latest["note"]], verifiers)
-    return {
-        "checkpoint": latest,
-        "signature": signature,
-        "ok": signature and report.ok,
-        "events": report.events,
-        "uncovered": report.uncovered,
-        "problems": report.problems,
-    }
+def _console(request: Request) -> ConsoleService:
+    return request.app.state.console_reads  # type: ignore[no-any-return]
 
 
 def _chart(request: Request) -> chart.Chart:
     t = now(request)
-    with request.app.state.ctx.store.read() as conn:
-        decisions = queries.decision_events(conn, since=t - CHART_DAYS * 86400, until=t + 1, limit=50_000)
+    decisions = _console(request).decision_events(since=t - CHART_DAYS * 86400, until=t + 1, limit=50_000)
     since = min((d[0] for d in decisions), default=t - 3600)
     span = t + 1 - since
     pattern = "%H:%M:%S" if span < 86400 else "%m-%d %H:%M"
@@ -179,7 +154,7 @@ def audit_log_page(
         active=active,
         events=result["events"],
         next_cursor=result["next_cursor"],
-        verdict=_verdict(request),
+        verdict=_console(request).verdict(),
         chart=_chart(request),
         event_types=EVENT_TYPES,
         reasons=sorted(REASONS),
@@ -210,43 +185,6 @@ def export(
     )
 
 
-def _inclusion(request: Request, seq: int, latest: dict[str, Any] | None) -> dict[str, Any]:
-    if latest is None or seq > int(latest["tree_size"]):
-        return {"covered": False}
-    proof = _log(request).inclusion_proof(seq, int(latest["tree_size"]))
-    try:
-        verify_inclusion(
-            bytes.fromhex(proof["leaf_hash"]),
-            proof["leaf_index"],
-            proof["tree_size"],
-            [bytes.fromhex(p) for p in proof["path"]],
-            bytes.fromhex(latest["root_hash"]),
-        )
-        verified = True
-    except (ProofError, ValueError):
-        verified = False
-    return {"covered": True, "proof": proof, "verified": verified}
-
-
-def _reconstruction(request: Request, event: dict[str, Any]) -> dict[str, Any] | None:
-    if event["type"] not in queries.DECISION_TYPES:
-        return None
-    view = _queries(request).decision(seq=event["seq"])
-    replay = None
-    if event["type"] in REPLAYABLE:
-        # Fold the log up to this decision and run the policy engine on the stored inputs.
-        def upto() -> Any:
-            for text, _ in _queries(request).rows(LogFilter()):
-                item = json.loads(text)
-                if item["seq"] > event["seq"]:
-                    return
-                yield item
-
-        results = replay_log(upto(), request.app.state.ctx.limits, seq=event["seq"])
-        replay = results[0] if results else None
-    return {"view": view, "replay": replay}
-
-
 @router.get("/events/{seq}")
 def event_page(seq: int, request: Request, visitor: AuditorVisitor) -> Response:
     """One event: its canonical JSON, inclusion proof under the latest checkpoint, and (for a
@@ -269,9 +207,9 @@ def event_page(seq: int, request: Request, visitor: AuditorVisitor) -> Response:
         visitor,
         event=event,
         event_json=json.dumps(event, indent=2, sort_keys=True),
-        inclusion=_inclusion(request, seq, latest),
+        inclusion=_console(request).inclusion(seq, latest),
         checkpoint=latest,
-        reconstruction=_reconstruction(request, event),
+        reconstruction=_console(request).reconstruction(event),
         reason_text=REASONS,
     )
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from broker.storage import principals
-from broker.storage.principals import Role
+from broker.services.principals import Role, authenticate
 from broker.web.console import (
     PREFIX,
     BadForm,
@@ -77,8 +76,7 @@ async def signin(request: Request) -> Response:
     presented = (fields.get("api_key") or [""])[0].strip()
     principal = None
     if presented and len(presented) <= MAX_KEY:
-        with request.app.state.ctx.store.read() as conn:
-            principal = principals.authenticate_api_key(conn, presented)
+        principal = authenticate(request.app.state.ctx, presented)
     if principal is None:
         # The same answer for an unknown key id and a wrong secret; the key is never echoed.
         return _signin_page(request, status=401, error="That API key is not valid.")

@@ -9,10 +9,9 @@ from fastapi.responses import JSONResponse, Response
 
 from broker.errors import BrokerError
 from broker.services.me import MeService
-from broker.storage.grants import GrantRecord
-from broker.storage.principals import UserRecord
+from broker.services.records import GrantRecord, UserRecord
 from broker.validation import parse_whole_number
-from broker.web import locales, queries
+from broker.web import locales
 from broker.web.console import (
     PREFIX,
     AnyVisitor,
@@ -318,8 +317,7 @@ def activity(
     orgs = {
         a.client_id: (a.organization, a.organization_display) for a in request.app.state.admin.list_agents()
     }
-    with request.app.state.ctx.store.read() as conn:
-        events = queries.user_events(conn, user.ref, limit=PAGE, before=before)
+    events = request.app.state.console_reads.user_events(user.ref, limit=PAGE, before=before)
     rows = [_activity_row(e, orgs) for e in events]
     next_before = rows[-1]["seq"] if len(rows) == PAGE else None
     _, entries = _me(request).entries(user)

@@ -37,7 +37,14 @@ BANK = "https://bank.example/api"
 MAX_VENV_BYTES = 60 * 1024 * 1024
 #: Distributions an agent must not be made to install.
 FORBIDDEN = {
-    "presidio-analyzer", "spacy", "sqlalchemy", "fastapi", "starlette", "numpy", "faker", "discretion",
+    "presidio-analyzer",
+    "spacy",
+    "sqlalchemy",
+    "fastapi",
+    "starlette",
+    "numpy",
+    "faker",
+    "discretion",
 }
 
 

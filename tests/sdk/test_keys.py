@@ -29,9 +29,9 @@ def test_generated_key_round_trips_through_a_0600_pem_file(tmp_path: Path, alg: 
     loaded = discretion_sdk.load_private_key(path)
     assert discretion_sdk.public_jwks(loaded, "k1") == discretion_sdk.public_jwks(key, "k1")
     # A string path and the PEM text load the same key.
-    assert discretion_sdk.public_jwks(discretion_sdk.load_private_key(str(path)), "k1")["keys"][0][
-        "kid"
-    ] == "k1"
+    assert (
+        discretion_sdk.public_jwks(discretion_sdk.load_private_key(str(path)), "k1")["keys"][0]["kid"] == "k1"
+    )
     assert discretion_sdk.load_private_key(path.read_text()).public_key() is not None
 
 
@@ -111,7 +111,9 @@ def test_public_jwks_is_what_the_broker_registers_and_has_no_private_member(alg:
         client_id="agent", private_key=key, kid="agent-key-1", alg=alg
     )
     public = jwt.PyJWK(jwk).key
-    claims = jwt.decode(signer.sign("http://broker.test"), public, algorithms=[alg], audience="http://broker.test")
+    claims = jwt.decode(
+        signer.sign("http://broker.test"), public, algorithms=[alg], audience="http://broker.test"
+    )
     assert claims["sub"] == "agent"
 
 

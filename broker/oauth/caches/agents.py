@@ -9,7 +9,7 @@ worker's event loop (measured: docs/benchmarks.md). Remembering them is safe bec
   its status;
 - only active agents are remembered, so a remembered record can be wrong in one way only: the
   agent was suspended since. A token is stored only if both its agents are still active, checked
-  inside the write transaction (flows.still_current, token_writes.run_together), and when that
+  inside the write transaction (the Recheck of token_writes, broker/storage/recheck.py), and when that
   check fails the service forgets both agents and decides again on fresh reads;
 - a suspended agent's requests that end in a refusal anyway (a denial, a malformed request) may be
   refused on a remembered record for at most `lru.REMEMBER_SECONDS`; no token is issued on one.
@@ -23,9 +23,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection
-
 from broker.oauth.caches.lru import REMEMBER_SECONDS, Expiring
+from broker.storage import Connection
 from broker.storage import agents as agent_store
 from broker.storage.agents import AgentRecord
 

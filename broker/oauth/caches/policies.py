@@ -3,7 +3,7 @@
 Every change to a user's grants, list entries or list mode bumps `users.policy_version` in the same
 transaction (broker/services/me.py), and a token is stored only if that version is still the one
 its decision read, checked inside the write transaction after the log head's lock is taken
-(flows.still_current, token_writes.run_together). So what was read under version v may be reused
+(the Recheck of token_writes, broker/storage/recheck.py). So what was read under version v may be reused
 while the user's row still says v: the read of the user row, which every decision makes anyway,
 then stands in for the reads of the grants and the entries.
 

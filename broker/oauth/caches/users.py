@@ -16,10 +16,8 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from sqlalchemy import Connection
-
 from broker.oauth.caches.lru import REMEMBER_SECONDS, Expiring
-from broker.storage import principals
+from broker.storage import Connection, principals
 from broker.storage.principals import UserRecord
 
 

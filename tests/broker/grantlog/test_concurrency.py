@@ -10,10 +10,10 @@ import time
 import pytest
 from sqlalchemy import select
 
+from broker.context import ServiceContext
 from broker.grantlog import events
 from broker.grantlog.log import AuditLog
 from broker.oauth.signing_keys import KeyRing
-from broker.services.context import ServiceContext
 from broker.settings import Settings
 from broker.storage.db import Store
 from broker.storage.schema import grant_log

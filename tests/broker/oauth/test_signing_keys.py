@@ -6,6 +6,7 @@ import jwt
 from sqlalchemy import select
 
 from broker.oauth.signing_keys import KeyRing, load_key_encryption_key
+from broker.services.signing_keys import rotate_signing_key
 from broker.settings import Settings
 from broker.storage.schema import signing_keys
 from tests.conftest import World
@@ -30,7 +31,7 @@ def test_rotation_keeps_old_tokens_verifiable_until_they_expire(world: World) ->
     world.grant(max_ttl_seconds=600)
     ctx = world.client.app.state.ctx  # type: ignore[attr-defined]
     old_token = world.token(world.travel, expires_in="600").json()["access_token"]
-    new_kid = ctx.keyring.rotate(now=world.clock.now)
+    new_kid = rotate_signing_key(ctx.store, ctx.keyring, now=world.clock.now)
     new_token = world.token(world.travel).json()["access_token"]
     assert _kid(new_token) == new_kid != _kid(old_token)
     kids = {k["kid"] for k in world.client.get("/.well-known/jwks.json").json()["keys"]}
@@ -45,7 +46,7 @@ def test_another_replica_picks_up_a_rotation_without_restart(world: World, setti
     ctx = world.client.app.state.ctx  # type: ignore[attr-defined]
     replica = KeyRing(ctx.store, load_key_encryption_key(settings), refresh_seconds=0)
     before = replica.current().kid
-    rotated = ctx.keyring.rotate(now=world.clock.now)
+    rotated = rotate_signing_key(ctx.store, ctx.keyring, now=world.clock.now)
     assert replica.current().kid == rotated != before
 
 

@@ -19,14 +19,18 @@ from broker.grantlog import events
 from broker.oauth import token_writes
 from broker.oauth.client_auth import VerifiedAssertion
 from broker.oauth.client_credentials import StaleDecision
-from broker.oauth.token_writes import NotTogether, TokenWrite
+from broker.oauth.token_writes import TokenWrite
 from broker.storage import agents as agent_store
-from broker.storage import principals
+from broker.storage import principals, recheck
 from broker.storage.batch import WriteBatcher
 from broker.storage.db import Store
+from broker.storage.recheck import Recheck
 from broker.storage.schema import agents, assertion_jtis, grant_log, grant_log_terms, tokens, users
+from broker.storage.token_group import NotTogether
 from broker.storage.tokens import TokenRecord
 from tests.conftest import CALENDAR_URI, World
+
+PARTIES = ("calendar-holder", "travel-agent")
 
 NOW = 1_800_000_000.0
 
@@ -68,7 +72,6 @@ def _write(
         issued_at=NOW,
         expires_at=NOW + 300,
     )
-    currency = (user.ref, user.policy_version, "travel-agent", "calendar-holder")
     return TokenWrite(
         verified=VerifiedAssertion(agent=agent, jti=jti or secrets.token_urlsafe(16), expires_at=expires),
         proof=None,
@@ -76,8 +79,9 @@ def _write(
         skew=30,
         event=event,
         token=token if issued else None,
-        still_current=lambda conn: principals.policy_still_current(conn, *currency),
-        currency=currency if issued else None,
+        recheck=Recheck(user.ref, user.policy_version, ("calendar-holder", "travel-agent"))
+        if issued
+        else None,
     )
 
 
@@ -201,22 +205,6 @@ def test_a_stale_refusal_is_still_logged(world: World) -> None:
     assert _count(world, tokens) == 0
 
 
-def test_policies_still_current_checks_every_user_and_agent(world: World) -> None:
-    with _store(world).read() as conn:
-        alice = principals.get_user(conn, user_id="alice")
-    assert alice is not None
-    current = (alice.ref, alice.policy_version, "travel-agent", "calendar-holder")
-    with _store(world).read() as conn:
-        assert principals.policies_still_current(conn, [current, current])
-        assert not principals.policies_still_current(
-            conn, [current, (alice.ref, 99, "travel-agent", "ad-agent")]
-        )
-        assert not principals.policies_still_current(
-            conn, [current, ("u-nobody", 0, "travel-agent", "ad-agent")]
-        )
-        assert not principals.policies_still_current(conn, [(alice.ref, 0, "travel-agent", "no-such-agent")])
-
-
 def test_requests_in_flight_together_are_written_as_one_set(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -285,10 +273,10 @@ def test_a_pipelined_set_sends_its_second_step_and_exchange_rechecks_with_the_co
         parent(conn)  # a live token to delegate from
     assert parent.token is not None
     delegated = _write(world)
-    currency = delegated.currency
-    assert currency is not None
+    plain = delegated.recheck
+    assert plain is not None
     delegated = dataclasses.replace(
-        delegated, currency=None, delegation=(currency[0], currency[1], parent.token.jti, currency[2:])
+        delegated, recheck=dataclasses.replace(plain, parent_jti=parent.token.jti)
     )
     writes = [_write(world), _write(world, issued=False), delegated]
     _without_purges(monkeypatch)
@@ -330,7 +318,7 @@ def test_a_stale_decision_fails_a_pipelined_set_at_its_commit(world: World) -> N
 
     with pytest.raises(DBAPIError) as failed:
         asyncio.run(write(writes))
-    assert getattr(failed.value.orig, "sqlstate", None) == principals.STALE_SQLSTATE
+    assert getattr(failed.value.orig, "sqlstate", None) == recheck.STALE_SQLSTATE
     assert (_count(world, grant_log), _count(world, tokens), _count(world, assertion_jtis)) == before
     fresh = [_write(world), _write(world)]
     assert asyncio.run(write(fresh)) == [w.event for w in fresh]
@@ -344,8 +332,8 @@ def test_a_stale_write_in_a_batch_fails_alone(world: World) -> None:
     with store.read() as conn:
         alice = principals.get_user(conn, user_id="alice")
     assert alice is not None
-    stale_currency = (alice.ref, alice.policy_version - 1, "travel-agent", "calendar-holder")
-    stale = dataclasses.replace(_write(world), currency=stale_currency, still_current=lambda conn: False)
+    stale_recheck = Recheck(alice.ref, alice.policy_version - 1, ("travel-agent", "calendar-holder"))
+    stale = dataclasses.replace(_write(world), recheck=stale_recheck)
     batcher = WriteBatcher(store)
 
     async def scenario() -> list[object]:

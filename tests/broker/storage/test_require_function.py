@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError
 
 from broker.settings import Settings
-from broker.storage import principals
+from broker.storage import recheck
 from broker.storage.db import MIGRATIONS, Store
 
 
@@ -40,7 +40,7 @@ def test_it_fails_the_statement_with_its_own_sqlstate_otherwise(store: Store, ho
     # NULL too: a comparison with a missing row must not pass for "holds".
     with pytest.raises(DBAPIError) as failed:
         _require(store, holds)
-    assert getattr(failed.value.orig, "sqlstate", None) == principals.STALE_SQLSTATE
+    assert getattr(failed.value.orig, "sqlstate", None) == recheck.STALE_SQLSTATE
     assert "a decision went stale" in str(failed.value.orig)
 
 

@@ -1,18 +1,14 @@
-"""Read-only queries the console needs that no service offers: the state of an API key by id,
-key listings for admins, a user's log events in full (redaction counts and chains included) and
-decision counts over time for the auditors' chart. Nothing here writes."""
+"""Read-only queries the web console needs (through broker/services/console.py): the state of an
+API key by id and key listings for admins. Nothing here writes."""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from broker.storage.schema import api_keys, auditors, grant_log, users
-
-DECISION_TYPES = ("token.issued", "token.denied", "token.delegated", "token.delegation_denied")
+from broker.storage.schema import api_keys, auditors, users
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,29 +66,3 @@ def auditor_listing(conn: Connection, limit: int = 500) -> list[dict[str, Any]]:
             {"key_id": key.key_id, "live": key.revoked_at is None}
         )
     return [{**dict(row._mapping), "keys": by_auditor.get(row.auditor_id, [])} for row in rows]
-
-
-def user_events(conn: Connection, user_ref: str, *, limit: int, before: int | None) -> list[dict[str, Any]]:
-    """The user's log events in full, newest first."""
-    query = select(grant_log.c.event).where(grant_log.c.subject_ref == user_ref)
-    if before is not None:
-        query = query.where(grant_log.c.seq < before)
-    rows = conn.execute(query.order_by(grant_log.c.seq.desc()).limit(limit)).all()
-    return [json.loads(row.event) for row in rows]
-
-
-def decision_events(
-    conn: Connection, *, since: float, until: float, limit: int
-) -> list[tuple[float, str, list[str]]]:
-    """(time, decision, reasons) of the token decisions in [since, until), oldest first."""
-    rows = conn.execute(
-        select(grant_log.c.ts, grant_log.c.event)
-        .where(grant_log.c.event_type.in_(DECISION_TYPES), grant_log.c.ts >= since, grant_log.c.ts < until)
-        .order_by(grant_log.c.seq.desc())
-        .limit(limit)
-    ).all()
-    out = []
-    for row in reversed(rows):
-        event = json.loads(row.event)
-        out.append((float(row.ts), str(event.get("decision") or ""), list(event.get("reasons") or [])))
-    return out

@@ -1,7 +1,6 @@
-"""A token exchange's re-check inside the write: read (`tokens.delegation_still_current`, a
-statement and a walk up the chain) and required unread in a commit group
-(`token_group.require_delegations`: on PostgreSQL one recursive statement that fails by itself,
-`tokens.delegation_requirement`), the two must agree on every chain."""
+"""The re-check inside the write (broker/storage/recheck.py): read (`recheck.holds`) and required
+unread in a commit group (`token_group.log_and_require`: on PostgreSQL statements that fail by
+themselves), the two forms must agree on every chain and every change."""
 
 from __future__ import annotations
 
@@ -10,9 +9,10 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Connection, update
 
-from broker.storage import principals, token_group
+from broker.storage import principals, recheck, token_group
 from broker.storage import tokens as token_store
 from broker.storage.db import Store
+from broker.storage.recheck import Recheck
 from broker.storage.schema import agents, tokens, users
 from tests.conftest import CALENDAR_URI, World
 
@@ -84,13 +84,55 @@ def test_the_recheck_read_and_required_agree(world: World, change: str) -> None:
         applied = CHANGES[change]
         if applied is not None:
             applied(conn, alice.ref)
-    delegation = (alice.ref, alice.policy_version, "child", PARTIES)
-    holds = change == "nothing"
+    delegation = Recheck(alice.ref, alice.policy_version, PARTIES, "child")
+    _agree(store, delegation, holds=change == "nothing")
+
+
+PLAIN_CHANGES = {key: CHANGES[key] for key in ("nothing", "a party suspended", "the policy changed")}
+
+
+@pytest.mark.parametrize("change", PLAIN_CHANGES)
+def test_a_recheck_without_a_parent_read_and_required_agree(world: World, change: str) -> None:
+    store = _store(world)
+    with store.write() as conn:
+        alice = principals.get_user(conn, user_id="alice")
+        assert alice is not None
+        applied = PLAIN_CHANGES[change]
+        if applied is not None:
+            applied(conn, alice.ref)
+    _agree(store, Recheck(alice.ref, alice.policy_version, PARTIES), holds=change == "nothing")
+
+
+def test_a_refusals_recheck_ignores_a_suspension(world: World) -> None:
+    # A suspension cannot turn a refusal into a token, so it does not hold a refusal back.
+    store = _store(world)
+    with store.write() as conn:
+        alice = principals.get_user(conn, user_id="alice")
+        assert alice is not None
+        _suspend(conn, alice.ref)
+    _agree(store, Recheck(alice.ref, alice.policy_version), holds=True)
+
+
+def test_a_batch_holds_only_when_every_recheck_does(world: World) -> None:
+    store = _store(world)
     with store.read() as conn:
-        assert token_store.delegation_still_current(conn, delegation) is holds
+        alice = principals.get_user(conn, user_id="alice")
+    assert alice is not None
+    current = Recheck(alice.ref, alice.policy_version, ("travel-agent", "calendar-holder"))
+    with store.read() as conn:
+        assert recheck.holds(conn, [current, current])
+        assert not recheck.holds(conn, [current, Recheck(alice.ref, 99, ("travel-agent", "ad-agent"))])
+        assert not recheck.holds(conn, [current, Recheck("u-nobody", 0, ("travel-agent", "ad-agent"))])
+        assert not recheck.holds(conn, [Recheck(alice.ref, 0, ("travel-agent", "no-such-agent"))])
+    _agree(store, Recheck(alice.ref, 99), holds=False)
+
+
+def _agree(store: Store, checked: Recheck, *, holds: bool) -> None:
+    with store.read() as conn:
+        assert recheck.holds(conn, [checked]) is holds
     with store.write() as conn:
         if holds:
-            token_group.require_delegations(conn, [delegation])
+            token_group.log_and_require(conn, [], [], [checked])
         else:
             with pytest.raises(token_group.NotTogether):
-                token_group.require_delegations(conn, [delegation])
+                token_group.log_and_require(conn, [], [], [checked])

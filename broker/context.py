@@ -1,15 +1,19 @@
-"""What every service needs: the store, the settings, the signing keys and a clock."""
+"""What the services and the subsystems share: the store, the settings, the signing keys and a
+clock. It sits below them all, so that a subsystem never imports the services layer."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from broker.oauth.signing_keys import KeyRing
 from broker.settings import Settings
 from broker.storage.db import Store
 from policy import Limits
+
+if TYPE_CHECKING:  # the key ring is built by the process; nothing here calls it
+    from broker.oauth.signing_keys import KeyRing
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,7 @@
+"""The stored records the services hand to the API and the console, named where those may import them."""
+
+from broker.storage.agents import AgentRecord
+from broker.storage.grants import EntryRecord, GrantRecord
+from broker.storage.principals import Principal, Role, UserRecord
+
+__all__ = ["AgentRecord", "EntryRecord", "GrantRecord", "Principal", "Role", "UserRecord"]
