@@ -453,7 +453,8 @@ class Detector:
 
     def _sleepless(self, cid: str, agent: _Agent, hour: int, seq: int, t: float) -> list[Detection]:
         cfg = self.config
-        if agent.quarantined or agent.first > (hour - 24) * 3600 or self._cooling(agent, Kind.SLEEPLESS, t):
+        seen_since = (hour - cfg.sleepless_active_hours) * 3600
+        if agent.quarantined or agent.first > seen_since or self._cooling(agent, Kind.SLEEPLESS, t):
             return []
         active = _active_hours(agent, hour)
         if active < cfg.sleepless_active_hours:
@@ -486,8 +487,8 @@ class Detector:
 
     # -- population kinds ---------------------------------------------------------------------
 
-    def _warm(self, t: float) -> bool:
-        return self.start is not None and t - self.start >= self.config.warmup
+    def _warm(self, t: float, warmup: float) -> bool:
+        return self.start is not None and t - self.start >= warmup
 
     def _shape(self, resource: str, requested: list[str], t: float) -> dict[str, Any]:
         key = resource + " " + " ".join(sorted(requested))
@@ -495,7 +496,7 @@ class Detector:
         if shape is None:
             if len(self.shapes) >= _MAX_KEYS:
                 del self.shapes[next(iter(self.shapes))]
-            shape = self.shapes[key] = {"first": t, "allowed": False, "recent": [], "fired": -1.0}
+            shape = self.shapes[key] = {"first": t, "allowed": False, "recent": {}, "fired": -1.0}
         return shape
 
     def _coordinated(
@@ -503,15 +504,21 @@ class Detector:
     ) -> list[Detection]:
         cfg = self.config
         shape = self._shape(resource, requested, t)
-        recent = [r for r in shape["recent"] if t - r[0] <= cfg.coordinated_window]
-        recent.append([t, cid])
-        shape["recent"] = recent[-4 * cfg.coordinated_agents :]
-        if shape["allowed"] or t - shape["first"] > cfg.coordinated_novelty or not self._warm(t):
+        # Agent -> when it last asked, within the window (a dict keeps insertion order in JSON).
+        recent = {a: when for a, when in shape["recent"].items() if t - when <= cfg.coordinated_window}
+        recent.pop(cid, None)
+        if len(recent) < _MAX_SET:
+            recent[cid] = t
+        shape["recent"] = recent
+        novel = self._warm(shape["first"], cfg.warmup) and t - shape["first"] <= cfg.coordinated_novelty
+        if shape["allowed"] or not novel:
             return []
         if shape["fired"] >= 0 and t - shape["fired"] < cfg.cooldown:
             return []
-        agents = sorted({r[1] for r in shape["recent"]})
-        if len(agents) < cfg.coordinated_agents:
+        agents = sorted(recent)
+        orgs = {self.agents[a].org for a in agents}
+        # Agents of one organization moving together is more likely a rollout than a conspiracy.
+        if len(agents) < cfg.coordinated_agents or len(orgs) < cfg.coordinated_orgs:
             return []
         shape["fired"] = t
         return [
@@ -551,7 +558,7 @@ class Detector:
         self.surge_new.append(cid)
         count = len(self.surge_new)
         limit = max(cfg.surge_min, cfg.surge_factor * self.surge_baseline + 3)
-        if not self._warm(t) or count < limit or count >= 2 * limit:
+        if not self._warm(t, cfg.surge_warmup) or count < limit or count >= 2 * limit:
             return []
         if count != math.ceil(limit) and count != math.ceil(limit) * 2 - 1:
             return []  # once at the threshold (and once more if the surge doubles)

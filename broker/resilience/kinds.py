@@ -58,7 +58,7 @@ class DetectorConfig:
     # Request rate: exponentially decayed estimators (requests per second).
     rate_fast_tau: float = 60.0
     rate_slow_tau: float = 6 * 3600.0
-    rate_floor: float = 0.5
+    rate_floor: float = 1.0
     rate_factor: float = 10.0
     # Windows counted in the agent's own decisions, so slow attackers are judged like fast ones.
     refusal_window: int = 40
@@ -81,15 +81,18 @@ class DetectorConfig:
     peer_min_requests: int = 20
     off_cluster_min_peers: int = 3
     # Coordination: one denied request shape from many agents, shortly after it first appeared.
-    coordinated_window: float = 600.0
+    coordinated_window: float = 3600.0
     coordinated_agents: int = 5
-    coordinated_novelty: float = 3600.0
+    coordinated_orgs: int = 2
+    coordinated_novelty: float = 6 * 3600.0
     # New-agent surge: first requests per bucket against a decayed baseline.
     surge_bucket: float = 600.0
     surge_min: int = 8
     surge_factor: float = 4.0
-    # Kinds judged against the population wait this long into the log before they fire.
-    warmup: float = 3600.0
+    # Kinds judged against the population wait this long into the log before they fire: shapes
+    # first seen and agents first seen in the warm-up are the baseline, not news.
+    warmup: float = 6 * 3600.0
+    surge_warmup: float = 86400.0
     cooldown: float = 3600.0
     throttle_seconds: float = 600.0
     retry_after: int = 60

@@ -95,7 +95,7 @@ def test_release_needs_an_admin(world: World) -> None:
 
 def test_rate_spike_throttles_with_retry_after(world: World) -> None:
     world.grant()
-    for _ in range(40):
+    for _ in range(70):
         assert world.token(world.travel).status_code == 200
     found = _resilience(world).run_once()
     assert "rate_spike" in [d.kind for d in found]
@@ -149,7 +149,7 @@ def test_dry_run_records_without_acting(world: World) -> None:
 def test_scan_of_the_export_reproduces_every_live_detection(world: World) -> None:
     world.grant()
     resilience = _resilience(world)
-    for _ in range(40):
+    for _ in range(70):
         world.token(world.travel)
     resilience.run_once()
     _enumerate(world, 20, world.ads)
