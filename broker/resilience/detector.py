@@ -139,10 +139,11 @@ class Detector:
         self.org_resources: dict[str, dict[str, list[str]]] = {}
         self.established: dict[str, int] = {}
         self.shapes: dict[str, dict[str, Any]] = {}
-        self.surge_bucket = -1
-        self.surge_new: list[str] = []
+        self.surge_hour = -1
+        self.surge_new: list[list[Any]] = []  # [when, agent] of first requests in the long window
         self.surge_baseline = 0.0
         self.surge_updated = 0.0
+        self.surge_fired = -1.0
 
     # -- state --------------------------------------------------------------------------------
 
@@ -158,7 +159,13 @@ class Detector:
             "org_resources": self.org_resources,
             "established": self.established,
             "shapes": self.shapes,
-            "surge": [self.surge_bucket, self.surge_new, self.surge_baseline, self.surge_updated],
+            "surge": [
+                self.surge_hour,
+                self.surge_new,
+                self.surge_baseline,
+                self.surge_updated,
+                self.surge_fired,
+            ],
         }
 
     @classmethod
@@ -175,9 +182,9 @@ class Detector:
         detector.org_resources = data["org_resources"]
         detector.established = data["established"]
         detector.shapes = data["shapes"]
-        bucket, new, baseline, updated = data["surge"]
-        detector.surge_bucket, detector.surge_new = bucket, list(new)
-        detector.surge_baseline, detector.surge_updated = baseline, updated
+        hour, new, baseline, updated, fired = data["surge"]
+        detector.surge_hour, detector.surge_new = hour, [list(n) for n in new]
+        detector.surge_baseline, detector.surge_updated, detector.surge_fired = baseline, updated, fired
         return detector
 
     # -- feeding ------------------------------------------------------------------------------
@@ -545,42 +552,52 @@ class Detector:
 
     def _new_agent(self, cid: str, seq: int, t: float) -> list[Detection]:
         cfg = self.config
-        bucket = int(t // cfg.surge_bucket)
-        if bucket != self.surge_bucket:
-            if self.surge_bucket >= 0:
-                # Decay over the buckets in between (each one had no new agents).
-                alpha = 0.1
-                gap = bucket - self.surge_bucket - 1
-                self.surge_baseline = (1 - alpha) * self.surge_baseline + alpha * len(self.surge_new)
-                self.surge_baseline *= (1 - alpha) ** min(gap, 1000)
-                self.surge_updated = self.surge_bucket * cfg.surge_bucket
-            self.surge_bucket, self.surge_new = bucket, []
-        self.surge_new.append(cid)
-        count = len(self.surge_new)
-        limit = max(cfg.surge_min, cfg.surge_factor * self.surge_baseline + 3)
-        if not self._warm(t, cfg.surge_warmup) or count < limit or count >= 2 * limit:
+        hour = int(t // 3600)
+        if hour != self.surge_hour:
+            if self.surge_hour >= 0:
+                # One decayed step per hour passed; the hours in between had no new agents.
+                count = sum(1 for when, _ in self.surge_new if when >= self.surge_hour * 3600)
+                self.surge_baseline = 0.9 * self.surge_baseline + 0.1 * count
+                self.surge_baseline *= 0.9 ** min(hour - self.surge_hour - 1, 1000)
+                self.surge_updated = hour * 3600.0
+            self.surge_hour = hour
+        self.surge_new = [[when, a] for when, a in self.surge_new if t - when <= cfg.surge_long]
+        self.surge_new.append([t, cid])
+        if not self._warm(t, cfg.surge_warmup) or (
+            self.surge_fired >= 0 and t - self.surge_fired < cfg.cooldown
+        ):
             return []
-        if count != math.ceil(limit) and count != math.ceil(limit) * 2 - 1:
-            return []  # once at the threshold (and once more if the surge doubles)
+        short = [a for when, a in self.surge_new if t - when <= cfg.surge_short]
+        expected = cfg.surge_factor * self.surge_baseline + 3
+        short_limit = max(cfg.surge_short_min, expected)
+        long_limit = max(cfg.surge_long_min, expected * 2)
+        if len(short) >= short_limit:
+            agents, window = short, cfg.surge_short
+        elif len(self.surge_new) >= long_limit:
+            agents, window = [a for _, a in self.surge_new], cfg.surge_long
+        else:
+            return []
+        self.surge_fired = t
         return [
             Detection(
                 Kind.NEW_AGENT_SURGE,
-                tuple(sorted(self.surge_new)),
+                tuple(sorted(agents)),
                 seq,
                 round(t * 1000),
                 DEFAULT_ACTIONS[Kind.NEW_AGENT_SURGE],
                 {
                     "features": {
-                        "new_agents_in_bucket": count,
-                        "baseline_per_bucket": round(self.surge_baseline, 3),
+                        "new_agents": len(agents),
+                        "window_s": window,
+                        "baseline_per_hour": round(self.surge_baseline, 3),
                     },
                     "thresholds": {
-                        "min": cfg.surge_min,
+                        "short_min": cfg.surge_short_min,
+                        "long_min": cfg.surge_long_min,
                         "factor": cfg.surge_factor,
-                        "bucket_s": cfg.surge_bucket,
                     },
                     "baseline": {
-                        "window": "decayed per-bucket count",
+                        "window": "decayed new agents per hour",
                         "updated_ms": int(self.surge_updated * 1000),
                     },
                     "detector": {"version": DETECTOR_VERSION, "config": self.digest},

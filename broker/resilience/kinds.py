@@ -69,8 +69,8 @@ class DetectorConfig:
     scope_distinct: int = 8
     resource_window: int = 100
     resource_distinct: int = 6
-    replay_window: float = 600.0
-    replay_min: int = 5
+    replay_window: float = 86400.0
+    replay_min: int = 8
     # Sleepless: active hours of the last 24 against the peers'.
     sleepless_active_hours: int = 22
     sleepless_peer_median_max: int = 16
@@ -85,9 +85,12 @@ class DetectorConfig:
     coordinated_agents: int = 5
     coordinated_orgs: int = 2
     coordinated_novelty: float = 6 * 3600.0
-    # New-agent surge: first requests per bucket against a decayed baseline.
-    surge_bucket: float = 600.0
-    surge_min: int = 8
+    # New-agent surge: agents making their first request in the last 10 minutes or hour, against
+    # a decayed baseline of new agents per hour.
+    surge_short: float = 600.0
+    surge_short_min: int = 8
+    surge_long: float = 3600.0
+    surge_long_min: int = 12
     surge_factor: float = 4.0
     # Kinds judged against the population wait this long into the log before they fire: shapes
     # first seen and agents first seen in the warm-up are the baseline, not news.

@@ -115,7 +115,7 @@ def test_replayed_assertions_are_observed_not_punished(world: World) -> None:
     world.grant()
     form = world.token_form(world.travel)
     assert world.client.post("/oauth2/token", data=form).status_code == 200
-    for _ in range(6):
+    for _ in range(9):
         assert world.client.post("/oauth2/token", data=form).json()["error"] == "invalid_client"
     found = _resilience(world).run_once()
     assert [(d.kind, d.action) for d in found] == [("replay_probing", "observe")]
@@ -154,7 +154,7 @@ def test_scan_of_the_export_reproduces_every_live_detection(world: World) -> Non
     resilience.run_once()
     _enumerate(world, 20, world.ads)
     form = world.token_form(world.calendar)
-    for _ in range(7):
+    for _ in range(9):
         world.client.post("/oauth2/token", data=form)
     resilience.run_once()
     live = {d["id"] for d in world.client.get("/v1/detections", headers=auth(world.admin_key)).json()["detections"]}
