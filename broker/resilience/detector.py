@@ -267,7 +267,7 @@ class Detector:
         subject = event.get("subject") or f"?{seq}"  # an unknown subject is a new one each time
         subject_key = subject if denied and reasons & _SUBJECT_REASONS else ""
         novel = tuple(s for s in requested if s not in agent.granted) if denied else ()
-        off = self._off_cluster_request(cid, agent, resource)
+        off = self._off_cluster_request(cid, agent, resource, not denied)
         agent.recent.append((denied, subject_key, resource if denied else "", novel, off))
         if agent.quarantined:
             return found
@@ -359,15 +359,22 @@ class Detector:
         last = list(recent)
         tail = last[-cfg.refusal_window :]
         refused = sum(1 for r in tail if r[0])
-        if refused >= cfg.refusal_min and not self._cooling(agent, Kind.REFUSAL_BURST, t):
+        longer = sum(1 for r in last[-cfg.refusal_long_window :] if r[0])
+        burst = refused >= cfg.refusal_min or longer >= cfg.refusal_long_min
+        if burst and not self._cooling(agent, Kind.REFUSAL_BURST, t):
             found.append(
                 self._detect(
                     Kind.REFUSAL_BURST,
                     [cid],
                     seq,
                     t,
-                    {"refusals": refused, "decisions": len(tail)},
-                    {"refusals_min": cfg.refusal_min, "window_decisions": cfg.refusal_window},
+                    {"refusals": refused, "decisions": len(tail), "refusals_longer": longer},
+                    {
+                        "refusals_min": cfg.refusal_min,
+                        "window_decisions": cfg.refusal_window,
+                        "refusals_longer_min": cfg.refusal_long_min,
+                        "longer_window": cfg.refusal_long_window,
+                    },
                     baseline,
                 )
             )
@@ -422,18 +429,23 @@ class Detector:
             )
         ]
 
-    def _off_cluster_request(self, cid: str, agent: _Agent, resource: str) -> bool:
-        """Record the use of `resource`; True when the agent's established peers never used it."""
+    def _off_cluster_request(self, cid: str, agent: _Agent, resource: str, allowed: bool) -> bool:
+        """Record an allowed use of `resource`; True when too few of the agent's established peers
+        were ever allowed it (one peer is not a cluster: it may be another odd one)."""
         cfg = self.config
         users = self.org_resources.setdefault(agent.org, {}).setdefault(resource, [])
-        peers_established = self.established.get(agent.org, 0) - (agent.requests >= cfg.peer_min_requests)
-        off = (
-            bool(resource)
-            and agent.org != ""
-            and peers_established >= cfg.off_cluster_min_peers
-            and not any(p != cid and self.agents[p].requests >= cfg.peer_min_requests for p in users)
-        )
-        if cid not in users and len(users) < _MAX_SET:
+        established = self.established.get(agent.org, 0) - (agent.requests >= cfg.peer_min_requests)
+        off = False
+        if resource and agent.org and established >= cfg.off_cluster_min_peers:
+            needed = max(2, established // 10)
+            peers = 0
+            for p in users:
+                if p != cid and self.agents[p].requests >= cfg.peer_min_requests:
+                    peers += 1
+                    if peers >= needed:
+                        break
+            off = peers < needed
+        if allowed and cid not in users and len(users) < _MAX_SET:
             users.append(cid)
         return off
 
@@ -564,7 +576,7 @@ class Detector:
         self.surge_new = [[when, a] for when, a in self.surge_new if t - when <= cfg.surge_long]
         self.surge_new.append([t, cid])
         if not self._warm(t, cfg.surge_warmup) or (
-            self.surge_fired >= 0 and t - self.surge_fired < cfg.cooldown
+            self.surge_fired >= 0 and t - self.surge_fired < cfg.surge_short
         ):
             return []
         short = [a for when, a in self.surge_new if t - when <= cfg.surge_short]
@@ -577,7 +589,8 @@ class Detector:
             agents, window = [a for _, a in self.surge_new], cfg.surge_long
         else:
             return []
-        self.surge_fired = t
+        # The surge is reported, not learnt: its agents leave the window and the baseline.
+        self.surge_fired, self.surge_new = t, []
         return [
             Detection(
                 Kind.NEW_AGENT_SURGE,

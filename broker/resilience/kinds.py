@@ -63,6 +63,8 @@ class DetectorConfig:
     # Windows counted in the agent's own decisions, so slow attackers are judged like fast ones.
     refusal_window: int = 40
     refusal_min: int = 30
+    refusal_long_window: int = 100
+    refusal_long_min: int = 40
     enum_window: int = 100
     enum_distinct: int = 15
     scope_window: int = 100
@@ -77,7 +79,7 @@ class DetectorConfig:
     sleepless_min_peers: int = 2
     # Off-cluster: requests to resources none of the agent's established peers ever used.
     off_cluster_window: int = 100
-    off_cluster_min: int = 25
+    off_cluster_min: int = 18
     peer_min_requests: int = 20
     off_cluster_min_peers: int = 3
     # Coordination: one denied request shape from many agents, shortly after it first appeared.
@@ -88,15 +90,15 @@ class DetectorConfig:
     # New-agent surge: agents making their first request in the last 10 minutes or hour, against
     # a decayed baseline of new agents per hour.
     surge_short: float = 600.0
-    surge_short_min: int = 8
+    surge_short_min: int = 6
     surge_long: float = 3600.0
-    surge_long_min: int = 12
+    surge_long_min: int = 10
     surge_factor: float = 4.0
     # Kinds judged against the population wait this long into the log before they fire: shapes
     # first seen and agents first seen in the warm-up are the baseline, not news.
     warmup: float = 6 * 3600.0
     surge_warmup: float = 86400.0
-    cooldown: float = 3600.0
+    cooldown: float = 86400.0
     throttle_seconds: float = 600.0
     retry_after: int = 60
 
