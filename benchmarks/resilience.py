@@ -44,7 +44,9 @@ def score(week: Week, detections: list[Detection]) -> dict[str, Any]:
         entry = kinds.setdefault(attack.kind, {"attacks": 0, "detected": 0, "requests": [], "missed": []})
         entry["attacks"] += 1
         hits = sorted(
-            (time_of[d.seq], d) for a in attack.agents for d in by_agent[a]
+            (time_of[d.seq], d)
+            for a in attack.agents
+            for d in by_agent[a]
             if d.kind == attack.kind and time_of[d.seq] >= attack.start
         )
         if not hits:
@@ -70,18 +72,24 @@ def score(week: Week, detections: list[Detection]) -> dict[str, Any]:
         "normal_throttled": sorted(acted["throttle"]),
         "normal_quarantined": sorted(acted["quarantine"]),
         "normal_observed": sorted(acted["observe"] - acted["throttle"] - acted["quarantine"]),
-        "observed_kinds": sorted({str(d.kind) for d in detections for a in d.agents if a in acted["observe"]}),
+        "observed_kinds": sorted(
+            {str(d.kind) for d in detections for a in d.agents if a in acted["observe"]}
+        ),
     }
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seeds", default="101,102,103,104,105")
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--per-kind", type=int, default=8)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    totals: dict[str, dict[str, Any]] = {k: {"attacks": 0, "detected": 0, "requests": [], "missed": []} for k in KINDS}
+    totals: dict[str, dict[str, Any]] = {
+        k: {"attacks": 0, "detected": 0, "requests": [], "missed": []} for k in KINDS
+    }
     normal = throttled = quarantined = observed = events = 0
     seconds = 0.0
     for seed in (int(s) for s in args.seeds.split(",")):
@@ -102,20 +110,25 @@ def main() -> None:
         quarantined += len(result["normal_quarantined"])
         observed += len(result["normal_observed"])
         if result["normal_throttled"] or result["normal_quarantined"]:
-            print(f"seed {seed}: normal throttled {result['normal_throttled']} quarantined "
-                  f"{result['normal_quarantined']}", file=sys.stderr)
+            print(
+                f"seed {seed}: normal throttled {result['normal_throttled']} quarantined "
+                f"{result['normal_quarantined']}",
+                file=sys.stderr,
+            )
     rows = []
     for kind, t in totals.items():
         reqs = t["requests"]
-        rows.append({
-            "kind": kind,
-            "recall": round(t["detected"] / t["attacks"], 3) if t["attacks"] else None,
-            "detected": t["detected"],
-            "attacks": t["attacks"],
-            "requests_to_detection_median": statistics.median(reqs) if reqs else None,
-            "requests_to_detection_max": max(reqs) if reqs else None,
-            "missed": t["missed"],
-        })
+        rows.append(
+            {
+                "kind": kind,
+                "recall": round(t["detected"] / t["attacks"], 3) if t["attacks"] else None,
+                "detected": t["detected"],
+                "attacks": t["attacks"],
+                "requests_to_detection_median": statistics.median(reqs) if reqs else None,
+                "requests_to_detection_max": max(reqs) if reqs else None,
+                "missed": t["missed"],
+            }
+        )
     summary = {
         "seeds": args.seeds,
         "events": events,
@@ -130,12 +143,16 @@ def main() -> None:
         print(json.dumps(summary, indent=2))
         return
     print(f"seeds {args.seeds}: {events} events, detector {summary['detector_events_per_s']} events/s")
-    print(f"normal agents {normal}: throttled {throttled} ({100 * throttled / normal:.1f} %), "
-          f"quarantined {quarantined}, observed only {observed}")
+    print(
+        f"normal agents {normal}: throttled {throttled} ({100 * throttled / normal:.1f} %), "
+        f"quarantined {quarantined}, observed only {observed}"
+    )
     print(f"{'kind':22} {'recall':>7} {'found':>9} {'median req':>10} {'max req':>8}  missed")
     for r in rows:
-        print(f"{r['kind']:22} {r['recall']!s:>7} {r['detected']:>4}/{r['attacks']:<4} "
-              f"{r['requests_to_detection_median']!s:>10} {r['requests_to_detection_max']!s:>8}  {r['missed']}")
+        print(
+            f"{r['kind']:22} {r['recall']!s:>7} {r['detected']:>4}/{r['attacks']:<4} "
+            f"{r['requests_to_detection_median']!s:>10} {r['requests_to_detection_max']!s:>8}  {r['missed']}"
+        )
 
 
 if __name__ == "__main__":

@@ -128,14 +128,35 @@ class _Builder:
         if roll < 0.5:
             # A user who never granted (or revoked), retried a few times.
             for k in range(rng.choice((1, 1, 2, 3, 5))):
-                self.token(t + 2 * k, agent, resource=resource, scopes=scopes, allow=False, subject=subject,
-                           reason="no_grant")
+                self.token(
+                    t + 2 * k,
+                    agent,
+                    resource=resource,
+                    scopes=scopes,
+                    allow=False,
+                    subject=subject,
+                    reason="no_grant",
+                )
         elif roll < 0.75:
-            self.token(t, agent, resource=resource, scopes=[*scopes, scopes[0].replace(":read", ":write")],
-                       allow=False, subject=subject, reason="scope_not_granted")
+            self.token(
+                t,
+                agent,
+                resource=resource,
+                scopes=[*scopes, scopes[0].replace(":read", ":write")],
+                allow=False,
+                subject=subject,
+                reason="scope_not_granted",
+            )
         else:
-            self.token(t, agent, resource=resource, scopes=scopes, allow=False, subject=None,
-                       reason="unknown_subject")
+            self.token(
+                t,
+                agent,
+                resource=resource,
+                scopes=scopes,
+                allow=False,
+                subject=None,
+                reason="unknown_subject",
+            )
         if rng.random() < 0.01:
             self.replay(t + 1, agent.client_id)
 
@@ -174,7 +195,10 @@ class _Builder:
 
     def events(self) -> list[dict[str, Any]]:
         for (window, cid), count in self.replays.items():
-            self.add(window * 10 + 10, {"type": "resilience.signals", "actors": [], "details": {"replays": {cid: count}}})
+            self.add(
+                window * 10 + 10,
+                {"type": "resilience.signals", "actors": [], "details": {"replays": {cid: count}}},
+            )
         for (window, cid), count in self.invalid.items():
             self.add(
                 window * 10 + 10,
@@ -183,8 +207,19 @@ class _Builder:
         self.reqs.sort(key=lambda r: (r[0], r[1]))
         out = []
         for seq, (t, _, body) in enumerate(self.reqs, start=1):
-            out.append({"seq": seq, "time_ms": round(t * 1000), "subject": None, "resource": None,
-                        "scopes_requested": [], "scopes_granted": [], "decision": None, "reasons": [], **body})
+            out.append(
+                {
+                    "seq": seq,
+                    "time_ms": round(t * 1000),
+                    "subject": None,
+                    "resource": None,
+                    "scopes_requested": [],
+                    "scopes_granted": [],
+                    "decision": None,
+                    "reasons": [],
+                    **body,
+                }
+            )
         return out
 
 
@@ -197,7 +232,9 @@ def simulate(seed: int, *, days: int = 7, orgs: int = 12, per_kind: int = 8) -> 
     for o in range(orgs):
         around_clock = o % 4 == 3
         resources = [f"https://svc{o}-{r}.example/api{r}" for r in range(rng.randint(2, 3))]
-        all_orgs.append(Org(f"org{o}", resources, None if around_clock else rng.randint(6, 10), rng.randint(8, 12)))
+        all_orgs.append(
+            Org(f"org{o}", resources, None if around_clock else rng.randint(6, 10), rng.randint(8, 12))
+        )
     normal: list[Agent] = []
     serial = 0
 
@@ -205,12 +242,21 @@ def simulate(seed: int, *, days: int = 7, orgs: int = 12, per_kind: int = 8) -> 
         nonlocal serial
         serial += 1
         users = [f"u{rng.randrange(5000)}" for _ in range(rng.randint(20, 200))]
-        agent = Agent(f"{prefix}-{serial}", org, rng.uniform(5, 60), rng.uniform(0.01, 0.08), users, joined,
-                      rng.randint(-1, 1))
+        agent = Agent(
+            f"{prefix}-{serial}",
+            org,
+            rng.uniform(5, 60),
+            rng.uniform(0.01, 0.08),
+            users,
+            joined,
+            rng.randint(-1, 1),
+        )
         if rng.random() < 0.05:
             agent.private = f"https://private-{serial}.example/api"
-        b.add(max(0.0, joined - 1), {"type": "agent.registered", "actors": [agent.client_id],
-                                      "details": {"organization": org.name}})
+        b.add(
+            max(0.0, joined - 1),
+            {"type": "agent.registered", "actors": [agent.client_id], "details": {"organization": org.name}},
+        )
         return agent
 
     for org in all_orgs:
@@ -250,7 +296,9 @@ def _paced(b: _Builder, agent: Agent, pace: str, start: float, count: int) -> li
     return times
 
 
-def _attack(b: _Builder, kind: str, pace: str, start: float, orgs: list[Org], resting: list[Org], make: Any) -> Attack:
+def _attack(
+    b: _Builder, kind: str, pace: str, start: float, orgs: list[Org], resting: list[Org], make: Any
+) -> Attack:
     rng = b.rng
     org = rng.choice(resting if kind in ("sleepless", "off_cluster") else orgs)
     if kind == "new_agent_surge":
@@ -277,8 +325,15 @@ def _attack(b: _Builder, kind: str, pace: str, start: float, orgs: list[Org], re
             offset = {"fast": 120.0, "slow": 3000.0, "mimic": 1800.0, "mixed": 600.0}[pace]
             for k in range(3):
                 t = start + rng.uniform(0, offset) + k * offset
-                b.token(t, member, resource=target, scopes=crafted, allow=False, subject=rng.choice(member.users),
-                        reason="no_grant")
+                b.token(
+                    t,
+                    member,
+                    resource=target,
+                    scopes=crafted,
+                    allow=False,
+                    subject=rng.choice(member.users),
+                    reason="no_grant",
+                )
                 attack.requests.append((t, member.client_id))
         return attack
     agent = make(org, 0.0, "mallory")
@@ -316,33 +371,89 @@ def _attack(b: _Builder, kind: str, pace: str, start: float, orgs: list[Org], re
         read = f"{resource.rsplit('/', 1)[-1]}:read"
         if kind == "refusal_burst":
             if rng.random() < 0.85:
-                b.token(t, agent, resource=resource, scopes=[read], allow=False, subject=agent.users[probes % 2],
-                        reason="no_grant")
+                b.token(
+                    t,
+                    agent,
+                    resource=resource,
+                    scopes=[read],
+                    allow=False,
+                    subject=agent.users[probes % 2],
+                    reason="no_grant",
+                )
             else:
                 b.normal_request(t, agent)
         elif kind == "subject_enumeration":
             if rng.random() < 0.5:
-                b.token(t, agent, resource=resource, scopes=[read], allow=False, subject=None, reason="unknown_subject")
+                b.token(
+                    t,
+                    agent,
+                    resource=resource,
+                    scopes=[read],
+                    allow=False,
+                    subject=None,
+                    reason="unknown_subject",
+                )
             else:
-                b.token(t, agent, resource=resource, scopes=[read], allow=False, subject=f"u{rng.randrange(5000)}",
-                        reason="no_grant")
+                b.token(
+                    t,
+                    agent,
+                    resource=resource,
+                    scopes=[read],
+                    allow=False,
+                    subject=f"u{rng.randrange(5000)}",
+                    reason="no_grant",
+                )
         elif kind == "scope_probing":
-            probe = rng.choice(("write", "delete", "admin", "export", "share", "*", "manage", "owner", "billing",
-                                "keys", "audit", "sudo"))
-            b.token(t, agent, resource=resource, scopes=[read, f"{read.split(':')[0]}:{probe}"], allow=False,
-                    subject=rng.choice(agent.users), reason="scope_not_granted")
+            probe = rng.choice(
+                (
+                    "write",
+                    "delete",
+                    "admin",
+                    "export",
+                    "share",
+                    "*",
+                    "manage",
+                    "owner",
+                    "billing",
+                    "keys",
+                    "audit",
+                    "sudo",
+                )
+            )
+            b.token(
+                t,
+                agent,
+                resource=resource,
+                scopes=[read, f"{read.split(':')[0]}:{probe}"],
+                allow=False,
+                subject=rng.choice(agent.users),
+                reason="scope_not_granted",
+            )
         elif kind == "resource_probing":
             if rng.random() < 0.3:
                 key = (int(t // 10), agent.client_id)
                 b.invalid[key] = b.invalid.get(key, 0) + 1
             else:
                 target = rng.choice(rng.choice(other).resources)
-                b.token(t, agent, resource=target, scopes=[f"{target.rsplit('/', 1)[-1]}:read"], allow=False,
-                        subject=rng.choice(agent.users), reason="no_grant")
+                b.token(
+                    t,
+                    agent,
+                    resource=target,
+                    scopes=[f"{target.rsplit('/', 1)[-1]}:read"],
+                    allow=False,
+                    subject=rng.choice(agent.users),
+                    reason="no_grant",
+                )
         elif kind == "replay_probing":
             b.replay(t, agent.client_id)
         elif kind == "off_cluster":
             target = rng.choice(rng.choice(other).resources)
-            b.token(t, agent, resource=target, scopes=[f"{target.rsplit('/', 1)[-1]}:read"], allow=True,
-                    subject=rng.choice(agent.users))
+            b.token(
+                t,
+                agent,
+                resource=target,
+                scopes=[f"{target.rsplit('/', 1)[-1]}:read"],
+                allow=True,
+                subject=rng.choice(agent.users),
+            )
     return attack

@@ -144,6 +144,7 @@ class Detector:
         self.surge_baseline = 0.0
         self.surge_updated = 0.0
         self.surge_fired = -1.0
+        self.surge_hours: list[int] = []
 
     # -- state --------------------------------------------------------------------------------
 
@@ -182,7 +183,8 @@ class Detector:
         detector.org_resources = data["org_resources"]
         detector.established = data["established"]
         detector.shapes = data["shapes"]
-        hour, new, baseline, updated, fired = data["surge"]
+        hour, new, baseline, updated, fired, hours = data["surge"]
+        detector.surge_hours = list(hours)
         detector.surge_hour, detector.surge_new = hour, [list(n) for n in new]
         detector.surge_baseline, detector.surge_updated, detector.surge_fired = baseline, updated, fired
         return detector
@@ -567,10 +569,14 @@ class Detector:
         hour = int(t // 3600)
         if hour != self.surge_hour:
             if self.surge_hour >= 0:
-                # One decayed step per hour passed; the hours in between had no new agents.
+                # New agents per hour over the last week (hours without any count as 0); the
+                # baseline is their 90th percentile, which a rare surge does not move.
                 count = sum(1 for when, _ in self.surge_new if when >= self.surge_hour * 3600)
-                self.surge_baseline = 0.9 * self.surge_baseline + 0.1 * count
-                self.surge_baseline *= 0.9 ** min(hour - self.surge_hour - 1, 1000)
+                gap = min(hour - self.surge_hour - 1, 168)
+                if self._warm(self.surge_hour * 3600.0, cfg.surge_warmup):  # the first agents are no news
+                    self.surge_hours = (self.surge_hours + [count] + [0] * gap)[-168:]
+                ordered = sorted(self.surge_hours) or [0]
+                self.surge_baseline = float(ordered[int(len(ordered) * 0.9)])
                 self.surge_updated = hour * 3600.0
             self.surge_hour = hour
         self.surge_new = [[when, a] for when, a in self.surge_new if t - when <= cfg.surge_long]
@@ -580,9 +586,8 @@ class Detector:
         ):
             return []
         short = [a for when, a in self.surge_new if t - when <= cfg.surge_short]
-        expected = cfg.surge_factor * self.surge_baseline + 3
-        short_limit = max(cfg.surge_short_min, expected)
-        long_limit = max(cfg.surge_long_min, expected * 2)
+        short_limit = max(cfg.surge_short_min, self.surge_baseline + 4)
+        long_limit = max(cfg.surge_long_min, 2 * self.surge_baseline + 6)
         if len(short) >= short_limit:
             agents, window = short, cfg.surge_short
         elif len(self.surge_new) >= long_limit:
@@ -602,15 +607,14 @@ class Detector:
                     "features": {
                         "new_agents": len(agents),
                         "window_s": window,
-                        "baseline_per_hour": round(self.surge_baseline, 3),
+                        "baseline_p90_per_hour": self.surge_baseline,
                     },
                     "thresholds": {
-                        "short_min": cfg.surge_short_min,
-                        "long_min": cfg.surge_long_min,
-                        "factor": cfg.surge_factor,
+                        "short_limit": short_limit,
+                        "long_limit": long_limit,
                     },
                     "baseline": {
-                        "window": "decayed new agents per hour",
+                        "window": "new agents per hour over the last 168 hours",
                         "updated_ms": int(self.surge_updated * 1000),
                     },
                     "detector": {"version": DETECTOR_VERSION, "config": self.digest},

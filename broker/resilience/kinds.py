@@ -66,7 +66,7 @@ class DetectorConfig:
     refusal_long_window: int = 100
     refusal_long_min: int = 40
     enum_window: int = 100
-    enum_distinct: int = 15
+    enum_distinct: int = 18
     scope_window: int = 100
     scope_distinct: int = 8
     resource_window: int = 100
@@ -93,7 +93,6 @@ class DetectorConfig:
     surge_short_min: int = 6
     surge_long: float = 3600.0
     surge_long_min: int = 10
-    surge_factor: float = 4.0
     # Kinds judged against the population wait this long into the log before they fire: shapes
     # first seen and agents first seen in the warm-up are the baseline, not news.
     warmup: float = 6 * 3600.0
