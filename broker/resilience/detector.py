@@ -166,6 +166,7 @@ class Detector:
                 self.surge_baseline,
                 self.surge_updated,
                 self.surge_fired,
+                self.surge_hours,
             ],
         }
 

@@ -100,8 +100,8 @@ class Resilience:
             if not store.save_state(conn, expected=version, cursor=last, state=state, now=now):
                 self._detector = None  # another replica committed this range first
                 return [], True
-            for detection in found:
-                self._record(conn, detection, now)
+            # A detection already stored (a replica that restarted from an older state) is not new.
+            found = [detection for detection in found if self._record(conn, detection, now)]
         self._detector, self._version = detector, version + 1
         for detection in found:
             log.warning(
@@ -113,7 +113,7 @@ class Resilience:
             )
         return found, len(rows) == BATCH
 
-    def _record(self, conn: Any, detection: Detection, now: float) -> None:
+    def _record(self, conn: Any, detection: Detection, now: float) -> bool:
         applied = self.enforce and detection.action is not Action.OBSERVE
         new = store.insert_detection(
             conn,
@@ -127,7 +127,7 @@ class Resilience:
             evidence=detection.evidence,
         )
         if not new:
-            return
+            return False
         events.append(
             conn,
             events.Event(
@@ -145,7 +145,7 @@ class Resilience:
             now=now,
         )
         if not applied:
-            return
+            return True
         for client_id in detection.agents:
             if detection.action is Action.QUARANTINE:
                 watch = store.Watch(client_id, store.QUARANTINED, None, detection.id, now)
@@ -155,6 +155,7 @@ class Resilience:
             else:
                 until = now + self.config.throttle_seconds
                 store.set_watch(conn, store.Watch(client_id, store.THROTTLED, until, detection.id, now))
+        return True
 
     def refresh(self) -> None:
         """Reload the agents under a response into the token path's map."""

@@ -21,8 +21,8 @@ def _resilience(world: World) -> Resilience:
     return world.client.app.state.resilience  # type: ignore[attr-defined,no-any-return]
 
 
-def _enumerate(world: World, count: int = 16, agent: TestAgent | None = None) -> None:
-    for n in range(count):
+def _enumerate(world: World, count: int = 20, agent: TestAgent | None = None, first: int = 0) -> None:
+    for n in range(first, first + count):
         response = world.token(agent or world.travel, subject=f"user-{n}")
         assert response.status_code == 403, response.text
 
@@ -55,18 +55,22 @@ def test_subject_enumeration_quarantines_and_revokes_live_tokens(world: World) -
 def test_detection_carries_its_evidence(world: World) -> None:
     _enumerate(world)
     _resilience(world).run_once()
-    listed = world.client.get("/v1/detections", params={"agent": "travel-agent"}, headers=auth(world.admin_key))
+    listed = world.client.get(
+        "/v1/detections", params={"agent": "travel-agent"}, headers=auth(world.admin_key)
+    )
     assert listed.status_code == 200
     (detection,) = listed.json()["detections"]
     evidence = detection["evidence"]
     assert detection["kind"] == "subject_enumeration" and detection["action"] == "quarantine"
-    assert evidence["features"]["distinct_refused_subjects"] >= 15
-    assert evidence["thresholds"]["distinct_min"] == 15
+    assert evidence["features"]["distinct_refused_subjects"] >= 18
+    assert evidence["thresholds"]["distinct_min"] == 18
     assert "updated_ms" in evidence["baseline"]
     assert evidence["detector"]["version"] and evidence["detector"]["config"]
     # Auditors see the same; other roles do not.
     key = auditor_key(world)
-    assert world.client.get("/v1/detections", headers=auth(key)).json()["detections"][0]["id"] == detection["id"]
+    assert (
+        world.client.get("/v1/detections", headers=auth(key)).json()["detections"][0]["id"] == detection["id"]
+    )
     assert world.client.get("/v1/detections", headers=auth(world.alice_key)).status_code == 403
     assert world.client.get("/v1/detections").status_code == 401
 
@@ -89,7 +93,9 @@ def test_release_lets_a_quarantined_agent_back(world: World) -> None:
 def test_release_needs_an_admin(world: World) -> None:
     _enumerate(world)
     _resilience(world).run_once()
-    assert world.client.post("/v1/agents/travel-agent/release", headers=auth(world.alice_key)).status_code == 403
+    assert (
+        world.client.post("/v1/agents/travel-agent/release", headers=auth(world.alice_key)).status_code == 403
+    )
     assert world.token(world.travel).status_code == 403
 
 
@@ -157,7 +163,10 @@ def test_scan_of_the_export_reproduces_every_live_detection(world: World) -> Non
     for _ in range(9):
         world.client.post("/oauth2/token", data=form)
     resilience.run_once()
-    live = {d["id"] for d in world.client.get("/v1/detections", headers=auth(world.admin_key)).json()["detections"]}
+    live = {
+        d["id"]
+        for d in world.client.get("/v1/detections", headers=auth(world.admin_key)).json()["detections"]
+    }
     assert len(live) >= 3
     scanned = {d.id for d in scan(_export(world))}
     assert live <= scanned
@@ -166,13 +175,13 @@ def test_scan_of_the_export_reproduces_every_live_detection(world: World) -> Non
 
 def test_state_is_shared_across_replicas_and_restarts(world: World, settings: Settings) -> None:
     first = _resilience(world)
-    _enumerate(world, 8)
+    _enumerate(world, 10)
     assert first.run_once() == []
     # A second replica (another app on the same database) continues from the stored state.
     app = create_app(settings, clock=world.clock)
     with TestClient(app, base_url=ISSUER) as other:
         second: Resilience = other.app.state.resilience  # type: ignore[attr-defined]
-        _enumerate(world, 16)  # 8 new subjects: 16 distinct in the window only if state was kept
+        _enumerate(world, 10, first=10)  # 20 distinct subjects in the window only if state was kept
         found = second.run_once()
         assert [d.kind for d in found] == ["subject_enumeration"]
         # The first replica, behind, finds the range done and records nothing twice.
