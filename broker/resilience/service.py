@@ -1,18 +1,22 @@
 """The live detector: runs off the token path, shares its state through the database.
 
-Every replica runs `Resilience.run_once` every poll interval. A round writes the token path's
-counts as one `resilience.signals` event, reads the grant-log events after the shared cursor on a
-read snapshot, feeds them to the detector, and then, in one short write transaction, stores the
-new state with a compare-and-set on its version (a replica that lost the race drops its work and
-reloads), records each detection (table and grant-log event, with its evidence) and applies the
-responses. The detector state is the one a scan of the same log would have, so what the live
-broker found is reproducible from an export.
+Every process (worker or replica) runs `Resilience.run_once` every poll interval. Each writes its
+token path's counts as one `resilience.signals` event and reloads the map of agents under a
+response. The process holding the lease (a row in the database) also runs the detector: it
+reads the grant-log events after its cursor on read snapshots, feeds them to the detector, and
+records each detection (table and grant-log event, with its evidence) and applies its response
+in a short write transaction. It saves the detector's state every few seconds (compare-and-set
+on its version); if it dies, another process takes the lease over when it runs out and goes on
+from the saved state. The state is the one a scan of the same log would have, so what the live
+broker found is reproducible from an export, and a successor that replays a stretch already
+handled finds the same detections, which are stored once (their ids come from the log).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import uuid
 from typing import Any
 
 from broker.errors import NotFound
@@ -42,20 +46,20 @@ class Resilience:
         self.enforce = mode == "enforce"
         self.guard = Guard(enforce=self.enforce, retry_after=self.config.retry_after)
         self._detector: Detector | None = None
-        self._version = -1
+        self._version = self._cursor = 0
+        self._saved = 0.0
+        self._id = uuid.uuid4().hex
+        # One process runs the detector while its lease runs; the others only enforce.
+        self.lease_seconds = max(10.0, 5 * ctx.settings.resilience_poll_seconds)
+        self.persist_seconds = 10.0
 
     # -- the round ----------------------------------------------------------------------------
 
     def run_once(self) -> list[Detection]:
-        """Flush the counts, then detect over every event not yet seen; returns the detections
-        this replica recorded."""
+        """Flush the counts; if this process holds the lease, detect over every event not yet
+        seen; refresh the token path's map. Returns the detections this process recorded."""
         self._flush_signals()
-        found: list[Detection] = []
-        while True:
-            batch, more = self._round()
-            found += batch
-            if not more:
-                break
+        found = self._detect_all() if self._lead() else []
         self.refresh()
         return found
 
@@ -67,42 +71,53 @@ class Resilience:
             event = events.Event(type=events.EventType.RESILIENCE_SIGNALS, details=counts)
             events.append(conn, event, now=self._ctx.clock())
 
-    def _load(self) -> tuple[Detector, int, int]:
+    def _lead(self) -> bool:
+        with self._ctx.store.write() as conn:
+            now = self._ctx.clock()
+            leading = store.take_lease(conn, self._id, now=now, until=now + self.lease_seconds)
+        if not leading:
+            self._detector = None  # another process leads; start from its saved state if we take over
+        return leading
+
+    def _load(self) -> Detector:
         with self._ctx.store.read() as conn:
             stored = store.load_state(conn)
-        if self._detector is not None and stored.version == self._version:
-            return self._detector, stored.version, stored.cursor
+        self._version, self._cursor = stored.version, stored.cursor
         if stored.state:
             try:
-                return Detector.restore(json.loads(stored.state), self.config), stored.version, stored.cursor
-            except (ValueError, KeyError):
+                return Detector.restore(json.loads(stored.state), self.config)
+            except ValueError:
                 log.warning(
                     "resilience: stored detector state is of another configuration; rereading the log"
                 )
-        return Detector(self.config), stored.version, 0
+        self._cursor = 0
+        return Detector(self.config)
 
-    def _round(self) -> tuple[list[Detection], bool]:
-        detector, version, cursor = self._load()
-        with self._ctx.store.read() as conn:
-            rows = store.events_after(conn, cursor, BATCH)
-        if not rows:
-            self._detector, self._version = detector, version
-            return [], False
+    def _detect_all(self) -> list[Detection]:
+        detector = self._detector or self._load()
+        self._detector = detector
         found: list[Detection] = []
-        for _, text in rows:
-            event = json.loads(text)
-            if event["type"] not in _OWN_EVENTS:
-                found += detector.feed(event)
-        last = rows[-1][0]
-        state = json.dumps(detector.snapshot(), separators=(",", ":"))
-        with self._ctx.store.write() as conn:
-            now = self._ctx.clock()
-            if not store.save_state(conn, expected=version, cursor=last, state=state, now=now):
-                self._detector = None  # another replica committed this range first
-                return [], True
-            # A detection already stored (a replica that restarted from an older state) is not new.
-            found = [detection for detection in found if self._record(conn, detection, now)]
-        self._detector, self._version = detector, version + 1
+        while True:
+            with self._ctx.store.read() as conn:
+                rows = store.events_after(conn, self._cursor, BATCH)
+            batch: list[Detection] = []
+            for _, text in rows:
+                event = json.loads(text)
+                if event["type"] not in _OWN_EVENTS:
+                    batch += detector.feed(event)
+            if rows:
+                self._cursor = rows[-1][0]
+            if batch:
+                with self._ctx.store.write() as conn:
+                    now = self._ctx.clock()
+                    # One stored already (a successor replaying from an older saved state) is not new.
+                    batch = [detection for detection in batch if self._record(conn, detection, now)]
+                found += batch
+            if len(rows) < BATCH:
+                break
+        now = self._ctx.clock()
+        if found or (self._cursor > 0 and now - self._saved >= self.persist_seconds):
+            self._save(detector, now)
         for detection in found:
             log.warning(
                 "resilience: %s by %s (action %s%s)",
@@ -111,7 +126,19 @@ class Resilience:
                 detection.action,
                 "" if self.enforce else ", dry run",
             )
-        return found, len(rows) == BATCH
+        return found
+
+    def _save(self, detector: Detector, now: float) -> None:
+        # Saving is what lets a successor start from here instead of the start of the log; the
+        # detections do not depend on it (they are stored as found, and derived from the log).
+        state = json.dumps(detector.snapshot(), separators=(",", ":"))
+        with self._ctx.store.write() as conn:
+            saved = store.save_state(conn, expected=self._version, cursor=self._cursor, state=state, now=now)
+        if saved:
+            self._version += 1
+            self._saved = now
+        else:
+            self._detector = None  # another process took over meanwhile
 
     def _record(self, conn: Any, detection: Detection, now: float) -> bool:
         applied = self.enforce and detection.action is not Action.OBSERVE

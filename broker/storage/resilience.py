@@ -58,6 +58,19 @@ def load_state(conn: Connection) -> StoredState:
     return StoredState(version=row.version, cursor=row.cursor, state=row.state)
 
 
+def take_lease(conn: Connection, owner: str, *, now: float, until: float) -> bool:
+    """Become (or stay) the process that runs the detector, if no other holds a running lease."""
+    result = conn.execute(
+        update(resilience_state)
+        .where(
+            resilience_state.c.id == 1,
+            (resilience_state.c.owner == owner) | (resilience_state.c.lease_until < now),
+        )
+        .values(owner=owner, lease_until=until)
+    )
+    return result.rowcount == 1
+
+
 def save_state(conn: Connection, *, expected: int, cursor: int, state: str, now: float) -> bool:
     """Compare-and-set: store the state if no other round committed since `expected`."""
     result = conn.execute(

@@ -244,9 +244,9 @@ checkpoints = Table(
     Column("note", Text, nullable=False),
 )
 
-# Resilience (broker/resilience): the detector's shared state, one row (id 1). `version` is bumped
-# by every round that commits, so replicas advance it with compare-and-set and never apply one
-# range of the log twice.
+# Resilience (broker/resilience): the detector's shared state, one row (id 1). One process at a time
+# (the `owner`, while its lease runs) runs the detector; `version` is bumped by every save, which
+# is a compare-and-set, so a process whose lease was taken over never overwrites its successor.
 resilience_state = Table(
     "resilience_state",
     metadata,
@@ -255,6 +255,8 @@ resilience_state = Table(
     Column("cursor", LogPosition, nullable=False),
     Column("state", Text, nullable=False),
     Column("updated_at", Float, nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("lease_until", Float, nullable=False),
 )
 
 # One row per detection; the id is derived from the log (broker/resilience/detector.py), so a

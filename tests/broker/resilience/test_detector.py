@@ -44,7 +44,8 @@ def test_feeding_twice_is_idempotent(week: Any) -> None:
     detector = Detector()
     first = [d.id for e in week.events[:50_000] for d in detector.feed(e)]
     again = [d.id for e in week.events[:50_000] for d in detector.feed(e)]
-    assert first and again == []
+    assert first
+    assert again == []
 
 
 def test_a_state_of_another_configuration_is_refused(week: Any) -> None:

@@ -3,7 +3,6 @@ an export reproducing every detection, state shared across replicas and restarts
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -61,11 +60,13 @@ def test_detection_carries_its_evidence(world: World) -> None:
     assert listed.status_code == 200
     (detection,) = listed.json()["detections"]
     evidence = detection["evidence"]
-    assert detection["kind"] == "subject_enumeration" and detection["action"] == "quarantine"
+    assert detection["kind"] == "subject_enumeration"
+    assert detection["action"] == "quarantine"
     assert evidence["features"]["distinct_refused_subjects"] >= 18
     assert evidence["thresholds"]["distinct_min"] == 18
     assert "updated_ms" in evidence["baseline"]
-    assert evidence["detector"]["version"] and evidence["detector"]["config"]
+    assert evidence["detector"]["version"]
+    assert evidence["detector"]["config"]
     # Auditors see the same; other roles do not.
     key = auditor_key(world)
     assert (
@@ -175,18 +176,24 @@ def test_scan_of_the_export_reproduces_every_live_detection(world: World) -> Non
 
 def test_state_is_shared_across_replicas_and_restarts(world: World, settings: Settings) -> None:
     first = _resilience(world)
+    first.persist_seconds = 0
     _enumerate(world, 10)
     assert first.run_once() == []
-    # A second replica (another app on the same database) continues from the stored state.
+    # A second replica (another app on the same database) only enforces while the first leads.
     app = create_app(settings, clock=world.clock)
     with TestClient(app, base_url=ISSUER) as other:
         second: Resilience = other.app.state.resilience  # type: ignore[attr-defined]
-        _enumerate(world, 10, first=10)  # 20 distinct subjects in the window only if state was kept
+        _enumerate(world, 10, first=10)  # 20 distinct subjects in the window
+        assert second.run_once() == []
+        # The first stops (its lease runs out); the second takes over from the saved state.
+        world.clock.advance(first.lease_seconds + 1)
         found = second.run_once()
         assert [d.kind for d in found] == ["subject_enumeration"]
-        # The first replica, behind, finds the range done and records nothing twice.
+        assert second._version >= 2  # continued from the saved state, not restarted
+        # It enforces at once; the first, back, sees the response and records nothing twice.
+        refused = other.post("/oauth2/token", data=world.token_form(world.travel))
+        assert refused.status_code == 403
         assert first.run_once() == []
     listed = world.client.get("/v1/detections", headers=auth(world.admin_key)).json()["detections"]
-    assert len(listed) == 1
-    stored = json.loads(world.client.get("/v1/detections", headers=auth(world.admin_key)).text)
-    assert stored["detections"][0]["agents"] == ["travel-agent"]
+    assert [d["agents"] for d in listed] == [["travel-agent"]]
+    assert world.token(world.travel).status_code == 403

@@ -26,10 +26,13 @@ def upgrade() -> None:
         sa.Column("cursor", _POSITION, nullable=False),
         sa.Column("state", sa.Text(), nullable=False),
         sa.Column("updated_at", sa.Float(), nullable=False),
+        sa.Column("owner", sa.String(64), nullable=False),
+        sa.Column("lease_until", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_resilience_state")),
     )
     op.execute(
-        "INSERT INTO resilience_state (id, version, cursor, state, updated_at) VALUES (1, 0, 0, '', 0)"
+        "INSERT INTO resilience_state (id, version, cursor, state, updated_at, owner, lease_until) "
+        "VALUES (1, 0, 0, '', 0, '', 0)"
     )
     op.create_table(
         "detections",
