@@ -5,7 +5,8 @@ their own rate with bursts, get ordinary refusals (a user who never granted, an 
 scope the grant lacks, retried), and new ones join now and then. Attackers behave normally until
 their attack starts, then attack fast, slowly, at their normal rate and hours ("mimic"), or at
 that pace with every other request an ordinary one ("mixed"). The events have the shape the
-broker writes (broker/grantlog/events.py), so the same detector reads them (`broker.resilience.scan`). Everything is drawn from one seeded RNG.
+broker writes (broker/grantlog/events.py), so the same detector reads them
+(`broker.resilience.scan`). Everything is drawn from one seeded RNG.
 """
 
 from __future__ import annotations

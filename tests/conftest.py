@@ -95,7 +95,10 @@ def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Setting
     admin = _postgres_admin()
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    yield Settings(data_dir=data_dir, issuer=ISSUER, database_url=_database_url(name), resilience_poll_seconds=0)
+    # No resilience thread: tests run its rounds themselves (tests/broker/resilience).
+    yield Settings(
+        data_dir=data_dir, issuer=ISSUER, database_url=_database_url(name), resilience_poll_seconds=0
+    )
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()

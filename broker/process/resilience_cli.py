@@ -32,6 +32,6 @@ def scan_command(
         sys.stdout.write(json.dumps(detection.to_json(), sort_keys=True, separators=(",", ":")) + "\n")
     if compare:
         missing = [d for d in recorded(events) if d["id"] not in set(found)]
-        for detection in missing:
-            typer.echo(f"recorded but not reproduced: {json.dumps(detection)}", err=True)
+        for record in missing:
+            typer.echo(f"recorded but not reproduced: {json.dumps(record)}", err=True)
         raise typer.Exit(1 if missing else 0)

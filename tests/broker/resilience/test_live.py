@@ -3,11 +3,15 @@ an export reproducing every detection, state shared across replicas and restarts
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from broker.api import create_app
+from broker.process.cli import app
 from broker.resilience.scan import read_export, scan
 from broker.resilience.service import Resilience
 from broker.settings import Settings
@@ -197,3 +201,29 @@ def test_state_is_shared_across_replicas_and_restarts(world: World, settings: Se
     listed = world.client.get("/v1/detections", headers=auth(world.admin_key)).json()["detections"]
     assert [d["agents"] for d in listed] == [["travel-agent"]]
     assert world.token(world.travel).status_code == 403
+
+
+def test_resilience_scan_command_prints_the_live_detections(world: World, tmp_path: Path) -> None:
+    _enumerate(world, 20, world.ads)
+    (live,) = _resilience(world).run_once()
+    export = world.client.get("/v1/audit/export", headers=auth(auditor_key(world)))
+    path = tmp_path / "export.jsonl"
+    path.write_text(export.text)
+    result = CliRunner().invoke(app, ["resilience", "scan", "--log", str(path), "--compare"])
+    assert result.exit_code == 0, result.output
+    printed = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [d["id"] for d in printed] == [live.id]
+    assert printed[0]["evidence"] == live.evidence
+
+
+def test_resilience_scan_compare_fails_when_a_detection_is_not_reproduced(world: World, tmp_path: Path) -> None:
+    _enumerate(world, 20, world.ads)
+    _resilience(world).run_once()
+    export = world.client.get("/v1/audit/export", headers=auth(auditor_key(world))).text.splitlines()
+    # Drop the refusals that made the detection: the recorded detection is no longer reproduced.
+    kept = [line for line in export if '"token.denied"' not in line]
+    path = tmp_path / "export.jsonl"
+    path.write_text("\n".join(kept) + "\n")
+    result = CliRunner().invoke(app, ["resilience", "scan", "--log", str(path), "--compare"])
+    assert result.exit_code == 1
+    assert "recorded but not reproduced" in result.output
