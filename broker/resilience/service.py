@@ -247,8 +247,15 @@ class Resilience:
         """An agent's hourly requests and refusals over the last day, against its cluster's band
         (median and 90th percentile of its organization's agents), from the detector's state."""
         detector = self._detector
-        if detector is None:
-            return None
+        if detector is None:  # not the lease holder: read the saved state
+            with self._ctx.store.read() as conn:
+                stored = store.load_state(conn)
+            if not stored.state:
+                return None
+            try:
+                detector = Detector.restore(json.loads(stored.state), self.config)
+            except ValueError:
+                return None
         agent = detector.agents.get(client_id)
         if agent is None or not agent.hours:
             return None

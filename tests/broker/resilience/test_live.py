@@ -216,7 +216,9 @@ def test_resilience_scan_command_prints_the_live_detections(world: World, tmp_pa
     assert printed[0]["evidence"] == live.evidence
 
 
-def test_resilience_scan_compare_fails_when_a_detection_is_not_reproduced(world: World, tmp_path: Path) -> None:
+def test_resilience_scan_compare_fails_when_a_detection_is_not_reproduced(
+    world: World, tmp_path: Path
+) -> None:
     _enumerate(world, 20, world.ads)
     _resilience(world).run_once()
     export = world.client.get("/v1/audit/export", headers=auth(auditor_key(world))).text.splitlines()
