@@ -42,7 +42,9 @@ def plot(profile: dict[str, Any]) -> Plot:
     def y(v: float) -> float:
         return round(HEIGHT - BOTTOM - (HEIGHT - BOTTOM - TOP) * v / peak, 1)
 
-    line = lambda values: " ".join(f"{x(i)},{y(v)}" for i, v in enumerate(values))  # noqa: E731
+    def line(values: list[int]) -> str:
+        return " ".join(f"{x(i)},{y(v)}" for i, v in enumerate(values))
+
     highs = [high for _, high in profile["band"]]
     lows = [low for low, _ in profile["band"]]
     band = line(highs) + " " + " ".join(f"{x(i)},{y(v)}" for i, v in reversed(list(enumerate(lows))))
