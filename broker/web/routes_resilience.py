@@ -33,7 +33,7 @@ class Plot:
 def plot(profile: dict[str, Any]) -> Plot:
     """Lay out `Resilience.profile`: x is the hour, y the count."""
     hours = profile["hours"]
-    peak = max([1, *profile["requests"], *(high for _, high in profile["band"])])
+    peak = float(max([1, *profile["requests"], *(high for _, high in profile["band"])]))
     step = (WIDTH - LEFT - 10) / max(1, len(hours) - 1)
 
     def x(i: int) -> float:
