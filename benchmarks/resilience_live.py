@@ -1,8 +1,8 @@
 """Resilience against a real broker: normal agents and attackers in real time, then the export.
 
 Starts `discretion serve` (2 workers, SQLite, resilience enforcing, 1-second rounds), registers
-three organizations of normal agents that users have granted, and runs them at a few requests a
-second each with ordinary refusals. After a warm-up, one attacker of each kind that shows within
+three organizations of normal agents that users have granted, and runs each at one request every
+1.5-3.5 s with ordinary refusals. After a warm-up, one attacker of each kind that shows within
 a minute starts: subject enumeration, scope probing, resource probing (unregistered resources),
 replayed assertions, a refusal burst and a rate spike. It reports, per attacker, how many of its
 requests it sent before the detection and the delay between the triggering event and the
@@ -124,7 +124,7 @@ async def normal_traffic(
         subject = f"user-{rng.randrange(users)}" if rng.random() > 0.05 else f"stranger-{rng.randrange(3)}"
         response = await http.post("/oauth2/token", data=agent.form(broker.issuer, subject=subject))
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
-        await asyncio.sleep(rng.uniform(0.5, 1.5))
+        await asyncio.sleep(rng.uniform(1.5, 3.5))
     return statuses
 
 
