@@ -2,7 +2,8 @@
 
 With several worker processes, metrics are aggregated through prometheus_client's multiprocess
 mode: `discretion serve` points PROMETHEUS_MULTIPROC_DIR at a fresh folder in the data directory
-before the workers start.
+before the workers start. /metrics is closed unless a scrape token is configured: its counts move
+with individual requests, so an agent that could read them would learn what its own request hit.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from prometheus_client import (
 )
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# prometheus_client picks its value storage when first imported; a process that imported it before
+# the multiprocess folder was named (`discretion serve` with one worker) keeps its counters in memory.
+_MULTIPROCESS = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
 
 REQUESTS = Counter(
     "discretion_http_requests", "HTTP requests by route and status", ["method", "route", "status"]
@@ -75,17 +80,17 @@ class MetricsMiddleware:
 
 
 def metrics_allowed(authorization: str | None, token: str | None) -> bool:
-    """Whether a scrape may read /metrics: always without a configured token, otherwise only with
-    `Authorization: Bearer <token>` (compared in constant time)."""
+    """Whether a scrape may read /metrics: only with `Authorization: Bearer <token>` for the configured
+    token (compared in constant time); never when no token is configured."""
     if token is None:
-        return True
+        return False
     scheme, _, presented = (authorization or "").partition(" ")
     return scheme.lower() == "bearer" and hmac.compare_digest(presented.encode(), token.encode())
 
 
 def metrics_response() -> Response:
     """The Prometheus exposition of this process, or of every worker in multiprocess mode."""
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if _MULTIPROCESS:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

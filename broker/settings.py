@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     # SQLite only. "normal": a commit survives a crash of the broker, but an OS crash or power loss
     # can undo the commits since the last WAL checkpoint (at most about half a second: the
     # background checkpointer's interval), tokens already handed out included. "full" syncs
-    # the WAL at every commit group; measured 15-20 % fewer grants/s (docs/operations.md).
+    # the WAL at every commit group, at a cost in throughput (docs/operations.md).
     sqlite_synchronous: str = Field(default="normal", pattern="^(normal|full)$")
     issuer: str = "http://127.0.0.1:8000"
     # Key-encryption key for signing keys at rest (32 bytes, base64url). In development it is created
@@ -48,8 +48,7 @@ class Settings(BaseSettings):
     redaction_max_depth: int = Field(default=64, ge=2, le=512)
     redaction_time_budget_ms: int = Field(default=2000, ge=10, le=60000)
     log_format: str = Field(default="json", pattern="^(json|text)$")
-    # A bearer token that scrapers must present at /metrics; unset, /metrics answers anyone who can
-    # reach the port (the counts are aggregates, but they should not be public).
+    # The bearer token scrapers must present at /metrics; unset, /metrics is off (404).
     metrics_token: str | None = Field(default=None, repr=False, min_length=16)
 
     # Resilience (docs/resilience.md): "enforce" throttles and quarantines what the detector finds,

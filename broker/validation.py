@@ -52,3 +52,14 @@ def check_entity_type(name: str) -> str:
     if not _ENTITY_TYPE.fullmatch(name):
         raise ValueError(f"{name!r} is not an entity type (upper case, digits and _)")
     return name
+
+
+def parse_whole_number(text: str, *, low: int, high: int) -> int:
+    """A decimal count from a form or query: ASCII digits only (`str.isdigit` also accepts "²", which
+    `int` refuses), within [low, high]; ValueError otherwise."""
+    if not text or len(text) > len(str(high)) or not all("0" <= c <= "9" for c in text):
+        raise ValueError(f"must be a whole number from {low} to {high}")
+    value = int(text)
+    if not low <= value <= high:
+        raise ValueError(f"must be a whole number from {low} to {high}")
+    return value

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 _SEGMENT = re.compile(r"[a-z0-9_-]+|\*")
 MAX_SCOPE_LENGTH = 128
 MAX_SCOPES = 32
+# Repeats are dropped, not refused, but only so many: past this, the list is refused unread.
+_MAX_ITEMS = 4 * MAX_SCOPES
 
 
 class ScopeError(ValueError):
@@ -57,18 +59,23 @@ class Scope:
 def parse_scopes(items: Iterable[str]) -> tuple[Scope, ...]:
     """Parse a collection of scopes, dropping duplicates and keeping order."""
     seen: dict[str, Scope] = {}
-    for item in items:
+    for count, item in enumerate(items, start=1):
+        # Counted as they come, so a huge list costs no more than the cap before it is refused.
+        if count > _MAX_ITEMS:
+            raise ScopeError(f"at most {MAX_SCOPES} scopes")
         scope = Scope.parse(item)
         seen.setdefault(str(scope), scope)
+        if len(seen) > MAX_SCOPES:
+            raise ScopeError(f"at most {MAX_SCOPES} scopes")
     if not seen:
         raise ScopeError("at least one scope is required")
-    if len(seen) > MAX_SCOPES:
-        raise ScopeError(f"at most {MAX_SCOPES} scopes")
     return tuple(seen.values())
 
 
 def parse_scope_string(text: str) -> tuple[Scope, ...]:
     """Parse an OAuth `scope` parameter (space-delimited, RFC 6749 section 3.3)."""
+    if len(text) > _MAX_ITEMS * (MAX_SCOPE_LENGTH + 1):
+        raise ScopeError(f"at most {MAX_SCOPES} scopes")
     return parse_scopes(part for part in text.split(" ") if part)
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Request, status
 
 from broker.api.deps import Admin, AdminKey
+from broker.api.json_bodies import StrictJSONRoute
 from broker.api.schemas import AgentIn, AgentList, AgentOut, AuditorCreated, AuditorIn, UserCreated, UserIn
 
-router = APIRouter(prefix="/v1", tags=["admin"])
+router = APIRouter(prefix="/v1", tags=["admin"], route_class=StrictJSONRoute)
 
 
 @router.post("/agents", status_code=status.HTTP_201_CREATED)

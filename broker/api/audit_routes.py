@@ -8,12 +8,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from broker.api.deps import CurrentUser, Me, _role
+from broker.api.json_bodies import StrictJSONRoute
 from broker.errors import NotFound
 from broker.grantlog.log import AuditLog
 from broker.grantlog.queries import MAX_PAGE, AuditQueries, LogFilter
 from broker.storage.principals import Principal, Role
 
-router = APIRouter(prefix="/v1", tags=["audit"])
+router = APIRouter(prefix="/v1", tags=["audit"], route_class=StrictJSONRoute)
 # Positions fit a signed 64-bit integer on both stores; larger numbers are refused with 422.
 MAX_SEQ = 2**62
 AuditorKey = Annotated[Principal, Depends(_role(Role.AUDITOR))]

@@ -66,11 +66,17 @@ def error_response(
     )
 
 
-def broker_error_response(path: str, exc: BrokerError) -> JSONResponse:
-    """A refusal the broker raised on purpose."""
+def broker_error_response(path: str, exc: BrokerError, authorization: str | None = None) -> JSONResponse:
+    """A refusal the broker raised on purpose. `authorization` is the request's Authorization header:
+    a 401 after one names the scheme the client used (RFC 6749 section 5.2, RFC 6750 section 3)."""
     headers = dict(exc.headers)
-    if exc.status_code == 401 and is_management_path(path):
-        headers.setdefault("WWW-Authenticate", 'Bearer realm="discretion"')
+    if exc.status_code == 401:
+        if is_management_path(path):
+            headers.setdefault("WWW-Authenticate", 'Bearer realm="discretion"')
+        elif authorization:
+            scheme = authorization.split(" ", 1)[0]
+            if scheme.isascii() and scheme.isalnum():  # a token68 scheme name; anything else is not echoed
+                headers.setdefault("WWW-Authenticate", f'{scheme} realm="discretion"')
     return error_response(path, exc.status_code, exc.error, exc.description, headers)
 
 
@@ -87,10 +93,10 @@ def unexpected_error_response(method: str, path: str, exc: Exception) -> JSONRes
     return error_response(path, 500, "server_error", "the request could not be processed")
 
 
-def response_for(method: str, path: str, exc: Exception) -> JSONResponse:
+def response_for(method: str, path: str, exc: Exception, authorization: str | None = None) -> JSONResponse:
     """What any exception out of a route becomes (for code that runs outside the router)."""
     if isinstance(exc, BrokerError):
-        return broker_error_response(path, exc)
+        return broker_error_response(path, exc, authorization)
     if isinstance(exc, DBAPIError):
         return database_error_response(path, exc)
     return unexpected_error_response(method, path, exc)
@@ -98,7 +104,7 @@ def response_for(method: str, path: str, exc: Exception) -> JSONResponse:
 
 async def _broker_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, BrokerError)
-    return broker_error_response(request.url.path, exc)
+    return broker_error_response(request.url.path, exc, request.headers.get("authorization"))
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Query, Request, Response, status
 
 from broker.api.deps import CurrentUser, Me
+from broker.api.json_bodies import StrictJSONRoute
 from broker.api.schemas import EntryIn, EntryOut, GrantIn, GrantList, GrantOut, ListOut, ModeIn, ModeOut
 
-router = APIRouter(prefix="/v1/me", tags=["me"])
+router = APIRouter(prefix="/v1/me", tags=["me"], route_class=StrictJSONRoute)
 
 
 def _now(request: Request) -> float:

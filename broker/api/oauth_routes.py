@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
@@ -10,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from broker.api.deps import OAuth, bearer
 from broker.api.forms import read_form
-from broker.errors import InvalidClient
+from broker.errors import InvalidClient, NotFound
 from broker.oauth.agent_keys import ALLOWED_ALGS
 from broker.oauth.dpop import DPOP_ALGS
 
@@ -46,6 +47,16 @@ def metadata_document(issuer: str) -> dict[str, Any]:
 def metadata(request: Request) -> dict[str, Any]:
     """Authorization server metadata (RFC 8414)."""
     return request.app.state.metadata  # type: ignore[no-any-return]
+
+
+@router.get("/.well-known/oauth-authorization-server/{issuer_path:path}", include_in_schema=False)
+def metadata_for_issuer_path(request: Request, issuer_path: str) -> dict[str, Any]:
+    """RFC 8414 section 3.1: for an issuer with a path, the well-known suffix goes before the path
+    (`https://host/tenant` -> `https://host/.well-known/oauth-authorization-server/tenant`)."""
+    document: dict[str, Any] = request.app.state.metadata
+    if urlsplit(document["issuer"]).path.strip("/") != issuer_path.strip("/") or not issuer_path.strip("/"):
+        raise NotFound("no authorization server has that issuer")
+    return document
 
 
 @router.get("/.well-known/jwks.json", tags=["oauth"])

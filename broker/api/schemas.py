@@ -12,7 +12,7 @@ from policy import Effect, EntryKind, ListMode
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class AgentIn(_Body):

@@ -1,10 +1,8 @@
 """POST /oauth2/token as a bare ASGI app, in front of the framework.
 
-The token endpoint is the broker's hot path. Routed through FastAPI, each request crossed the
-middleware chain, the router's match against every route, dependency solving and a response
-class: about a quarter of a worker's CPU at full load (measured with py-spy; docs/benchmarks.md).
-Here it is one coroutine, ahead even of FastAPI's own outer middleware (`app.BrokerApp`: 63
-instead of 78 us per request in a running broker): read the body within the size limit, parse the
+The token endpoint is the broker's hot path, and the framework's routing, middleware and
+dependency solving were a large share of its CPU. Here it is one coroutine, ahead even of
+FastAPI's own outer middleware (`app.BrokerApp`): read the body within the size limit, parse the
 form, issue, answer, with the same parsing (`forms.parse_form`), the same refusals
 (`errors.response_for`) and the same request metrics as every routed endpoint. Any other method
 or path goes on to the app unchanged.
@@ -59,12 +57,15 @@ class TokenEndpoint:
 
     async def _serve(self, scope: Scope, receive: Receive, send: Send) -> int:
         content_type: str | None = None
+        authorization: str | None = None
         proofs: list[str] = []
         for name, value in scope["headers"]:
             if name == b"content-type" and content_type is None:  # the first, as Starlette reads it
                 content_type = value.decode("latin-1")
             elif name == b"dpop":
                 proofs.append(value.decode("latin-1"))
+            elif name == b"authorization" and authorization is None:
+                authorization = value.decode("latin-1")
         try:
             raw = await read_body(scope, receive, self._max_bytes)
         except TooLarge:
@@ -74,12 +75,11 @@ class TokenEndpoint:
             return 499  # nginx's code for it: nobody is left to answer
         try:
             form = parse_form(content_type or "", raw)
-            # On the event loop, not in the thread pool: the work is CPU-bound under the GIL and
-            # a thread hop per request costs more than it overlaps (measured: 954 vs 495
-            # grants/s); the writes of the requests in flight are committed together.
+            # On the event loop, not in the thread pool: the work is CPU-bound under the GIL, so a
+            # thread hop per request costs more than it overlaps.
             body = await self._service.issue(form, dpop_proofs=proofs)
         except Exception as exc:  # every failure becomes its wire refusal
-            response: Any = response_for("POST", TOKEN_PATH, exc)
+            response: Any = response_for("POST", TOKEN_PATH, exc, authorization)
             await response(scope, receive, send)
             return int(response.status_code)
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()

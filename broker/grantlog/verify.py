@@ -49,23 +49,62 @@ class Report:
             self.first_bad = seq
 
 
+class _NotCanonical(ValueError):
+    """An export line that another JSON reader could read differently from this one."""
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise _NotCanonical("duplicate key")
+    return dict(pairs)
+
+
+def _no_constants(name: str) -> Any:
+    raise _NotCanonical(f"non-JSON number {name}")
+
+
+_PREFIX, _MIDDLE, _SUFFIX = b'{"event":', b',"leaf_hash":"', b'"}'
+
+
+def _event_bytes(line: str) -> tuple[dict[str, Any], bytes, bytes]:
+    """The event, its exported bytes and its recorded leaf, from one line in the export's exact form.
+
+    The bytes hashed are the bytes exported, not a re-serialization of what this parser read, and
+    they must be the canonical form: a duplicate key or a `NaN` reads one way here and another way
+    in the next tool, so such a line is refused rather than verified.
+    """
+    raw = line.rstrip("\r\n").encode()
+    item = json.loads(raw, object_pairs_hook=_no_duplicates, parse_constant=_no_constants)
+    event, leaf_hex = item["event"], item["leaf_hash"]
+    if set(item) != {"event", "leaf_hash"} or not isinstance(event, dict) or not isinstance(leaf_hex, str):
+        raise _NotCanonical("not an export line")
+    body = canonical_json(event)
+    if raw != _PREFIX + body + _MIDDLE + leaf_hex.encode() + _SUFFIX:
+        raise _NotCanonical("not in canonical form")
+    return event, body, bytes.fromhex(leaf_hex)
+
+
 def _read(lines: Iterable[str], report: Report) -> tuple[MerkleTree, MerkleTree, list[int]]:
     computed, recorded = MerkleTree(), MerkleTree()
     seqs: list[int] = []
     structural: int | None = None
     for position, line in enumerate((ln for ln in lines if ln.strip()), start=1):
         try:
-            item = json.loads(line)
-            event, leaf_hex = item["event"], item["leaf_hash"]
-            seq = int(event["seq"])
-            recorded_leaf = bytes.fromhex(leaf_hex)
+            event, body, recorded_leaf = _event_bytes(line)
+            seq = event["seq"]
+            if type(seq) is not int:
+                raise _NotCanonical("seq is not an integer")
+        except _NotCanonical as exc:
+            report.bad(position, f"line {position}: refused, {exc}")
+            return computed, recorded, seqs
         except (ValueError, KeyError, TypeError) as exc:
             report.bad(position, f"line {position}: not an export line ({exc.__class__.__name__})")
             return computed, recorded, seqs
         if structural is None and seq != position:
             structural = position
         seqs.append(seq)
-        computed.append(hash_leaf(canonical_json(event)))
+        computed.append(hash_leaf(body))
         recorded.append(recorded_leaf)
     report.events = computed.size
     if structural is not None:

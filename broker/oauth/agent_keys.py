@@ -63,9 +63,7 @@ def validate_jwks(jwks: Any) -> dict[str, list[dict[str, Any]]]:
         if jwk.get("use", "sig") != "sig":
             raise JwkError("keys must be signing keys")
         alg = _alg_for(jwk)
-        key = load_key(jwk, alg)
-        if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
-            raise JwkError("RSA keys must have at least 2048 bits")
+        load_key(jwk, alg)
         kept = {name: jwk[name] for name in _KEPT_MEMBERS if name in jwk}
         if not all(isinstance(value, str) for value in kept.values()):
             raise JwkError(f"the members {', '.join(_KEPT_MEMBERS)} must be strings")
@@ -74,8 +72,32 @@ def validate_jwks(jwks: Any) -> dict[str, list[dict[str, Any]]]:
     return {"keys": keys}
 
 
+# RSA bounds, checked before any signature work: at least 2048 bits; at most 8192, because an
+# unauthenticated caller chooses the key of a DPoP proof and verification cost grows with n; and
+# FIPS 186-5's public exponent range 2**16 < e < 2**256, odd (a 3,070-bit e costs 5x per proof).
+RSA_MIN_BITS, RSA_MAX_BITS = 2048, 8192
+_RSA_MEMBER_LIMITS = {"n": (RSA_MAX_BITS + 5) // 6 + 1, "e": 43}  # base64url characters
+
+
+def _check_rsa_members(jwk: dict[str, Any]) -> None:
+    for name, limit in _RSA_MEMBER_LIMITS.items():
+        value = jwk.get(name)
+        if isinstance(value, str) and len(value) > limit:
+            raise JwkError("the RSA key is larger than this broker accepts")
+
+
+def _check_rsa_key(key: rsa.RSAPublicKey) -> None:
+    if not RSA_MIN_BITS <= key.key_size <= RSA_MAX_BITS:
+        raise JwkError(f"RSA keys must have {RSA_MIN_BITS} to {RSA_MAX_BITS} bits")
+    e = key.public_numbers().e
+    if not (2**16 < e < 2**256 and e % 2 == 1):
+        raise JwkError("the RSA public exponent must be odd and between 2**16 and 2**256")
+
+
 def load_key(jwk: dict[str, Any], alg: str) -> Any:
-    """A cryptography public key object from a JWK of the expected type."""
+    """A cryptography public key object from a JWK of the expected type, within the size bounds."""
+    if jwk.get("kty") == "RSA":
+        _check_rsa_members(jwk)
     try:
         key = jwt.PyJWK(jwk, algorithm=alg).key
     except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
@@ -88,6 +110,8 @@ def load_key(jwk: dict[str, Any], alg: str) -> Any:
     }[alg]
     if not isinstance(key, expected):
         raise JwkError("the key is not a public key of the declared type")
+    if isinstance(key, rsa.RSAPublicKey):
+        _check_rsa_key(key)
     # A small-order Ed25519 key has signatures anyone can make (OpenSSL accepts an all-identity
     # signature from the identity point for every message); libsodium's verification refuses
     # them, so such a key is refused outright rather than registered and never usable.

@@ -23,7 +23,7 @@ from broker.storage import grants as grant_store
 from broker.storage import principals
 from broker.storage.agents import AgentRecord
 from broker.storage.tokens import Delegation
-from broker.validation import check_purpose
+from broker.validation import check_purpose, parse_whole_number
 from policy import (
     Decision,
     Denial,
@@ -64,10 +64,10 @@ def parse_lifetime(form: dict[str, str]) -> int | None:
     """The optional `expires_in` parameter."""
     if "expires_in" not in form:
         return None
-    raw = form["expires_in"]
-    if not raw.isdigit() or not 0 < int(raw) <= 86400:
-        raise InvalidRequest("expires_in must be a positive number of seconds")
-    return int(raw)
+    try:
+        return parse_whole_number(form["expires_in"], low=1, high=86400)
+    except ValueError as exc:
+        raise InvalidRequest("expires_in must be a whole number of seconds from 1 to 86400") from exc
 
 
 def check_resource(resource: str) -> str:

@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import jwt
-from cryptography.hazmat.primitives.asymmetric import rsa
 
 from broker.errors import BrokerError
 from broker.oauth.agent_keys import JwkError, load_key_cached
@@ -88,14 +87,12 @@ def verify_proof(
     try:
         key = load_key_cached({k: v for k, v in jwk.items() if k != "alg"}, alg)
     except JwkError as exc:
-        raise InvalidDPoPProof("the DPoP proof's signature or claims are invalid") from exc
+        raise InvalidDPoPProof(f"the DPoP proof's key is refused: {exc}") from exc
     claims = compact.claims
     if not verify_signature(compact, key, alg) or any(
         claims.get(name) is None for name in ("jti", "htm", "htu", "iat")
     ):
         raise InvalidDPoPProof("the DPoP proof's signature or claims are invalid")
-    if isinstance(key, rsa.RSAPublicKey) and key.key_size < 2048:
-        raise InvalidDPoPProof("RSA proof keys must have at least 2048 bits")
     if claims["htm"] != method:
         raise InvalidDPoPProof("the DPoP proof's htm does not match the request method")
     if not isinstance(claims["htu"], str) or normalize_htu(claims["htu"]) != normalize_htu(url):

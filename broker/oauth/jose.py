@@ -33,6 +33,8 @@ from jwt.utils import base64url_decode, base64url_encode
 from nacl.exceptions import BadSignatureError
 from nacl.signing import SigningKey, VerifyKey
 
+from broker import strict_json
+
 
 @lru_cache(maxsize=8)
 def _signing_key(key: Ed25519PrivateKey) -> SigningKey:
@@ -77,6 +79,8 @@ class SodiumEdDSA(OKPAlgorithm):
         return True
 
 
+# A JOSE header or claim set is flat apart from `act` chains and `cnf`; deeper nesting is refused.
+_MAX_SEGMENT_DEPTH = 16
 _BASE64URL = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 
 
@@ -157,8 +161,8 @@ def parse_compact(token: str) -> Compact:
 
 def _json_object(segment: bytes, name: str) -> dict[str, Any]:
     try:
-        value = json.loads(segment)
-    except ValueError as exc:
+        value = strict_json.loads(segment, max_depth=_MAX_SEGMENT_DEPTH)
+    except strict_json.StrictJSONError as exc:
         raise DecodeError(f"Invalid {name} string: {exc}") from exc
     if not isinstance(value, dict):
         raise DecodeError(f"Invalid {name} string: must be a json object")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import logging
 import os
 import secrets
@@ -17,6 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from broker import strict_json
 from broker.errors import Forbidden, InvalidRequest, PayloadTooLarge, Unprocessable
 from broker.grantlog import events
 from broker.oauth.access_tokens import read_own_token
@@ -81,53 +81,17 @@ def redaction_mode(settings: Settings) -> str:
     )
 
 
-def _depth_ok(raw: bytes, limit: int) -> bool:
-    # Counted before parsing, so a deeply nested body never reaches the recursive JSON parser.
-    depth = deepest = 0
-    in_string = escaped = False
-    for byte in raw:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif byte == 0x5C:
-                escaped = True
-            elif byte == 0x22:
-                in_string = False
-        elif byte == 0x22:
-            in_string = True
-        elif byte in (0x5B, 0x7B):
-            depth += 1
-            deepest = max(deepest, depth)
-            if deepest > limit:
-                return False
-        elif byte in (0x5D, 0x7D):
-            depth -= 1
-    return True
-
-
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
 def parse_body(raw: bytes, *, max_depth: int) -> tuple[str, Any, Operator | None]:
     """The token, the data and the operator of a disclose request."""
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InvalidRequest("the body is not UTF-8") from exc
     # +1: the envelope object is one level above the data.
-    if not _depth_ok(raw, max_depth + 1):
+    if not strict_json.depth_within(raw, max_depth + 1):
         raise PayloadTooLarge(f"the data is nested deeper than {max_depth} levels")
     try:
-        body = json.loads(text, parse_constant=_reject_constant)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidRequest("the body is not valid JSON") from exc
+        body = strict_json.loads(raw, max_depth=max_depth + 1)
+    except strict_json.StrictJSONError as exc:
+        raise InvalidRequest(f"the body is not strict JSON: {exc}") from exc
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object")
-    try:
-        json.dumps(body, ensure_ascii=False).encode("utf-8")
-    except UnicodeEncodeError as exc:  # "\ud800": a lone surrogate escape is not Unicode text
-        raise InvalidRequest("the body contains an unpaired surrogate") from exc
     unknown = set(body) - _FIELDS
     if unknown:
         raise Unprocessable(f"unknown fields: {', '.join(sorted(unknown))}")

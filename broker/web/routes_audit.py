@@ -20,6 +20,7 @@ from broker.grantlog.log import AuditLog
 from broker.grantlog.merkle import ProofError, verify_inclusion
 from broker.grantlog.queries import AuditQueries, LogFilter
 from broker.grantlog.replay import REPLAYABLE, replay_log
+from broker.validation import parse_whole_number
 from broker.web import chart, queries
 from broker.web.console import (
     PREFIX,
@@ -72,7 +73,7 @@ def _epoch(text: str) -> float | None:
     if not text:
         return None
     try:
-        return float(text)
+        return float(parse_whole_number(text, low=0, high=2**40))
     except ValueError:
         pass
     for fmt in ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d"):
@@ -280,6 +281,8 @@ def sign_checkpoint(request: Request, form: AuditorForm) -> Response:
     """Sign a checkpoint of the log as it is now (as POST /v1/audit/checkpoints does)."""
     _log(request).checkpoint()
     back = form.get("back")
-    if back.isdigit():
-        return redirect(request, f"/audit/events/{int(back)}", form.visitor)
+    try:
+        return redirect(request, f"/audit/events/{parse_whole_number(back, low=1, high=2**62)}", form.visitor)
+    except ValueError:
+        pass
     return redirect(request, "/audit", form.visitor)

@@ -11,6 +11,7 @@ from broker.errors import BrokerError
 from broker.services.me import MeService
 from broker.storage.grants import GrantRecord
 from broker.storage.principals import UserRecord
+from broker.validation import parse_whole_number
 from broker.web import locales, queries
 from broker.web.console import (
     PREFIX,
@@ -121,9 +122,10 @@ def grants(request: Request, visitor: UserVisitor) -> Response:
 def _int(text: str, name: str, default: int | None = None) -> int:
     if not text and default is not None:
         return default
-    if not text.isdigit() or len(text) > 9:
-        raise ValueError(f"{name} must be a whole number")
-    return int(text)
+    try:
+        return parse_whole_number(text, low=0, high=999_999_999)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be a whole number") from exc
 
 
 def _grant_body(form: Posted, t: float) -> dict[str, Any]:
@@ -309,7 +311,7 @@ def _summary(kind: str, details: dict[str, Any]) -> str:
 
 @router.get("/activity")
 def activity(
-    request: Request, visitor: UserVisitor, before: int | None = Query(default=None, ge=1)
+    request: Request, visitor: UserVisitor, before: int | None = Query(default=None, ge=1, le=2**62)
 ) -> Response:
     """The user's activity, newest first, with a one-click block on every row."""
     user = _user(request, visitor)

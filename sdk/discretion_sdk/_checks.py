@@ -1,12 +1,9 @@
 """The I/O-free heart of token verification, shared by TokenVerifier and AsyncTokenVerifier.
 
-Why not `jwt.decode`: verifying a token is on every request a holder serves. Measured on the
-project's 2-vCPU machine, raw Ed25519 verification takes about 110-120 us; the same checks built
-on pyjwt (`get_unverified_header` for typ, `jwt.decode` with a ready PyJWK, then revocation and
-scopes) took about 240 us, near 50 % of raw and under the 60 % floor of benchmarks/verify.py.
-Parsing the compact JWS here, with the header parsed once per distinct header, the key imported
-once per JWKS download and scopes parsed once, keeps the overhead near 10-20 us (about 83 % of
-raw). The algorithm stays pinned, and every check pyjwt would make is made below, plus RFC 9068's.
+Why not `jwt.decode`: verifying a token is on every request a holder serves, and pyjwt's path
+roughly doubled the cost of the raw signature check (docs/benchmarks.md, SDK verification). Here
+each distinct header is parsed once, keys are imported once per JWKS download and scopes parsed
+once. The algorithm stays pinned, and every check pyjwt would make is made below, plus RFC 9068's.
 """
 
 from __future__ import annotations

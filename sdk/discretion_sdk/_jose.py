@@ -2,7 +2,7 @@
 
 Verification of access tokens is on every request a holder serves, so it is done here with
 cryptography key objects built once per JWKS download, instead of through `jwt.decode` (see
-`_checks.py` for the measured reason). Signing stays with pyjwt.
+`_checks.py` for why). Signing stays with pyjwt.
 """
 
 from __future__ import annotations

@@ -16,11 +16,14 @@ from broker.settings import Settings
 from tests.conftest import ISSUER, World
 
 
-def test_metrics_count_requests_and_decisions_by_reason(world: World) -> None:
+def test_metrics_count_requests_and_decisions_by_reason(world: World, settings: Settings) -> None:
+    token = secrets.token_urlsafe(24)
     world.grant()
     world.token(world.travel)
     world.token(world.ads)
-    text = world.client.get("/metrics").text
+    # Counters are per process: a second app with a scrape token reads the ones the first one moved.
+    with TestClient(create_app(settings.model_copy(update={"metrics_token": token})), base_url=ISSUER) as c:
+        text = c.get("/metrics", headers={"Authorization": f"Bearer {token}"}).text
     assert 'discretion_http_requests_total{method="POST",route="/oauth2/token",status="200"}' in text
     assert 'discretion_decisions_total{decision="deny",reason="no_grant",type="token.denied"}' in text
     assert "discretion_http_request_duration_seconds_bucket" in text
@@ -57,6 +60,17 @@ def test_metrics_need_the_scrape_token_when_one_is_set(settings: Settings) -> No
         assert scraped.status_code == 200
         assert "discretion_http_requests_total" in scraped.text
         assert client.get("/live").status_code == 200  # only /metrics is guarded
+
+
+def test_metrics_are_off_without_a_scrape_token(world: World) -> None:
+    """Closed by default: the counts move with single requests, so they must not be public."""
+    world.grant()
+    world.token(world.ads)
+    answer = world.client.get("/metrics")
+    assert answer.status_code == 404
+    assert "discretion_" not in answer.text
+    guessed = {"Authorization": "Bearer anything-at-all-here"}
+    assert world.client.get("/metrics", headers=guessed).status_code == 404
 
 
 def test_the_scrape_token_is_not_in_the_settings_repr(settings: Settings) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
+from broker.grantlog.events import canonical_json
 from tests.conftest import World, auth
 
 
@@ -52,7 +53,12 @@ def edit_event(line: str, **changes: Any) -> str:
     """An export line with its event edited but its recorded leaf hash kept."""
     item = json.loads(line)
     item["event"].update(changes)
-    return json.dumps(item) + "\n"
+    return export_line(item["event"], item["leaf_hash"])
+
+
+def export_line(event: dict[str, Any], leaf_hash: str) -> str:
+    """A line in the export's exact form (what a careful forger writes)."""
+    return f'{{"event":{canonical_json(event).decode()},"leaf_hash":"{leaf_hash}"}}\n'
 
 
 def write(path: Path, lines: list[str]) -> Path:

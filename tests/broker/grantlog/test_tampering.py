@@ -11,6 +11,7 @@ from tests.broker.grantlog.helpers import (
     auditor_key,
     checkpoint,
     edit_event,
+    export_line,
     export_lines,
     traffic,
     verifier_keys,
@@ -61,8 +62,7 @@ def test_modified_event_with_rewritten_leaf_hash_is_bounded(world: World) -> Non
     item["event"]["actors"] = ["forged-agent"]
     from broker.grantlog.events import canonical_json, leaf_hash
 
-    item["leaf_hash"] = leaf_hash(canonical_json(item["event"]))
-    lines[early_size + 1] = json.dumps(item) + "\n"
+    lines[early_size + 1] = export_line(item["event"], leaf_hash(canonical_json(item["event"])))
     report = _verify(lines, [early, late], verifier_keys(world.client, key))
     assert not report.ok
     assert report.first_bad == early_size + 1  # bounded by the last checkpoint that verifies

@@ -1,5 +1,5 @@
 """A change that commits between a token's decision and its write is never bypassed: the write
-re-checks what the decision read, after taking the log head's lock (docs/architecture.md, "Why the
+re-checks what the decision read, after taking the log head's lock (docs/internals.md, "Why the
 re-check is enough"). Each test commits the change at that exact moment, from inside the decision."""
 
 from __future__ import annotations

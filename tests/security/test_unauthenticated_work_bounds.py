@@ -1,0 +1,139 @@
+"""Work before authentication is bounded: a DPoP proof or a registered JWKS with an RSA key whose modulus
+or public exponent is out of range is refused before any signature is checked, and a scope list longer
+than the cap is refused without being read whole."""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from policy.scopes import MAX_SCOPES, ScopeError, parse_scopes
+from tests.conftest import ISSUER, World, auth
+
+TOKEN_URL = ISSUER + "/oauth2/token"
+
+
+def _b64(value: bytes | dict[str, Any]) -> str:
+    raw = json.dumps(value).encode() if isinstance(value, dict) else value
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _int_b64(number: int) -> str:
+    return _b64(number.to_bytes((number.bit_length() + 7) // 8, "big"))
+
+
+@pytest.fixture(scope="module")
+def modulus() -> int:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key().public_numbers().n
+
+
+def _rsa_jwk(n: int, e: int) -> dict[str, str]:
+    return {"kty": "RSA", "n": _int_b64(n), "e": _int_b64(e)}
+
+
+def _proof_with(jwk: dict[str, str]) -> str:
+    """A proof whose header carries `jwk`; its signature is junk: it must be refused before checking."""
+    header = {"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk}
+    claims = {"jti": secrets.token_urlsafe(16), "htm": "POST", "htu": TOKEN_URL, "iat": int(time.time())}
+    return f"{_b64(header)}.{_b64(claims)}.{_b64(secrets.token_bytes(256))}"
+
+
+def _token_request(world: World, proof: str) -> Any:
+    form = world.token_form(world.travel)
+    return world.client.post("/oauth2/token", data=form, headers={"DPoP": proof})
+
+
+@pytest.mark.parametrize(
+    "exponent",
+    [2**3070 + 1, 2**256 + 1, 3, 65536],
+    ids=["3070-bit", "just-over-2**256", "e=3", "even"],
+)
+def test_a_dpop_proof_key_with_an_out_of_range_exponent_is_refused(
+    world: World, modulus: int, exponent: int
+) -> None:
+    world.grant()
+    response = _token_request(world, _proof_with(_rsa_jwk(modulus, exponent)))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_dpop_proof"
+    # Refused for its key, not for its (junk) signature: no RSA work was done on it.
+    assert "key is refused" in response.json()["error_description"]
+
+
+def test_a_dpop_proof_key_with_a_huge_modulus_is_refused_before_parsing(world: World) -> None:
+    world.grant()
+    huge = {"kty": "RSA", "n": "A" * 2_000, "e": "AQAB"}  # 12,000 bits, under the proof's size cap
+    response = _token_request(world, _proof_with(huge))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_dpop_proof"
+    assert "larger than this broker accepts" in response.json()["error_description"]
+
+
+@pytest.mark.parametrize("exponent", [2**3070 + 1, 3], ids=["3070-bit", "e=3"])
+def test_registering_an_rsa_key_with_an_out_of_range_exponent_is_refused(
+    world: World, modulus: int, exponent: int
+) -> None:
+    jwk = {**_rsa_jwk(modulus, exponent), "kid": "k1", "alg": "RS256"}
+    body = {
+        "client_id": "odd-exponent",
+        "name": "Odd",
+        "organization": "Odd Co",
+        "locale": "DE",
+        "jwks": {"keys": [jwk]},
+    }
+    response = world.client.post("/v1/agents", json=body, headers=auth(world.admin_key))
+    assert response.status_code == 422, response.text
+
+
+def test_a_normal_rsa_key_still_registers(world: World, modulus: int) -> None:
+    jwk = {**_rsa_jwk(modulus, 65537), "kid": "k1", "alg": "RS256"}
+    body = {
+        "client_id": "plain-rsa",
+        "name": "Plain",
+        "organization": "Plain Co",
+        "locale": "DE",
+        "jwks": {"keys": [jwk]},
+    }
+    response = world.client.post("/v1/agents", json=body, headers=auth(world.admin_key))
+    assert response.status_code == 201, response.text
+
+
+def test_a_huge_scope_list_is_refused_after_reading_no_more_than_the_cap() -> None:
+    consumed = 0
+
+    def items() -> Iterator[str]:
+        nonlocal consumed
+        for i in range(250_000):
+            consumed += 1
+            yield f"area{i}:read"
+
+    with pytest.raises(ScopeError):
+        parse_scopes(items())
+    assert consumed <= MAX_SCOPES + 1
+
+
+def test_a_repeated_scope_list_is_refused_after_a_bounded_read() -> None:
+    consumed = 0
+
+    def items() -> Iterator[str]:
+        nonlocal consumed
+        for _ in range(250_000):
+            consumed += 1
+            yield "calendar:read"
+
+    with pytest.raises(ScopeError):
+        parse_scopes(items())
+    assert consumed <= 4 * MAX_SCOPES + 1
+
+
+def test_a_400_kilobyte_scope_parameter_is_refused_unsplit(world: World) -> None:
+    world.grant()
+    response = world.token(world.travel, scope=" ".join(["calendar:read"] * 30_000))
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_scope"
