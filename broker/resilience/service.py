@@ -243,6 +243,15 @@ class Resilience:
             for r in rows
         ]
 
+    def detections_of(self, agents: list[str], limit: int = 20) -> list[dict[str, Any]]:
+        """The newest detections naming any of `agents` (a user's activity: the agents that
+        asked for the user's data), without their evidence."""
+        found: dict[str, dict[str, Any]] = {}
+        for agent in agents[:50]:
+            for d in self.detections(agent=agent, limit=limit):
+                found.setdefault(d["id"], {k: v for k, v in d.items() if k != "evidence"})
+        return sorted(found.values(), key=lambda d: d["time"], reverse=True)[:limit]
+
     def profile(self, client_id: str) -> dict[str, Any] | None:
         """An agent's hourly requests and refusals over the last day, against its cluster's band
         (median and 90th percentile of its organization's agents), from the detector's state."""

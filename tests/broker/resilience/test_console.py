@@ -55,3 +55,21 @@ def test_auditor_reads_detections_without_release_buttons(world: World) -> None:
     assert "subject enumeration" in listing.text
     assert "Release" not in listing.text
     assert world.client.get("/console/admin/detections").status_code in (303, 403)
+
+
+def test_users_see_detections_of_agents_that_asked_for_their_data(world: World) -> None:
+    _quarantine(world)
+    sign_in(world.client, world.alice_key)
+    activity = world.client.get("/console/activity")
+    assert activity.status_code == 200
+    assert "behaving unusually" in activity.text
+    assert "subject enumeration; the agent was quarantined" in activity.text
+
+
+def test_users_see_no_detections_of_agents_that_never_asked_for_their_data(world: World) -> None:
+    for n in range(20):
+        world.token(world.ads, subject=f"user-{n}")
+    resilience: Resilience = world.client.app.state.resilience  # type: ignore[attr-defined]
+    assert resilience.run_once()
+    sign_in(world.client, world.alice_key)
+    assert "behaving unusually" not in world.client.get("/console/activity").text
