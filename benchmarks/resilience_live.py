@@ -112,6 +112,8 @@ def setup(
                         "max_ttl_seconds": 600,
                     }
                     user.post("/v1/me/grants", json=grant).raise_for_status()
+        # A user who granted nobody: requests for them are refused (no_grant), the same subject each time.
+        admin.post("/v1/users", json={"user_id": "stranger-0"}).raise_for_status()
         auditor = admin.post("/v1/auditors", json={"name": "bench"}).raise_for_status().json()["api_key"]
     return {"admin": admin_key, "auditor": auditor}
 
