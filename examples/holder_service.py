@@ -14,7 +14,7 @@ import os
 from typing import Any
 
 import discretion_sdk
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException
 
 CALENDAR_URI = "https://calendar.example/api"
 
@@ -37,15 +37,13 @@ def create_holder_app(verifier: discretion_sdk.TokenVerifier, broker: discretion
     # A default rather than Annotated[...]: the dependency is a local, which FastAPI cannot resolve
     # from a string annotation under `from __future__ import annotations`.
     def events(
-        request: Request,
         token: discretion_sdk.VerifiedToken = Depends(read_calendar),  # noqa: B008
     ) -> dict[str, Any]:
         """The events of the user the token was issued for, and nobody else's, redacted to what the
-        token reveals."""
+        token reveals (the VerifiedToken carries the token as presented, for disclose)."""
         if token.subject not in EVENTS:
             raise HTTPException(status_code=404, detail="no calendar for this user")
-        presented = request.headers["authorization"].split(" ", 1)[1]
-        shared = broker.disclose({"events": EVENTS[token.subject]}, presented)
+        shared = broker.disclose({"events": EVENTS[token.subject]}, token)
         return {
             "user": token.subject,
             "agent": token.client_id,

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from starlette.types import Receive, Scope, Send
 
 from broker.api import admin_routes, audit_routes, disclose_routes, me_routes, oauth_routes, resilience_routes
+from broker.api.docs_pages import install_docs_pages
 from broker.api.errors import install_error_handlers
 from broker.api.limits import BodySizeLimit
 from broker.api.token_endpoint import TokenEndpoint
@@ -27,6 +28,7 @@ from broker.services.context import ServiceContext
 from broker.services.disclose import DiscloseService, redaction_mode
 from broker.services.housekeeping import Pruner
 from broker.services.me import MeService
+from broker.services.origin import IssuerChanged, check_log_origin
 from broker.settings import Settings
 from broker.storage.db import Store
 from broker.web import install as install_console
@@ -83,6 +85,13 @@ def create_app(
                 "the key-encryption key cannot unseal the signing key "
                 "(is DISCRETION_KEY_ENCRYPTION_KEY the one the keys were sealed with?)"
             ) from exc
+        # A changed issuer changes the checkpoint origin: say so, before the integrity check
+        # reports it as a checkpoint that does not verify.
+        try:
+            check_log_origin(audit_log, settings)
+        except IssuerChanged as exc:
+            log.critical("refusing to start: %s", exc)
+            raise
         # Recompute the tree from the stored events and check it against every signed checkpoint;
         # a broker whose log no longer matches what it signed must not serve (or extend) it.
         try:
@@ -126,7 +135,11 @@ def create_app(
         version="0.1.0",
         description="Inter-agent authorization and discretion broker. See docs/api.md.",
         lifespan=lifespan,
+        # Served by install_docs_pages from local assets, not FastAPI's CDN pages.
+        docs_url=None,
+        redoc_url=None,
     )
+    install_docs_pages(app)
     app.state.ctx = ctx
     app.state.oauth = OAuthService(ctx)
     resilience = None if settings.resilience_mode == "off" else Resilience(ctx)

@@ -11,14 +11,16 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from broker.grantlog.log import AuditLog
 from broker.oauth.signing_keys import KeyRing, load_key_encryption_key
 from broker.observability import configure_logging
-from broker.process import serving
+from broker.process import manage_cli, serving
 from broker.process.redact_cli import redact
 from broker.process.resilience_cli import resilience_app
 from broker.services import housekeeping
 from broker.services.admin import AdminService
 from broker.services.context import ServiceContext
+from broker.services.origin import IssuerChanged, check_log_origin, logged_origin
 from broker.settings import Settings
 from broker.storage.db import Store
 from policy import Limits
@@ -33,6 +35,10 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(resilience_app, name="resilience")
 keys_app = typer.Typer(help="Manage the token-signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.add_typer(manage_cli.agents_app, name="agents")
+app.add_typer(manage_cli.users_app, name="users")
+app.add_typer(manage_cli.auditors_app, name="auditors")
+app.add_typer(manage_cli.grants_app, name="grants")
 err = Console(stderr=True)
 
 
@@ -60,19 +66,49 @@ def init() -> None:
     err.print(f"database ready at {settings.resolved_database_url.split('@')[-1]}")
 
 
+#: Hosts that mean every interface (S104 flags the literal: here it is compared, not bound).
+WILDCARD_HOSTS = ("0.0.0.0", "", "::")  # noqa: S104
+
+
+def derived_issuer(host: str, port: int) -> str:
+    """The issuer `serve` uses when DISCRETION_ISSUER is not set: where it listens, over http."""
+    if host in WILDCARD_HOSTS:
+        # All interfaces: clients on this machine reach it on loopback; others need the setting.
+        host = "127.0.0.1" if host != "::" else "::1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
 @app.command()
 def serve(
     host: str = typer.Option("127.0.0.1", help="Interface to listen on."),
     port: int = typer.Option(8000, help="TCP port."),
     workers: int = typer.Option(1, min=1, help="Worker processes (they share the database)."),
 ) -> None:
-    """Run the broker."""
+    """Run the broker. Its issuer is DISCRETION_ISSUER, or http://HOST:PORT when that is not set."""
+    if os.environ.get("DISCRETION_ISSUER"):
+        origin = "from DISCRETION_ISSUER"
+    elif os.environ.get("DISCRETION_ENVIRONMENT", "").lower() == "production":
+        err.print("production needs DISCRETION_ISSUER: the https URL that clients use")
+        raise typer.Exit(2)
+    else:
+        # Set in the environment so that the worker processes (which read it) agree.
+        os.environ["DISCRETION_ISSUER"] = derived_issuer(host, port)
+        origin = "derived from --host and --port; set DISCRETION_ISSUER to the URL clients use"
+        if host in WILDCARD_HOSTS:
+            origin += " (listening on all interfaces: other machines need DISCRETION_ISSUER)"
     settings = Settings()
     configure_logging(settings.log_level, settings.log_format)
     _metrics_dir(settings)
     # Migrate and create the key once, before the workers start, so they never race to do it.
-    _prepare(settings).store.dispose()
-    err.print(f"Discretion broker: issuer {settings.issuer}, listening on http://{host}:{port}")
+    ctx = _prepare(settings)
+    try:
+        check_log_origin(AuditLog(ctx, load_key_encryption_key(settings)), settings)
+    except IssuerChanged as exc:
+        err.print(f"[red]refusing to start:[/red] {exc}")
+        raise typer.Exit(2) from None
+    finally:
+        ctx.store.dispose()
+    err.print(f"Discretion broker: issuer {settings.issuer} ({origin}), listening on http://{host}:{port}")
     serving.serve(
         host,
         port,
@@ -201,11 +237,23 @@ def audit_checkpoint(
     rotate_key: bool = typer.Option(False, help="Retire the checkpoint key and sign with a new one."),
 ) -> None:
     """Sign a checkpoint of the grant log now and print its signed note."""
-    from broker.grantlog.log import AuditLog
-
     settings = Settings()
     ctx = _prepare(settings)
     audit_log = AuditLog(ctx, load_key_encryption_key(settings))
+    if not os.environ.get("DISCRETION_ISSUER") and not settings.checkpoint_origin:
+        # `serve` may have derived the issuer from its port: sign for the log's own origin.
+        origin = logged_origin(audit_log)
+        if origin is not None and origin != audit_log.origin:
+            settings = settings.model_copy(update={"checkpoint_origin": origin})
+            ctx = ServiceContext(ctx.store, settings, ctx.keyring)
+            audit_log = AuditLog(ctx, load_key_encryption_key(settings))
+    try:
+        # A checkpoint for another origin would stop the next start of the broker.
+        check_log_origin(audit_log, settings)
+    except IssuerChanged as exc:
+        ctx.store.dispose()
+        err.print(f"[red]refused:[/red] {exc}")
+        raise typer.Exit(2) from None
     if rotate_key:
         err.print(f"new checkpoint key: {audit_log.rotate_key()}")
     checkpoint = audit_log.checkpoint()

@@ -7,6 +7,7 @@ modules; the name lists load when the first Redactor is built.
 
 from __future__ import annotations
 
+from broker.redaction import entities
 from broker.redaction.config import ConfigError, RedactionConfig, load_config, parse_config
 from broker.redaction.engine import DisclosurePolicy, RedactionError, RedactionResult, Redactor
 from broker.redaction.operators import Operator, pseudonym, recipient_key
@@ -19,6 +20,7 @@ __all__ = [
     "RedactionError",
     "RedactionResult",
     "Redactor",
+    "entities",
     "load_config",
     "parse_config",
     "pseudonym",

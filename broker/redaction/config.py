@@ -41,6 +41,10 @@ class RedactionConfig:
     allow: frozenset[str] = frozenset()
     fields: dict[str, str] = field(default_factory=dict)
 
+    def entity_types(self) -> frozenset[str]:
+        """The entity types this config adds."""
+        return frozenset(rule.entity_type for rule in self.rules) | frozenset(self.fields.values())
+
 
 def _entity(value: Any) -> str:
     if not isinstance(value, str) or not _ENTITY.fullmatch(value):

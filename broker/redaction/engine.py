@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
+import json
 import logging
 import re
 import time
@@ -34,6 +36,14 @@ from broker.redaction.spans import Span, resolve
 
 log = logging.getLogger(__name__)
 UNSCANNED, ENCODED = "UNSCANNED", "ENCODED_CONTENT"
+# Why a report says complete: false.
+_OUT_OF_TIME = "time budget spent: what was not scanned is withheld (UNSCANNED)"
+_UNREAD_SCRIPT = "prose in a script the engine cannot read for names is withheld (UNSCANNED)"
+_ENCODED_BINARY = "encoded binary content cannot be inspected and is withheld (ENCODED_CONTENT)"
+# Base64 (standard, URL-safe, line-wrapped) and hex runs inside text.
+_ENCODED_TOKEN = re.compile(
+    r"(?<![A-Za-z0-9+/_\-])(?:[A-Za-z0-9+/_\-]{8,}(?:\r?\n[A-Za-z0-9+/_\-]{4,})*={0,2})(?![A-Za-z0-9+/_\-])"
+)
 _SEPARATOR = "\n\n"
 _CHUNK = 8192  # joined text scanned between two looks at the clock
 _ENCODED_SHAPE = re.compile(r"[A-Za-z0-9+/_\-]{24,}={0,2}")
@@ -47,11 +57,13 @@ class RedactionError(ValueError):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DisclosurePolicy:
-    """What the recipient may see: revealed entity types, the operator, and who the recipient is."""
+    """What the recipient may see: revealed entity types, the operator, who the recipient is and
+    whose data it is (pseudonyms are keyed by both)."""
 
     reveal: frozenset[str] = frozenset()
     operator: Operator = Operator.REPLACE
     recipient: str = ""
+    subject: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +83,34 @@ class _Leaf:
     text: Normalized | None = None
     whole: str | None = None  # the whole value is of this type
     spans: list[Span] = field(default_factory=list)
+    label: str = ""  # the words of the value's key, context for the pattern recognizers
+    nested: Any = None  # JSON parsed from this string; its leaves follow this one
+    compact: bool = True  # how the nested JSON was written (separators)
+
+
+# A key that is an identifier (`email`, `firstName`, `line_2`) names a field; any other key
+# (`alice@example.com`, `Wang Wei`, `+44 20 7946 0000`) may itself be personal data and is scanned.
+_PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$\-]{0,63}")
+_JSON_TEXT = re.compile(r"\s*(?:\{.*\}|\[.*\])\s*", re.DOTALL)
+_KEY = "<key>"
+
+
+def _plain(key: str) -> bool:
+    return _PLAIN_KEY.fullmatch(key) is not None
+
+
+class _Nested:
+    """The output of a string that held JSON: the rebuilt inner document, serialized again."""
+
+    __slots__ = ("compact", "value")
+
+    def __init__(self, value: Any, compact: bool) -> None:
+        self.value = value
+        self.compact = compact
 
 
 class _Walk:
-    """Leaves of one payload, in document order."""
+    """Leaves of one payload, in document order; scanned keys and JSON held in strings included."""
 
     def __init__(self, redactor: Redactor) -> None:
         self.redactor = redactor
@@ -84,14 +120,48 @@ class _Walk:
         if depth > self.redactor.max_depth:
             raise RedactionError(f"the data is nested deeper than {self.redactor.max_depth} levels")
         if isinstance(value, dict):
+            container: str | None = None
             for key, item in value.items():
-                self.collect(item, (*keys, str(key)), f"{shape}.{key}", depth + 1)
+                key = str(key)
+                if _plain(key):
+                    self.collect(item, (*keys, key), f"{shape}.{key}", depth + 1)
+                    continue
+                if container is None:
+                    container = (self.redactor.classify(keys)[0] if keys else None) or ""
+                # A key under a person list (`attendees`) is that person; others are scanned.
+                self.leaves.append(_Leaf(f"{shape}.{_KEY}", key, container or None, False))
+                self.collect(item, (*keys, "*"), f"{shape}.{_KEY}", depth + 1)
         elif isinstance(value, list):
             for item in value:
                 self.collect(item, keys, shape + "[*]", depth + 1)
         else:
             entity_type, business = self.redactor.classify(keys)
-            self.leaves.append(_Leaf(shape, value, entity_type, business))
+            leaf = _Leaf(shape, value, entity_type, business)
+            if keys and keys[-1] != "*":
+                leaf.label = self.redactor.label(keys[-1])
+            self.leaves.append(leaf)
+            if (
+                entity_type is None
+                and isinstance(value, str)
+                and len(value) >= 2
+                and value.lstrip()[:1] in "{["
+            ):
+                inner = _parse_json(value)
+                if inner is not None:
+                    # JSON inside a string is walked as JSON: its keys are evidence too.
+                    leaf.nested = inner
+                    leaf.compact = '": ' not in value and '", ' not in value
+                    self.collect(inner, keys, shape + "<json>", depth + 1)
+
+
+def _parse_json(value: str) -> Any:
+    if not _JSON_TEXT.fullmatch(value):
+        return None
+    try:
+        inner = json.loads(value)
+    except (ValueError, RecursionError):
+        return None
+    return inner if isinstance(inner, (dict, list)) else None
 
 
 class Redactor:
@@ -116,6 +186,7 @@ class Redactor:
         self._clock = clock
         self._rules: tuple[Rule, ...] = (*default_rules(), *self.config.rules)
         self._shapes: dict[tuple[str, ...], tuple[str | None, bool]] = {}
+        self._labels: dict[str, str] = {}
         self._names = gazetteer.name_data()
         self._ner = None
         if spacy_model:
@@ -140,13 +211,27 @@ class Redactor:
             found = self._shapes[keys] = fields.classify(keys, self.config.fields)
         return found
 
+    def label(self, key: str) -> str:
+        """A key's words as context text: `contactPhone` gives "contact phone: "."""
+        found = self._labels.get(key)
+        if found is None:
+            if len(self._labels) >= _SHAPE_CACHE_MAX:
+                self._labels.clear()
+            found = self._labels[key] = " ".join(fields.key_tokens(key)) + ": "
+        return found
+
     def redact(self, data: Any, policy: DisclosurePolicy) -> RedactionResult:
         """Redact a JSON document for one recipient under one policy."""
         deadline = self._clock() + self.time_budget
         walk = _Walk(self)
         walk.collect(data, (), "$", 0)
-        complete = self._detect(walk.leaves, deadline)
-        key = recipient_key(self._secret, policy.recipient) if policy.operator is Operator.PSEUDONYM else None
+        reasons: set[str] = set()
+        self._detect(walk.leaves, deadline, reasons)
+        key = (
+            recipient_key(self._secret, policy.recipient, policy.subject)
+            if policy.operator is Operator.PSEUDONYM
+            else None
+        )
         counts: Counter[str] = Counter()
         paths: dict[str, Counter[str]] = defaultdict(Counter)
         outputs = [self._finish(leaf, policy, key, counts, paths) for leaf in walk.leaves]
@@ -157,20 +242,23 @@ class Redactor:
             "paths": {p: dict(sorted(c.items())) for p, c in sorted(paths.items())},
             "operator": str(policy.operator),
             "revealed": sorted(policy.reveal),
-            "complete": complete,
+            "complete": not reasons,
             "mode": self.mode,
         }
+        if reasons:
+            report["incomplete"] = sorted(reasons)
         return RedactionResult(redacted, report)
 
     # -- detection -------------------------------------------------------------------------------
 
-    def _detect(self, leaves: list[_Leaf], deadline: float) -> bool:
+    def _detect(self, leaves: list[_Leaf], deadline: float, reasons: set[str]) -> None:
         known: dict[str, str] = {}
         scan: list[_Leaf] = []
+        business: set[str] = set()
         for leaf in leaves:
             value = leaf.value
-            if value is None:
-                continue
+            if value is None or leaf.nested is not None:
+                continue  # a string that held JSON is rebuilt from its own leaves
             if leaf.entity_type is not None:
                 if isinstance(value, str) and not value.strip():
                     continue
@@ -186,17 +274,55 @@ class Redactor:
                     continue
                 leaf.text = normalize(value)
                 scan.append(leaf)
+                if leaf.business and 4 <= len(value) <= 80:
+                    business.add(value)
+                self._decode_tokens(leaf, reasons)
             elif isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 1_000_000:
                 leaf.text = Normalized(str(value), None)  # a bare number may be a phone, card or SSN
                 scan.append(leaf)
-        complete = self._scan_patterns(scan, deadline, known)
-        complete = self._scan_names(scan, deadline) and complete
+        if not self._scan_patterns(scan, deadline, known):
+            reasons.add(_OUT_OF_TIME)
+        if not self._scan_names(scan, deadline, business):
+            reasons.add(_OUT_OF_TIME)
         for leaf in scan:
             assert leaf.text is not None
             for span in leaf.spans:
-                _remember(known, span.entity_type, leaf.text.text[span.start : span.end])
+                if span.entity_type == UNSCANNED:
+                    reasons.add(_UNREAD_SCRIPT)
+                elif span.score >= 0.5:  # weak guesses are redacted where found, not searched for
+                    _remember(known, span.entity_type, leaf.text.text[span.start : span.end])
         self._propagate(scan, known)
-        return complete
+
+    def _decode_tokens(self, leaf: _Leaf, reasons: set[str]) -> None:
+        """Base64 and hex runs inside text: decoded and scanned; kept only when nothing is found."""
+        assert leaf.text is not None
+        text = leaf.text.text
+        if len(text) < 8:
+            return
+        for match in _ENCODED_TOKEN.finditer(text):
+            token = match.group()
+            decoded = _decode_token(token)
+            if decoded is None:
+                if match.start() >= 5 and text[max(0, match.start() - 8) : match.start()].endswith(
+                    ";base64,"
+                ):
+                    # Binary content in a data: URI cannot be inspected: withheld.
+                    leaf.spans.append(Span(match.start(), match.end(), ENCODED, 0.9))
+                    reasons.add(_ENCODED_BINARY)
+                continue
+            found = self._inspect(decoded)
+            if found is not None:
+                leaf.spans.append(Span(match.start(), match.end(), found, 0.9))
+
+    def _inspect(self, text: str) -> str | None:
+        """The strongest entity type found in a decoded text, or None."""
+        inner = normalize(text)
+        spans = run_rules(self._rules, inner.text, [(0, len(inner.text))])
+        if not spans:
+            spans = gazetteer.find_people_and_places(inner.text, self._names)
+        if not spans:
+            return None
+        return max(spans, key=lambda s: s.score).entity_type
 
     def _scan_patterns(self, scan: list[_Leaf], deadline: float, known: dict[str, str]) -> bool:
         batch: list[_Leaf] = []
@@ -218,19 +344,28 @@ class Redactor:
     def _patterns_in(self, batch: list[_Leaf], known: dict[str, str]) -> None:
         if not batch:
             return
+        # Each text is preceded by its key's words ("contact phone: 0612..."): context for the
+        # recognizers, never redacted itself. `bounds` span key and text; `starts` the text alone.
         bounds: list[tuple[int, int]] = []
+        starts: list[int] = []
         parts: list[str] = []
         offset = 0
         for leaf in batch:
             assert leaf.text is not None
-            bounds.append((offset, offset + len(leaf.text.text)))
-            parts.append(leaf.text.text)
-            offset += len(leaf.text.text) + len(_SEPARATOR)
+            part = leaf.label + leaf.text.text
+            bounds.append((offset, offset + len(part)))
+            starts.append(offset + len(leaf.label))
+            parts.append(part)
+            offset += len(part) + len(_SEPARATOR)
         joined = _SEPARATOR.join(parts)
         for span in run_rules(self._rules, joined, bounds, known):
-            for leaf, (start, end) in zip(batch, bounds, strict=True):
+            index = bisect.bisect_right(starts, span.start) - 1
+            for position in range(max(index, 0), len(batch)):
+                start, end = starts[position], bounds[position][1]
+                if start >= span.end:
+                    break
                 if span.start < end and span.end > start:
-                    leaf.spans.append(
+                    batch[position].spans.append(
                         Span(
                             max(span.start, start) - start,
                             min(span.end, end) - start,
@@ -239,15 +374,15 @@ class Redactor:
                         )
                     )
 
-    def _scan_names(self, scan: list[_Leaf], deadline: float) -> bool:
-        # Only text with a capital letter can hold a name the lists or cues recognize; business
-        # fields (product, status, company) hold names of things, not people.
+    def _scan_names(self, scan: list[_Leaf], deadline: float, business: set[str]) -> bool:
+        # Only text with a capital letter (or a caseless script) can hold a name the lists or cues
+        # recognize; business fields (product, status, company) hold names of things, not people,
+        # and their values are not taken for people where they recur.
         todo = [
             leaf
             for leaf in scan
             if leaf.text is not None
-            and not leaf.business
-            and not leaf.text.text.islower()
+            and (not leaf.text.text.islower() or not leaf.text.text.isascii())
             and not leaf.text.text.isdigit()
         ]
         if self._clock() > deadline:
@@ -262,16 +397,31 @@ class Redactor:
             if index % 64 == 63 and self._clock() > deadline:
                 _give_up(todo[index:])
                 return False
-            leaf.spans.extend(
-                gazetteer.find_people_and_places(leaf.text.text, self._names, names=self._ner is None)
+            guessed = gazetteer.find_people_and_places(
+                leaf.text.text, self._names, names=self._ner is None and not leaf.business
             )
+            if business and guessed:
+                guessed = _not_business(leaf.text.text, guessed, business)
+            leaf.spans.extend(guessed)
         return True
 
     def _propagate(self, scan: list[_Leaf], known: dict[str, str]) -> None:
-        """Remove every known sensitive value wherever else it recurs (whole words only)."""
+        """Remove every known sensitive value wherever else it recurs (whole words only).
+
+        A value that recurs starts at a word boundary, so its first word is a whole word of the
+        text: values are indexed by their first word and only looked for where that word occurs,
+        which keeps a payload of many records linear rather than values x texts.
+        """
         if not known:
             return
-        needles = sorted(known.items(), key=lambda item: -len(item[0]))
+        index: dict[str, list[tuple[str, int, str]]] = defaultdict(list)
+        loose: list[tuple[str, str]] = []
+        for needle, entity_type in known.items():
+            first = _ALNUM.search(needle)
+            if first is None:
+                loose.append((needle, entity_type))
+            else:
+                index[first.group()].append((needle, first.start(), entity_type))
         for leaf in scan:
             if leaf.text is None or leaf.whole is not None:
                 continue
@@ -279,15 +429,16 @@ class Redactor:
             lowered = text.lower()
             if len(lowered) != len(text):
                 lowered = text  # rare: case-folding changed the length; match exact case only
-            for needle, entity_type in needles:
+            for word in _ALNUM.finditer(lowered):
+                for needle, offset, entity_type in index.get(word.group(), ()):
+                    start = word.start() - offset
+                    if start >= 0 and lowered.startswith(needle, start):
+                        _whole_word(leaf, text, start, start + len(needle), entity_type)
+            for needle, entity_type in loose:
                 start = lowered.find(needle)
                 while start != -1:
-                    end = start + len(needle)
-                    if (start == 0 or not text[start - 1].isalnum()) and (
-                        end == len(text) or not text[end].isalnum()
-                    ):
-                        leaf.spans.append(Span(start, end, entity_type, 0.9))
-                    start = lowered.find(needle, end)
+                    _whole_word(leaf, text, start, start + len(needle), entity_type)
+                    start = lowered.find(needle, start + len(needle))
 
     def _allowed(self, value: str) -> bool:
         return bool(self.config.allow) and value.strip().casefold() in self.config.allow
@@ -302,6 +453,8 @@ class Redactor:
         counts: Counter[str],
         paths: dict[str, Counter[str]],
     ) -> Any:
+        if leaf.nested is not None:
+            return _Nested(leaf.nested, leaf.compact)
         if leaf.whole is not None:
             if leaf.whole in policy.reveal:
                 return leaf.value
@@ -339,6 +492,33 @@ class Redactor:
 _DROP = object()
 
 
+_ALNUM = re.compile(r"[^\W_]+")
+
+
+def _whole_word(leaf: _Leaf, text: str, start: int, end: int, entity_type: str) -> None:
+    if (start == 0 or not text[start - 1].isalnum()) and (end == len(text) or not text[end].isalnum()):
+        leaf.spans.append(Span(start, end, entity_type, 0.9))
+
+
+def _not_business(text: str, spans: list[Span], business: set[str]) -> list[Span]:
+    """Drop guessed names and places that lie inside a business value of the same payload."""
+    inside: list[tuple[int, int]] = []
+    for value in business:
+        start = text.find(value)
+        while start != -1:
+            inside.append((start, start + len(value)))
+            start = text.find(value, start + 1)
+    if not inside:
+        return spans
+    return [
+        s
+        for s in spans
+        if s.score >= 0.7
+        or s.entity_type not in (fields.PERSON, fields.LOCATION)
+        or not any(a <= s.start and s.end <= b for a, b in inside)
+    ]
+
+
 def _give_up(leaves: list[_Leaf]) -> None:
     # Out of time: what was not scanned is not shown.
     for leaf in leaves:
@@ -353,6 +533,41 @@ def _remember(known: dict[str, str], entity_type: str, value: str) -> None:
         for token in _NAME_TOKEN.findall(value):
             if len(token) >= 3 and token.lower() not in gazetteer.COMMON_WORDS:
                 known.setdefault(token.lower(), entity_type)
+
+
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _decode_token(token: str) -> str | None:
+    """The text a base64 or hex run decodes to, or None (not encoded, or not text)."""
+    compact = "".join(token.split())
+    if len(compact) >= 16 and len(compact) % 2 == 0 and all(c in _HEX for c in compact):
+        raw = bytes.fromhex(compact)
+    elif not (
+        compact.endswith("=")
+        or (
+            any(c.isdigit() for c in compact)
+            and any(c.isupper() for c in compact)
+            and any(c.islower() for c in compact)
+        )
+        or ("+" in compact or "/" in compact)
+    ):
+        return None  # an ordinary word or reference, not an encoding
+    else:
+        body = compact.rstrip("=").replace("-", "+").replace("_", "/")
+        if len(body) % 4 == 1:
+            return None
+        try:
+            raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(text) < 4 or sum(c.isprintable() or c.isspace() for c in text) < 0.95 * len(text):
+        return None
+    return text
 
 
 def _is_encoded(value: str) -> bool:
@@ -372,13 +587,27 @@ def _is_encoded(value: str) -> bool:
 
 def _rebuild(value: Any, outputs: Any) -> Any:
     if isinstance(value, dict):
-        result = {}
+        result: dict[str, Any] = {}
         for key, item in value.items():
+            new_key = key if _plain(str(key)) else next(outputs)
             out = _rebuild(item, outputs)
-            if out is not _DROP:
-                result[key] = out
+            if out is _DROP or new_key is _DROP:
+                continue
+            if new_key in result:  # two keys redacted to the same placeholder
+                number = 2
+                while f"{new_key}#{number}" in result:
+                    number += 1
+                new_key = f"{new_key}#{number}"
+            result[new_key] = out
         return result
     if isinstance(value, list):
         items = [_rebuild(item, outputs) for item in value]
         return [item for item in items if item is not _DROP]
-    return next(outputs)
+    out = next(outputs)
+    if isinstance(out, _Nested):
+        inner = _rebuild(out.value, outputs)
+        if inner is _DROP:
+            return _DROP
+        separators = (",", ":") if out.compact else (", ", ": ")
+        return json.dumps(inner, ensure_ascii=False, separators=separators)
+    return out

@@ -250,21 +250,55 @@ _CUED_PATTERN = (
 # lookahead turns other positions away before some fifty alternatives are tried (same matches).
 _CUE_INITIALS = "acdefhmprstv"
 _CUED = re.compile(rf"(?=(?i:[{_CUE_INITIALS}])){_CUED_PATTERN}")
+# Every cue match holds one of these words (lower case); "to", "with", "by", "for" and the "ra" of
+# "Sig.ra" only ever follow another of them. Text without any is not scanned for cues.
+_CUE_WORDS = tuple(
+    sorted(
+        {w.lower() for w in re.findall(r"[A-Za-z]+", _CUE + _VERB_CUE + _HONORIFIC)}
+        - {"to", "with", "by", "for", "ra", "s", "i"}
+    )
+)
 _TOKEN = re.compile(r"[^\W\d_][\w'\u2019\-]*")
 _STREET_SUFFIX = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Square|Sq|"
     r"Terrace|Parkway|Pkwy|Highway|Hwy|Circle|Cir|Trail|Close|Crescent|Gardens|Row|Mews|Walk)\.?"
 )
+# Suffixes that are also ordinary words ("Green", "Park", "View"): a street only after a number
+# and at least one capitalized word ("1013 Fanning Green").
+_WEAK_SUFFIX = (
+    r"(?:Alley|Approach|Bayou|Beach|Bend|Bluff|Bottom|Branch|Bridge|Broadway|Brook|Burg|Bypass|Camp|Canyon|"
+    r"Cape|Causeway|Center|Centre|Chase|Cliff|Common|Corner|Course|Cove|Creek|Crossing|Crossroad|Curve|"
+    r"Dale|Dam|Divide|Esplanade|Estates?|Expressway|Extension|Falls|Ferry|Fields?|Flats?|Ford|Forest|Forge|"
+    r"Fork|Fort|Freeway|Gardens?|Gate|Gateway|Glen|Grange|Green|Grove|Harbou?r|Haven|Heath|Heights|Hills?|"
+    r"Hollow|Inlet|Island|Isle|Junction|Key|Knoll|Lakes?|Landing|Light|Loaf|Lock|Lodge|Loop|Mall|Manor|"
+    r"Meadows?|Mill|Mission|Motorway|Mount|Mountain|Neck|Orchard|Oval|Overpass|Parade|Park|Pass|Passage|"
+    r"Path|Pike|Pines?|Plains?|Plaza|Point|Port|Prairie|Promenade|Quay|Ranch|Rapids?|Rest|Ridge|Rise|River|"
+    r"Route|Run|Shoals?|Shores?|Skyway|Springs?|Spur|Station|Stravenue|Stream|Summit|Throughway|Trace|Track|"
+    r"Trafficway|Tunnel|Turnpike|Union|Vale|Valley|Viaduct|View|Village|Ville|Vista|Wall|Wells?|Wharf|Wynd|"
+    r"Yards?)"
+)
+_UNIT = (
+    r"(?:Flat|Apt|Apartment|Suite|Ste|Unit|Studio|Floor|Room|Rm|Office|Building|Bldg|Lot|#)\.?\s*[\w\-]{1,6}"
+)
 _STREET_PREFIX = (
     r"(?:rue|avenue|av|boulevard|bd|chemin|allée|allee|place|impasse|quai|cours|via|viale|piazza|"
     r"corso|calle|avenida|av\.|rua|plaza|paseo|carrer|praça|travessa|ulica|ul\.)"
 )
+_PREFIX_FIRST = (
+    r"(?:ул\.|улица|вул\.|вулиця|пр\.|просп\.|пер\.|Calle|C/|Rúa|Rua|Avenida|Avda\.|Via|Viale|Piazza|Corso|"
+    r"Rue|Carrer|Praça|Travessa|Ulica|ul\.|Odos|Οδός|Sokak|Sok\.|Caddesi|Cad\.)"
+)
 _NUMBER_FIRST = (
     # 221B Baker Street, 1600 Pennsylvania Ave NW
-    rf"\b\d{{1,5}}[A-Za-z]?,?\s+(?:[^\W\d_][\w'\u2019.\-]*\s+){{0,4}}?{_STREET_SUFFIX}"
-    r"(?:\s+(?:N|S|E|W|NE|NW|SE|SW))?(?:,?\s+(?:Apt|Apartment|Suite|Ste|Unit|Flat|#)\.?\s*\w+)?"
+    rf"(?:\b{_UNIT},?\s+)?\b\d{{1,5}}[A-Za-z]?,?\s+(?:[^\W\d_][\w'\u2019.\-]*\s+){{0,4}}?{_STREET_SUFFIX}(?!\w)"
+    rf"(?:\s+(?:NE|NW|SE|SW|N|S|E|W)(?!\w))?(?:,?\s+{_UNIT})?"
+    # 1013 Fanning Green, Flat 3, 12 Mill Lane
+    rf"|(?:\b{_UNIT},?\s+)?\b\d{{1,5}}[A-Za-z]?,?\s+(?:(?-i:[A-Z])[\w'\u2019.\-]*\s+){{1,3}}"
+    rf"(?-i:{_WEAK_SUFFIX})(?!\w)(?:,?\s+{_UNIT})?"
     # 12 rue de Rivoli, 5 Via Roma
     rf"|\b\d{{1,5}}[a-z]?,?\s+{_STREET_PREFIX}\s+[^,;\n.]{{1,48}}"
+    # ul. Parkovaya 12, Calle Mayor, 5
+    rf"|\b(?-i:{_PREFIX_FIRST})\s+[^\d,;\n]{{1,40}}?,?\s*\d{{1,5}}[a-zA-Z]?(?:-[^\W\d_]{{1,3}})?\b"
 )
 _WORD_SUFFIXES = (
     "straße",
@@ -336,6 +370,7 @@ class NameData:
     last: frozenset[str]
     places: frozenset[str]
     common: frozenset[str]
+    vocabulary: frozenset[str] = frozenset()  # frequent words of common languages, lower case
 
 
 def _provider_lists(package: str, attributes: Iterable[str]) -> Iterator[str]:
@@ -373,7 +408,38 @@ def name_data() -> NameData:
         last=last,
         places=frozenset(p for p in places if p.lower() not in common and len(p) > 2),
         common=common,
+        vocabulary=_vocabulary(),
     )
+
+
+# The most frequent words of these languages (wordfreq's bundled lists): a capitalized run of
+# words that are all ordinary words is a product, a team or a heading; one that is not may be a name.
+_VOCABULARY = {"en": 30000, "de": 15000, "fr": 15000, "es": 15000, "it": 15000, "nl": 15000, "pt": 15000}
+
+
+def _vocabulary() -> frozenset[str]:
+    import gzip
+    import importlib.util
+    from pathlib import Path
+
+    import msgpack  # type: ignore[import-untyped]
+
+    # The data files only: importing wordfreq itself would load its tokenizers (ftfy, regex).
+    spec = importlib.util.find_spec("wordfreq")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("wordfreq is not installed")
+    data = Path(next(iter(spec.submodule_search_locations))) / "data"
+    words: set[str] = set()
+    for language, size in _VOCABULARY.items():
+        packed = (data / f"small_{language}.msgpack.gz").read_bytes()
+        buckets = msgpack.loads(gzip.decompress(packed), raw=False)[1:]  # [0] is the format header
+        taken = 0
+        for bucket in buckets:
+            if taken >= size:
+                break
+            words.update(bucket)
+            taken += len(bucket)
+    return frozenset(w for w in words if w.isalpha())
 
 
 def _titled(word: str) -> str:
@@ -387,7 +453,9 @@ def find_people_and_places(text: str, data: NameData, *, names: bool = True) -> 
         spans.append(Span(match.start(), match.end(), "LOCATION", 0.7))
     if not names:
         return spans
-    for match in _CUED.finditer(text):
+    lowered = folded(text)
+    cued = _CUED.finditer(text) if any(word in lowered for word in _CUE_WORDS) else ()
+    for match in cued:
         start = match.start("name")
         words = list(_TOKEN.finditer(match.group("name")))
         kept = []
@@ -398,7 +466,67 @@ def find_people_and_places(text: str, data: NameData, *, names: bool = True) -> 
         if kept:
             spans.append(Span(start + kept[0].start(), start + kept[-1].end(), "PERSON", 0.8))
     spans.extend(_gazetteer_runs(text, data))
-    return spans
+    if not text.isascii():
+        spans.extend(caseless_runs(text))
+    return _places_beside_addresses(text, spans)
+
+
+def _places_beside_addresses(text: str, spans: list[Span]) -> list[Span]:
+    """A guessed one-word name right next to a street or postcode is the town: "Street, London NW1"."""
+    anchors = [s for s in spans if s.entity_type == "LOCATION" and s.score >= 0.7]
+    if not anchors:
+        return spans
+    out = []
+    for span in spans:
+        if span.entity_type == "PERSON" and span.score < 0.7 and " " not in text[span.start : span.end]:
+            for anchor in anchors:
+                gap = (
+                    text[anchor.end : span.start]
+                    if anchor.end <= span.start
+                    else text[span.end : anchor.start]
+                )
+                if len(gap) <= 3 and not gap.strip(", \n"):
+                    span = Span(span.start, span.end, "LOCATION", span.score)
+                    break
+        out.append(span)
+    return out
+
+
+# Letters of scripts without capital letters: Arabic, Hebrew, Indic, Thai, Lao, Georgian, Ethiopic,
+# Khmer, Myanmar, Hangul, Kana and Han. Capitalization says nothing there, and a Latin-script
+# vocabulary does not know their words, so a short run of them is taken as a name.
+_CASELESS_LETTERS = (
+    "\u0590-\u05ff\u0600-\u06ff\u0750-\u077f\u08a0-\u08ff\u0900-\u0dff\u0e00-\u0eff\u1000-\u109f"
+    "\u10a0-\u10ff\u1100-\u11ff\u1200-\u139f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+    "\uac00-\ud7af\uf900-\ufaff\ufb1d-\ufdff\ufe70-\ufeff\u200c\u200d"
+)
+_CASELESS_RUN = re.compile(f"[{_CASELESS_LETTERS}]+(?:[ \u00b7\u30fb][{_CASELESS_LETTERS}]+)*")
+_CASELESS_NAME_MAX = 24  # characters; a longer run is prose in that script
+UNREAD_SCRIPT = "UNSCANNED"
+
+
+def caseless_runs(text: str) -> Iterator[Span]:
+    """Short runs of caseless-script words as PERSON; longer ones (prose) as UNSCANNED: fail closed."""
+    for match in _CASELESS_RUN.finditer(text):
+        if match.end() - match.start() <= _CASELESS_NAME_MAX:
+            yield Span(match.start(), match.end(), "PERSON", 0.4)
+        else:
+            yield Span(match.start(), match.end(), UNREAD_SCRIPT, 0.3)
+
+
+# Lower-case words inside or after a name: "Ludwig van Beethoven", "Ardak Ysqaq uly".
+_PATRONYMICS = frozenset(
+    [
+        *("uly", "ul\u0131", "\u04b1\u043b\u044b", "\u049b\u044b\u0437\u044b", "kyzy", "qizi", "uulu"),
+        *("oglu", "o\u011flu", "ogly", "kizi", "k\u0131z\u0131"),
+    ]
+)
+_PARTICLES = _PATRONYMICS | frozenset(
+    [
+        *("van", "von", "der", "den", "de", "del", "della", "di", "da", "das", "dos", "du", "le", "la"),
+        *("bin", "ibn", "bint", "al", "el", "ter", "ten", "y", "zu"),
+    ]
+)
 
 
 def _gazetteer_runs(text: str, data: NameData) -> Iterator[Span]:
@@ -406,13 +534,17 @@ def _gazetteer_runs(text: str, data: NameData) -> Iterator[Span]:
     run: list[re.Match[str]] = []
     for token in _TOKEN.finditer(text):
         word = token.group()
+        gap = text[run[-1].end() : token.start()] if run else ""
         if not word[0].isupper():  # most words: they only end the run
+            if run and gap == " " and word in _PARTICLES:
+                run.append(token)
+                continue
             if run:
                 yield from _judge(text, run, data)
                 run = []
             continue
-        capital = word.lower() not in data.common
-        gap = text[run[-1].end() : token.start()] if run else ""
+        # Names hold no digits: "NW1" ends a run rather than joining "London" to it.
+        capital = word.lower() not in data.common and not any(c.isdigit() for c in word)
         # "J. Smith": a full stop joins a run only after an initial.
         adjacent = gap in (" ", "-") or (gap == ". " and bool(run) and len(run[-1].group()) == 1)
         if capital and (not run or adjacent):
@@ -423,7 +555,15 @@ def _gazetteer_runs(text: str, data: NameData) -> Iterator[Span]:
     yield from _judge(text, run, data)
 
 
+def _unknown(word: str, data: NameData) -> bool:
+    """A capitalized word that is no frequent word of the vocabulary's languages."""
+    bare = word.split("'")[0].split("\u2019")[0]
+    return bare.isalpha() and bare.lower() not in data.vocabulary and not bare.isupper()
+
+
 def _judge(text: str, run: list[re.Match[str]], data: NameData) -> Iterator[Span]:
+    while run and run[-1].group() in _PARTICLES and run[-1].group() not in _PATRONYMICS:
+        run = run[:-1]  # "de" after a name belongs to what follows, "uly" to the name
     if not run:
         return
     words = [_titled(m.group()) for m in run]
@@ -433,6 +573,9 @@ def _judge(text: str, run: list[re.Match[str]], data: NameData) -> Iterator[Span
         return
     if any(is_first):
         begin = is_first.index(True)
+        # "Athislus Sahin": a word before the first name that is no ordinary word is a name too.
+        while begin > 0 and (_unknown(run[begin - 1].group(), data) or words[begin - 1] in data.last):
+            begin -= 1
         # A first name with the capitalized words after it (surnames, unknown ones included).
         end = len(words)
         yield Span(run[begin].start(), run[end - 1].end(), "PERSON", 0.6)
@@ -443,6 +586,11 @@ def _judge(text: str, run: list[re.Match[str]], data: NameData) -> Iterator[Span
     phrase = " ".join(words)
     if phrase in data.places:
         yield Span(run[0].start(), run[-1].end(), "LOCATION", 0.5)
+        return
+    capitals = [m for m in run if m.group()[0].isupper() and len(m.group()) > 1]
+    if len(capitals) >= 2 and any(_unknown(m.group(), data) for m in capitals):
+        # Two capitalized words, one of them no ordinary word: a name from no list (any culture).
+        yield Span(run[0].start(), run[-1].end(), "PERSON", 0.45)
         return
     for index, word in enumerate(words):
         if word in data.places:

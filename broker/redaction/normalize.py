@@ -32,14 +32,22 @@ class Normalized:
 
     text: str
     origin: tuple[int, ...] | None  # None: identical to the original
+    size: int = 0  # the original's length, when origin is set
 
     def span(self, start: int, end: int) -> tuple[int, int]:
-        """The original span that produced normalized characters [start, end)."""
+        """The original span that produced normalized characters [start, end).
+
+        The span reaches up to the source of the next character, so a value that ends in a
+        decoded escape (`%40`, `\u00e9`) is replaced whole, escape and all.
+        """
         if self.origin is None:
             return start, end
         begin = self.origin[start]
-        finish = self.origin[end - 1] + 1 if end > start else begin
-        return begin, finish
+        if end <= start:
+            return begin, begin
+        last = self.origin[end - 1]
+        following = self.origin[end] if end < len(self.origin) else self.size
+        return begin, max(last + 1, following if following > last else last + 1)
 
 
 def _looks_obfuscated(text: str) -> bool:
@@ -49,8 +57,63 @@ def _looks_obfuscated(text: str) -> bool:
     )
 
 
+# Percent-encoded bytes (`%40`) and JSON escapes written out in text (`\u00e9`).
+_ESCAPED = re.compile(r"(?:%[0-9A-Fa-f]{2})+|(?:\\u[0-9A-Fa-f]{4})+")
+
+
+def _unescape(text: str) -> tuple[str, list[int] | None]:
+    """Decode percent-encoding and written-out JSON escapes; each character maps to its escape."""
+    out: list[str] = []
+    origin: list[int] = []
+    cursor = 0
+    for match in _ESCAPED.finditer(text):
+        run = match.group()
+        if run.startswith("%"):
+            pieces = [
+                (match.start() + 3 * i, bytes([int(run[3 * i + 1 : 3 * i + 3], 16)]))
+                for i in range(len(run) // 3)
+            ]
+            try:
+                decoded = b"".join(p for _, p in pieces).decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            starts = [match.start()] * len(decoded)
+        else:
+            units = [int(run[6 * i + 2 : 6 * i + 6], 16) for i in range(len(run) // 6)]
+            try:
+                decoded = b"".join(u.to_bytes(2, "big") for u in units).decode("utf-16-be")
+            except UnicodeDecodeError:
+                continue
+            starts = [match.start()] * len(decoded)
+        out.append(text[cursor : match.start()])
+        origin.extend(range(cursor, match.start()))
+        out.append(decoded)
+        origin.extend(starts)
+        cursor = match.end()
+    if not out:
+        return text, None
+    out.append(text[cursor:])
+    origin.extend(range(cursor, len(text)))
+    return "".join(out), origin
+
+
+def _compose(first: list[int] | None, second: list[int] | None) -> list[int] | None:
+    if first is None:
+        return second
+    if second is None:
+        return first
+    return [first[i] for i in second]
+
+
 def normalize(text: str) -> Normalized:
-    """NFKC per character, invisible characters removed, obfuscated `@` and `.` restored."""
+    """NFKC per character, invisible characters removed, escapes decoded, obfuscated `@` and `.` restored."""
+    if ("%" in text or "\\u" in text) and _ESCAPED.search(text):
+        unescaped, first = _unescape(text)
+        if first is not None:
+            inner = normalize(unescaped)
+            origin = _compose(first, list(inner.origin) if inner.origin is not None else None)
+            assert origin is not None
+            return Normalized(inner.text, tuple(origin), len(text))
     if text.isascii():
         # NFKC leaves ASCII alone and no ASCII character is invisible (category Cf).
         if not _looks_obfuscated(text):
@@ -62,7 +125,7 @@ def normalize(text: str) -> Normalized:
         normalized, origin = _deobfuscate(normalized, origin)
     if origin is None or normalized == text:
         return Normalized(text, None)
-    return Normalized(normalized, tuple(origin))
+    return Normalized(normalized, tuple(origin), len(text))
 
 
 def _changes(char: str) -> bool:

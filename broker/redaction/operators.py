@@ -1,8 +1,10 @@
 """What replaces a value the recipient may not see: a typed placeholder, a mask, or a keyed pseudonym.
 
-Pseudonyms are HMAC-SHA256 under a key derived per recipient with HKDF (RFC 5869) from the broker's
-redaction secret: one recipient sees the same pseudonym for the same value every time, two
-recipients see unlinkable ones.
+Pseudonyms are HMAC-SHA256 under a key derived per recipient and per data subject with HKDF
+(RFC 5869) from the broker's redaction secret: one recipient sees the same pseudonym for the same
+value of the same user every time; two recipients, or two users' data, give unlinkable ones. A
+recipient that can also have data disclosed to itself (its operator is a user) therefore cannot
+confirm a guess about another user's value by comparing pseudonyms.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from enum import StrEnum
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-_HKDF_SALT = b"discretion/pseudonym/v1"
+_HKDF_SALT = b"discretion/pseudonym/v2"
 _NOT_ALNUM = re.compile(r"[\W_]+")
 _SPACES = re.compile(r"\s+")
 # Types whose values differ only in punctuation: "+1 415-555-0132" and "+14155550132" are one value.
@@ -31,11 +33,17 @@ class Operator(StrEnum):
     PSEUDONYM = "pseudonym"  # <EMAIL_ADDRESS_3f1a9c0d5b2e7f64>, keyed per recipient
 
 
-def recipient_key(secret: bytes, recipient: str) -> bytes:
-    """The recipient's 32-byte pseudonym key: HKDF-SHA256(secret, info=recipient id)."""
+def recipient_key(secret: bytes, recipient: str, subject: str = "") -> bytes:
+    """The 32-byte pseudonym key of one recipient for one data subject.
+
+    HKDF-SHA256(secret, info = len(recipient) || recipient || subject): the length prefix keeps
+    ("ab", "c") and ("a", "bc") apart.
+    """
     if not recipient:
         raise ValueError("pseudonyms need a recipient id")
-    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT, info=recipient.encode())
+    who = recipient.encode()
+    info = len(who).to_bytes(2, "big") + who + subject.encode()
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=_HKDF_SALT, info=info)
     return hkdf.derive(secret)
 
 

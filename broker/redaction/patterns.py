@@ -29,17 +29,37 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
 import phonenumbers
 import tldextract
-from presidio_analyzer import PatternRecognizer
+from presidio_analyzer import Pattern, PatternRecognizer
 from presidio_analyzer.predefined_recognizers import (
+    AuMedicareRecognizer,
+    AuTfnRecognizer,
+    CaSinRecognizer,
     CreditCardRecognizer,
     DateRecognizer,
+    DeTaxIdRecognizer,
     EmailRecognizer,
+    EsNieRecognizer,
+    EsNifRecognizer,
+    FiPersonalIdentityCodeRecognizer,
     IbanRecognizer,
+    InAadhaarRecognizer,
+    InPanRecognizer,
     IpRecognizer,
+    ItFiscalCodeRecognizer,
+    KrRrnRecognizer,
+    NgNinRecognizer,
     NhsRecognizer,
+    PlPeselRecognizer,
+    SePersonnummerRecognizer,
+    SgFinRecognizer,
+    ThTninRecognizer,
+    TrNationalIdRecognizer,
+    UkNinoRecognizer,
+    UsItinRecognizer,
     UsLicenseRecognizer,
     UsPassportRecognizer,
     UsSsnRecognizer,
+    ZaIdNumberRecognizer,
 )
 
 _WORDS = re.compile(r"[^\W\d_]+")
@@ -132,9 +152,16 @@ class Rule:
             anchor,
         )
 
-    def admits(self, text: str, lowered: str) -> bool:
-        """False when no pattern of this rule can match `text` (`lowered` is `folded(text)`)."""
-        if self.keywords and not any(word in lowered for word in self.keywords):
+    def admits(self, text: str, lowered: str, words: frozenset[str] = frozenset()) -> bool:
+        """False when no pattern of this rule can match `text` (`lowered` is `folded(text)`).
+
+        `words` are the whole words of `lowered`; a rule that always needs context checks them
+        instead of its keywords: its context words match whole words only.
+        """
+        if self.min_score > 1.0 and not self.keywords:
+            if self.context.isdisjoint(words):
+                return False
+        elif self.keywords and not any(word in lowered for word in self.keywords):
             return False
         return self.gate.search(text) is not None
 
@@ -190,12 +217,88 @@ _DIGITS_12 = r"(?:\d\D{0,2}){12}"
 _DIGITS_9 = r"(?:\d\D{0,2}){8}\d"
 
 
+# Card numbers are also written with dots ("4111.1111.1111.1111"); Presidio's pattern allows "-" and " ".
+_CARD = (
+    r"\b(?!1\d{12}(?!\d))((4\d{3})|(5[0-5]\d{2})|(6\d{3})|(1\d{3})|(3\d{3}))[-. ]?(\d{3,4})[-. ]?(\d{3,4})"
+    r"[-. ]?(\d{3,5})\b"
+)
+# Words that say a number identifies a person, in the languages of the national recognizers.
+_ID_CONTEXT = (
+    "id identification identity ident national personal citizen document kimlik tc tckn pesel "
+    "personnummer hetu henkilötunnus steuer steuerid steueridentifikationsnummer aadhaar uidai tfn tax "
+    "medicare nin nimc sin insurance itin taxpayer rrn tnin dni nif nie nino"
+)
+# National identifiers: (recognizer, context needed). Those whose pattern is distinctive and whose
+# checksum or shape is checked stand alone; bare digit runs need a context word, since an order
+# or invoice number passes a mod-10 or mod-11 check one time in ten.
+
+# Per recognizer: a regex that every match of its patterns contains (a cheap pre-check).
+_NATIONAL_GATES = {
+    "UK_NINO": r"[A-Za-z]{2} ?\d{2} ?\d{2} ?\d{2}",
+    "ES_NIF": r"\d{7}-?[A-Za-z]\b",
+    "ES_NIE": r"\d{7}-?[A-Za-z]\b",
+    "IT_FISCAL_CODE": r"\d\d[A-Za-z]\d\d[A-Za-z]",
+    "FI_PERSONAL_IDENTITY_CODE": r"\d{6}[-+A-Ya-y]\d{3}",
+    "IN_PAN": r"[A-Za-z]{5}\d{4}[A-Za-z]",
+    "SG_NRIC_FIN": r"[A-Za-z]\d{7}[A-Za-z]",
+    "KR_RRN": r"\d{6}-?[1-4]\d{6}",
+}
+
+
+def _national() -> list[Rule]:
+    rules = []
+    distinctive: list[PatternRecognizer] = [
+        UkNinoRecognizer(),
+        EsNifRecognizer(),
+        EsNieRecognizer(),
+        ItFiscalCodeRecognizer(),
+        FiPersonalIdentityCodeRecognizer(),
+        InPanRecognizer(),
+        SgFinRecognizer(),
+        KrRrnRecognizer(),
+    ]
+    digits_only: list[PatternRecognizer] = [
+        PlPeselRecognizer(),
+        SePersonnummerRecognizer(),
+        TrNationalIdRecognizer(),
+        DeTaxIdRecognizer(),
+        InAadhaarRecognizer(),
+        AuTfnRecognizer(),
+        AuMedicareRecognizer(),
+        NgNinRecognizer(),
+        ZaIdNumberRecognizer(),
+        ThTninRecognizer(),
+        CaSinRecognizer(),
+        UsItinRecognizer(),
+    ]
+    for recognizer in distinctive:
+        entity = recognizer.supported_entities[0]
+        context = " ".join(w.lower() for c in recognizer.context or [] for w in c.split())
+        # The weakest patterns (PAN "Low", any 10 word characters) are dropped: too broad alone.
+        patterns: list[Any] = getattr(recognizer, "patterns")  # noqa: B009  (untyped in Presidio)
+        setattr(recognizer, "patterns", [p for p in patterns if p.score >= 0.3])  # noqa: B010
+        rules.append(Rule.of(recognizer, entity, 0.3, f"{context} {_ID_CONTEXT}", _NATIONAL_GATES[entity]))
+    for recognizer in digits_only:
+        entity = recognizer.supported_entities[0]
+        words = {w.lower() for c in recognizer.context or [] for w in _WORDS.findall(c)} | set(
+            _ID_CONTEXT.split()
+        )
+        context = " ".join(sorted(words))
+        # Context is required, so a text without any context word cannot hold a finding.
+        rules.append(Rule.of(recognizer, entity, 1.1, context, r"\d{6}"))
+    return rules
+
+
 def default_rules() -> list[Rule]:
     """The built-in pattern rules."""
     return [
         Rule.of(OfflineEmailRecognizer(), "EMAIL_ADDRESS", 0.5, "", "@", anchor="@"),
+        *_national(),
         Rule.of(
-            CreditCardRecognizer(),
+            CreditCardRecognizer(
+                patterns=[Pattern("All Credit Cards (weak)", _CARD, 0.3)],
+                replacement_pairs=[("-", ""), (" ", ""), (".", "")],
+            ),
             "CREDIT_CARD",
             0.5,
             "card visa mastercard amex",
@@ -279,11 +382,14 @@ def run_rules(
     """
     found: list[Span] = []
     lowered = folded(text)
+    words = frozenset(_WORDS.findall(lowered))
     for rule in rules:
-        if rule.admits(text, lowered):
+        if rule.admits(text, lowered, words):
             found.extend(rule.find(text, bounds))
     if _SEVEN_DIGITS.search(text):
-        found.extend(find_phones(text, bounds, known))
+        # A number another rule already took (IP, card, IBAN, identifier) is not parsed again.
+        taken = [(span.start, span.end) for span in found]
+        found.extend(find_phones(text, bounds, known, taken))
     return found
 
 
@@ -369,12 +475,74 @@ _PHONE_CONTEXT = frozenset(
         "sms",
         "ring",
         "contact",
+        "cellphone",
+        "landline",
+        "hotline",
+        "dial",
+        "whatsapp",
+        "signal",
+        "telegram",
+        "viber",
+        "telefon",
+        "telefono",
+        "teléfono",
+        "téléphone",
+        "tél",
+        "handy",
+        "mobil",
+        "portable",
+        "celular",
+        "nummer",
+        "numero",
+        "número",
     ]
 )
-_REGIONS = ("US", "GB", "FR", "DE", "IN")
+# Words that make a bare digit run a phone number only when no reference word is near.
+_WEAK_PHONE_CONTEXT = frozenset(["number", "reach", "reached", "at", "on", "via", "new"])
+# Bare national numbers are tried against these numbering plans.
+_REGIONS = (
+    "US",
+    "GB",
+    "FR",
+    "DE",
+    "IN",
+    "ES",
+    "IT",
+    "NL",
+    "BR",
+    "AU",
+    "TR",
+    "JP",
+    "KR",
+    "CN",
+    "MX",
+    "ZA",
+    "NG",
+    "PL",
+    "SE",
+    "CA",
+    "IE",
+    "PT",
+    "BE",
+    "CH",
+    "AT",
+    "RU",
+    "AR",
+    "EG",
+    "SA",
+    "AE",
+    "PK",
+    "ID",
+    "PH",
+)
 
 
-def find_phones(text: str, bounds: list[tuple[int, int]], known: Container[str] = ()) -> list[Span]:
+def find_phones(
+    text: str,
+    bounds: list[tuple[int, int]],
+    known: Container[str] = (),
+    taken: list[tuple[int, int]] | None = None,
+) -> list[Span]:
     """Phone numbers: bounded candidates checked with python-phonenumbers.
 
     A phone-shaped candidate that is a value already known to be sensitive in this payload (from
@@ -382,6 +550,8 @@ def find_phones(text: str, bounds: list[tuple[int, int]], known: Container[str] 
     """
     spans = []
     for match in _PHONE.finditer(text):
+        if taken and any(a <= match.start() and match.end() <= b for a, b in taken):
+            continue
         candidate = _EXTENSION.sub("", match.group())
         digits = sum(c.isdigit() for c in candidate)
         if not 7 <= digits <= 15 or _DATE_SHAPED.fullmatch(candidate.strip()):
@@ -389,11 +559,13 @@ def find_phones(text: str, bounds: list[tuple[int, int]], known: Container[str] 
         floor = _floor(bounds, match.start())
         window = _WORDS.findall(text[max(floor, match.start() - _WINDOW) : match.start()].lower())
         context = any(w in _PHONE_CONTEXT for w in window[-4:])
+        reference = any(w in _REFERENCE for w in window[-3:])
         if not context and window and window[-1] in _REFERENCE:
             continue
+        weak = not reference and any(w in _WEAK_PHONE_CONTEXT for w in window[-3:])
         international = candidate.startswith(("+", "00"))
         grouped = any(not c.isdigit() for c in candidate.strip("()+"))
-        if not (international or grouped or context):
+        if not (international or grouped or context or weak):
             continue  # a bare digit run with nothing phone-like about it
         if match.group().lower() in known or _possible_phone(
             candidate, strict=not (context or international)

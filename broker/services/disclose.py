@@ -26,6 +26,7 @@ from broker.redaction import (
     Operator,
     RedactionError,
     Redactor,
+    entities,
     load_config,
 )
 from broker.services.context import ServiceContext
@@ -62,6 +63,8 @@ def load_redaction_secret(settings: Settings) -> bytes:
 def build_redactor(settings: Settings) -> Redactor:
     """A redactor for these settings (loads the name lists, and the spaCy model if one is set)."""
     config = load_config(settings.redaction_config) if settings.redaction_config else None
+    if config is not None:
+        entities.register(config.entity_types())
     return Redactor(
         secret=load_redaction_secret(settings),
         spacy_model=settings.spacy_model,
@@ -72,7 +75,13 @@ def build_redactor(settings: Settings) -> Redactor:
 
 
 def redaction_mode(settings: Settings) -> str:
-    """What the broker will run, said at start without loading anything heavy."""
+    """What the broker will run, said at start without loading anything heavy.
+
+    The deployment's recognizer config is read here too, so that grants and `--reveal` accept its
+    entity types before the first disclosure builds the engine.
+    """
+    if settings.redaction_config:
+        entities.register(load_config(settings.redaction_config).entity_types())
     if settings.spacy_model:
         return f"spaCy NER with {settings.spacy_model!r} (installed model; never downloaded)"
     return (
@@ -150,6 +159,7 @@ class DiscloseService:
                 reveal=frozenset(str(r) for r in reveal if isinstance(r, str)),
                 operator=operator or self._default_operator,
                 recipient=record.client_id,
+                subject=record.user_ref,
             )
             try:
                 result = self.redactor.redact(data, policy)

@@ -4,8 +4,10 @@ Agents use BrokerClient (or AsyncBrokerClient) to obtain access tokens with `pri
 bound to their key with DPoP (RFC 9449) if they like, and to delegate them to other agents by token
 exchange (RFC 8693); holders use TokenVerifier (or AsyncTokenVerifier) to check them offline, DPoP
 proofs included, and `require_scope` to guard their routes. The SDK never imports the broker,
-and needs only httpx, pyjwt and cryptography (plus starlette for `require_scope`, imported on
-first use).
+and needs only httpx, pyjwt, cryptography and pynacl (plus starlette for `require_scope`, the
+`guard` extra, imported on first use). Key helpers: `generate_key`, `load_private_key`,
+`save_private_key`, `public_jwks`. The SDK logs on the `discretion_sdk` logger: a holder's
+refusals (with their reason) at WARNING, failed JWKS and feed downloads at WARNING.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ._assertion import ClientAssertionSigner, PrivateKey, infer_algorithm
 from ._async_client import AsyncBrokerClient
 from ._async_verifier import AsyncRevocationSource, AsyncTokenVerifier
+from ._auth import AsyncBrokerAuth, BrokerAuth
 from ._client import BrokerClient
 from ._dpop import DPoPNonces, DPoPNonceSource
 from ._errors import (
@@ -39,6 +42,7 @@ from ._errors import (
     VerifierUnavailable,
 )
 from ._jose import jwk_thumbprint
+from ._keys import generate_key, load_private_key, private_key_pem, public_jwks, save_private_key
 from ._models import AccessToken, Disclosure, Revocation, RevocationPage, VerifiedToken
 from ._scopes import Scope, scope_covers, scopes_cover
 from ._verifier import RevocationSource, TokenVerifier
@@ -50,9 +54,11 @@ if TYPE_CHECKING:
 __all__ = [
     "AccessDenied",
     "AccessToken",
+    "AsyncBrokerAuth",
     "AsyncBrokerClient",
     "AsyncRevocationSource",
     "AsyncTokenVerifier",
+    "BrokerAuth",
     "BrokerClient",
     "BrokerError",
     "ClientAssertionSigner",
@@ -84,9 +90,14 @@ __all__ = [
     "UseDPoPNonce",
     "VerifiedToken",
     "VerifierUnavailable",
+    "generate_key",
     "infer_algorithm",
     "jwk_thumbprint",
+    "load_private_key",
+    "private_key_pem",
+    "public_jwks",
     "require_scope",
+    "save_private_key",
     "scope_covers",
     "scopes_cover",
 ]
@@ -95,7 +106,13 @@ __all__ = [
 def __getattr__(name: str) -> Any:
     # PEP 562: the guard pulls in starlette, which an agent that only asks for tokens may lack.
     if name == "require_scope":
-        from ._guard import require_scope
-
+        try:
+            from ._guard import require_scope
+        except ModuleNotFoundError as exc:
+            if exc.name != "starlette":
+                raise
+            raise ImportError(
+                "require_scope needs starlette: install the guard extra, pip install 'discretion-sdk[guard]'"
+            ) from exc
         return require_scope
-    raise AttributeError(f"module 'sdk' has no attribute {name!r}")
+    raise AttributeError(f"module 'discretion_sdk' has no attribute {name!r}")

@@ -10,9 +10,10 @@ from typing import Any
 import httpx
 
 from ._assertion import PrivateKey
+from ._auth import AsyncBrokerAuth
 from ._client import DEFAULT_TIMEOUT, ClientCore
 from ._errors import error_from_response
-from ._models import AccessToken, Disclosure, RevocationPage
+from ._models import AccessToken, Disclosure, RevocationPage, VerifiedToken
 from ._wire import (
     Endpoints,
     assertion_form,
@@ -31,6 +32,13 @@ __all__ = ["AsyncBrokerClient"]
 
 class AsyncBrokerClient(ClientCore):
     """Asynchronous client for the broker: tokens (Bearer or DPoP), exchange, revocation and the feed.
+
+    `private_key` is the agent's private key object (Ed25519, P-256 or RSA of 2048 bits or more,
+    see `load_private_key`), and `kid` the key id its public half is registered under.
+
+    Issued tokens are cached in memory until shortly before they expire; the cache drops a token
+    the revocation feed lists or a holder refuses (see `token` and `auth`), and `token(...,
+    fresh=True)` bypasses it.
 
     `dpop_key` signs DPoP proofs (RFC 9449); it defaults to `private_key`, the agent's registered
     key. The broker binds tokens delegated to this agent to its FIRST registered JWK, so an agent
@@ -80,15 +88,22 @@ class AsyncBrokerClient(ClientCore):
         purpose: str | None = None,
         expires_in: int | None = None,
         dpop: bool = False,
+        fresh: bool = False,
     ) -> AccessToken:
         """Get an access token for `subject`'s data at `resource`, from the cache while fresh.
+
+        Tokens are cached per (subject, resource, scopes, purpose, DPoP) until shortly before they
+        expire. A cached token is dropped when this client reads the revocation feed and finds
+        it listed, when `forget` is called (a holder refused it), and when `auth()` sees a
+        holder answer `invalid_token`. `fresh=True` skips the cache and asks the broker, which
+        then applies the user's current grants and blocklist (the answer replaces the cached one).
 
         With `dpop=True` the request carries a DPoP proof made with the DPoP key (RFC 9449
         section 5) and the token comes back bound to it (`token_type` DPoP); present it with
         `authorization_headers`. Bearer and DPoP tokens are cached apart.
         """
         key, requested, params = self._token_params(subject, resource, scopes, purpose, expires_in, dpop)
-        cached = self._cache.get(key, self._clock())
+        cached = None if fresh else self._cache.get(key, self._clock())
         if cached is not None:
             return cached
         url = (await self.endpoints()).token
@@ -99,6 +114,41 @@ class AsyncBrokerClient(ClientCore):
         token = parse_token_response(response, requested, sent_at, expect_dpop=dpop)
         self._cache.put(key, token, sent_at)
         return token
+
+    def auth(
+        self,
+        *,
+        subject: str,
+        resource: str,
+        scopes: str | Iterable[str],
+        purpose: str | None = None,
+        expires_in: int | None = None,
+        dpop: bool = False,
+    ) -> AsyncBrokerAuth:
+        """An httpx auth flow that presents this agent's token for `subject` at `resource`.
+
+        Use it on an httpx client that talks to that one holder::
+
+            auth = broker.auth(subject="dana", resource="https://bank.example/api",
+                               scopes=["accounts:read"])
+            holder = httpx.AsyncClient(base_url="https://bank.example", auth=auth)
+
+        Every request carries a token from `token()` (cached while fresh), with a fresh DPoP proof
+        when `dpop=True`. If the holder answers 401 `invalid_token` (for example because the
+        user blocked this agent and the token was revoked), the token is dropped from the cache
+        and the request is retried ONCE with `token(fresh=True)`: the broker either issues a new
+        token or refuses with AccessDenied, which the request then raises. A `use_dpop_nonce`
+        answer is retried once with the holder's nonce.
+        """
+        return AsyncBrokerAuth(
+            self,
+            subject=subject,
+            resource=resource,
+            scopes=scopes,
+            purpose=purpose,
+            expires_in=expires_in,
+            dpop=dpop,
+        )
 
     async def exchange(
         self,
@@ -148,10 +198,16 @@ class AsyncBrokerClient(ClientCore):
             raise error_from_response(response)
 
     async def disclose(
-        self, data: Any, token: str | AccessToken, *, operator: str | None = None
+        self, data: Any, token: str | AccessToken | VerifiedToken, *, operator: str | None = None
     ) -> Disclosure:
         """As the holder, share `data` with the bearer of `token`, redacted by the broker to what
-        the token reveals (POST /v1/disclose)."""
+        the token reveals (POST /v1/disclose).
+
+        `token` is the recipient's access token: the VerifiedToken that `require_scope` or
+        `TokenVerifier.verify` returned (it carries the raw token), or the token string. The
+        broker checks it again (a token revoked since is refused with InvalidGrant) and logs
+        the disclosure; the answer's `data` is what may be sent back.
+        """
         url = self.issuer + "/v1/disclose"
         body = disclosure_body(data, token, operator)
         response = await self._http.post(
@@ -160,13 +216,19 @@ class AsyncBrokerClient(ClientCore):
         return parse_disclosure(response)
 
     async def revocations(self, since: str | None = None, limit: int | None = None) -> RevocationPage:
-        """Read one page of the revocation feed for our resource URIs, oldest first."""
+        """Read one page of the revocation feed for our resource URIs, oldest first.
+
+        Cached tokens that the page lists are dropped from this client's cache.
+        """
         params = self._revocation_params(since, limit)
         url = (await self.endpoints()).revocation_feed
         response = await self._http.get(
             url, params=params, headers=self._bearer_headers(), timeout=self._timeout
         )
-        return parse_revocation_page(response)
+        page = parse_revocation_page(response)
+        # A token the feed lists is revoked: never hand it out from the cache again.
+        self._cache.discard_jtis(item.jti for item in page.items)
+        return page
 
     async def jwks(self) -> dict[str, Any]:
         """The broker's public signing keys (its `jwks_uri` document)."""

@@ -30,7 +30,7 @@ from ._wire import parse_jwks
 
 __all__ = ["AsyncRevocationSource", "AsyncTokenVerifier"]
 
-logger = logging.getLogger("sdk")
+logger = logging.getLogger("discretion_sdk")
 
 
 class AsyncRevocationSource(Protocol):

@@ -330,6 +330,7 @@ class VerifierCore:
             act=None if act is None else MappingProxyType(act),
             cnf=None if cnf is None else MappingProxyType(cnf),
             claims=MappingProxyType(claims),
+            access_token=token,
         )
 
     def _check_binding(

@@ -26,7 +26,7 @@ from ._verifier import TokenVerifier
 
 __all__ = ["request_url", "require_scope"]
 
-logger = logging.getLogger("sdk")
+logger = logging.getLogger("discretion_sdk")
 
 #: RFC 6750 section 2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
 _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
@@ -91,8 +91,9 @@ def request_url(request: Request, origin: str | None = None) -> str:
 
 
 def _refuse(exc: TokenError, realm: str, scheme: str, algs: str) -> NoReturn:
-    # The reason code goes to the holder's log; the token and the proof never do.
-    logger.info("%s token refused: %s", scheme, exc.reason)
+    # The reason code goes to the holder's log (WARNING, so a server with no logging set up
+    # still prints it on stderr); the token and the proof never do.
+    logger.warning("%s token refused: %s", scheme, exc.reason)
     dpop: dict[str, str] = {"algs": algs} if scheme == "dpop" else {}
     auth_scheme = "DPoP" if scheme == "dpop" else "Bearer"
     if isinstance(exc, InsufficientScope):

@@ -34,7 +34,7 @@ __all__ = [
     "verify_function",
 ]
 
-logger = logging.getLogger("sdk")
+logger = logging.getLogger("discretion_sdk")
 
 #: Asymmetric algorithms only: `none` and the HS* family can never be configured, so a public key
 #: can never be used as an HMAC secret (the classic algorithm-confusion attack, CVE-2015-9235).

@@ -68,7 +68,13 @@ class Disclosure:
 
 @dataclass(frozen=True, slots=True)
 class VerifiedToken:
-    """The checked content of an access token (RFC 9068 section 2.2) that a holder may rely on."""
+    """The checked content of an access token (RFC 9068 section 2.2) that a holder may rely on.
+
+    `subject` is the user whose data was asked for, `client_id` the agent presenting the token,
+    `scopes` what the user granted, `reveal` the entity types the broker's redaction lets through
+    for this token, `act` the delegation chain (see `actors`). `access_token` is the token as it
+    was presented, so that a holder can pass this object straight to `BrokerClient.disclose`.
+    """
 
     subject: str
     client_id: str
@@ -83,6 +89,8 @@ class VerifiedToken:
     cnf: Mapping[str, Any] | None
     # repr=False: the full claim set is long and repeats the fields above.
     claims: Mapping[str, Any] = field(repr=False, compare=False)
+    #: The token as presented (a credential: kept out of the repr).
+    access_token: str = field(default="", repr=False, compare=False)
 
     @property
     def actors(self) -> tuple[str, ...]:

@@ -19,7 +19,7 @@ from ._wire import parse_jwks
 
 __all__ = ["RevocationSource", "TokenVerifier", "default_jwks_uri"]
 
-logger = logging.getLogger("sdk")
+logger = logging.getLogger("discretion_sdk")
 
 DEFAULT_LEEWAY = 30.0
 DEFAULT_POLL_INTERVAL = 1.0

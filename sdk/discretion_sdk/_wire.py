@@ -12,8 +12,9 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from ._assertion import ASSERTION_TYPE
+from ._dpop import peek_claims
 from ._errors import UnknownBrokerError, error_from_response
-from ._models import AccessToken, Disclosure, Revocation, RevocationPage
+from ._models import AccessToken, Disclosure, Revocation, RevocationPage, VerifiedToken
 
 __all__ = [
     "ACCESS_TOKEN_TYPE_URN",
@@ -248,6 +249,18 @@ class TokenCache:
             for stale in [k for k, t in self._entries.items() if t.access_token == access_token]:
                 del self._entries[stale]
 
+    def discard_jtis(self, jtis: Iterable[str]) -> int:
+        """Forget every entry whose token has one of these `jti`s (listed by the revocation feed);
+        returns how many were dropped."""
+        wanted = set(jtis)
+        if not wanted:
+            return 0
+        with self._lock:
+            stale = [k for k, t in self._entries.items() if _jti(t.access_token) in wanted]
+            for key in stale:
+                del self._entries[key]
+        return len(stale)
+
     def clear(self) -> None:
         """Forget everything."""
         with self._lock:
@@ -257,9 +270,21 @@ class TokenCache:
         return len(self._entries)
 
 
-def disclosure_body(data: Any, token: str | AccessToken, operator: str | None) -> dict[str, Any]:
+def _jti(token: str) -> str | None:
+    # Unverified: the client only matches its own cached tokens against the feed's jti list.
+    claims = peek_claims(token)
+    jti = claims.get("jti") if claims is not None else None
+    return jti if isinstance(jti, str) else None
+
+
+def disclosure_body(
+    data: Any, token: str | AccessToken | VerifiedToken, operator: str | None
+) -> dict[str, Any]:
     """The JSON body of POST /v1/disclose."""
-    body: dict[str, Any] = {"token": token if isinstance(token, str) else token.access_token, "data": data}
+    value = token if isinstance(token, str) else token.access_token
+    if not isinstance(value, str) or not value:
+        raise ValueError("token must be the access token the recipient presented (or its VerifiedToken)")
+    body: dict[str, Any] = {"token": value, "data": data}
     if operator is not None:
         body["operator"] = operator
     return body

@@ -143,3 +143,15 @@ def test_the_guard_works_with_the_async_verifier(broker: FakeBroker, clock: Fake
         assert http.get("/events", headers=bearer(broker.mint())).status_code == 200
         assert http.post("/events", headers=bearer(broker.mint(scope="calendar:read"))).status_code == 403
         assert http.get("/events").status_code == 401
+
+
+def test_a_refusal_is_logged_with_its_reason_at_warning_without_the_token(
+    http: TestClient, broker: FakeBroker, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    token = broker.mint(exp=int(clock()) - 3600)
+    with caplog.at_level("WARNING", logger="discretion_sdk"):
+        assert http.get("/events", headers=bearer(token)).status_code == 401
+    (record,) = [r for r in caplog.records if r.name == "discretion_sdk"]
+    assert record.levelname == "WARNING"
+    assert record.getMessage() == "bearer token refused: expired"
+    assert token not in caplog.text

@@ -138,3 +138,24 @@ def test_oversized_body_is_413(world: World) -> None:
 def test_garbage_token_is_forbidden(world: World) -> None:
     response = _disclose(world, {"token": "not-a-token", "data": {}})
     assert response.status_code == 403
+
+
+def test_grant_refuses_unknown_reveal_names_with_the_valid_ones(world: World) -> None:
+    payload = {
+        "agent": "travel-agent",
+        "resource": "https://calendar.example/api",
+        "scopes": ["calendar:read"],
+        "max_ttl_seconds": 600,
+        "reveal": ["PHONE"],  # upper case and well formed, but no type the redactor reports
+    }
+    response = world.client.post(
+        "/v1/me/grants", json=payload, headers={"Authorization": f"Bearer {world.alice_key}"}
+    )
+    assert response.status_code == 422, response.text
+    assert "PHONE_NUMBER" in response.text
+    assert "'PHONE'" in response.text
+
+
+def test_grant_accepts_national_identifier_types(world: World) -> None:
+    grant = world.grant(reveal=["UK_NINO", "PHONE_NUMBER"])
+    assert sorted(grant["reveal"]) == ["PHONE_NUMBER", "UK_NINO"]

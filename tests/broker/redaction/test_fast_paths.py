@@ -361,6 +361,24 @@ def test_cue_lookahead_keeps_the_matches(text: str) -> None:
     assert [(m.span(), m.group("name")) for m in gazetteer._CUED.finditer(text)] == expected
 
 
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_CUE_PIECES, max_size=14).map("".join))
+@example("Handled by Aroha Ngata. Dear Mr Smith, thanks")
+def test_cue_word_gate_never_skips_a_match(text: str) -> None:
+    # Text that holds a cue match always holds one of the gate's words (case-folded).
+    if any(gazetteer._CUED.finditer(text)):
+        assert any(word in folded(text) for word in gazetteer._CUE_WORDS)
+
+
+def test_every_cue_word_is_in_the_gate() -> None:
+    lists = (gazetteer._CUE, gazetteer._VERB_CUE, gazetteer._HONORIFIC)
+    for part in lists:
+        leading = re.match(r"\(\?:([^)]*)\)", part)
+        assert leading is not None
+        for word in leading.group(1).split("|"):
+            assert any(gate in word.lower() for gate in gazetteer._CUE_WORDS), word
+
+
 def test_every_cue_starts_with_a_listed_initial() -> None:
     # The leading group of each list: "(?:Dear|Hi|...)", "(?:spoke|talked|...)", "(?:Mr|Mrs|...)".
     lists = (gazetteer._CUE, gazetteer._VERB_CUE, gazetteer._HONORIFIC)

@@ -63,3 +63,61 @@ def test_bad_input_is_a_clear_error(runner: CliRunner, tmp_path: Path, content: 
     result = runner.invoke(app, ["redact", str(source)], env={"COLUMNS": "200"})
     assert result.exit_code == 2
     assert message in result.output
+
+
+def _one_line_error(result: object) -> str:
+    output = getattr(result, "stderr", "") or getattr(result, "output", "")
+    lines = [line for line in output.splitlines() if line.startswith("discretion redact:")]
+    assert len(lines) == 1, output
+    assert "Traceback" not in output
+    return lines[0]
+
+
+def test_missing_file_is_one_line_and_status_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["redact", str(tmp_path / "missing.json")])
+    assert result.exit_code == 2
+    assert "no such file" in _one_line_error(result)
+
+
+def test_directory_is_one_line_and_status_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["redact", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "is a directory" in _one_line_error(result)
+
+
+def test_unreadable_file_is_one_line_and_status_2(
+    runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = tmp_path / "locked.json"
+    source.write_text("{}")
+    real_open = Path.open
+
+    def refuse(self: Path, *args: object, **kwargs: object) -> object:
+        if self == source:
+            raise PermissionError(13, "Permission denied")  # as for a 0o000 file when not root
+        return real_open(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Path, "open", refuse)
+    result = runner.invoke(app, ["redact", str(source)])
+    assert result.exit_code == 2
+    assert "permission denied" in _one_line_error(result)
+
+
+def test_invalid_json_is_one_line_and_status_2(runner: CliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "bad.json"
+    source.write_text("{not json")
+    result = runner.invoke(app, ["redact", str(source)])
+    assert result.exit_code == 2
+    assert "invalid JSON" in _one_line_error(result)
+
+
+def test_unknown_reveal_name_is_refused_with_the_valid_names(runner: CliRunner, tmp_path: Path) -> None:
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(RECORD))
+    result = runner.invoke(app, ["redact", str(source), "--reveal", "EMAIL"])
+    assert result.exit_code == 2
+    line = _one_line_error(result)
+    assert "'EMAIL'" in line
+    assert "EMAIL_ADDRESS" in line
+    assert "PHONE_NUMBER" in line
+    assert result.stdout.strip() == "" or "alice@example.org" not in result.stdout

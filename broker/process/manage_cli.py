@@ -1,0 +1,373 @@
+"""`discretion agents|users|auditors|grants`: the operator's getting-started path without curl.
+
+These commands work on the database named by the DISCRETION_* settings, like `admin create-key`
+(no running broker or admin key is needed); each action is recorded in the grant log with the
+admin `cli`. Every command prints a table, or JSON with `--json` (the API's shapes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from discretion_sdk import generate_key, public_jwks, save_private_key
+from rich.console import Console
+from rich.table import Table
+
+from broker.api.schemas import AgentOut, GrantOut
+from broker.errors import BrokerError
+from broker.services.admin import AdminService
+from broker.services.context import ServiceContext
+from broker.services.me import MeService
+from broker.settings import Settings
+from broker.storage import principals
+from broker.storage.principals import UserRecord
+from broker.web import queries
+
+ADMIN = "cli"
+out = Console()
+err = Console(stderr=True)
+T = TypeVar("T")
+
+agents_app = typer.Typer(help="Register and list agents (holders and requesters).", no_args_is_help=True)
+users_app = typer.Typer(help="Create and list users (an API key is shown once).", no_args_is_help=True)
+auditors_app = typer.Typer(help="Create and list auditors.", no_args_is_help=True)
+grants_app = typer.Typer(help="Create, list and revoke a user's grants.", no_args_is_help=True)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+@contextmanager
+def _context() -> Iterator[ServiceContext]:
+    # Imported here: broker.process.cli imports this module, and _prepare lives there.
+    from broker.process.cli import _prepare
+
+    ctx = _prepare(Settings())
+    try:
+        yield ctx
+    finally:
+        ctx.store.dispose()
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Run a service call; a refusal is printed as the API would say it, with exit status 1."""
+    try:
+        return action()
+    except BrokerError as exc:
+        err.print(f"[red]refused:[/red] {exc.description}")
+        raise typer.Exit(1) from None
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+def _when(timestamp: float | None) -> str:
+    return "" if timestamp is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp))
+
+
+def _table(*columns: str) -> Table:
+    # Ids wrap rather than end in an ellipsis: they are what the next command needs.
+    table = Table()
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    return table
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    # 0600 and never over an existing file, like the agent's private key.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secret + "\n")
+
+
+# -- agents -------------------------------------------------------------------------------------
+
+
+def _agent_table(agents: list[AgentOut]) -> Table:
+    table = _table("client id", "organization", "locale", "status", "resource URIs", "key ids")
+    for agent in agents:
+        kids = ", ".join(str(k.get("kid")) for k in agent.jwks.get("keys", []))
+        table.add_row(
+            agent.client_id,
+            agent.organization_display,
+            agent.locale,
+            agent.status,
+            "\n".join(agent.resource_uris),
+            kids,
+        )
+    return table
+
+
+@agents_app.command("create")
+def create_agent(
+    client_id: Annotated[str, typer.Argument(help="The agent's client id.")],
+    organization: Annotated[str, typer.Option(help="The organization the admin attests.")],
+    locale: Annotated[str, typer.Option(help="Country or region the admin attests (FR, US-CA).")],
+    name: Annotated[str | None, typer.Option(help="Display name (default: the client id).")] = None,
+    resource: Annotated[
+        list[str] | None,
+        typer.Option(help="A resource URI this agent holds data at (repeatable; holders only)."),
+    ] = None,
+    jwks: Annotated[
+        Path | None, typer.Option(help="A file with the agent's public JWK Set (JSON).")
+    ] = None,
+    generate_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--generate-key",
+            help="Generate a key pair: write the private key here (PEM, 0600), register the public one.",
+        ),
+    ] = None,
+    kid: Annotated[str | None, typer.Option(help="Key id of a generated key (CLIENT_ID-key-1).")] = None,
+    alg: Annotated[str, typer.Option(help="Algorithm of a generated key: EdDSA, ES256, PS256.")] = "EdDSA",
+    as_json: JsonOption = False,
+) -> None:
+    """Register an agent from a JWKS file, or generate its key pair (--generate-key FILE)."""
+    if (jwks is None) == (generate_key_file is None):
+        err.print("give exactly one of --jwks FILE and --generate-key FILE")
+        raise typer.Exit(2)
+    key = None
+    if generate_key_file is not None:
+        if generate_key_file.exists() or generate_key_file.is_symlink():
+            err.print(f"{generate_key_file} exists; a private key is never overwritten")
+            raise typer.Exit(2)
+        try:
+            key = generate_key(alg)
+        except ValueError as exc:
+            err.print(str(exc))
+            raise typer.Exit(2) from None
+        document: Any = public_jwks(key, kid or f"{client_id}-key-1")
+    else:
+        assert jwks is not None
+        try:
+            document = json.loads(jwks.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            err.print(f"cannot read the JWKS file: {exc}")
+            raise typer.Exit(2) from None
+    with _context() as ctx:
+        record = _run(
+            lambda: AdminService(ctx).register_agent(
+                client_id=client_id,
+                name=name or client_id,
+                organization=organization,
+                locale=locale,
+                jwks=document,
+                resource_uris=list(resource or []),
+                admin=ADMIN,
+            )
+        )
+    if key is not None and generate_key_file is not None:
+        save_private_key(generate_key_file, key)
+    agent = AgentOut.of(record)
+    if as_json:
+        _print_json(agent.model_dump())
+        return
+    out.print(_agent_table([agent]))
+    if generate_key_file is not None:
+        kid_used = agent.jwks["keys"][0]["kid"]
+        out.print(f"private key written to {generate_key_file} (mode 0600); key id {kid_used}")
+
+
+@agents_app.command("list")
+def list_agents(as_json: JsonOption = False) -> None:
+    """Every registered agent."""
+    with _context() as ctx:
+        agents = [AgentOut.of(a) for a in AdminService(ctx).list_agents()]
+    if as_json:
+        _print_json([a.model_dump() for a in agents])
+    else:
+        out.print(_agent_table(agents))
+
+
+# -- users and auditors -------------------------------------------------------------------------
+
+
+@users_app.command("create")
+def create_user(
+    user_id: Annotated[str, typer.Argument(help="The user's id (what agents name as `subject`).")],
+    key_file: Annotated[
+        Path | None, typer.Option(help="Write the user's API key to this new file (mode 0600).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create a user; the user's API key is shown once (alone on the last line), or written to --key-file."""
+    if key_file is not None and (key_file.exists() or key_file.is_symlink()):
+        err.print(f"{key_file} exists; it is never overwritten")
+        raise typer.Exit(2)
+    with _context() as ctx:
+        user, api_key = _run(lambda: AdminService(ctx).create_user(user_id, admin=ADMIN))
+    if key_file is not None:
+        _write_secret(key_file, api_key)
+    if as_json:
+        shown = {"user_id": user.user_id}
+        _print_json(shown if key_file is not None else {**shown, "api_key": api_key})
+    elif key_file is not None:
+        typer.echo(f"user {user.user_id} created; API key written to {key_file} (mode 0600)")
+    else:
+        typer.echo(f"user {user.user_id} created; API key (store it now, it is not shown again):")
+        typer.echo(api_key)
+
+
+@users_app.command("list")
+def list_users(as_json: JsonOption = False) -> None:
+    """Users, newest first, with their count of live API keys."""
+    with _context() as ctx, ctx.store.read() as conn:
+        rows = queries.user_listing(conn)
+    fields = ("user_id", "list_mode", "keys", "created_at")
+    shown = [{name: row[name] for name in fields} for row in rows]
+    if as_json:
+        _print_json(shown)
+        return
+    table = _table("user id", "list mode", "live keys", "created (UTC)")
+    for row in shown:
+        mode = getattr(row["list_mode"], "value", row["list_mode"])
+        table.add_row(row["user_id"], str(mode), str(row["keys"]), _when(row["created_at"]))
+    out.print(table)
+
+
+@auditors_app.command("create")
+def create_auditor(
+    name: Annotated[str, typer.Argument(help="Who the auditor is.")],
+    key_file: Annotated[
+        Path | None, typer.Option(help="Write the auditor's API key to this new file (mode 0600).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an auditor; its API key is shown once (alone on the last line), or written to --key-file."""
+    if key_file is not None and (key_file.exists() or key_file.is_symlink()):
+        err.print(f"{key_file} exists; it is never overwritten")
+        raise typer.Exit(2)
+    with _context() as ctx:
+        auditor_id, api_key = _run(lambda: AdminService(ctx).create_auditor(name, admin=ADMIN))
+    if key_file is not None:
+        _write_secret(key_file, api_key)
+    if as_json:
+        shown = {"auditor_id": auditor_id, "name": name.strip()}
+        _print_json(shown if key_file is not None else {**shown, "api_key": api_key})
+    elif key_file is not None:
+        typer.echo(f"auditor {auditor_id} created; API key written to {key_file} (mode 0600)")
+    else:
+        typer.echo(f"auditor {auditor_id} created; API key (store it now, it is not shown again):")
+        typer.echo(api_key)
+
+
+@auditors_app.command("list")
+def list_auditors(as_json: JsonOption = False) -> None:
+    """Auditors, newest first, with their key ids (never the keys)."""
+    with _context() as ctx, ctx.store.read() as conn:
+        rows = queries.auditor_listing(conn)
+    if as_json:
+        _print_json(rows)
+        return
+    table = _table("auditor id", "name", "keys", "created (UTC)")
+    for row in rows:
+        keys = ", ".join(f"{k['key_id']}{'' if k['live'] else ' (revoked)'}" for k in row.get("keys", []))
+        table.add_row(row["auditor_id"], row["name"], keys, _when(row["created_at"]))
+    out.print(table)
+
+
+# -- grants -------------------------------------------------------------------------------------
+
+
+def _user(ctx: ServiceContext, user_id: str) -> UserRecord:
+    with ctx.store.read() as conn:
+        user = principals.get_user(conn, user_id=user_id)
+    if user is None:
+        err.print(f"no user {user_id!r}")
+        raise typer.Exit(1)
+    return user
+
+
+def _grant_table(grants: list[GrantOut]) -> Table:
+    table = _table("grant id", "to", "resource", "scopes", "max TTL", "purpose", "reveal", "status")
+    for grant in grants:
+        to = grant.agent if grant.agent is not None else f"organization {grant.organization}"
+        table.add_row(
+            grant.grant_id,
+            to,
+            grant.resource,
+            " ".join(grant.scopes),
+            f"{grant.max_ttl_seconds} s",
+            grant.purpose or "",
+            " ".join(grant.reveal),
+            grant.status,
+        )
+    return table
+
+
+UserOption = Annotated[str, typer.Option("--user", help="The user whose grants these are.")]
+
+
+@grants_app.command("create")
+def create_grant(
+    user_id: UserOption,
+    resource: Annotated[str, typer.Option(help="The holder's resource URI.")],
+    scope: Annotated[list[str], typer.Option(help="A scope granted (repeatable), e.g. accounts:read.")],
+    agent: Annotated[str | None, typer.Option(help="The agent granted access.")] = None,
+    organization: Annotated[str | None, typer.Option(help="Or every agent of this organization.")] = None,
+    max_ttl: Annotated[int, typer.Option(help="Longest token lifetime under this grant, seconds.")] = 300,
+    purpose: Annotated[str | None, typer.Option(help="The purpose tokens must name.")] = None,
+    reveal: Annotated[
+        list[str] | None, typer.Option(help="An entity type disclosed unredacted (repeatable), e.g. PERSON.")
+    ] = None,
+    max_delegation_depth: Annotated[int, typer.Option(help="How many hops of delegation.")] = 0,
+    require_dpop: Annotated[bool, typer.Option(help="Only DPoP-bound tokens.")] = False,
+    as_json: JsonOption = False,
+) -> None:
+    """Grant an agent (or an organization) scoped access to the user's data at one holder."""
+    body: dict[str, Any] = {
+        "agent": agent,
+        "organization": organization,
+        "resource": resource,
+        "scopes": list(scope),
+        "max_ttl_seconds": max_ttl,
+        "purpose": purpose,
+        "reveal": list(reveal or []),
+        "max_delegation_depth": max_delegation_depth,
+        "require_dpop": require_dpop,
+    }
+    with _context() as ctx:
+        user = _user(ctx, user_id)
+        record = _run(lambda: MeService(ctx).create_grant(user, body))
+        grant = GrantOut.of(record, ctx.clock())
+    if as_json:
+        _print_json(grant.model_dump())
+    else:
+        out.print(_grant_table([grant]))
+
+
+@grants_app.command("list")
+def list_grants(user_id: UserOption, as_json: JsonOption = False) -> None:
+    """The user's grants, oldest first, with their status."""
+    with _context() as ctx:
+        user = _user(ctx, user_id)
+        now = ctx.clock()
+        grants = [GrantOut.of(g, now) for g in MeService(ctx).grants(user)]
+    if as_json:
+        _print_json([g.model_dump() for g in grants])
+    else:
+        out.print(_grant_table(grants))
+
+
+@grants_app.command("revoke")
+def revoke_grant(
+    user_id: UserOption,
+    grant_id: Annotated[str, typer.Argument(help="The grant to revoke.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke a grant and every live token issued under it."""
+    with _context() as ctx:
+        user = _user(ctx, user_id)
+        record = _run(lambda: MeService(ctx).revoke_grant(user, grant_id))
+        grant = GrantOut.of(record, ctx.clock())
+    if as_json:
+        _print_json(grant.model_dump())
+    else:
+        out.print(_grant_table([grant]))
