@@ -84,6 +84,15 @@ class AccessDenied(BrokerError):
     default_description = "the user's policy does not allow this request"
 
 
+class SlowDown(BrokerError):
+    """The agent is throttled (broker/resilience): retry after `Retry-After` seconds. The code is
+    RFC 8628 section 3.5's, the one token-endpoint code that means "slow down"."""
+
+    error = "slow_down"
+    status_code = 429
+    default_description = "too many requests; retry later"
+
+
 class TemporarilyUnavailable(BrokerError):
     """The store is unreachable; nothing was issued (fail closed)."""
 

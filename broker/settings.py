@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     # The bearer token scrapers must present at /metrics; unset, /metrics is off (404).
     metrics_token: str | None = Field(default=None, repr=False, min_length=16)
 
+    # Resilience (docs/resilience.md): "enforce" throttles and quarantines what the detector finds,
+    # "dry_run" only records it, "off" runs no detector. It polls the grant log this often.
+    resilience_mode: str = Field(default="enforce", pattern="^(off|dry_run|enforce)$")
+    resilience_poll_seconds: float = Field(default=1.0, ge=0)
+
     @field_validator("issuer")
     @classmethod
     def _issuer_is_origin(cls, value: str) -> str:

@@ -88,14 +88,17 @@ def settings(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Setting
     data_dir.mkdir()
     if POSTGRES_URL is None:
         shutil.copy(request.getfixturevalue("migrated_template"), data_dir / "discretion.db")
-        yield Settings(data_dir=data_dir, issuer=ISSUER)
+        yield Settings(data_dir=data_dir, issuer=ISSUER, resilience_poll_seconds=0)
         return
     template = request.getfixturevalue("postgres_template")
     name = f"discretion_t_{uuid.uuid4().hex[:12]}"
     admin = _postgres_admin()
     with admin.connect() as conn:
         conn.exec_driver_sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    yield Settings(data_dir=data_dir, issuer=ISSUER, database_url=_database_url(name))
+    # No resilience thread: tests run its rounds themselves (tests/broker/resilience).
+    yield Settings(
+        data_dir=data_dir, issuer=ISSUER, database_url=_database_url(name), resilience_poll_seconds=0
+    )
     with admin.connect() as conn:
         conn.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     admin.dispose()

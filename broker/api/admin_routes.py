@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from fastapi import APIRouter, Request, status
 
 from broker.api.deps import Admin, AdminKey
 from broker.api.json_bodies import StrictJSONRoute
@@ -33,9 +33,13 @@ def list_agents(_: AdminKey, service: Admin) -> AgentList:
 
 
 @router.get("/agents/{client_id}")
-def get_agent(client_id: str, _: AdminKey, service: Admin) -> AgentOut:
-    """One agent."""
-    return AgentOut.of(service.get_agent(client_id))
+def get_agent(client_id: str, _: AdminKey, service: Admin, request: Request) -> AgentOut:
+    """One agent; `status` is active, throttled, quarantined (broker/resilience) or suspended."""
+    agent = AgentOut.of(service.get_agent(client_id))
+    resilience = getattr(request.app.state, "resilience", None)
+    if resilience is not None:
+        agent.status = resilience.status(client_id, agent.status != "active")
+    return agent
 
 
 @router.post("/agents/{client_id}/suspend")

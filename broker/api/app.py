@@ -11,7 +11,7 @@ from cryptography.exceptions import InvalidTag
 from fastapi import FastAPI, Request, Response
 from starlette.types import Receive, Scope, Send
 
-from broker.api import admin_routes, audit_routes, disclose_routes, me_routes, oauth_routes
+from broker.api import admin_routes, audit_routes, disclose_routes, me_routes, oauth_routes, resilience_routes
 from broker.api.docs_pages import install_docs_pages
 from broker.api.errors import install_error_handlers
 from broker.api.limits import BodySizeLimit
@@ -22,6 +22,7 @@ from broker.grantlog.queries import AuditQueries
 from broker.oauth.endpoint import OAuthService
 from broker.oauth.signing_keys import KeyRing, load_key_encryption_key
 from broker.observability import MetricsMiddleware, metrics_allowed, metrics_response
+from broker.resilience.service import Resilience, Watcher
 from broker.services.admin import AdminService
 from broker.services.console import ConsoleService
 from broker.services.disclose import DiscloseService, redaction_mode
@@ -105,6 +106,11 @@ def create_app(
         checkpointer.start()
         pruner = Pruner(ctx, settings.prune_interval_seconds)
         pruner.start()
+        watcher = None
+        if resilience is not None:
+            resilience.refresh()
+            watcher = Watcher(resilience, settings.resilience_poll_seconds)
+            watcher.start()
         log.info(
             "broker ready: issuer=%s store=%s signing kid=%s",
             settings.issuer,
@@ -119,6 +125,8 @@ def create_app(
             gc.collect()
             gc.freeze()
         yield
+        if watcher is not None:
+            watcher.stop()
         pruner.stop()
         checkpointer.stop()
         store.dispose()
@@ -135,6 +143,10 @@ def create_app(
     install_docs_pages(app)
     app.state.ctx = ctx
     app.state.oauth = OAuthService(ctx)
+    resilience = None if settings.resilience_mode == "off" else Resilience(ctx)
+    app.state.resilience = resilience
+    if resilience is not None:
+        app.state.oauth.guard = resilience.guard
     app.state.admin = AdminService(ctx)
     app.state.me = MeService(ctx)
     audit_log = AuditLog(ctx, kek)
@@ -148,6 +160,7 @@ def create_app(
     app.include_router(me_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(disclose_routes.router)
+    app.include_router(resilience_routes.router)
 
     @app.get("/live", tags=["health"])
     async def live() -> dict[str, str]:

@@ -40,6 +40,10 @@ class EventType(StrEnum):
     SIGNING_KEY_CREATED = "signing_key.created"
     DATA_DISCLOSED = "data.disclosed"
     SIGNING_KEY_ROTATED = "signing_key.rotated"
+    # Resilience (broker/resilience): counts the token path saw, detections, responses, releases.
+    RESILIENCE_SIGNALS = "resilience.signals"
+    RESILIENCE_DETECTED = "resilience.detected"
+    AGENT_RELEASED = "agent.released"
 
 
 def canonical_json(value: Any) -> bytes:

@@ -40,6 +40,15 @@ class VerifiedAssertion:
     expires_at: float
 
 
+class ReplayedAssertion(InvalidClient):
+    """A valid assertion presented again: the same answer as any failure, but it names the agent
+    whose key signed it, for the resilience signals (broker/resilience/guard.py)."""
+
+    def __init__(self, client_id: str) -> None:
+        super().__init__()
+        self.client_id = client_id
+
+
 def _fail(why: str) -> InvalidClient:
     # One answer for every cause; the cause goes to the operator's log without the assertion.
     log.info("client authentication failed: %s", why)
@@ -146,7 +155,8 @@ def verify_assertion(
 def spend_assertion(conn: Connection, verified: VerifiedAssertion, *, now: float, skew: int) -> None:
     """Spend the assertion's jti: RFC 7523 section 3 item 7, single use until it expires."""
     if not spend_assertions(conn, [verified], now=now, skew=skew):
-        raise _fail("replayed assertion")
+        log.info("client authentication failed: replayed assertion")
+        raise ReplayedAssertion(verified.agent.client_id)
 
 
 def spend_assertions(conn: Connection, spent: list[VerifiedAssertion], *, now: float, skew: int) -> bool:

@@ -10,7 +10,9 @@ from typing import Any
 from broker.context import ServiceContext
 from broker.errors import (
     BrokerError,
+    InvalidClient,
     InvalidRequest,
+    InvalidTarget,
     TemporarilyUnavailable,
     UnauthorizedClient,
     UnsupportedGrantType,
@@ -34,6 +36,7 @@ from broker.oauth.revocation import revoke_and_log
 from broker.oauth.token_exchange import ExchangeFlow
 from broker.oauth.token_writes import DPOP_PROOF_WINDOW, TokenWrite, spend
 from broker.observability import record_decision
+from broker.resilience.guard import Guard
 from broker.storage import agents as agent_store
 from broker.storage import tokens as token_store
 from broker.storage.batch import WriteBatcher
@@ -59,6 +62,8 @@ class OAuthService:
         self._policies = PolicyCache()
         self._agents = AgentCache()
         self._users = UserCache()
+        # Set when resilience runs (broker/resilience/service.py): admits agents, counts failures.
+        self.guard: Guard | None = None
 
     async def issue(self, form: dict[str, str], *, dpop_proofs: list[str] | None = None) -> dict[str, Any]:
         """Handle a token request of either grant type, with an optional DPoP proof."""
@@ -79,7 +84,13 @@ class OAuthService:
             )
         else:
             flow = ExchangeFlow(self._ctx, form, proof=proof, agents=self._agents, users=self._users)
-        return await self._run(flow, assertion_from_form(form), form.get("client_id"), proof)
+        assertion = assertion_from_form(form)
+        try:
+            return await self._run(flow, assertion, form.get("client_id"), proof)
+        except InvalidClient as exc:
+            if self.guard is not None:
+                self.guard.client_failed(assertion, exc)
+            raise
 
     def _check_proof(self, proofs: list[str]) -> VerifiedProof | None:
         if not proofs:
@@ -122,11 +133,15 @@ class OAuthService:
                     claimed_client_id=claimed_client_id,
                     find_agent=self._agents.agent,
                 )
+                if self.guard is not None:
+                    self.guard.admit(verified.agent.client_id, now)
                 try:
                     plan = flow.decide(conn, verified.agent, now)
                 except BrokerError as exc:
                     error = exc
             if error is not None:
+                if self.guard is not None and isinstance(error, InvalidTarget):
+                    self.guard.count("invalid_target", verified.agent.client_id)
                 # The assertion is spent even when the request fails, so it cannot be replayed.
                 skew = settings.clock_skew_seconds
                 try:

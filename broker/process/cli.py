@@ -17,6 +17,7 @@ from broker.oauth.signing_keys import KeyRing, load_key_encryption_key
 from broker.observability import configure_logging
 from broker.process import manage_cli, serving
 from broker.process.redact_cli import redact
+from broker.process.resilience_cli import resilience_app
 from broker.services import housekeeping
 from broker.services.admin import AdminService
 from broker.services.origin import IssuerChanged, check_log_origin, logged_origin
@@ -32,6 +33,7 @@ admin_app = typer.Typer(
 app.add_typer(admin_app, name="admin")
 audit_app = typer.Typer(help="Verify, replay and checkpoint the grant log.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(resilience_app, name="resilience")
 keys_app = typer.Typer(help="Manage the token-signing keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(manage_cli.agents_app, name="agents")

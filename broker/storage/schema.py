@@ -243,3 +243,53 @@ checkpoints = Table(
     Column("key_id", String(80), nullable=False),
     Column("note", Text, nullable=False),
 )
+
+# Resilience (broker/resilience): the detector's shared state, one row (id 1). One process at a time
+# (the `owner`, while its lease runs) runs the detector; `version` is bumped by every save, which
+# is a compare-and-set, so a process whose lease was taken over never overwrites its successor.
+resilience_state = Table(
+    "resilience_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", LogPosition, nullable=False),
+    Column("cursor", LogPosition, nullable=False),
+    Column("state", Text, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("owner", String(64), nullable=False),
+    Column("lease_until", Float, nullable=False),
+)
+
+# One row per detection; the id is derived from the log (broker/resilience/detector.py), so a
+# round that runs twice writes it once.
+detections = Table(
+    "detections",
+    metadata,
+    Column("detection_id", String(24), primary_key=True),
+    Column("seq", LogPosition, nullable=False),
+    Column("ts", Float, nullable=False, index=True),
+    Column("kind", String(40), nullable=False),
+    Column("action", String(16), nullable=False),
+    Column("applied", Boolean, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("evidence", Text, nullable=False),
+    Column("released_at", Float),
+    Column("released_by", String(40)),
+)
+
+detection_agents = Table(
+    "detection_agents",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("detection_id", String(24), primary_key=True),
+)
+
+# Agents under a response: throttled until `until`, or quarantined until an admin releases them.
+agent_watch = Table(
+    "agent_watch",
+    metadata,
+    Column("client_id", String(128), primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("until", Float),
+    Column("detection_id", String(24), nullable=False),
+    Column("since", Float, nullable=False),
+)

@@ -323,4 +323,16 @@ def activity(
     _, entries = _me(request).entries(user)
     # Both sides are normalized organization names, as the blocklist matches them.
     blocked = {e.value for e in entries if e.kind is EntryKind.ORGANIZATION and e.effect is Effect.BLOCK}
-    return page(request, "activity.html", visitor, rows=rows, next_before=next_before, blocked=blocked)
+    # Detections of the agents that asked for this user's data (broker/resilience).
+    resilience = getattr(request.app.state, "resilience", None)
+    involved = sorted({a for row in rows for a in row["chain"]})
+    detections = resilience.detections_of(involved) if resilience is not None and involved else []
+    return page(
+        request,
+        "activity.html",
+        visitor,
+        rows=rows,
+        next_before=next_before,
+        blocked=blocked,
+        detections=detections,
+    )

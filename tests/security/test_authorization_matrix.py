@@ -15,6 +15,7 @@ CALLERS = ("none", "user", "other_user", "auditor", "admin", "agent")
 ADMIN_ONLY = {"none": 401, "user": 403, "other_user": 403, "auditor": 403, "admin": "ok", "agent": 401}
 USER_ONLY = {"none": 401, "user": "ok", "other_user": "ok", "auditor": 403, "admin": 403, "agent": 401}
 AUDITOR_ONLY = {"none": 401, "user": 403, "other_user": 403, "auditor": "ok", "admin": 403, "agent": 401}
+ADMIN_OR_AUDITOR = {"none": 401, "user": 403, "other_user": 403, "auditor": "ok", "admin": "ok", "agent": 401}
 AGENT_ONLY = {"none": 401, "user": 401, "other_user": 401, "auditor": 401, "admin": 401, "agent": "ok"}
 
 MATRIX: dict[tuple[str, str], dict[str, int | str]] = {
@@ -23,6 +24,8 @@ MATRIX: dict[tuple[str, str], dict[str, int | str]] = {
     ("GET", "/v1/agents/{client_id}"): ADMIN_ONLY,
     ("POST", "/v1/agents/{client_id}/suspend"): ADMIN_ONLY,
     ("POST", "/v1/agents/{client_id}/reinstate"): ADMIN_ONLY,
+    ("POST", "/v1/agents/{client_id}/release"): ADMIN_ONLY,
+    ("GET", "/v1/detections"): ADMIN_OR_AUDITOR,
     ("POST", "/v1/users"): ADMIN_ONLY,
     ("POST", "/v1/auditors"): ADMIN_ONLY,
     ("POST", "/v1/me/grants"): USER_ONLY,
