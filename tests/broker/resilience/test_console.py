@@ -5,7 +5,7 @@ from __future__ import annotations
 from broker.resilience.service import Resilience
 from tests.broker.grantlog.helpers import auditor_key
 from tests.conftest import World
-from tests.web.helpers import csrf_of, sign_in
+from tests.broker.web.helpers import csrf_of, sign_in
 
 
 def _quarantine(world: World) -> None:
