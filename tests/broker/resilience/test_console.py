@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from broker.resilience.service import Resilience
 from tests.broker.grantlog.helpers import auditor_key
-from tests.conftest import World
 from tests.broker.web.helpers import csrf_of, sign_in
+from tests.conftest import World
 
 
 def _quarantine(world: World) -> None:
