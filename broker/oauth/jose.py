@@ -1,16 +1,14 @@
 """The broker's compact JWS: parsing, signing and verifying tokens, assertions and DPoP proofs.
 
 Every token request verifies a client assertion (Ed25519 for most agents) and signs an Ed25519
-access token. Ed25519 goes through libsodium: on the reference machine the OpenSSL behind
-`cryptography` took 137 us per verification and 36 us per signature, libsodium (PyNaCl) 56 and 20
-(docs/benchmarks.md, fifth session). ES256, PS256 and RS256 use PyJWT's algorithm objects
-(`cryptography`), and no other algorithm can be verified here at all.
+access token. Ed25519 goes through libsodium (PyNaCl), less than half the cost of OpenSSL's here
+(docs/benchmarks.md). ES256, PS256 and RS256 use PyJWT's algorithm objects (`cryptography`), and no
+other algorithm can be verified here at all.
 
 The framing is done here rather than by PyJWT's encode and decode, which re-encoded the header for
-every token and parsed each segment again after the broker had read it to find the key: about
-22 us per grant (docs/benchmarks.md, eighth session). What stays PyJWT's: the base64url segment
-rules (`decode_segment` gives the same verdicts, in C), the algorithm objects, and the bytes of a
-signed token (tests/broker/test_jose.py holds all three to PyJWT's).
+every token and parsed each segment again after the broker had read it to find the key. What stays
+PyJWT's: the base64url segment rules (`decode_segment` gives the same verdicts, in C), the algorithm
+objects, and the bytes of a signed token (tests/broker/oauth/test_jose.py holds all three to PyJWT's).
 
 libsodium's verification is at least as strict as OpenSSL's (it also refuses non-canonical and
 small-order points), so a signature one accepts and the other refuses can only be refused here.
