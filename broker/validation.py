@@ -39,10 +39,15 @@ def check_purpose(purpose: str) -> str:
     return purpose
 
 
+MAX_RESOURCE_URI_LENGTH = 2048
+MAX_ENTITY_TYPES = 32
+
+
 def check_resource_uri(uri: str) -> str:
     """A resource indicator is an absolute URI without a fragment (RFC 8707 section 2)."""
     parts = urlsplit(uri)
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment or len(uri) > 2048:
+    too_long = len(uri) > MAX_RESOURCE_URI_LENGTH
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment or too_long:
         raise ValueError("resource URIs must be absolute http(s) URIs without a fragment")
     return uri
 
@@ -51,10 +56,22 @@ def check_entity_type(name: str) -> str:
     """Entity types are Presidio-style names such as EMAIL_ADDRESS, and only those the redactor
     reports: a name it never reports would reveal nothing, silently."""
     if not _ENTITY_TYPE.fullmatch(name):
-        raise ValueError(f"{name!r} is not an entity type (upper case, digits and _)")
+        shown = name if len(name) <= 40 else name[:40] + "..."  # never echo a megabyte back
+        raise ValueError(f"{shown!r} is not an entity type (upper case, digits and _)")
     from broker.redaction import entities  # the redaction package loads Presidio: import on use
 
     return entities.check(name)
+
+
+def parse_entity_types(text: str) -> tuple[str, ...]:
+    """A space-separated `reveal` list: at most MAX_ENTITY_TYPES names, refused unsplit when longer
+    than that many could be."""
+    if len(text) > MAX_ENTITY_TYPES * 41:
+        raise ValueError(f"at most {MAX_ENTITY_TYPES} entity types")
+    names = text.split()
+    if len(names) > MAX_ENTITY_TYPES:
+        raise ValueError(f"at most {MAX_ENTITY_TYPES} entity types")
+    return tuple(check_entity_type(name) for name in names)
 
 
 def parse_whole_number(text: str, *, low: int, high: int) -> int:

@@ -21,7 +21,7 @@ from broker.storage import Connection, principals
 from broker.storage import grants as grant_store
 from broker.storage.agents import AgentRecord
 from broker.storage.recheck import Recheck
-from broker.validation import check_purpose, parse_whole_number
+from broker.validation import MAX_RESOURCE_URI_LENGTH, check_purpose, parse_whole_number
 from policy import (
     Decision,
     Denial,
@@ -66,7 +66,10 @@ def parse_lifetime(form: dict[str, str]) -> int | None:
 
 
 def check_resource(resource: str) -> str:
-    """RFC 8707 section 2: an absolute URI without a fragment."""
+    """RFC 8707 section 2: an absolute URI without a fragment, no longer than a registrable one (so a
+    megabyte of text is refused here, before it could be logged with a refusal)."""
+    if len(resource) > MAX_RESOURCE_URI_LENGTH:
+        raise InvalidTarget(f"resource must be at most {MAX_RESOURCE_URI_LENGTH} characters")
     parts = urlsplit(resource)
     if not parts.scheme or not parts.netloc or parts.fragment:
         raise InvalidTarget("resource must be an absolute URI without a fragment")

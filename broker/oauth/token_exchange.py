@@ -31,7 +31,7 @@ from broker.storage.grants import EntryRecord, GrantRecord
 from broker.storage.principals import UserRecord
 from broker.storage.recheck import Recheck
 from broker.storage.tokens import TokenRecord
-from broker.validation import check_client_id, check_entity_type
+from broker.validation import check_client_id, parse_entity_types
 from policy import ExchangeRequest, ParentToken, Party, Reason, Role, decide_exchange, parse_scope_string
 
 ACCESS_TOKEN_TYPE_URN = "urn:ietf:params:oauth:token-type:access_token"
@@ -88,7 +88,7 @@ class ExchangeFlow:
         try:
             self.delegate_id = check_client_id(required(form, "requested_actor"))
             reveal = form.get("reveal")
-            self.reveal = None if reveal is None else tuple(check_entity_type(t) for t in reveal.split() if t)
+            self.reveal = None if reveal is None else parse_entity_types(reveal)
         except ValueError as exc:
             raise InvalidRequest(str(exc)) from exc
         self.scopes = parse_scopes_param(form["scope"]) if form.get("scope") else None

@@ -137,3 +137,42 @@ def test_a_400_kilobyte_scope_parameter_is_refused_unsplit(world: World) -> None
     response = world.token(world.travel, scope=" ".join(["calendar:read"] * 30_000))
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_scope"
+
+
+def _exchange(world: World, token: str, **params: str) -> Any:
+    form = {
+        "grant_type": "urn:ietf:params:oauth:grant-type:token-exchange",
+        "subject_token": token,
+        "subject_token_type": "urn:ietf:params:oauth:token-type:access_token",
+        "requested_actor": "ad-agent",
+        **world.travel.auth_form(ISSUER, now=world.clock.now),
+        **params,
+    }
+    return world.client.post("/oauth2/token", data=form)
+
+
+def _longest_event(world: World) -> int:
+    key = world.client.post("/v1/auditors", json={"name": "Ada"}, headers=auth(world.admin_key)).json()
+    export = world.client.get("/v1/audit/export", headers=auth(key["api_key"]))
+    return max(len(line) for line in export.text.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("params", "error"),
+    [
+        ({"resource": "https://calendar.example/" + "a" * 500_000}, "invalid_target"),
+        ({"reveal": "PERSON " * 100_000}, "invalid_request"),
+        ({"reveal": "X" * 500_000}, "invalid_request"),
+    ],
+    ids=["huge-resource", "huge-reveal-list", "huge-reveal-name"],
+)
+def test_a_huge_exchange_parameter_is_refused_and_never_logged(
+    world: World, params: dict[str, str], error: str
+) -> None:
+    world.grant(max_delegation_depth=1)
+    token = world.token(world.travel).json()["access_token"]
+    response = _exchange(world, token, **params)
+    assert response.status_code == 400
+    assert response.json()["error"] == error
+    assert len(response.text) < 1_000  # the description does not echo the value back
+    assert _longest_event(world) < 4_096
