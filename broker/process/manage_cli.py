@@ -187,6 +187,28 @@ def list_agents(as_json: JsonOption = False) -> None:
 # -- users and auditors -------------------------------------------------------------------------
 
 
+def _refuse_existing(key_file: Path | None) -> None:
+    # Checked before anything is created, so a refused run leaves no principal without its key.
+    if key_file is not None and (key_file.exists() or key_file.is_symlink()):
+        err.print(f"{key_file} exists; it is never overwritten")
+        raise typer.Exit(2)
+
+
+def _hand_over_key(
+    who: str, api_key: str, key_file: Path | None, shown: dict[str, Any], as_json: bool
+) -> None:
+    """Give a new API key to the operator once: into the 0600 file if named, else on the last line."""
+    if key_file is not None:
+        _write_secret(key_file, api_key)
+    if as_json:
+        _print_json(shown if key_file is not None else {**shown, "api_key": api_key})
+    elif key_file is not None:
+        typer.echo(f"{who} created; API key written to {key_file} (mode 0600)")
+    else:
+        typer.echo(f"{who} created; API key (store it now, it is not shown again):")
+        typer.echo(api_key)
+
+
 @users_app.command("create")
 def create_user(
     user_id: Annotated[str, typer.Argument(help="The user's id (what agents name as `subject`).")],
@@ -196,21 +218,10 @@ def create_user(
     as_json: JsonOption = False,
 ) -> None:
     """Create a user; the user's API key is shown once (alone on the last line), or written to --key-file."""
-    if key_file is not None and (key_file.exists() or key_file.is_symlink()):
-        err.print(f"{key_file} exists; it is never overwritten")
-        raise typer.Exit(2)
+    _refuse_existing(key_file)
     with _context() as ctx:
         user, api_key = _run(lambda: AdminService(ctx).create_user(user_id, admin=ADMIN))
-    if key_file is not None:
-        _write_secret(key_file, api_key)
-    if as_json:
-        shown = {"user_id": user.user_id}
-        _print_json(shown if key_file is not None else {**shown, "api_key": api_key})
-    elif key_file is not None:
-        typer.echo(f"user {user.user_id} created; API key written to {key_file} (mode 0600)")
-    else:
-        typer.echo(f"user {user.user_id} created; API key (store it now, it is not shown again):")
-        typer.echo(api_key)
+    _hand_over_key(f"user {user.user_id}", api_key, key_file, {"user_id": user.user_id}, as_json)
 
 
 @users_app.command("list")
@@ -239,21 +250,11 @@ def create_auditor(
     as_json: JsonOption = False,
 ) -> None:
     """Create an auditor; its API key is shown once (alone on the last line), or written to --key-file."""
-    if key_file is not None and (key_file.exists() or key_file.is_symlink()):
-        err.print(f"{key_file} exists; it is never overwritten")
-        raise typer.Exit(2)
+    _refuse_existing(key_file)
     with _context() as ctx:
         auditor_id, api_key = _run(lambda: AdminService(ctx).create_auditor(name, admin=ADMIN))
-    if key_file is not None:
-        _write_secret(key_file, api_key)
-    if as_json:
-        shown = {"auditor_id": auditor_id, "name": name.strip()}
-        _print_json(shown if key_file is not None else {**shown, "api_key": api_key})
-    elif key_file is not None:
-        typer.echo(f"auditor {auditor_id} created; API key written to {key_file} (mode 0600)")
-    else:
-        typer.echo(f"auditor {auditor_id} created; API key (store it now, it is not shown again):")
-        typer.echo(api_key)
+    shown = {"auditor_id": auditor_id, "name": name.strip()}
+    _hand_over_key(f"auditor {auditor_id}", api_key, key_file, shown, as_json)
 
 
 @auditors_app.command("list")
