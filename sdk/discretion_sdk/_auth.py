@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncGenerator, Generator, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -63,6 +63,17 @@ class _Flow:
         self.subject, self.resource = subject, resource
         self.scopes = scopes if isinstance(scopes, str) else tuple(scopes)
         self.purpose, self.expires_in, self.dpop = purpose, expires_in, dpop
+
+    def _token_request(self, fresh: bool) -> dict[str, Any]:
+        return {
+            "subject": self.subject,
+            "resource": self.resource,
+            "scopes": self.scopes,
+            "purpose": self.purpose,
+            "expires_in": self.expires_in,
+            "dpop": self.dpop,
+            "fresh": fresh,
+        }
 
     def _present(self, request: httpx.Request, token: AccessToken, nonce: str | None) -> None:
         headers = self._core.authorization_headers(token, request.method, str(request.url), nonce=nonce)
@@ -114,15 +125,7 @@ class BrokerAuth(_Flow, httpx.Auth):
         self._client = client
 
     def _token(self, fresh: bool) -> AccessToken:
-        return self._client.token(
-            subject=self.subject,
-            resource=self.resource,
-            scopes=self.scopes,
-            purpose=self.purpose,
-            expires_in=self.expires_in,
-            dpop=self.dpop,
-            fresh=fresh,
-        )
+        return self._client.token(**self._token_request(fresh))
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Present a token; after invalid_token, once more with a fresh one."""
@@ -171,15 +174,7 @@ class AsyncBrokerAuth(_Flow, httpx.Auth):
         self._client = client
 
     async def _token(self, fresh: bool) -> AccessToken:
-        return await self._client.token(
-            subject=self.subject,
-            resource=self.resource,
-            scopes=self.scopes,
-            purpose=self.purpose,
-            expires_in=self.expires_in,
-            dpop=self.dpop,
-            fresh=fresh,
-        )
+        return await self._client.token(**self._token_request(fresh))
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         """Refused: this flow belongs to an AsyncBrokerClient."""
