@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.types import Receive, Scope, Send
 
 from broker.api import admin_routes, audit_routes, disclose_routes, me_routes, oauth_routes, resilience_routes
+from broker.api import key_routes
 from broker.api.docs_pages import install_docs_pages
 from broker.api.errors import install_error_handlers
 from broker.api.limits import BodySizeLimit
@@ -161,6 +162,7 @@ def create_app(
     app.include_router(audit_routes.router)
     app.include_router(disclose_routes.router)
     app.include_router(resilience_routes.router)
+    app.include_router(key_routes.router)
 
     @app.get("/live", tags=["health"])
     async def live() -> dict[str, str]:

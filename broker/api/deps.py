@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from broker.errors import Forbidden, Unauthorized
+from broker.errors import Forbidden, SlowDown, Unauthorized
 from broker.oauth.endpoint import OAuthService
 from broker.services.admin import AdminService
 from broker.services.me import MeService
-from broker.services.principals import Principal, Role, UserRecord, authenticate
+from broker.services.principals import Principal, Role, SignInThrottled, UserRecord, authenticate
 
 
 def bearer(request: Request) -> str | None:
@@ -26,10 +26,21 @@ def _principal(request: Request) -> Principal:
     presented = bearer(request)
     if presented is None or len(presented) > 200:
         raise Unauthorized()
-    principal = authenticate(request.app.state.ctx, presented)
+    try:
+        principal = authenticate(request.app.state.ctx, presented, source=source_address(request))
+    except SignInThrottled as exc:
+        raise SlowDown(
+            "too many failed sign-ins; retry later", headers={"Retry-After": str(exc.retry_after)}
+        ) from None
     if principal is None:
         raise Unauthorized()
     return principal
+
+
+def source_address(request: Request) -> str:
+    """The caller's address as the server saw it (behind a trusted proxy, uvicorn's
+    --forwarded-allow-ips makes this the forwarded one)."""
+    return request.client.host if request.client is not None else "unknown"
 
 
 def _role(role: Role) -> object:
@@ -60,6 +71,7 @@ def _current_user(
 
 
 AdminKey = Annotated[Principal, Depends(_role(Role.ADMIN))]
+AnyKey = Annotated[Principal, Depends(_principal)]
 CurrentUser = Annotated[UserRecord, Depends(_current_user)]
 OAuth = Annotated[OAuthService, Depends(_oauth)]
 Admin = Annotated[AdminService, Depends(_admin)]

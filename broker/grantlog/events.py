@@ -44,6 +44,8 @@ class EventType(StrEnum):
     RESILIENCE_SIGNALS = "resilience.signals"
     RESILIENCE_DETECTED = "resilience.detected"
     AGENT_RELEASED = "agent.released"
+    API_KEY_REVOKED = "api_key.revoked"
+    API_KEY_ROTATED = "api_key.rotated"
 
 
 def canonical_json(value: Any) -> bytes:

@@ -124,6 +124,8 @@ _ACTIVITY = {
     "list.mode_changed": (3, "Update"),
     "agent.suspended": (3, "Update"),
     "agent.reinstated": (3, "Update"),
+    "api_key.rotated": (3, "Update"),
+    "api_key.revoked": (4, "Delete"),
     "token.revoked": (4, "Delete"),
     "grant.revoked": (4, "Delete"),
     "list.entry_removed": (4, "Delete"),

@@ -40,6 +40,7 @@ app.add_typer(manage_cli.agents_app, name="agents")
 app.add_typer(manage_cli.users_app, name="users")
 app.add_typer(manage_cli.auditors_app, name="auditors")
 app.add_typer(manage_cli.grants_app, name="grants")
+app.add_typer(manage_cli.api_keys_app, name="api-keys")
 err = Console(stderr=True)
 
 

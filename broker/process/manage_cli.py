@@ -1,4 +1,4 @@
-"""`discretion agents|users|auditors|grants`: the operator's getting-started path without curl.
+"""`discretion agents|users|auditors|grants|api-keys`: the operator's getting-started path without curl.
 
 These commands work on the database named by the DISCRETION_* settings, like `admin create-key`
 (no running broker or admin key is needed); each action is recorded in the grant log with the
@@ -20,11 +20,13 @@ from discretion_sdk import generate_key, public_jwks, save_private_key
 from rich.console import Console
 from rich.table import Table
 
+from broker.api.key_routes import ApiKeyOut
 from broker.api.schemas import AgentOut, GrantOut
 from broker.context import ServiceContext
 from broker.errors import BrokerError
 from broker.services.admin import AdminService
 from broker.services.me import MeService
+from broker.services.principals import KeyService, Role
 from broker.settings import Settings
 from broker.storage import console_reads as queries
 from broker.storage import principals
@@ -39,6 +41,9 @@ agents_app = typer.Typer(help="Register and list agents (holders and requesters)
 users_app = typer.Typer(help="Create and list users (an API key is shown once).", no_args_is_help=True)
 auditors_app = typer.Typer(help="Create and list auditors.", no_args_is_help=True)
 grants_app = typer.Typer(help="Create, list and revoke a user's grants.", no_args_is_help=True)
+api_keys_app = typer.Typer(
+    help="List, revoke and rotate the API keys of users, auditors and admins.", no_args_is_help=True
+)
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
@@ -370,3 +375,80 @@ def revoke_grant(
         _print_json(grant.model_dump())
     else:
         out.print(_grant_table([grant]))
+
+
+# -- API keys -----------------------------------------------------------------------------------
+
+
+def _key_table(keys: list[ApiKeyOut]) -> Table:
+    table = _table("key id", "role", "principal", "label", "created (UTC)", "last used (UTC)", "state")
+    for key in keys:
+        state = "live" if key.revoked_at is None else f"revoked {_when(key.revoked_at)}"
+        table.add_row(
+            key.key_id,
+            key.role,
+            key.principal,
+            key.label or "",
+            _when(key.created_at),
+            _when(key.last_used_at),
+            state,
+        )
+    return table
+
+
+@api_keys_app.command("list")
+def list_api_keys(
+    role: Annotated[Role | None, typer.Option(help="Only keys of this role.")] = None,
+    user_id: Annotated[str | None, typer.Option("--user", help="Only this user's keys.")] = None,
+    principal: Annotated[
+        str | None, typer.Option(help="Only keys of this principal (auditor id, admin label).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """API keys, newest first: ids, labels, times and state; never a secret or a hash."""
+    with _context() as ctx:
+        if user_id is not None:
+            role, principal = Role.USER, _user(ctx, user_id).ref
+        keys = [ApiKeyOut.of(k) for k in KeyService(ctx).list_for(role=role, principal=principal)]
+    if as_json:
+        _print_json([k.model_dump() for k in keys])
+    else:
+        out.print(_key_table(keys))
+
+
+@api_keys_app.command("revoke")
+def revoke_api_key(
+    key_id: Annotated[str, typer.Argument(help="The key id (the 16 hex digits after dsc_xxx_).")],
+    as_json: JsonOption = False,
+) -> None:
+    """Revoke an API key at once; the console sessions opened with it end too."""
+    with _context() as ctx:
+        key = ApiKeyOut.of(_run(lambda: KeyService(ctx).revoke(None, key_id, by=ADMIN)))
+    if as_json:
+        _print_json(key.model_dump())
+    else:
+        out.print(_key_table([key]))
+
+
+@api_keys_app.command("rotate")
+def rotate_api_key(
+    key_id: Annotated[str, typer.Argument(help="The key id to replace.")],
+    label: Annotated[str | None, typer.Option(help="Label of the new key (default: the old one's).")] = None,
+    key_file: Annotated[Path | None, typer.Option(help="Write the new key to this new file (mode 0600).")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Replace an API key: the old one stops working at once; the new one is shown once (alone on
+    the last line) or written to --key-file."""
+    _refuse_existing(key_file)
+    with _context() as ctx:
+        created, secret = _run(lambda: KeyService(ctx).rotate(None, key_id, by=ADMIN, label=label))
+    shown = {"key": ApiKeyOut.of(created).model_dump(), "replaces": key_id}
+    if key_file is not None:
+        _write_secret(key_file, secret)
+    if as_json:
+        _print_json(shown if key_file is not None else {**shown, "api_key": secret})
+    elif key_file is not None:
+        typer.echo(f"key {key_id} replaced by {created.key_id}; new API key written to {key_file} (mode 0600)")
+    else:
+        typer.echo(f"key {key_id} replaced by {created.key_id}; new API key (store it now, it is not shown again):")
+        typer.echo(secret)

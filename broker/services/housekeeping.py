@@ -20,6 +20,7 @@ import logging
 from broker.context import ServiceContext
 from broker.oauth.endpoint import FEED_EXPIRY_GRACE
 from broker.periodic import PeriodicThread
+from broker.services.principals import prune_sign_in_state
 from broker.storage import tokens as token_store
 
 log = logging.getLogger(__name__)
@@ -58,5 +59,6 @@ class Pruner(PeriodicThread):
 
 def _prune_and_report(ctx: ServiceContext) -> None:
     tokens, entries = prune(ctx)
+    prune_sign_in_state(ctx)  # ended console sessions and failure windows: bounded tables stay small
     if tokens or entries:
         log.info("pruned %d expired tokens and %d feed entries", tokens, entries)

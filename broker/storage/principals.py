@@ -10,10 +10,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from broker.storage import fast
-from broker.storage.schema import api_keys, auditors, users
+from broker.storage.schema import api_keys, auditors, console_sessions, users
 from policy import ListMode
 
 _PREFIX = "dsc"
@@ -59,35 +59,145 @@ def _hash(secret: str) -> bytes:
     return hashlib.sha256(secret.encode()).digest()
 
 
-def create_api_key(conn: Connection, role: Role, principal: str, now: float) -> str:
+@dataclass(frozen=True, slots=True)
+class ApiKeyInfo:
+    """What may be shown about an API key: never its secret or its hash."""
+
+    key_id: str
+    role: Role
+    principal: str
+    label: str | None
+    created_at: float
+    last_used_at: float | None
+    revoked_at: float | None
+
+
+_KEY_ID_CHARS = frozenset("0123456789abcdef")
+KEY_ID_LENGTH = 16
+
+
+def create_api_key(
+    conn: Connection, role: Role, principal: str, now: float, *, label: str | None = None
+) -> str:
     """Store a new key (hashed) and return it; this is the only time it is visible."""
-    key_id = secrets.token_hex(8)
+    return new_api_key(conn, role, principal, now, label=label)[1]
+
+
+def new_api_key(
+    conn: Connection, role: Role, principal: str, now: float, *, label: str | None = None
+) -> tuple[str, str]:
+    """Store a new key (hashed); returns its id and the key, which is visible only now."""
+    key_id = secrets.token_hex(KEY_ID_LENGTH // 2)
     secret = secrets.token_urlsafe(32)
     conn.execute(
         insert(api_keys).values(
-            key_id=key_id, secret_hash=_hash(secret), role=str(role), principal=principal, created_at=now
+            key_id=key_id,
+            secret_hash=_hash(secret),
+            role=str(role),
+            principal=principal,
+            created_at=now,
+            label=label,
         )
     )
-    return f"{_PREFIX}_{role.value[:3]}_{key_id}.{secret}"
+    return key_id, f"{_PREFIX}_{role.value[:3]}_{key_id}.{secret}"
 
 
-def authenticate_api_key(conn: Connection, presented: str) -> Principal | None:
-    """The principal of a valid, unrevoked key, or None; compares in constant time."""
-    head, _, secret = presented.partition(".")
+def presented_key_id(presented: str) -> str:
+    """The key id of a presented key if it is well formed (16 lowercase hex digits), else ''."""
+    head = presented.partition(".")[0]
     parts = head.split("_")
-    key_id = parts[2] if len(parts) == 3 and parts[0] == _PREFIX else ""
+    if len(parts) != 3 or parts[0] != _PREFIX:
+        return ""
+    key_id = parts[2]
+    return key_id if len(key_id) == KEY_ID_LENGTH and set(key_id) <= _KEY_ID_CHARS else ""
+
+
+def check_api_key(conn: Connection, presented: str) -> tuple[Principal, float | None] | None:
+    """The principal of a valid, unrevoked key and when it was last used, or None; compares in
+    constant time, and a miss on the key id costs the same as a wrong secret."""
+    secret = presented.partition(".")[2]
+    key_id = presented_key_id(presented)
     row = None
     if key_id and secret:
         row = conn.execute(
             select(
-                api_keys.c.secret_hash, api_keys.c.role, api_keys.c.principal, api_keys.c.revoked_at
+                api_keys.c.secret_hash,
+                api_keys.c.role,
+                api_keys.c.principal,
+                api_keys.c.revoked_at,
+                api_keys.c.last_used_at,
             ).where(api_keys.c.key_id == key_id)
         ).first()
     expected = row.secret_hash if row is not None else _DUMMY_HASH
     matches = hmac.compare_digest(expected, _hash(secret))
     if row is None or not matches or row.revoked_at is not None:
         return None
-    return Principal(role=Role(row.role), principal=row.principal, key_id=key_id)
+    return Principal(role=Role(row.role), principal=row.principal, key_id=key_id), row.last_used_at
+
+
+def authenticate_api_key(conn: Connection, presented: str) -> Principal | None:
+    """The principal of a valid, unrevoked key, or None; compares in constant time."""
+    checked = check_api_key(conn, presented)
+    return None if checked is None else checked[0]
+
+
+def touch_api_key(conn: Connection, key_id: str, now: float) -> None:
+    """Record that a key was just used."""
+    conn.execute(update(api_keys).where(api_keys.c.key_id == key_id).values(last_used_at=now))
+
+
+_INFO_COLUMNS = (
+    api_keys.c.key_id,
+    api_keys.c.role,
+    api_keys.c.principal,
+    api_keys.c.label,
+    api_keys.c.created_at,
+    api_keys.c.last_used_at,
+    api_keys.c.revoked_at,
+)
+
+
+def _info(row: Any) -> ApiKeyInfo:
+    return ApiKeyInfo(
+        key_id=row.key_id,
+        role=Role(row.role),
+        principal=row.principal,
+        label=row.label,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def get_api_key(conn: Connection, key_id: str) -> ApiKeyInfo | None:
+    """One key's public facts, by id."""
+    row = conn.execute(select(*_INFO_COLUMNS).where(api_keys.c.key_id == key_id)).first()
+    return None if row is None else _info(row)
+
+
+def list_api_keys(
+    conn: Connection, *, role: Role | None = None, principal: str | None = None, limit: int = 500
+) -> list[ApiKeyInfo]:
+    """Keys (live and revoked), newest first, optionally those of one role and principal."""
+    query = select(*_INFO_COLUMNS)
+    if role is not None:
+        query = query.where(api_keys.c.role == str(role))
+    if principal is not None:
+        query = query.where(api_keys.c.principal == principal)
+    query = query.order_by(api_keys.c.created_at.desc(), api_keys.c.key_id).limit(limit)
+    return [_info(row) for row in conn.execute(query)]
+
+
+def revoke_api_key(conn: Connection, key_id: str, now: float) -> bool:
+    """Revoke a live key and end its console sessions; False when it was not live (already
+    revoked by a concurrent call, or unknown): the conditional update is the one arbiter."""
+    result = conn.execute(
+        update(api_keys)
+        .where(api_keys.c.key_id == key_id, api_keys.c.revoked_at.is_(None))
+        .values(revoked_at=now)
+    )
+    conn.execute(delete(console_sessions).where(console_sessions.c.key_id == key_id))
+    return result.rowcount == 1
 
 
 def _user(row: Any) -> UserRecord:

@@ -84,6 +84,29 @@ api_keys = Table(
     Column("principal", String(40), nullable=False),
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float),
+    Column("label", String(64)),
+    Column("last_used_at", Float),
+)
+
+# Console sessions, one row per signed-in browser: the cookie names the row by its random id (only
+# its SHA-256 is stored), so signing out or losing the key ends the session on every replica.
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("sid_hash", LargeBinary(32), primary_key=True),
+    Column("key_id", String(40), nullable=False, index=True),
+    Column("created_at", Float, nullable=False),
+    Column("expires_at", Float, nullable=False),
+)
+
+# Failed sign-ins per bucket (a hash of the key id, or of the source address), in fixed windows.
+# The bucket space is fixed, so unauthenticated noise cannot grow this table past its size.
+sign_in_failures = Table(
+    "sign_in_failures",
+    metadata,
+    Column("bucket", Integer, primary_key=True, autoincrement=False),
+    Column("window_start", Float, nullable=False),
+    Column("failures", Integer, nullable=False),
 )
 
 grants = Table(

@@ -13,7 +13,7 @@ from fastapi.staticfiles import StaticFiles
 
 from broker.oauth.signing_keys import load_key_encryption_key
 from broker.settings import Settings
-from broker.web import routes_admin, routes_audit, routes_resilience, routes_session, routes_user
+from broker.web import routes_admin, routes_audit, routes_keys, routes_resilience, routes_session, routes_user
 from broker.web.console import (
     PREFIX,
     BadForm,
@@ -64,7 +64,7 @@ def install(app: FastAPI, settings: Settings) -> None:
     """Mount the console under /console with its static files, headers and error pages."""
     codec = SessionCodec(load_key_encryption_key(settings), secure=settings.issuer.startswith("https://"))
     app.state.console = Console(codec, settings.issuer)
-    for module in (routes_session, routes_user, routes_audit, routes_admin, routes_resilience):
+    for module in (routes_session, routes_user, routes_audit, routes_admin, routes_resilience, routes_keys):
         app.include_router(module.router)
     app.mount(
         PREFIX + "/static", StaticFiles(directory=Path(__file__).parent / "static"), name="console-static"

@@ -14,7 +14,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from broker.services.principals import Role
+from broker.services.principals import Role, session_owner
 from broker.web.sessions import ABSOLUTE_SECONDS, IDLE_SECONDS, Session, SessionCodec
 
 PREFIX = "/console"
@@ -29,6 +29,7 @@ CSP = (
 )
 NOTICES = {
     "signed_out": "You are signed out.",
+    "key_revoked": "The API key is revoked; its console sessions are ended.",
     "grant_created": "The grant is in force.",
     "grant_revoked": "The grant is revoked, and every token issued under it.",
     "entry_added": "Added. Live tokens that the list now refuses are revoked.",
@@ -121,12 +122,13 @@ def current_visitor(request: Request) -> Visitor | None:
     session = state.codec.decode(request.cookies.get(state.codec.cookie_name), now(request))
     if session is None:
         return None
-    # Re-checked on every request: a revoked key ends its sessions at once.
-    key = request.app.state.console_reads.key_state(session.key_id)
-    if key is None or key.revoked:
+    # The session's row and its key are read on every request, through the store (so on every
+    # replica): signing out, or revoking or rotating the key, ends the session at once.
+    owner = session_owner(request.app.state.ctx, session.sid, session.key_id)
+    if owner is None:
         return None
     return Visitor(
-        session=session, role=Role(key.role), principal=key.principal, csrf=state.codec.csrf_token(session)
+        session=session, role=Role(owner.role), principal=owner.principal, csrf=state.codec.csrf_token(session)
     )
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from broker.services.principals import Role, authenticate
+from broker.services.principals import Role, SignInThrottled, authenticate, end_session, open_session
+from broker.web.sessions import ABSOLUTE_SECONDS
 from broker.web.console import (
     PREFIX,
     BadForm,
@@ -20,6 +21,13 @@ from broker.web.console import (
 )
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+
+def source_address(request: Request) -> str:
+    """The caller's address as the server saw it (behind a trusted proxy, the forwarded one)."""
+    return request.client.host if request.client is not None else "unknown"
+
+
 HOMES = {Role.USER: "/grants", Role.AUDITOR: "/audit", Role.ADMIN: "/admin/agents"}
 MAX_KEY = 200
 
@@ -75,12 +83,21 @@ async def signin(request: Request) -> Response:
         raise BadForm()
     presented = (fields.get("api_key") or [""])[0].strip()
     principal = None
-    if presented and len(presented) <= MAX_KEY:
-        principal = authenticate(request.app.state.ctx, presented)
+    ctx = request.app.state.ctx
+    try:
+        # An empty or oversized key is a failure like any other: it counts against the address.
+        principal = authenticate(ctx, presented[:MAX_KEY + 1], source=source_address(request))
+    except SignInThrottled as exc:
+        response = _signin_page(
+            request, status=429, error="Too many failed sign-ins. Wait a few minutes and try again."
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     if principal is None:
         # The same answer for an unknown key id and a wrong secret; the key is never echoed.
         return _signin_page(request, status=401, error="That API key is not valid.")
-    _, cookie = codec.issue(principal.key_id, now(request))
+    session, cookie = codec.issue(principal.key_id, now(request))
+    open_session(ctx, session.sid, principal.key_id, expires_at=session.issued_at + ABSOLUTE_SECONDS)
     response = RedirectResponse(PREFIX + HOMES[principal.role], status_code=303)
     set_session_cookie(request, response, cookie)
     response.delete_cookie(
@@ -99,6 +116,8 @@ async def signout(request: Request) -> Response:
         token = fields.get("csrf", [""])
         if not same_origin(request) or len(token) != 1 or not codec.check_csrf(visitor.session, token[0]):
             raise BadForm()
+        # Deleted from the store, not only from this browser: a copy of the cookie dies with it.
+        end_session(request.app.state.ctx, visitor.session.sid)
     response = RedirectResponse(PREFIX + "/signin?notice=signed_out", status_code=303)
     response.delete_cookie(codec.cookie_name, path="/", secure=codec.secure, httponly=True, samesite="strict")
     return response
