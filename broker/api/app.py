@@ -11,8 +11,15 @@ from cryptography.exceptions import InvalidTag
 from fastapi import FastAPI, Request, Response
 from starlette.types import Receive, Scope, Send
 
-from broker.api import admin_routes, audit_routes, disclose_routes, me_routes, oauth_routes, resilience_routes
-from broker.api import key_routes
+from broker.api import (
+    admin_routes,
+    audit_routes,
+    disclose_routes,
+    key_routes,
+    me_routes,
+    oauth_routes,
+    resilience_routes,
+)
 from broker.api.docs_pages import install_docs_pages
 from broker.api.errors import install_error_handlers
 from broker.api.limits import BodySizeLimit

@@ -434,7 +434,9 @@ def revoke_api_key(
 def rotate_api_key(
     key_id: Annotated[str, typer.Argument(help="The key id to replace.")],
     label: Annotated[str | None, typer.Option(help="Label of the new key (default: the old one's).")] = None,
-    key_file: Annotated[Path | None, typer.Option(help="Write the new key to this new file (mode 0600).")] = None,
+    key_file: Annotated[
+        Path | None, typer.Option(help="Write the new key to this new file (mode 0600).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Replace an API key: the old one stops working at once; the new one is shown once (alone on
@@ -448,7 +450,11 @@ def rotate_api_key(
     if as_json:
         _print_json(shown if key_file is not None else {**shown, "api_key": secret})
     elif key_file is not None:
-        typer.echo(f"key {key_id} replaced by {created.key_id}; new API key written to {key_file} (mode 0600)")
+        typer.echo(
+            f"key {key_id} replaced by {created.key_id}; new API key written to {key_file} (mode 0600)"
+        )
     else:
-        typer.echo(f"key {key_id} replaced by {created.key_id}; new API key (store it now, it is not shown again):")
+        typer.echo(
+            f"key {key_id} replaced by {created.key_id}; new API key (store it now, it is not shown again):"
+        )
         typer.echo(secret)

@@ -81,4 +81,6 @@ def record_failure(conn: Connection, buckets: list[int], *, now: float, window: 
 
 def prune(conn: Connection, *, now: float, window: float) -> int:
     """Delete counters whose window has ended; returns how many."""
-    return conn.execute(delete(sign_in_failures).where(sign_in_failures.c.window_start <= now - window)).rowcount
+    return conn.execute(
+        delete(sign_in_failures).where(sign_in_failures.c.window_start <= now - window)
+    ).rowcount

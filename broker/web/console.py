@@ -128,7 +128,10 @@ def current_visitor(request: Request) -> Visitor | None:
     if owner is None:
         return None
     return Visitor(
-        session=session, role=Role(owner.role), principal=owner.principal, csrf=state.codec.csrf_token(session)
+        session=session,
+        role=Role(owner.role),
+        principal=owner.principal,
+        csrf=state.codec.csrf_token(session),
     )
 
 

@@ -35,7 +35,9 @@ def _keys(request: Request) -> KeyService:
     return KeyService(request.app.state.ctx)
 
 
-def _keys_page(request: Request, visitor: Visitor, *, status: int = 200, error: str | None = None) -> Response:
+def _keys_page(
+    request: Request, visitor: Visitor, *, status: int = 200, error: str | None = None
+) -> Response:
     keys = _keys(request).list_keys(_caller(visitor), everyone=visitor.role is Role.ADMIN)
     return page(
         request, "keys.html", visitor, status=status, error=error, keys=keys, own_key=visitor.session.key_id

@@ -6,7 +6,6 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from broker.services.principals import Role, SignInThrottled, authenticate, end_session, open_session
-from broker.web.sessions import ABSOLUTE_SECONDS
 from broker.web.console import (
     PREFIX,
     BadForm,
@@ -19,6 +18,7 @@ from broker.web.console import (
     same_origin,
     set_session_cookie,
 )
+from broker.web.sessions import ABSOLUTE_SECONDS
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -86,13 +86,15 @@ async def signin(request: Request) -> Response:
     ctx = request.app.state.ctx
     try:
         # An empty or oversized key is a failure like any other: it counts against the address.
-        principal = authenticate(ctx, presented[:MAX_KEY + 1], source=source_address(request))
+        principal = authenticate(
+            ctx, presented if len(presented) <= MAX_KEY else "", source=source_address(request)
+        )
     except SignInThrottled as exc:
-        response = _signin_page(
+        throttled = _signin_page(
             request, status=429, error="Too many failed sign-ins. Wait a few minutes and try again."
         )
-        response.headers["Retry-After"] = str(exc.retry_after)
-        return response
+        throttled.headers["Retry-After"] = str(exc.retry_after)
+        return throttled
     if principal is None:
         # The same answer for an unknown key id and a wrong secret; the key is never echoed.
         return _signin_page(request, status=401, error="That API key is not valid.")

@@ -27,7 +27,8 @@ def test_a_user_lists_its_own_keys_with_times_and_no_secret(
     (item,) = listed.json()["keys"]
     assert item["key_id"] == _key_id(key)
     assert item["role"] == "user"
-    assert item["revoked_at"] is None and item["label"] is None
+    assert item["revoked_at"] is None
+    assert item["label"] is None
     assert item["last_used_at"] == clock.now  # this very request
     assert item["created_at"] == clock.now - 5
 
@@ -59,7 +60,8 @@ def test_rotate_keeps_role_principal_and_label_and_revokes_the_old_key(
     assert first.status_code == 200, first.text
     body = first.json()
     assert body["replaces"] == _key_id(key)
-    assert body["key"]["label"] == "phone" and body["key"]["role"] == "user"
+    assert body["key"]["label"] == "phone"
+    assert body["key"]["role"] == "user"
     assert body["api_key"].startswith(f"dsc_use_{body['key']['key_id']}.")
     second = client.post(f"/v1/api-keys/{body['key']['key_id']}/rotate", headers=auth(body["api_key"]))
     assert second.json()["key"]["label"] == "phone"  # kept when none is given

@@ -34,11 +34,13 @@ def test_list_shows_ids_and_state_never_secrets(runner: CliRunner) -> None:
     listed = run(runner, "api-keys", "list", "--json")
     assert {k["role"] for k in listed} == {"user", "auditor"}
     text = json.dumps(listed)
-    assert user["api_key"].split(".")[1] not in text and auditor["api_key"].split(".")[1] not in text
+    assert user["api_key"].split(".")[1] not in text
+    assert auditor["api_key"].split(".")[1] not in text
     only_alice = run(runner, "api-keys", "list", "--user", "alice", "--json")
     assert [k["key_id"] for k in only_alice] == [user["api_key"].split(".")[0].split("_")[2]]
     table = run(runner, "api-keys", "list").output
-    assert "live" in table and user["api_key"].split(".")[1] not in table
+    assert "live" in table
+    assert user["api_key"].split(".")[1] not in table
 
 
 def test_revoke_then_revoke_again_is_refused(runner: CliRunner) -> None:
@@ -55,9 +57,12 @@ def test_rotate_writes_the_new_key_0600_and_the_old_one_is_revoked(runner: CliRu
     user = run(runner, "users", "create", "alice", "--json")
     key_id = user["api_key"].split(".")[0].split("_")[2]
     key_file = tmp_path / "alice.key"
-    shown = run(runner, "api-keys", "rotate", key_id, "--label", "laptop", "--key-file", str(key_file), "--json")
+    shown = run(
+        runner, "api-keys", "rotate", key_id, "--label", "laptop", "--key-file", str(key_file), "--json"
+    )
     assert "api_key" not in shown
-    assert shown["replaces"] == key_id and shown["key"]["label"] == "laptop"
+    assert shown["replaces"] == key_id
+    assert shown["key"]["label"] == "laptop"
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     new_key = key_file.read_text().strip()
     assert new_key.startswith(f"dsc_use_{shown['key']['key_id']}.")
