@@ -16,6 +16,7 @@ ADMIN_ONLY = {"none": 401, "user": 403, "other_user": 403, "auditor": 403, "admi
 USER_ONLY = {"none": 401, "user": "ok", "other_user": "ok", "auditor": 403, "admin": 403, "agent": 401}
 AUDITOR_ONLY = {"none": 401, "user": 403, "other_user": 403, "auditor": "ok", "admin": 403, "agent": 401}
 ADMIN_OR_AUDITOR = {"none": 401, "user": 403, "other_user": 403, "auditor": "ok", "admin": "ok", "agent": 401}
+ANY_KEY = {"none": 401, "user": "ok", "other_user": "ok", "auditor": "ok", "admin": "ok", "agent": 401}
 AGENT_ONLY = {"none": 401, "user": 401, "other_user": 401, "auditor": 401, "admin": 401, "agent": "ok"}
 
 MATRIX: dict[tuple[str, str], dict[str, int | str]] = {
@@ -47,6 +48,10 @@ MATRIX: dict[tuple[str, str], dict[str, int | str]] = {
     ("GET", "/v1/audit/export"): AUDITOR_ONLY,
     ("GET", "/v1/audit/decisions/{jti}"): AUDITOR_ONLY,
     ("GET", "/v1/audit/events/{seq}/decision"): AUDITOR_ONLY,
+    # Every key manages its own principal's keys (another's answer 404, past authorization).
+    ("GET", "/v1/api-keys"): ANY_KEY,
+    ("POST", "/v1/api-keys/{key_id}/revoke"): ANY_KEY,
+    ("POST", "/v1/api-keys/{key_id}/rotate"): ANY_KEY,
     ("GET", "/v1/revocations"): AGENT_ONLY,
     ("POST", "/v1/disclose"): AGENT_ONLY,
 }
@@ -79,7 +84,7 @@ def test_authorization_matrix(world: World, method: str, path: str) -> None:
         "auditor": auth(auditor["api_key"]),
         "admin": auth(world.admin_key),
     }
-    url = path.format(client_id="no-such-agent", grant_id="g_none", entry_id="e_none", jti="none", seq=1)
+    url = path.format(client_id="no-such-agent", grant_id="g_none", entry_id="e_none", jti="none", seq=1, key_id="0" * 16)
     for caller in CALLERS:
         if caller == "agent":
             headers = {"Authorization": f"Bearer {world.calendar.assertion(ISSUER, now=world.clock.now)}"}
