@@ -84,7 +84,9 @@ def test_authorization_matrix(world: World, method: str, path: str) -> None:
         "auditor": auth(auditor["api_key"]),
         "admin": auth(world.admin_key),
     }
-    url = path.format(client_id="no-such-agent", grant_id="g_none", entry_id="e_none", jti="none", seq=1, key_id="0" * 16)
+    url = path.format(
+        client_id="no-such-agent", grant_id="g_none", entry_id="e_none", jti="none", seq=1, key_id="0" * 16
+    )
     for caller in CALLERS:
         if caller == "agent":
             headers = {"Authorization": f"Bearer {world.calendar.assertion(ISSUER, now=world.clock.now)}"}
