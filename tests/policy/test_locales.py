@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import importlib.resources
+import json
 
 import pytest
 
@@ -58,9 +58,11 @@ def test_group_files_name_their_source_and_date() -> None:
         data = json.loads(importlib.resources.files("policy.data").joinpath(name).read_text("utf-8"))
         assert data["source"].startswith("https://")
         assert len(data["as_of"]) == 10
-        assert data["members"] and all(m in locales._tables().countries for m in data["members"])
+        assert data["members"]
+        assert all(m in locales._tables().countries for m in data["members"])
     source, date = locales.data_source()
-    assert "pycountry" in source and len(date) == 10
+    assert "pycountry" in source
+    assert len(date) == 10
 
 
 @pytest.mark.parametrize(

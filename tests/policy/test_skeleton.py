@@ -92,7 +92,9 @@ def test_a_legal_suffix_does_not_change_a_name(name: str, suffix: str, punctuati
 @given(
     name=st.text(alphabet=st.characters(codec="ascii", categories=("L",)), min_size=2, max_size=12),
     at=st.integers(1, 11),
-    invisible=st.sampled_from(["\u200d", "\u200c", "\u200b", "\u2060", "\ufeff", "\u00ad", "\u200e", "\ufe0f"]),
+    invisible=st.sampled_from(
+        ["\u200d", "\u200c", "\u200b", "\u2060", "\ufeff", "\u00ad", "\u200e", "\ufe0f"]
+    ),
 )
 def test_invisible_characters_do_not_change_a_name(name: str, at: int, invisible: str) -> None:
     at = min(at, len(name) - 1)

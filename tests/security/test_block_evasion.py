@@ -106,7 +106,7 @@ def test_block_typed_as_a_spelled_variant_resolves_to_the_organization(world: Wo
 def test_block_on_a_name_nobody_registered_warns_suggests_and_still_covers_it_later(world: World) -> None:
     _adcorp(world)
     body = world.block("organization", "AdCorpp")
-    assert body["warnings"] and "no registered organization" in body["warnings"][0]
+    assert "no registered organization" in body["warnings"][0]
     assert [s["id"] for s in body["suggestions"]] == ["adcorp"]
     # An organization registered later under a spelling of that name is covered by the kept entry.
     late = TestAgent("late-agent", "AdCorpp GmbH", "US")
