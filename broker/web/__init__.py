@@ -5,11 +5,15 @@
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException
 
 from broker.oauth.signing_keys import load_key_encryption_key
 from broker.settings import Settings
@@ -21,10 +25,14 @@ from broker.web.console import (
     NotYours,
     SecurityHeaders,
     SignInNeeded,
+    Visitor,
     console,
+    current_visitor,
     page,
 )
 from broker.web.sessions import SessionCodec
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 async def _sign_in_needed(request: Request, exc: Exception) -> Response:
@@ -37,26 +45,74 @@ async def _sign_in_needed(request: Request, exc: Exception) -> Response:
     return response
 
 
+def _visitor_or_none(request: Request) -> Visitor | None:
+    # An error page keeps the navigation of whoever is signed in; if even that cannot be read
+    # (the store is down), it is shown without.
+    try:
+        return current_visitor(request)
+    except Exception:
+        return None
+
+
+def _error_page(request: Request, status: int, title: str, message: str) -> Response:
+    return page(request, "error.html", _visitor_or_none(request), status=status, title=title, message=message)
+
+
 async def _not_yours(request: Request, exc: Exception) -> Response:
-    return page(
-        request,
-        "error.html",
-        None,
-        status=403,
-        title="Not for this key",
-        message="This page belongs to another role. Sign in with a key that has it.",
+    return _error_page(
+        request, 403, "Not for this key", "This page belongs to another role. Sign in with a key that has it."
     )
 
 
 async def _bad_form(request: Request, exc: Exception) -> Response:
-    return page(
+    return _error_page(
         request,
-        "error.html",
-        None,
-        status=403,
-        title="Form refused",
-        message="This form did not come from your console session (it may have expired). "
+        403,
+        "Form refused",
+        "This form did not come from your console session (it may have expired). "
         "Reload the page and try again.",
+    )
+
+
+_HTTP_TITLES = {
+    404: ("Not found", "There is no such page in the console."),
+    405: ("Not allowed", "This page cannot be used that way."),
+}
+
+
+def _console_path(request: Request) -> bool:
+    path = request.url.path
+    return (path == PREFIX or path.startswith(PREFIX + "/")) and not path.startswith(PREFIX + "/static/")
+
+
+def _console_first(app: FastAPI, exc_class: type[Exception], handler: Handler) -> None:
+    """Answer `exc_class` under /console with a console page; elsewhere as before (JSON)."""
+    previous = app.exception_handlers.get(exc_class)
+
+    async def either(request: Request, exc: Exception) -> Response:
+        if _console_path(request) or previous is None:
+            return await handler(request, exc)
+        answer = previous(request, exc)
+        return await answer if inspect.isawaitable(answer) else answer
+
+    app.add_exception_handler(exc_class, either)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    title, message = _HTTP_TITLES.get(exc.status_code, ("Request refused", "The console could not do that."))
+    response = _error_page(request, exc.status_code, title, message)
+    for name, value in (exc.headers or {}).items():
+        response.headers[name] = value
+    return response
+
+
+async def _invalid(request: Request, exc: Exception) -> Response:
+    return _error_page(
+        request,
+        422,
+        "Request refused",
+        "Something in the address is not valid here (a number out of range?).",
     )
 
 
@@ -72,4 +128,6 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.add_exception_handler(SignInNeeded, _sign_in_needed)
     app.add_exception_handler(NotYours, _not_yours)
     app.add_exception_handler(BadForm, _bad_form)
+    _console_first(app, HTTPException, _http_error)
+    _console_first(app, RequestValidationError, _invalid)
     app.add_middleware(SecurityHeaders)
