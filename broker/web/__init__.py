@@ -6,14 +6,11 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException
 
 from broker.oauth.signing_keys import load_key_encryption_key
 from broker.settings import Settings
@@ -31,8 +28,6 @@ from broker.web.console import (
     page,
 )
 from broker.web.sessions import SessionCodec
-
-Handler = Callable[[Request, Exception], Awaitable[Response]]
 
 
 async def _sign_in_needed(request: Request, exc: Exception) -> Response:
@@ -74,10 +69,15 @@ async def _bad_form(request: Request, exc: Exception) -> Response:
     )
 
 
-_HTTP_TITLES = {
+# What a console error page says, by status; the API's JSON answer is still made first, so that
+# whatever it logs (an unexpected error's traceback, a database outage) is logged the same way.
+_PAGES = {
     404: ("Not found", "There is no such page in the console."),
     405: ("Not allowed", "This page cannot be used that way."),
+    422: ("Request refused", "Something in the address is not valid here (a number out of range?)."),
+    503: ("Temporarily unavailable", "The broker cannot reach its database. Try again in a moment."),
 }
+_OTHER = ("Something went wrong", "The console could not do that. Try again, or go back.")
 
 
 def _console_path(request: Request) -> bool:
@@ -85,35 +85,26 @@ def _console_path(request: Request) -> bool:
     return (path == PREFIX or path.startswith(PREFIX + "/")) and not path.startswith(PREFIX + "/static/")
 
 
-def _console_first(app: FastAPI, exc_class: type[Exception], handler: Handler) -> None:
-    """Answer `exc_class` under /console with a console page; elsewhere as before (JSON)."""
+def _console_first(app: FastAPI, exc_class: type[Exception]) -> None:
+    """Answer `exc_class` under /console with a console page (with the navigation) of the status
+    the API's handler chose; elsewhere with the API's JSON, as before."""
     previous = app.exception_handlers.get(exc_class)
+    if previous is None:
+        return
 
     async def either(request: Request, exc: Exception) -> Response:
-        if _console_path(request) or previous is None:
-            return await handler(request, exc)
         answer = previous(request, exc)
-        return await answer if inspect.isawaitable(answer) else answer
+        response: Response = await answer if inspect.isawaitable(answer) else answer
+        if not _console_path(request):
+            return response
+        title, message = _PAGES.get(response.status_code, _OTHER)
+        html = _error_page(request, response.status_code, title, message)
+        for name in ("allow", "retry-after"):
+            if name in response.headers:
+                html.headers[name] = response.headers[name]
+        return html
 
     app.add_exception_handler(exc_class, either)
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)
-    title, message = _HTTP_TITLES.get(exc.status_code, ("Request refused", "The console could not do that."))
-    response = _error_page(request, exc.status_code, title, message)
-    for name, value in (exc.headers or {}).items():
-        response.headers[name] = value
-    return response
-
-
-async def _invalid(request: Request, exc: Exception) -> Response:
-    return _error_page(
-        request,
-        422,
-        "Request refused",
-        "Something in the address is not valid here (a number out of range?).",
-    )
 
 
 def install(app: FastAPI, settings: Settings) -> None:
@@ -125,9 +116,11 @@ def install(app: FastAPI, settings: Settings) -> None:
     app.mount(
         PREFIX + "/static", StaticFiles(directory=Path(__file__).parent / "static"), name="console-static"
     )
+    # Every error the API answers (not found, invalid, refused, database down, unexpected) becomes
+    # a console page under /console.
+    for exc_class in [k for k in app.exception_handlers if isinstance(k, type)]:
+        _console_first(app, exc_class)
     app.add_exception_handler(SignInNeeded, _sign_in_needed)
     app.add_exception_handler(NotYours, _not_yours)
     app.add_exception_handler(BadForm, _bad_form)
-    _console_first(app, HTTPException, _http_error)
-    _console_first(app, RequestValidationError, _invalid)
     app.add_middleware(SecurityHeaders)

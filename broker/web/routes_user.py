@@ -473,6 +473,10 @@ def _activity_row(event: dict[str, Any], names: Names) -> dict[str, Any]:
     inputs = details.get("inputs") or {}
     chain = [*inputs.get("chain", [])] or list(event.get("actors") or [])
     holder = inputs.get("holder") or details.get("holder")
+    resource = event.get("resource")
+    if not holder and resource in names.holders:
+        # Revocations and disclosures name the resource, not the holder: it is the resource's.
+        holder = names.holders[resource].client_id
     parties = list(
         dict.fromkeys(
             [*chain, *(inputs.get(k) for k in ("requester", "delegate", "holder") if inputs.get(k))]
@@ -489,7 +493,6 @@ def _activity_row(event: dict[str, Any], names: Names) -> dict[str, Any]:
     reasons = [*event.get("reasons", [])]
     if not reasons and details.get("reason"):
         reasons = [details["reason"]]
-    resource = event.get("resource")
     return {
         "seq": event["seq"],
         "time_ms": event["time_ms"],
@@ -497,7 +500,6 @@ def _activity_row(event: dict[str, Any], names: Names) -> dict[str, Any]:
         "chain": [(a, names.agent(a)) for a in chain],
         "holder": (holder, names.agent(holder)) if holder else None,
         "resource": resource,
-        "resource_holder": names.holder(resource) if resource and not holder else "",
         "scopes": event.get("scopes_granted") or event.get("scopes_requested") or [],
         "decision": event.get("decision"),
         "reasons": [(r, REASONS.get(r, r)) for r in reasons],
