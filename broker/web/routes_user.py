@@ -299,7 +299,13 @@ def _resolve(kind: EntryKind, value: str, names: Names) -> str:
 
 
 def _entry_warnings(
-    request: Request, user: UserRecord, names: Names, kind: EntryKind, normalized: str, effect: Effect
+    request: Request,
+    user: UserRecord,
+    names: Names,
+    kind: EntryKind,
+    value: str,
+    normalized: str,
+    effect: Effect,
 ) -> tuple[list[str], list[Alternative]]:
     """What a person should know before this entry is added: that it blocks the holder of their
     own data, or that it names no registered organization or agent (with close matches)."""
@@ -315,7 +321,7 @@ def _entry_warnings(
                 )
     if kind is EntryKind.ORGANIZATION and normalized not in names.organizations:
         warnings.append(
-            f"No registered agent belongs to an organization called “{normalized}”, so this entry "
+            f"No registered agent belongs to an organization called “{value}”, so this entry "
             "matches nobody today. Check the spelling."
         )
         alternatives = [
@@ -363,9 +369,14 @@ def add_entry(request: Request, form: UserForm) -> Response:
     except ValueError as exc:
         return _blocklist_page(request, visitor, status=422, error=str(exc))
     if not confirmed(form):
-        warnings, alternatives = _entry_warnings(request, user, names, kind, normalized, effect)
+        warnings, alternatives = _entry_warnings(request, user, names, kind, value, normalized, effect)
         if effect is Effect.BLOCK or warnings:
-            label = names.entry(kind, normalized)
+            # A registered party by its name; anything else as the person typed it.
+            label = (
+                value
+                if kind is EntryKind.ORGANIZATION and normalized not in names.organizations
+                else (names.entry(kind, normalized))
+            )
             verb = "Block" if effect is Effect.BLOCK else "Allow"
             consequence = (
                 "New requests that involve it are refused and live tokens to it are revoked at once."

@@ -256,6 +256,7 @@ def test_misspelt_organization_gets_a_warning_and_suggestions(page: Any, people:
     page.goto(f"{people.broker.url}/console/blocklist")
     page.get_by_label("Organization", exact=True).fill("AdTrak Inc")
     page.get_by_role("button", name="Add organization").click()
+    assert page.inner_text("h1") == "Block AdTrak Inc?"
     assert "matches nobody today" in page.inner_text(".warning")
     shot(page, "confirm_misspelt")
     page.get_by_role("button", name="Block AdTrack Inc. instead").click()
@@ -265,7 +266,7 @@ def test_misspelt_organization_gets_a_warning_and_suggestions(page: Any, people:
     page.get_by_label("Effect").select_option("allow")
     page.get_by_role("button", name="Add organization").click()
     assert "matches nobody today" in page.inner_text(".warning")
-    page.get_by_role("button", name="Allow nobody such gmbh").click()
+    page.get_by_role("button", name="Allow Nobody Such GmbH").click()
     assert len(people.lists(key)["entries"]) == 2
 
 
