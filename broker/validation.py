@@ -4,9 +4,11 @@ purposes."""
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
-import pycountry
+from discretion_wire.resource import MAX_RESOURCE_URI_LENGTH as MAX_RESOURCE_URI_LENGTH
+from discretion_wire.resource import normalize_resource
+
+from policy import locales
 
 # Patterns are used with fullmatch: "$" would let a trailing newline through.
 _CLIENT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -14,14 +16,10 @@ _ENTITY_TYPE = re.compile(r"[A-Z][A-Z0-9_]{0,39}")
 _PURPOSE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,63}")
 
 
-def normalize_locale(code: str) -> str:
-    """An ISO 3166-1 alpha-2 country or ISO 3166-2 subdivision code, upper-cased; ValueError otherwise."""
-    upper = code.strip().upper()
-    if re.fullmatch(r"[A-Z]{2}", upper) and pycountry.countries.get(alpha_2=upper) is not None:
-        return upper
-    if re.fullmatch(r"[A-Z]{2}-[A-Z0-9]{1,3}", upper) and pycountry.subdivisions.get(code=upper) is not None:  # type: ignore[no-untyped-call]
-        return upper
-    raise ValueError(f"{code!r} is not an ISO 3166-1 alpha-2 country or ISO 3166-2 subdivision code")
+def normalize_locale(code: str, *, groups_allowed: bool = False) -> str:
+    """An agent's locale (a country or subdivision) or, with `groups_allowed`, a list entry's (also a
+    group such as EU), in canonical form (policy.locales); ValueError naming the accepted forms."""
+    return locales.normalize(code, groups_allowed=groups_allowed)
 
 
 def check_client_id(client_id: str) -> str:
@@ -39,17 +37,13 @@ def check_purpose(purpose: str) -> str:
     return purpose
 
 
-MAX_RESOURCE_URI_LENGTH = 2048
 MAX_ENTITY_TYPES = 32
 
 
 def check_resource_uri(uri: str) -> str:
-    """A resource indicator is an absolute URI without a fragment (RFC 8707 section 2)."""
-    parts = urlsplit(uri)
-    too_long = len(uri) > MAX_RESOURCE_URI_LENGTH
-    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment or too_long:
-        raise ValueError("resource URIs must be absolute http(s) URIs without a fragment")
-    return uri
+    """A resource indicator (RFC 8707 section 2) in its canonical form (RFC 3986 section 6,
+    discretion_wire.resource): two spellings of one resource are one resource."""
+    return normalize_resource(uri)
 
 
 def check_entity_type(name: str) -> str:

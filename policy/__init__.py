@@ -16,9 +16,11 @@ from policy.parties import (
     ListMode,
     Party,
     Role,
+    canonical_agent,
     check_parties,
     normalize_organization,
 )
+from policy.skeleton import skeleton
 
 __all__ = [
     "MAX_DELEGATION_DEPTH",
@@ -40,6 +42,7 @@ __all__ = [
     "ScopeError",
     "TokenRequest",
     "all_covered",
+    "canonical_agent",
     "check_parties",
     "decide_exchange",
     "decide_token",
@@ -48,4 +51,5 @@ __all__ = [
     "normalize_organization",
     "parse_scope_string",
     "parse_scopes",
+    "skeleton",
 ]

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
+from policy import locales
 from policy.decision import Denial, Reason
 
 _SPACES = re.compile(r"\s+")
@@ -50,8 +51,15 @@ _REASON_BY_KIND = {
 }
 
 
+def canonical_agent(client_id: str) -> str:
+    """The form in which client ids are compared: they are ASCII, and "AD-Agent" is "ad-agent"."""
+    return client_id.lower()
+
+
 def normalize_organization(name: str) -> str:
-    """Fold an organization name so that case, width and spacing do not defeat a block."""
+    """The broker's former folding of free-text organization names (case, width, spacing), kept for
+    the migration that turned them into registered organizations; names now compare on
+    `policy.skeleton.skeleton`."""
     folded = _SPACES.sub(" ", unicodedata.normalize("NFKC", name).casefold()).strip()
     if not folded:
         raise ValueError("organization must not be empty")
@@ -60,18 +68,25 @@ def normalize_organization(name: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Party:
-    """An agent in a transaction, with the attributes an admin attested for it."""
+    """An agent in a transaction, with the attributes an admin attested for it.
+
+    `organizations` is every value an organization entry may name to cover this agent: its
+    organization's id, the ids of the organizations above it (a parent covers its subsidiaries) and
+    of those declared the same, and `name:<skeleton>` for each of their registered names and
+    domains. Empty means only `organization` itself."""
 
     client_id: str
     organization: str
     locale: str
     role: Role
     suspended: bool = False
+    organizations: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
 class ListEntry:
-    """One blocklist or allowlist entry; `value` is already normalized."""
+    """One blocklist or allowlist entry; `value` is already canonical: a lower-case client id, an
+    organization id or `name:<skeleton>`, or a normalized locale or group code."""
 
     entry_id: str
     kind: EntryKind
@@ -81,11 +96,11 @@ class ListEntry:
     def matches(self, party: Party) -> bool:
         """True when this entry applies to the party."""
         if self.kind is EntryKind.AGENT:
-            return party.client_id == self.value
+            return canonical_agent(party.client_id) == self.value
         if self.kind is EntryKind.ORGANIZATION:
-            return party.organization == self.value
-        # A country entry covers its subdivisions (ISO 3166-2 codes start with the country code).
-        return party.locale == self.value or party.locale.startswith(self.value + "-")
+            return self.value == party.organization or self.value in party.organizations
+        # A country covers its subdivisions and dependent territories; a group its members.
+        return locales.covers(self.value, party.locale)
 
 
 def check_parties(

@@ -11,7 +11,15 @@ from cryptography.exceptions import InvalidTag
 from fastapi import FastAPI, Request, Response
 from starlette.types import Receive, Scope, Send
 
-from broker.api import admin_routes, audit_routes, disclose_routes, me_routes, oauth_routes, resilience_routes
+from broker.api import (
+    admin_routes,
+    audit_routes,
+    disclose_routes,
+    me_routes,
+    oauth_routes,
+    organization_routes,
+    resilience_routes,
+)
 from broker.api.docs_pages import install_docs_pages
 from broker.api.errors import install_error_handlers
 from broker.api.limits import BodySizeLimit
@@ -28,6 +36,7 @@ from broker.services.console import ConsoleService
 from broker.services.disclose import DiscloseService, redaction_mode
 from broker.services.housekeeping import Pruner
 from broker.services.me import MeService
+from broker.services.organizations import OrganizationService
 from broker.services.origin import IssuerChanged, check_log_origin
 from broker.services.signing_keys import ensure_signing_key
 from broker.settings import Settings
@@ -149,6 +158,7 @@ def create_app(
         app.state.oauth.guard = resilience.guard
     app.state.admin = AdminService(ctx)
     app.state.me = MeService(ctx)
+    app.state.organizations = OrganizationService(ctx)
     audit_log = AuditLog(ctx, kek)
     app.state.audit_log = audit_log
     app.state.audit_queries = AuditQueries(ctx)
@@ -157,6 +167,7 @@ def create_app(
     app.state.metadata = oauth_routes.metadata_document(settings.issuer)
     app.include_router(oauth_routes.router)
     app.include_router(admin_routes.router)
+    app.include_router(organization_routes.router)
     app.include_router(me_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(disclose_routes.router)

@@ -10,6 +10,7 @@ from broker.errors import Forbidden, Unauthorized
 from broker.oauth.endpoint import OAuthService
 from broker.services.admin import AdminService
 from broker.services.me import MeService
+from broker.services.organizations import OrganizationService
 from broker.services.principals import Principal, Role, UserRecord, authenticate
 
 
@@ -53,6 +54,16 @@ async def _me(request: Request) -> MeService:
     return request.app.state.me  # type: ignore[no-any-return]
 
 
+async def _organizations(request: Request) -> OrganizationService:
+    return request.app.state.organizations  # type: ignore[no-any-return]
+
+
+def _admin_or_user(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
+    if principal.role not in (Role.ADMIN, Role.USER):
+        raise Forbidden()
+    return principal
+
+
 def _current_user(
     principal: Annotated[Principal, Depends(_role(Role.USER))], me: Annotated[MeService, Depends(_me)]
 ) -> UserRecord:
@@ -64,3 +75,5 @@ CurrentUser = Annotated[UserRecord, Depends(_current_user)]
 OAuth = Annotated[OAuthService, Depends(_oauth)]
 Admin = Annotated[AdminService, Depends(_admin)]
 Me = Annotated[MeService, Depends(_me)]
+Organizations = Annotated[OrganizationService, Depends(_organizations)]
+AdminOrUser = Annotated[Principal, Depends(_admin_or_user)]

@@ -8,7 +8,18 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from broker.api.deps import CurrentUser, Me
 from broker.api.json_bodies import StrictJSONRoute
-from broker.api.schemas import EntryIn, EntryOut, GrantIn, GrantList, GrantOut, ListOut, ModeIn, ModeOut
+from broker.api.schemas import (
+    EntryAdded,
+    EntryIn,
+    EntryOut,
+    GrantIn,
+    GrantList,
+    GrantOut,
+    ListOut,
+    ModeIn,
+    ModeOut,
+    OrganizationOut,
+)
 
 router = APIRouter(prefix="/v1/me", tags=["me"], route_class=StrictJSONRoute)
 
@@ -38,14 +49,23 @@ def revoke_grant(grant_id: str, user: CurrentUser, service: Me, request: Request
 
 
 @router.post("/blocklist", status_code=status.HTTP_201_CREATED)
-def add_entry(body: EntryIn, user: CurrentUser, service: Me, response: Response) -> EntryOut:
-    """Block (or allow) an organization, a locale or an agent; effective before this returns."""
-    entry, created = service.add_entry(
-        user, kind=body.kind, value=body.value, effect=body.effect, note=body.note
-    )
-    if not created:
+def add_entry(body: EntryIn, user: CurrentUser, service: Me, response: Response) -> EntryAdded:
+    """Block (or allow) an organization, a locale or an agent; effective before this returns.
+
+    An organization is named by id, name, alias or domain and covers its subsidiaries and their
+    agents; a name may resolve to several organizations (one entry each, all in `entries`). A
+    value that names nothing registered is kept and answered with `warnings` (and `suggestions`)."""
+    outcome = service.block(user, kind=body.kind, value=body.value, effect=body.effect, note=body.note)
+    if not outcome.created:
         response.status_code = status.HTTP_200_OK
-    return EntryOut.of(entry)
+    first = EntryOut.of(outcome.entries[0])
+    return EntryAdded(
+        **first.model_dump(),
+        entries=[EntryOut.of(e) for e in outcome.entries],
+        warnings=list(outcome.warnings),
+        suggestions=[OrganizationOut.of(o) for o in outcome.suggestions],
+        resolved=[OrganizationOut.of(o) for o in outcome.resolved],
+    )
 
 
 @router.get("/blocklist")

@@ -6,7 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from broker.services.records import AgentRecord, EntryRecord, GrantRecord
+from broker.services.organizations import Resolution
+from broker.services.records import AgentRecord, EntryRecord, GrantRecord, OrganizationRecord
 from policy import Effect, EntryKind, ListMode
 
 
@@ -182,6 +183,79 @@ class EntryOut(BaseModel):
             effect=entry.effect,
             note=entry.note,
             created_at=entry.created_at,
+        )
+
+
+class EntryAdded(EntryOut):
+    """A new (or the identical existing) entry; an organization name may resolve to several
+    organizations (`entries`), and a value naming nothing registered comes with `warnings` and,
+    for an organization, the closest registered ones in `suggestions`."""
+
+    entries: list[EntryOut]
+    warnings: list[str]
+    suggestions: list[OrganizationOut]
+    resolved: list[OrganizationOut]
+
+
+class OrganizationIn(_Body):
+    """An organization to register."""
+
+    id: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=200)
+    aliases: list[str] = Field(default_factory=list, max_length=48)
+    domains: list[str] = Field(default_factory=list, max_length=48)
+    parent: str | None = Field(default=None, max_length=64)
+    country: str | None = Field(default=None, max_length=8)
+    same_as: str | None = Field(default=None, max_length=64)
+
+
+class OrganizationOut(BaseModel):
+    """A registered organization."""
+
+    id: str
+    name: str
+    aliases: list[str]
+    domains: list[str]
+    parent: str | None
+    same_as: str | None
+    country: str | None
+    created_at: float
+
+    @classmethod
+    def of(cls, org: OrganizationRecord) -> OrganizationOut:
+        """From the stored record."""
+        return cls(
+            id=org.org_id,
+            name=org.display_name,
+            aliases=list(org.aliases),
+            domains=list(org.domains),
+            parent=org.parent_id,
+            same_as=org.identity if org.identity != org.org_id else None,
+            country=org.country,
+            created_at=org.created_at,
+        )
+
+
+class OrganizationList(BaseModel):
+    """Organizations."""
+
+    organizations: list[OrganizationOut]
+
+
+class ResolutionOut(BaseModel):
+    """What a typed organization resolves to."""
+
+    name: str
+    matches: list[OrganizationOut]
+    suggestions: list[OrganizationOut]
+
+    @classmethod
+    def of(cls, resolution: Resolution) -> ResolutionOut:
+        """From the service's resolution."""
+        return cls(
+            name=resolution.text,
+            matches=[OrganizationOut.of(o) for o in resolution.matches],
+            suggestions=[OrganizationOut.of(o) for o in resolution.suggestions],
         )
 
 

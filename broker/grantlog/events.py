@@ -32,6 +32,7 @@ class EventType(StrEnum):
     LIST_ENTRY_REMOVED = "list.entry_removed"
     LIST_MODE_CHANGED = "list.mode_changed"
     AGENT_REGISTERED = "agent.registered"
+    ORGANIZATION_REGISTERED = "organization.registered"
     AGENT_SUSPENDED = "agent.suspended"
     AGENT_REINSTATED = "agent.reinstated"
     USER_CREATED = "user.created"

@@ -117,6 +117,7 @@ _ACTIVITY = {
     "grant.created": (1, "Create"),
     "list.entry_added": (1, "Create"),
     "agent.registered": (1, "Create"),
+    "organization.registered": (1, "Create"),
     "user.created": (1, "Create"),
     "auditor.created": (1, "Create"),
     "admin.key_created": (1, "Create"),

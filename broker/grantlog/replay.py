@@ -61,6 +61,7 @@ class PolicyState:
         if kind == "agent.registered":
             self.agents[actors[0]] = {
                 "organization": details["organization"],
+                "organizations": frozenset(details.get("organization_cover") or ()),
                 "locale": details["locale"],
                 "suspended": False,
             }
@@ -130,7 +131,14 @@ class PolicyState:
         agent = self.agents.get(client_id)
         if agent is None:
             return Party(client_id, "", "", role, suspended=True)
-        return Party(client_id, agent["organization"], agent["locale"], role, suspended=agent["suspended"])
+        return Party(
+            client_id,
+            agent["organization"],
+            agent["locale"],
+            role,
+            suspended=agent["suspended"],
+            organizations=agent["organizations"],
+        )
 
 
 def _fields(grant: Grant) -> dict[str, Any]:

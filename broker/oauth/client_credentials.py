@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit
+
+from discretion_wire.resource import normalize_resource
 
 from broker.context import ServiceContext
 from broker.errors import AccessDenied, BrokerError, InvalidRequest, InvalidScope, InvalidTarget
@@ -70,10 +71,11 @@ def check_resource(resource: str) -> str:
     megabyte of text is refused here, before it could be logged with a refusal)."""
     if len(resource) > MAX_RESOURCE_URI_LENGTH:
         raise InvalidTarget(f"resource must be at most {MAX_RESOURCE_URI_LENGTH} characters")
-    parts = urlsplit(resource)
-    if not parts.scheme or not parts.netloc or parts.fragment:
-        raise InvalidTarget("resource must be an absolute URI without a fragment")
-    return resource
+    # Every spelling of a registered resource finds it, and the token names its canonical form.
+    try:
+        return normalize_resource(resource)
+    except ValueError as exc:
+        raise InvalidTarget("resource must be an absolute http(s) URI without userinfo or fragment") from exc
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

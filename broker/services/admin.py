@@ -9,12 +9,12 @@ from broker.errors import Conflict, NotFound, Unprocessable
 from broker.grantlog import events
 from broker.oauth.agent_keys import JwkError, validate_jwks
 from broker.oauth.revocation import revoke_and_log
+from broker.services import organizations as orgs
 from broker.storage import agents as agent_store
 from broker.storage import principals
 from broker.storage import tokens as token_store
 from broker.storage.agents import AgentRecord
 from broker.validation import check_client_id, check_resource_uri, normalize_locale
-from policy import normalize_organization
 
 MAX_RESOURCES = 50
 
@@ -49,7 +49,6 @@ class AdminService:
         """Register an agent with the organization and locale the admin attests."""
         try:
             check_client_id(client_id)
-            org = normalize_organization(organization)
             locale = normalize_locale(locale)
             keys = validate_jwks(jwks)
             uris = tuple(dict.fromkeys(check_resource_uri(u) for u in resource_uris))
@@ -59,20 +58,24 @@ class AdminService:
             raise Unprocessable(f"at most {MAX_RESOURCES} resource URIs")
         with self._ctx.store.write() as conn:
             now = self._ctx.clock()
-            if agent_store.get_agent(conn, client_id) is not None:
-                raise Conflict("an agent with this client_id exists")
+            # Client ids compare without case (policy.canonical_agent), so "AD-Agent" cannot stand
+            # beside "ad-agent" and dodge a block on it.
+            if agent_store.client_id_taken(conn, client_id):
+                raise Conflict("an agent with this client_id (ignoring case) exists")
             if uris and agent_store.resources_taken(conn, uris):
                 raise Conflict("a resource URI is registered to another agent")
+            org = orgs.organization_for_agent(conn, organization, admin=admin, now=now)
             record = AgentRecord(
                 client_id=client_id,
                 name=name,
-                organization=org,
-                organization_display=" ".join(organization.split()),
+                organization=org.org_id,
+                organization_display=org.display_name,
                 locale=locale,
                 jwks=keys,
                 status=agent_store.ACTIVE,
                 resource_uris=uris,
                 created_at=now,
+                organization_cover=frozenset(orgs.cover(conn, org)),
             )
             agent_store.insert_agent(conn, record)
             events.append(
@@ -81,7 +84,8 @@ class AdminService:
                     type=events.EventType.AGENT_REGISTERED,
                     actors=(client_id,),
                     details={
-                        "organization": org,
+                        "organization": org.org_id,
+                        "organization_cover": sorted(record.organization_cover),
                         "locale": locale,
                         "resource_uris": list(uris),
                         "kids": [k["kid"] for k in keys["keys"]],

@@ -4,26 +4,35 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from broker.context import ServiceContext
 from broker.errors import NotFound, Unprocessable
 from broker.grantlog import events
 from broker.oauth.revocation import revoke_and_log, revoke_refused_tokens
+from broker.services import organizations as orgs
 from broker.storage import Connection, grant_log, principals
 from broker.storage import agents as agent_store
 from broker.storage import grants as grant_store
 from broker.storage import tokens as token_store
 from broker.storage.grants import EntryRecord, GrantRecord
+from broker.storage.organizations import OrganizationRecord
 from broker.storage.principals import UserRecord
-from broker.validation import check_client_id, check_entity_type, check_purpose, normalize_locale
+from broker.validation import (
+    check_client_id,
+    check_entity_type,
+    check_purpose,
+    check_resource_uri,
+    normalize_locale,
+)
 from policy import (
     MAX_DELEGATION_DEPTH,
     Effect,
     EntryKind,
     ListMode,
     ScopeError,
-    normalize_organization,
+    canonical_agent,
     parse_scopes,
 )
 
@@ -32,12 +41,25 @@ ACTIVITY_LIMIT_MAX = 200
 
 
 def normalize_entry_value(kind: EntryKind, value: str) -> str:
-    """The canonical form of a list entry's value, so that matching is exact."""
-    if kind is EntryKind.ORGANIZATION:
-        return normalize_organization(value)
+    """The canonical form of a locale or agent entry's value, so that matching is exact (an
+    organization entry is resolved against the registry: `MeService.block`)."""
     if kind is EntryKind.LOCALE:
-        return normalize_locale(value)
-    return check_client_id(value.strip())
+        return normalize_locale(value, groups_allowed=True)
+    if kind is EntryKind.AGENT:
+        return canonical_agent(check_client_id(value.strip()))
+    raise ValueError("organization entries are resolved against the registry")
+
+
+@dataclass(frozen=True, slots=True)
+class EntryOutcome:
+    """What adding an entry did: the entries (one per organization a name resolved to), whether any
+    is new, and, when the value names nothing registered, a warning and the closest names."""
+
+    entries: tuple[EntryRecord, ...]
+    created: bool
+    warnings: tuple[str, ...] = ()
+    suggestions: tuple[OrganizationRecord, ...] = ()
+    resolved: tuple[OrganizationRecord, ...] = ()
 
 
 class MeService:
@@ -64,8 +86,6 @@ class MeService:
             reveal = tuple(dict.fromkeys(check_entity_type(t) for t in body.get("reveal") or ()))
             if body.get("purpose") is not None:
                 check_purpose(body["purpose"])
-            if organization is not None:
-                organization = normalize_organization(organization)
         except (ScopeError, ValueError) as exc:
             raise Unprocessable(str(exc)) from exc
         if len(reveal) > MAX_REVEAL:
@@ -81,16 +101,26 @@ class MeService:
             expires_at = body.get("expires_at")
             if expires_at is not None and expires_at <= now:
                 raise Unprocessable("expires_at is in the past")
-            if agent_store.holder_of(conn, body["resource"]) is None:
+            try:
+                resource = check_resource_uri(body["resource"])
+            except ValueError as exc:
+                raise Unprocessable(str(exc)) from exc
+            if agent_store.holder_of(conn, resource) is None:
                 raise Unprocessable("resource is not a registered resource URI")
             if agent is not None and agent_store.get_agent(conn, agent) is None:
                 raise Unprocessable("agent is not a registered agent")
+            if organization is not None:
+                # A grant is to one organization, named by id or by a name only it has.
+                resolution = orgs.resolve_in(conn, organization)
+                if len(resolution.matches) != 1:
+                    raise Unprocessable("organization must name one registered organization (by id)")
+                organization = resolution.matches[0].org_id
             grant = GrantRecord(
                 grant_id=principals.new_ref("g"),
                 user_ref=user.ref,
                 agent=agent,
                 organization=organization,
-                resource=body["resource"],
+                resource=resource,
                 scopes=scopes,
                 max_ttl_seconds=max_ttl,
                 expires_at=expires_at,
@@ -128,29 +158,72 @@ class MeService:
     def add_entry(
         self, user: UserRecord, *, kind: EntryKind, value: str, effect: Effect, note: str | None
     ) -> tuple[EntryRecord, bool]:
-        """Add a list entry (or return the identical one); True when it is new."""
-        try:
-            normalized = normalize_entry_value(kind, value)
-        except ValueError as exc:
-            raise Unprocessable(str(exc)) from exc
+        """Add a list entry (or return the identical one); True when it is new. See `block` for
+        the warnings and the other entries a name may resolve to."""
+        outcome = self.block(user, kind=kind, value=value, effect=effect, note=note)
+        return outcome.entries[0], outcome.created
+
+    def block(
+        self, user: UserRecord, *, kind: EntryKind, value: str, effect: Effect, note: str | None
+    ) -> EntryOutcome:
+        """Add a block (or allow) entry, effective before this returns.
+
+        An organization named by id, name, alias or domain becomes one entry per organization it
+        resolves to (each covering its subsidiaries and every agent of each); one that resolves to
+        none is kept, on the name's skeleton, so that it covers an organization registered under
+        that name later, and the answer warns and suggests the closest registered names. An agent
+        entry that names no registered agent is kept and warns."""
         with self._ctx.store.write() as conn:
             now = self._ctx.clock()
-            existing = grant_store.find_entry(conn, user.ref, kind, normalized, effect)
-            if existing is not None:
-                return existing, False
-            entry = EntryRecord(
-                entry_id=principals.new_ref("e"),
-                user_ref=user.ref,
-                kind=kind,
-                value=normalized,
-                effect=effect,
-                note=note,
-                created_at=now,
-            )
-            grant_store.insert_entry(conn, entry)
-            events.append(conn, _entry_event(events.EventType.LIST_ENTRY_ADDED, entry), now=now)
-            self._enforce(conn, user.ref, now)
-        return entry, True
+            warnings: list[str] = []
+            suggestions: tuple[OrganizationRecord, ...] = ()
+            resolved: tuple[OrganizationRecord, ...] = ()
+            if kind is EntryKind.ORGANIZATION:
+                resolution = orgs.resolve_in(conn, value)
+                resolved = resolution.matches
+                values = list(resolution.identities) or [orgs.NAME_PREFIX + resolution.skeleton]
+                if not resolution.matches:
+                    suggestions = resolution.suggestions
+                    warnings.append(
+                        f"no registered organization is named {resolution.text!r}; the entry is kept "
+                        "and will cover an organization registered under that name"
+                    )
+            else:
+                try:
+                    values = [normalize_entry_value(kind, value)]
+                except ValueError as exc:
+                    raise Unprocessable(str(exc)) from exc
+                if kind is EntryKind.AGENT and not agent_store.client_id_taken(conn, values[0]):
+                    warnings.append(f"no registered agent has the client id {values[0]!r}; the entry is kept")
+            entries: list[EntryRecord] = []
+            created = False
+            for normalized in values:
+                existing = grant_store.find_entry(conn, user.ref, kind, normalized, effect)
+                if existing is not None:
+                    entries.append(existing)
+                    continue
+                entry = EntryRecord(
+                    entry_id=principals.new_ref("e"),
+                    user_ref=user.ref,
+                    kind=kind,
+                    value=normalized,
+                    effect=effect,
+                    note=note,
+                    created_at=now,
+                )
+                grant_store.insert_entry(conn, entry)
+                events.append(conn, _entry_event(events.EventType.LIST_ENTRY_ADDED, entry), now=now)
+                entries.append(entry)
+                created = True
+            if created:
+                self._enforce(conn, user.ref, now)
+        return EntryOutcome(
+            entries=tuple(entries),
+            created=created,
+            warnings=tuple(warnings),
+            suggestions=suggestions,
+            resolved=resolved,
+        )
 
     def remove_entry(self, user: UserRecord, entry_id: str) -> EntryRecord:
         """Remove a list entry; removing an allow entry may end live tokens."""

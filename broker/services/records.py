@@ -2,6 +2,15 @@
 
 from broker.storage.agents import AgentRecord
 from broker.storage.grants import EntryRecord, GrantRecord
+from broker.storage.organizations import OrganizationRecord
 from broker.storage.principals import Principal, Role, UserRecord
 
-__all__ = ["AgentRecord", "EntryRecord", "GrantRecord", "Principal", "Role", "UserRecord"]
+__all__ = [
+    "AgentRecord",
+    "EntryRecord",
+    "GrantRecord",
+    "OrganizationRecord",
+    "Principal",
+    "Role",
+    "UserRecord",
+]

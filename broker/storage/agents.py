@@ -7,7 +7,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, func, insert, select, update
 
 from broker.storage import fast
 from broker.storage.schema import agent_resources, agents
@@ -30,6 +30,8 @@ class AgentRecord:
     status: str
     resource_uris: tuple[str, ...]
     created_at: float
+    # What an organization entry may name to cover this agent (services/organizations.py, cover).
+    organization_cover: frozenset[str] = frozenset()
 
     @property
     def suspended(self) -> bool:
@@ -44,6 +46,7 @@ class AgentRecord:
             locale=self.locale,
             role=role,
             suspended=self.suspended,
+            organizations=self.organization_cover,
         )
 
 
@@ -58,6 +61,7 @@ def _record(row: Any, resources: tuple[str, ...]) -> AgentRecord:
         status=row.status,
         resource_uris=resources,
         created_at=row.created_at,
+        organization_cover=frozenset(row.organization_cover.split()),
     )
 
 
@@ -77,6 +81,7 @@ _AGENT_COLUMNS = (
     "name",
     "organization",
     "organization_display",
+    "organization_cover",
     "locale",
     "jwks",
     "status",
@@ -88,7 +93,8 @@ _AGENT_BY_ID = fast.Sql(
     _AGENT_COLUMNS,
 )
 _HOLDER_BY_RESOURCE = fast.Sql(
-    "SELECT a.client_id, a.name, a.organization, a.organization_display, a.locale, a.jwks, a.status, "
+    "SELECT a.client_id, a.name, a.organization, a.organization_display, a.organization_cover, a.locale, "
+    "a.jwks, a.status, "
     "a.created_at, a.updated_at FROM agents a JOIN agent_resources r ON r.client_id = a.client_id "
     "WHERE r.resource_uri = :uri",
     _AGENT_COLUMNS,
@@ -142,6 +148,12 @@ def list_agents(conn: Connection) -> list[AgentRecord]:
     return [_record(row, _resources(conn, row.client_id)) for row in rows]
 
 
+def client_id_taken(conn: Connection, client_id: str) -> bool:
+    """True when an agent's client id equals this one ignoring case (policy.canonical_agent)."""
+    row = conn.execute(select(agents.c.client_id).where(func.lower(agents.c.client_id) == client_id.lower()))
+    return row.first() is not None
+
+
 def resources_taken(conn: Connection, uris: tuple[str, ...]) -> bool:
     """True when any of these resource URIs is already registered."""
     row = conn.execute(select(agent_resources.c.resource_uri).where(agent_resources.c.resource_uri.in_(uris)))
@@ -156,6 +168,7 @@ def insert_agent(conn: Connection, agent: AgentRecord) -> None:
             name=agent.name,
             organization=agent.organization,
             organization_display=agent.organization_display,
+            organization_cover=" ".join(sorted(agent.organization_cover)),
             locale=agent.locale,
             jwks=json.dumps(agent.jwks),
             status=agent.status,

@@ -33,13 +33,43 @@ metadata = MetaData(
     }
 )
 
+# Organizations an admin registered. `identity` is the organization this one was declared the same
+# as (itself otherwise); parent, identity and names never change, so what an agent's record says its
+# organization covers (agents.organization_cover) stays true.
+organizations = Table(
+    "organizations",
+    metadata,
+    Column("org_id", String(64), primary_key=True),
+    Column("display_name", String(200), nullable=False),
+    Column("parent_id", String(64), ForeignKey("organizations.org_id")),
+    Column("identity", String(64), nullable=False, index=True),
+    Column("country", String(8)),
+    Column("created_at", Float, nullable=False),
+)
+
+# Every name, legal-name alias and domain of an organization, with its skeleton (policy.skeleton).
+# Two organizations may share a skeleton only when they have the same identity (checked in
+# services/organizations.py, under the write lock).
+organization_names = Table(
+    "organization_names",
+    metadata,
+    Column("org_id", String(64), ForeignKey("organizations.org_id"), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("value", String(253), primary_key=True),
+    Column("skeleton", String(253), nullable=False, index=True),
+)
+
 agents = Table(
     "agents",
     metadata,
     Column("client_id", String(128), primary_key=True),
     Column("name", String(200), nullable=False),
+    # The organization's id (organizations.org_id).
     Column("organization", String(200), nullable=False, index=True),
     Column("organization_display", String(200), nullable=False),
+    # What an organization entry may name to cover this agent (policy.Party.organizations),
+    # space-separated; computed at registration from facts that never change.
+    Column("organization_cover", Text, nullable=False, server_default=""),
     Column("locale", String(8), nullable=False),
     Column("jwks", Text, nullable=False),
     Column("status", String(16), nullable=False),

@@ -16,10 +16,15 @@ ADMIN_ONLY = {"none": 401, "user": 403, "other_user": 403, "auditor": 403, "admi
 USER_ONLY = {"none": 401, "user": "ok", "other_user": "ok", "auditor": 403, "admin": 403, "agent": 401}
 AUDITOR_ONLY = {"none": 401, "user": 403, "other_user": 403, "auditor": "ok", "admin": 403, "agent": 401}
 ADMIN_OR_AUDITOR = {"none": 401, "user": 403, "other_user": 403, "auditor": "ok", "admin": "ok", "agent": 401}
+ADMIN_OR_USER = {"none": 401, "user": "ok", "other_user": "ok", "auditor": 403, "admin": "ok", "agent": 401}
 AGENT_ONLY = {"none": 401, "user": 401, "other_user": 401, "auditor": 401, "admin": 401, "agent": "ok"}
 
 MATRIX: dict[tuple[str, str], dict[str, int | str]] = {
     ("POST", "/v1/agents"): ADMIN_ONLY,
+    ("POST", "/v1/organizations"): ADMIN_ONLY,
+    ("GET", "/v1/organizations"): ADMIN_OR_USER,
+    ("GET", "/v1/organizations/resolve"): ADMIN_OR_USER,
+    ("GET", "/v1/organizations/{org_id}"): ADMIN_OR_USER,
     ("GET", "/v1/agents"): ADMIN_ONLY,
     ("GET", "/v1/agents/{client_id}"): ADMIN_ONLY,
     ("POST", "/v1/agents/{client_id}/suspend"): ADMIN_ONLY,
@@ -79,7 +84,14 @@ def test_authorization_matrix(world: World, method: str, path: str) -> None:
         "auditor": auth(auditor["api_key"]),
         "admin": auth(world.admin_key),
     }
-    url = path.format(client_id="no-such-agent", grant_id="g_none", entry_id="e_none", jti="none", seq=1)
+    url = path.format(
+        client_id="no-such-agent",
+        grant_id="g_none",
+        entry_id="e_none",
+        jti="none",
+        seq=1,
+        org_id="no-such-org",
+    )
     for caller in CALLERS:
         if caller == "agent":
             headers = {"Authorization": f"Bearer {world.calendar.assertion(ISSUER, now=world.clock.now)}"}

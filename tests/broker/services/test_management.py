@@ -18,7 +18,7 @@ def test_agent_registration_normalizes_and_validates(world: World) -> None:
     response = world.client.post("/v1/agents", json=agent.registration(), headers=auth(world.admin_key))
     assert response.status_code == 201, response.text
     body = response.json()
-    assert body["organization"] == "big corp"
+    assert body["organization"] == "big-corp"  # an organization registered for the name
     assert body["organization_display"] == "Big CORP"
     assert body["locale"] == "GB-LND"
     assert body["status"] == "active"
