@@ -8,6 +8,8 @@ from functools import cache
 
 import pycountry
 
+from policy import locales as policy_locales
+
 MAX_RESULTS = 25
 
 
@@ -36,7 +38,18 @@ def _index() -> tuple[tuple[str, Place], ...]:
     places = [Place(code, name, "Country", name) for code, name in countries.items()]
     for sub in pycountry.subdivisions:
         places.append(Place(sub.code, sub.name, sub.type, countries.get(sub.country_code, sub.country_code)))
+    # Groups of countries (EU, EEA, EU-ADEQUACY) can be blocked or allowed as one entry.
+    places += [Place(g.code, g.name, "Group", g.name) for g in groups()]
     return tuple((fold(f"{p.name} {p.code} {p.country}"), p) for p in places)
+
+
+@cache
+def groups() -> tuple[Place, ...]:
+    """The groups of countries an entry may name, by code (policy.locales, dated data files)."""
+    return tuple(
+        Place(g.code, g.name, "Group", g.name)
+        for g in sorted(policy_locales.groups().values(), key=lambda g: g.code)
+    )
 
 
 @cache
@@ -56,7 +69,12 @@ def search(query: str, limit: int = MAX_RESULTS) -> list[Place]:
     upper = query.strip().upper()
     hits = [p for text, p in _index() if all(w in text for w in words)]
     hits.sort(
-        key=lambda p: (p.code != upper, p.kind != "Country", not fold(p.name).startswith(words[0]), p.name)
+        key=lambda p: (
+            p.code != upper,
+            p.kind not in ("Country", "Group"),
+            not fold(p.name).startswith(words[0]),
+            p.name,
+        )
     )
     return hits[:limit]
 
@@ -71,5 +89,5 @@ def describe(code: str) -> str:
     place = _by_code().get(code)
     if place is None:
         return code
-    suffix = "" if place.kind == "Country" else f", {place.country}"
+    suffix = "" if place.kind in ("Country", "Group") else f", {place.country}"
     return f"{code} ({place.name}{suffix})"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter, Query, Request
@@ -10,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 
 from broker.errors import BrokerError
 from broker.services.me import MeService, normalize_entry_value
+from broker.services.organizations import NAME_PREFIX, OrganizationService, Resolution
 from broker.services.records import AgentRecord, GrantRecord, UserRecord
 from broker.validation import parse_whole_number
 from broker.web import locales
@@ -71,10 +73,14 @@ def _user(request: Request, visitor: Visitor) -> UserRecord:
     return _me(request).user(visitor.principal)
 
 
+def _orgs(request: Request) -> OrganizationService:
+    return request.app.state.organizations  # type: ignore[no-any-return]
+
+
 def _names(request: Request, user: UserRecord | None = None) -> Names:
-    """Every registered agent (and the user's grants) by id, to show names instead of ids."""
+    """Every registered agent and organization (and the user's grants) by id, to show names."""
     grants = _me(request).grants(user) if user is not None else ()
-    return Names.of(request.app.state.admin.list_agents(), grants)
+    return Names.of(request.app.state.admin.list_agents(), _orgs(request).all(), grants)
 
 
 def _directory(request: Request, names: Names) -> dict[str, Any]:
@@ -82,7 +88,7 @@ def _directory(request: Request, names: Names) -> dict[str, Any]:
     agents = sorted(
         (a for a in names.agents.values() if not a.suspended), key=lambda a: (a.name.casefold(), a.client_id)
     )
-    orgs = sorted({a.organization_display for a in agents}, key=str.casefold)
+    orgs = sorted(names.organizations.values(), key=lambda o: o.display_name.casefold())
     resources = sorted(
         (uri, f"{a.name} ({a.organization_display})") for a in agents for uri in a.resource_uris
     )
@@ -186,12 +192,30 @@ def create_grant(request: Request, form: UserForm) -> Response:
         body = _grant_body(form, now(request))
         if body["agent"]:
             body["agent"] = _resolve(EntryKind.AGENT, body["agent"], _names(request))
+        if body["organization"]:
+            body["organization"] = _one_organization(request, body["organization"])
         _me(request).create_grant(_user(request, visitor), body)
     except ValueError as exc:
         return _grants_page(request, visitor, status=422, error=str(exc), form=form.fields)
     except BrokerError as exc:
         return _grants_page(request, visitor, status=exc.status_code, error=exc.description, form=form.fields)
     return redirect(request, "/grants", visitor, notice="grant_created")
+
+
+def _one_organization(request: Request, typed: str) -> str:
+    """The id of the one organization a typed id, name, alias or domain names; ValueError saying
+    what matched instead (nothing, with the closest names, or several)."""
+    resolution = _orgs(request).resolve(typed)
+    ids = resolution.identities
+    if len(ids) == 1:
+        return ids[0]
+    if resolution.matches:
+        listed = ", ".join(f"{o.display_name} ({o.org_id})" for o in resolution.matches)
+        raise ValueError(f"“{typed}” names several organizations: {listed}. Type the one you mean by its id.")
+    hint = ", ".join(o.display_name for o in resolution.suggestions)
+    raise ValueError(
+        f"No registered organization is called “{typed}”." + (f" Did you mean {hint}?" if hint else "")
+    )
 
 
 @router.post("/grants/{grant_id}/revoke")
@@ -244,6 +268,7 @@ def _blocklist_page(
         place_query=place_query,
         places=locales.search(place_query) if place_query else [],
         countries=locales.countries(),
+        groups=locales.groups(),
         **_directory(request, names),
     )
 
@@ -262,6 +287,26 @@ def locale_search(visitor: AnyVisitor, q: str = Query(default="", max_length=100
     del visitor
     hits = [{"code": p.code, "name": p.name, "kind": p.kind, "country": p.country} for p in locales.search(q)]
     return JSONResponse({"places": hits}, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/organizations")
+def organization_search(
+    request: Request, visitor: AnyVisitor, q: str = Query(default="", max_length=200)
+) -> JSONResponse:
+    """Registered organizations matching what was typed (id, name, alias, domain, on the skeleton,
+    then the closest names), for the search boxes' suggestions."""
+    del visitor
+    hits = [
+        {
+            "id": o.org_id,
+            "name": o.display_name,
+            "aliases": list(o.aliases),
+            "domains": list(o.domains),
+            "country": o.country,
+        }
+        for o in _orgs(request).search(q, limit=20)
+    ]
+    return JSONResponse({"organizations": hits}, headers={"Cache-Control": "no-store"})
 
 
 class _PickAgain(Exception):
@@ -284,13 +329,13 @@ def _resolve(kind: EntryKind, value: str, names: Names) -> str:
         if len(exact) == 1:
             return exact[0].code
         raise _PickAgain(
-            f"“{value}” is not one country or region. Pick one of the places below, or type an ISO 3166 "
-            "code such as DE or US-CA.",
+            f"“{value}” is not one country or region. Pick one of the places below, or type a code "
+            "such as DE, US-CA or EU.",
             place_query=value,
         )
     if kind is EntryKind.AGENT and value not in names.agents:
-        by_name = [a for a in names.agents.values() if a.name.casefold() == value.casefold()]
         by_id = [a for a in names.agents.values() if a.client_id.casefold() == value.casefold()]
+        by_name = [a for a in names.agents.values() if a.name.casefold() == value.casefold()]
         if len(by_id) == 1:
             return by_id[0].client_id
         if len(by_name) == 1:
@@ -298,47 +343,66 @@ def _resolve(kind: EntryKind, value: str, names: Names) -> str:
     return value
 
 
+@dataclass(frozen=True, slots=True)
+class _Typed:
+    """A typed entry as it would be stored: its canonical values (an organization name may stand
+    for several organizations, or for none: then its skeleton), and how to call it."""
+
+    values: tuple[str, ...]
+    label: str
+    resolution: Resolution | None = None
+
+
+def _typed(request: Request, kind: EntryKind, value: str, names: Names) -> _Typed:
+    if kind is EntryKind.ORGANIZATION:
+        resolution = _orgs(request).resolve(value)
+        if resolution.matches:
+            label = ", ".join(dict.fromkeys(o.display_name for o in resolution.matches))
+            return _Typed(resolution.identities, label, resolution)
+        return _Typed((NAME_PREFIX + resolution.skeleton,), resolution.text, resolution)
+    normalized = normalize_entry_value(kind, value)
+    return _Typed((normalized,), names.entry(kind, normalized))
+
+
 def _entry_warnings(
-    request: Request,
-    user: UserRecord,
-    names: Names,
-    kind: EntryKind,
-    value: str,
-    normalized: str,
-    effect: Effect,
+    request: Request, user: UserRecord, names: Names, kind: EntryKind, typed: _Typed, effect: Effect
 ) -> tuple[list[str], list[Alternative]]:
     """What a person should know before this entry is added: that it blocks the holder of their
-    own data, or that it names no registered organization or agent (with close matches)."""
+    own data, that a name stands for several organizations, or that it names no registered
+    organization or agent (with the closest registered names)."""
     warnings: list[str] = []
     alternatives: list[Alternative] = []
+    verb = "Block" if effect is Effect.BLOCK else "Allow"
     if effect is Effect.BLOCK:
         for holder in _holders(request, user, names):
-            if names.covers(kind, normalized, holder):
+            if any(names.covers(kind, v, holder) for v in typed.values):
                 warnings.append(
                     f"{holder.name} ({holder.organization_display}) holds your data. Blocking it "
                     "refuses every request for your data there, including those of agents you "
                     "granted access."
                 )
-    if kind is EntryKind.ORGANIZATION and normalized not in names.organizations:
+    resolution = typed.resolution
+    if resolution is not None and len(resolution.identities) > 1:
+        listed = ", ".join(f"{o.display_name} ({o.org_id})" for o in resolution.matches)
         warnings.append(
-            f"No registered agent belongs to an organization called “{value}”, so this entry "
-            "matches nobody today. Check the spelling."
+            f"“{resolution.text}” names {len(resolution.identities)} organizations: {listed}. "
+            "The entry covers each."
+        )
+    if resolution is not None and not resolution.matches:
+        warnings.append(
+            f"No registered organization is called “{resolution.text}”, so this entry matches nobody "
+            "today (it will cover an organization registered under that name later). Check the spelling."
         )
         alternatives = [
-            Alternative(f"{'Block' if effect is Effect.BLOCK else 'Allow'} {o} instead", "value", o)
-            for o in names.organization_suggestions(normalized)
+            Alternative(f"{verb} {o.display_name} instead", "value", o.org_id) for o in resolution.suggestions
         ]
-    if kind is EntryKind.AGENT and normalized not in names.agents:
+    if kind is EntryKind.AGENT and names.agent(typed.values[0]) == typed.values[0]:
         warnings.append(
-            f"No agent is registered with the client id “{normalized}”, so this entry matches nobody today."
+            f"No agent is registered with the client id “{typed.values[0]}”, so this entry matches "
+            "nobody today."
         )
-        close = difflib.get_close_matches(normalized, list(names.agents), n=3, cutoff=0.6)
-        alternatives = [
-            Alternative(
-                f"{'Block' if effect is Effect.BLOCK else 'Allow'} {names.agent(c)} instead", "value", c
-            )
-            for c in close
-        ]
+        close = difflib.get_close_matches(typed.values[0], list(names.agents), n=3, cutoff=0.6)
+        alternatives = [Alternative(f"{verb} {names.agent(c)} instead", "value", c) for c in close]
     return warnings, alternatives
 
 
@@ -363,20 +427,16 @@ def add_entry(request: Request, form: UserForm) -> Response:
     names = _names(request, user)
     try:
         value = _resolve(kind, value, names)
-        normalized = normalize_entry_value(kind, value)
+        typed = _typed(request, kind, value, names)
     except _PickAgain as exc:
         return _blocklist_page(request, visitor, status=422, error=str(exc), place_query=exc.place_query)
     except ValueError as exc:
         return _blocklist_page(request, visitor, status=422, error=str(exc))
+    except BrokerError as exc:
+        return _blocklist_page(request, visitor, status=exc.status_code, error=exc.description)
     if not confirmed(form):
-        warnings, alternatives = _entry_warnings(request, user, names, kind, value, normalized, effect)
+        warnings, alternatives = _entry_warnings(request, user, names, kind, typed, effect)
         if effect is Effect.BLOCK or warnings:
-            # A registered party by its name; anything else as the person typed it.
-            label = (
-                value
-                if kind is EntryKind.ORGANIZATION and normalized not in names.organizations
-                else (names.entry(kind, normalized))
-            )
             verb = "Block" if effect is Effect.BLOCK else "Allow"
             consequence = (
                 "New requests that involve it are refused and live tokens to it are revoked at once."
@@ -386,24 +446,20 @@ def add_entry(request: Request, form: UserForm) -> Response:
             return ask(
                 request,
                 form.with_field("value", value),
-                title=f"{verb} {label}?",
-                message=f"{verb} the {_KIND_WORDS[kind]} {label}. {consequence}",
+                title=f"{verb} {typed.label}?",
+                message=f"{verb} the {_KIND_WORDS[kind]} {typed.label}. {consequence}",
                 warnings=warnings,
                 alternatives=alternatives,
-                button=f"{verb} {label}",
+                button=f"{verb} {typed.label}",
                 back=back,
             )
     try:
-        _, created = _me(request).add_entry(
-            user,
-            kind=kind,
-            value=value,
-            effect=effect,
-            note=form.get("note")[:500] or None,
+        outcome = _me(request).block(
+            user, kind=kind, value=value, effect=effect, note=form.get("note")[:500] or None
         )
     except BrokerError as exc:
         return _blocklist_page(request, visitor, status=exc.status_code, error=exc.description)
-    return redirect(request, back, visitor, notice="entry_added" if created else "entry_exists")
+    return redirect(request, back, visitor, notice="entry_added" if outcome.created else "entry_exists")
 
 
 _KIND_WORDS = {EntryKind.ORGANIZATION: "organization", EntryKind.LOCALE: "place", EntryKind.AGENT: "agent"}
@@ -493,7 +549,7 @@ def _activity_row(event: dict[str, Any], names: Names) -> dict[str, Any]:
             [*chain, *(inputs.get(k) for k in ("requester", "delegate", "holder") if inputs.get(k))]
         )
     )
-    # The organizations a user can block from this row: (normalized, display name, holds the data).
+    # The organizations a user can block from this row: (id, display name, holds the data).
     holder_org = names.agents[holder].organization if holder in names.agents else None
     blockable = list(
         dict.fromkeys(
@@ -551,8 +607,13 @@ def activity(
     rows = [_activity_row(e, names) for e in events]
     next_before = rows[-1]["seq"] if len(rows) == PAGE else None
     _, entries = _me(request).entries(user)
-    # Both sides are normalized organization names, as the blocklist matches them.
-    blocked = {e.value for e in entries if e.kind is EntryKind.ORGANIZATION and e.effect is Effect.BLOCK}
+    # The organizations (by id) whose agents an organization block already covers.
+    org_blocks = [e for e in entries if e.kind is EntryKind.ORGANIZATION and e.effect is Effect.BLOCK]
+    blocked = {
+        a.organization
+        for a in names.agents.values()
+        if any(names.covers(e.kind, e.value, a) for e in org_blocks)
+    }
     # Detections of the agents that asked for this user's data (broker/resilience).
     resilience = getattr(request.app.state, "resilience", None)
     involved = sorted({a for row in rows for a, _ in row["chain"]})

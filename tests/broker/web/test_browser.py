@@ -127,7 +127,7 @@ def test_block_on_the_page_refuses_the_agent_and_the_auditor_finds_why(browser: 
     page.get_by_role("button", name="Block AdTrack Inc.").click()
     assert page.url.startswith(f"{url}/console/activity")
     assert "Added." in page.inner_text(".notice")
-    assert [e["value"] for e in cast.entries(cast.alice_key)] == ["adtrack inc."]
+    assert [e["value"] for e in cast.entries(cast.alice_key)] == ["adtrack-inc"]
 
     # The agent is refused from now on; the refusal shows in her timeline with its reason.
     refused = cast.token(cast.ads)

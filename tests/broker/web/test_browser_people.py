@@ -136,7 +136,7 @@ def test_pickers_preselect_nothing_and_search_the_directory(page: Any, people: P
     assert page.input_value("#org-value") == ""
     # An empty pick cannot be submitted: the browser stops it and nothing is added.
     page.get_by_role("button", name="Block agent").click()
-    page.get_by_role("button", name="Block country").click()
+    page.get_by_role("button", name="Block country or group").click()
     assert page.url.endswith("/console/blocklist")
     assert people.lists(key)["entries"] == []
     # The pickers suggest the directory by name and organization.
@@ -148,8 +148,8 @@ def test_pickers_preselect_nothing_and_search_the_directory(page: Any, people: P
     page.get_by_role("button", name="Block agent").click()
     assert "Block Travel Agent (Wanderly Travel)?" in page.inner_text("h1")
     page.get_by_role("button", name="Block Travel Agent").click()
-    page.get_by_label("Or type a country").fill("Germany")
-    page.get_by_role("button", name="Block country").click()
+    page.get_by_label("Or type a country or group").fill("Germany")
+    page.get_by_role("button", name="Block country or group").click()
     assert "Block DE (Germany)?" in page.inner_text("h1")
     page.get_by_role("button", name="Block DE (Germany)").click()
     values = {(e["kind"], e["value"]) for e in people.lists(key)["entries"]}
@@ -177,7 +177,7 @@ def test_destructive_actions_are_confirmed_and_cancel_changes_nothing(page: Any,
     page.get_by_label("Organization", exact=True).fill("AdTrack Inc.")
     page.get_by_role("button", name="Add organization").click()
     page.get_by_role("button", name="Block AdTrack Inc.").click()
-    assert [e["value"] for e in people.lists(key)["entries"]] == ["adtrack inc."]
+    assert [e["value"] for e in people.lists(key)["entries"]] == ["adtrack-inc"]
 
     # Remove: confirmed too.
     page.get_by_role("button", name="Remove organization AdTrack Inc.").click()
@@ -235,8 +235,8 @@ def test_blocking_the_holder_of_your_own_data_warns_first(page: Any, people: Peo
     assert people.lists(key)["entries"] == []
     # The same warning on the blocklist page, for its country and for the agent itself.
     page.goto(f"{people.broker.url}/console/blocklist")
-    page.get_by_label("Or type a country").fill("DE")
-    page.get_by_role("button", name="Block country").click()
+    page.get_by_label("Or type a country or group").fill("DE")
+    page.get_by_role("button", name="Block country or group").click()
     assert "holds your data" in page.inner_text(".warning")
     page.goto(f"{people.broker.url}/console/blocklist")
     page.get_by_label("Agent", exact=True).fill("calendar-holder")
@@ -260,7 +260,7 @@ def test_misspelt_organization_gets_a_warning_and_suggestions(page: Any, people:
     assert "matches nobody today" in page.inner_text(".warning")
     shot(page, "confirm_misspelt")
     page.get_by_role("button", name="Block AdTrack Inc. instead").click()
-    assert [e["value"] for e in people.lists(key)["entries"]] == ["adtrack inc."]
+    assert [e["value"] for e in people.lists(key)["entries"]] == ["adtrack-inc"]
     # An allow entry that matches nobody is flagged too, and can still be kept on purpose.
     page.get_by_label("Organization", exact=True).fill("Nobody Such GmbH")
     page.get_by_label("Effect").select_option("allow")
@@ -350,3 +350,53 @@ def test_error_pages_keep_the_navigation(
     assert (
         httpx.get(f"{people.broker.url}/v1/no-such-thing").headers["content-type"].startswith("application/")
     )
+
+
+def test_organizations_are_picked_from_the_directory_by_any_name(page: Any, people: People) -> None:
+    # An organization with a legal-name alias and a domain, a subsidiary, and an agent of it.
+    people.admin.post(
+        "/v1/organizations",
+        json={"id": "adcorp", "name": "AdCorp", "aliases": ["AdCorp GmbH"], "domains": ["adcorp.example"]},
+    ).raise_for_status()
+    people.admin.post(
+        "/v1/organizations", json={"id": "adcorp-labs", "name": "AdCorp Labs", "parent": "adcorp"}
+    ).raise_for_status()
+    labs = TestAgent("labs-agent", "adcorp-labs", "PR")
+    people.admin.post("/v1/agents", json=labs.registration()).raise_for_status()
+    user_id, key = people.user("orgs")
+    people.grant(key, "labs-agent")
+    sign_in(page, people.broker, key)
+    base = people.broker.url
+    # The server-side search finds an organization by alias, as typed with a Cyrillic capital A (U+0410).
+    found = page.evaluate(
+        "q => fetch('/console/organizations?q=' + q).then(r => r.json())", "\u0410dCorp gmbh"
+    )
+    assert found["organizations"][0]["id"] == "adcorp"
+    page.goto(f"{base}/console/blocklist")
+    options = page.locator("#organizations option").evaluate_all("os => os.map(o => o.value + ' ' + o.label)")
+    assert any("AdCorp GmbH" in o and "adcorp.example" in o for o in options)
+    # Typing the domain picks the organization; the block covers its subsidiary's agent.
+    page.get_by_label("Organization", exact=True).fill("adcorp.example")
+    page.get_by_role("button", name="Add organization").click()
+    assert page.inner_text("h1") == "Block AdCorp?"
+    page.get_by_role("button", name="Block AdCorp").click()
+    assert [e["value"] for e in people.lists(key)["entries"]] == ["adcorp"]
+    assert people.token(labs, user_id).status_code == 403
+    assert "AdCorp" in page.locator("table.data tbody tr").first.inner_text()
+    # A group of countries is picked by name.
+    page.get_by_label("Or type a country or group").fill("European Union")
+    page.get_by_role("button", name="Block country or group").click()
+    assert page.inner_text("h1") == "Block EU (European Union)?"
+    # A grant to an organization: a misspelt name gets a hint; an alias names it.
+    page.goto(f"{base}/console/grants")
+    page.get_by_label("every agent of an organization").check()
+    page.get_by_label("Organization", exact=True).fill("AdKorp")
+    page.get_by_label("Resource (at its holder)").select_option(CALENDAR)
+    page.get_by_role("button", name="Create grant").click()
+    assert "No registered organization is called “AdKorp”. Did you mean AdCorp" in page.inner_text(
+        "#form-error"
+    )
+    page.get_by_label("Organization", exact=True).fill("AdCorp GmbH")
+    page.get_by_role("button", name="Create grant").click()
+    assert "The grant is in force." in page.inner_text(".notice")
+    assert "every agent of AdCorp" in page.locator("td.grantee").first.inner_text()
