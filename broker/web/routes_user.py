@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from broker.errors import BrokerError
 from broker.services.me import MeService, normalize_entry_value
 from broker.services.organizations import NAME_PREFIX, OrganizationService, Resolution
+from broker.services.principals import Role
 from broker.services.records import AgentRecord, GrantRecord, UserRecord
 from broker.validation import parse_whole_number
 from broker.web import locales
@@ -19,6 +20,7 @@ from broker.web.confirm import Alternative, ask, confirmed
 from broker.web.console import (
     PREFIX,
     AnyVisitor,
+    NotYours,
     Posted,
     UserForm,
     UserVisitor,
@@ -294,8 +296,10 @@ def organization_search(
     request: Request, visitor: AnyVisitor, q: str = Query(default="", max_length=200)
 ) -> JSONResponse:
     """Registered organizations matching what was typed (id, name, alias, domain, on the skeleton,
-    then the closest names), for the search boxes' suggestions."""
-    del visitor
+    then the closest names), for the search boxes' suggestions. Users and admins, as the API's
+    GET /v1/organizations."""
+    if visitor.role not in (Role.USER, Role.ADMIN):
+        raise NotYours()
     hits = [
         {
             "id": o.org_id,
