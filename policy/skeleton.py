@@ -76,7 +76,10 @@ def _ignorable(char: str) -> bool:
 
 
 def _fold_once(text: str, table: dict[str, str]) -> str:
-    mapped = "".join(table.get(c, c) for c in unicodedata.normalize("NFD", text))
+    # The table lists precomposed characters too ("ö"), so it is applied to the composed form and
+    # again to the decomposed one (UTS #39 section 4 applies it after NFD only).
+    composed = "".join(table.get(c, c) for c in unicodedata.normalize("NFC", text))
+    mapped = "".join(table.get(c, c) for c in unicodedata.normalize("NFD", composed))
     folded = unicodedata.normalize("NFKD", mapped).casefold()
     return "".join(c for c in unicodedata.normalize("NFKD", folded) if not _ignorable(c))
 

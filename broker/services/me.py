@@ -37,6 +37,7 @@ from policy import (
 )
 
 MAX_REVEAL = 32
+MAX_ENTRY_VALUE = 200  # list_entries.value
 ACTIVITY_LIMIT_MAX = 200
 
 
@@ -182,6 +183,8 @@ class MeService:
                 resolution = orgs.resolve_in(conn, value)
                 resolved = resolution.matches
                 values = list(resolution.identities) or [orgs.NAME_PREFIX + resolution.skeleton]
+                if len(values[0]) > MAX_ENTRY_VALUE:
+                    raise Unprocessable("the organization name is too long")
                 if not resolution.matches:
                     suggestions = resolution.suggestions
                     warnings.append(

@@ -17,6 +17,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from discretion_wire import b64url_decode, scopes_cover
+from discretion_wire.resource import normalize_resource
 
 from ._dpop import DPoPNonceSource, ProofChecker
 from ._errors import InsufficientScope, InvalidToken, VerifierUnavailable
@@ -124,7 +125,9 @@ class VerifierCore:
         if not audiences or not all(isinstance(a, str) and a for a in audiences):
             # Fail closed: no audience would mean accepting tokens meant for any holder.
             raise ValueError("audience must name at least one resource URI")
-        self.audiences = frozenset(audiences)
+        # The broker names a resource in `aud` in its canonical form (discretion_wire.resource), so a
+        # holder configured with another spelling of it ("HTTPS://Api.Example:443/x/") accepts it too.
+        self.audiences = frozenset(audiences) | frozenset(_canonical(a) for a in audiences)
         pinned = (algorithms,) if isinstance(algorithms, str) else tuple(algorithms)
         unsupported = set(pinned) - SUPPORTED_ALGORITHMS
         if not pinned or unsupported:
@@ -387,3 +390,10 @@ class VerifierCore:
     def is_revoked(self, jti: str) -> bool:
         """Whether the feed has listed `jti` (and it has not expired since)."""
         return jti in self._revoked
+
+
+def _canonical(resource: str) -> str:
+    try:
+        return normalize_resource(resource)
+    except ValueError:
+        return resource

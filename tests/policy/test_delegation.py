@@ -184,3 +184,44 @@ def test_revoked_or_expired_grant_refuses() -> None:
         revoked=True,
     )
     assert _exchange(parent, revoked, "a1").reasons == (Reason.GRANT_REVOKED,)
+
+
+def test_an_organization_block_covers_every_party_of_a_chain_of_three() -> None:
+    from policy import EntryKind
+
+    grant = Grant(
+        grant_id="g",
+        agent="a0",
+        resource=RESOURCE,
+        scopes=(Scope.parse("cal:read"),),
+        max_ttl_seconds=600,
+        max_delegation_depth=4,
+    )
+    parent = ParentToken(
+        jti="t2",
+        audience=RESOURCE,
+        scopes=grant.scopes,
+        reveal=(),
+        expires_at=NOW + 300,
+        chain=("a0", "a1", "a2"),
+    )
+    block = ListEntry("e1", EntryKind.ORGANIZATION, "adcorp")
+    # The parent organization covers a subsidiary's agent, wherever it stands in the chain.
+    subsidiary = frozenset({"adcorp-de", "adcorp", "name:adcorp"})
+    for position in range(4):
+        names = ["a0", "a1", "a2", "a3"]
+        parties = [
+            Party(
+                client_id=c,
+                organization="adcorp-de" if i == position else f"org-{c}",
+                locale="FR",
+                role=Role.ACTOR,
+                organizations=subsidiary if i == position else frozenset(),
+            )
+            for i, c in enumerate(names)
+        ]
+        request = ExchangeRequest(actors=tuple(parties[:3]), delegate=parties[3], holder=HOLDER)
+        decision = decide_exchange(
+            parent, request, grant=grant, entries=[block], mode=ListMode.BLOCKLIST, now=NOW, limits=LIMITS
+        )
+        assert decision.reasons == (Reason.BLOCKED_ORGANIZATION,), position

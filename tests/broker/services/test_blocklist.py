@@ -82,7 +82,7 @@ def test_same_entry_twice_is_one_entry(world: World) -> None:
     assert first["entry_id"] == second["entry_id"]
     listing = world.client.get("/v1/me/blocklist", headers=auth(world.alice_key)).json()
     assert listing["mode"] == "blocklist"
-    assert [e["value"] for e in listing["entries"]] == ["adtrack-inc"]  # the id of the organization registered for "AdTrack Inc."
+    assert [e["value"] for e in listing["entries"]] == ["adtrack-inc"]
 
 
 def test_invalid_locale_is_rejected(world: World) -> None:
