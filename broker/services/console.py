@@ -77,12 +77,17 @@ class ConsoleService:
         except NoteError:
             signature = False
         report = verify.verify(self._queries.export_jsonl(LogFilter()), [latest["note"]], verifiers)
+        covered = min(int(latest["tree_size"]), report.events)
         return {
             "checkpoint": latest,
             "signature": signature,
             "ok": signature and report.ok,
             "events": report.events,
+            "covered": covered,
             "uncovered": report.uncovered,
+            # The share of the stored log the checkpoint vouches for, rounded down so that "100 %"
+            # is only ever said of a log the checkpoint covers entirely.
+            "covered_percent": (covered * 100) // report.events if report.events else 100,
             "problems": report.problems,
         }
 

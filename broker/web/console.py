@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -81,6 +82,10 @@ class Posted:
         """Every non-empty value of a field (checkboxes, multi-selects)."""
         return [v.strip() for v in self.fields.get(name, []) if v.strip()]
 
+    def with_field(self, name: str, value: str) -> Posted:
+        """The same form with one field set to one value."""
+        return Posted(self.visitor, {**self.fields, name: [value]})
+
 
 class Console:
     """The console's per-app state: the session codec and the template environment."""
@@ -95,15 +100,24 @@ class Console:
             undefined=jinja2.StrictUndefined,
         )
         self.env.filters["when"] = format_time
+        self.env.filters["readable"] = readable
         self.env.globals["prefix"] = PREFIX
 
 
 def format_time(value: float | int | None, millis: bool = False) -> str:
-    """Epoch seconds (or milliseconds) as a UTC timestamp people read."""
-    if value is None:
+    """Epoch seconds (or milliseconds) as an ISO 8601 UTC time, e.g. 2026-12-03T15:20:41Z."""
+    if value is None or isinstance(value, bool) or not isinstance(value, int | float):
         return "—"
     seconds = value / 1000 if millis else value
-    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(seconds))
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(seconds))
+
+
+def readable(value: Any) -> str:
+    """A value from the log as JSON text (null, true, ["calendar:read"]), never a Python repr;
+    a plain string stays as it is."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
 
 
 def console(request: Request) -> Console:

@@ -8,6 +8,8 @@ from functools import cache
 
 import pycountry
 
+from policy import locales as policy_locales
+
 MAX_RESULTS = 25
 
 
@@ -21,7 +23,8 @@ class Place:
     country: str  # the country's name (itself for a country)
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
+    """Text as searched: accents, case and hyphens folded away."""
     # "Île-de-France" is found by "ile de france": accents and case do not matter when searching.
     decomposed = unicodedata.normalize("NFKD", text)
     return " ".join(
@@ -35,7 +38,18 @@ def _index() -> tuple[tuple[str, Place], ...]:
     places = [Place(code, name, "Country", name) for code, name in countries.items()]
     for sub in pycountry.subdivisions:
         places.append(Place(sub.code, sub.name, sub.type, countries.get(sub.country_code, sub.country_code)))
-    return tuple((_fold(f"{p.name} {p.code} {p.country}"), p) for p in places)
+    # Groups of countries (EU, EEA, EU-ADEQUACY) can be blocked or allowed as one entry.
+    places += [Place(g.code, g.name, "Group", g.name) for g in groups()]
+    return tuple((fold(f"{p.name} {p.code} {p.country}"), p) for p in places)
+
+
+@cache
+def groups() -> tuple[Place, ...]:
+    """The groups of countries an entry may name, by code (policy.locales, dated data files)."""
+    return tuple(
+        Place(g.code, g.name, "Group", g.name)
+        for g in sorted(policy_locales.groups().values(), key=lambda g: g.code)
+    )
 
 
 @cache
@@ -49,13 +63,18 @@ def countries() -> tuple[Place, ...]:
 def search(query: str, limit: int = MAX_RESULTS) -> list[Place]:
     """Countries and subdivisions whose name or code contains every word of the query; exact codes
     and countries first."""
-    words = _fold(query[:100]).split()
+    words = fold(query[:100]).split()
     if not words:
         return []
     upper = query.strip().upper()
     hits = [p for text, p in _index() if all(w in text for w in words)]
     hits.sort(
-        key=lambda p: (p.code != upper, p.kind != "Country", not _fold(p.name).startswith(words[0]), p.name)
+        key=lambda p: (
+            p.code != upper,
+            p.kind not in ("Country", "Group"),
+            not fold(p.name).startswith(words[0]),
+            p.name,
+        )
     )
     return hits[:limit]
 
@@ -70,5 +89,5 @@ def describe(code: str) -> str:
     place = _by_code().get(code)
     if place is None:
         return code
-    suffix = "" if place.kind == "Country" else f", {place.country}"
+    suffix = "" if place.kind in ("Country", "Group") else f", {place.country}"
     return f"{code} ({place.name}{suffix})"

@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from broker.errors import BrokerError
 from broker.services.admin import AdminService
 from broker.web import locales
+from broker.web.confirm import ask, confirmed
 from broker.web.console import PREFIX, AdminForm, AdminVisitor, Visitor, page, redirect, values
 
 router = APIRouter(prefix=PREFIX + "/admin", include_in_schema=False)
@@ -82,7 +83,21 @@ def register_agent(request: Request, form: AdminForm) -> Response:
 
 @router.post("/agents/{client_id}/suspend")
 def suspend(client_id: str, request: Request, form: AdminForm) -> Response:
-    """Suspend an agent (its live tokens are revoked)."""
+    """Suspend an agent (its live tokens are revoked), after a confirmation page."""
+    if not confirmed(form):
+        agent = next((a for a in _admin(request).list_agents() if a.client_id == client_id), None)
+        if agent is None:
+            return _agents_page(request, form.visitor, status=404, error="No such agent.")
+        return ask(
+            request,
+            form,
+            title=f"Suspend {agent.name}?",
+            message=f"{agent.name} ({agent.organization_display}; client id {agent.client_id}) gets no "
+            "more tokens, and its live tokens are revoked at once, for every user. You can reinstate it "
+            "later.",
+            button=f"Suspend {agent.name}",
+            back="/admin/agents",
+        )
     return _set_suspended(request, form.visitor, client_id, True)
 
 

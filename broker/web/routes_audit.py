@@ -22,6 +22,7 @@ from broker.web.console import (
     PREFIX,
     AuditorForm,
     AuditorVisitor,
+    format_time,
     now,
     page,
     redirect,
@@ -201,6 +202,7 @@ def event_page(seq: int, request: Request, visitor: AuditorVisitor) -> Response:
             message=f"The grant log has no event {seq}.",
         )
     latest = _log(request).latest_checkpoint()
+    reconstruction = _console(request).reconstruction(event)
     return page(
         request,
         "audit_event.html",
@@ -209,9 +211,27 @@ def event_page(seq: int, request: Request, visitor: AuditorVisitor) -> Response:
         event_json=json.dumps(event, indent=2, sort_keys=True),
         inclusion=_console(request).inclusion(seq, latest),
         checkpoint=latest,
-        reconstruction=_console(request).reconstruction(event),
+        reconstruction=reconstruction,
+        inputs=_inputs(reconstruction),
         reason_text=REASONS,
     )
+
+
+# Inputs that are times in epoch seconds; shown with their ISO 8601 form beside them.
+TIME_INPUTS = frozenset({"now", "expires_at", "issued_at", "not_before", "parent_expires_at"})
+
+
+def _inputs(reconstruction: dict[str, Any] | None) -> list[tuple[str, str, str | None]]:
+    """The engine's inputs as (name, JSON text, ISO time or None): never a Python repr."""
+    if reconstruction is None:
+        return []
+    rows = []
+    for key, value in sorted(reconstruction["view"]["inputs"].items()):
+        iso = None
+        if (key in TIME_INPUTS or key.endswith("_at")) and isinstance(value, int | float):
+            iso = format_time(value)
+        rows.append((key, json.dumps(value, ensure_ascii=False, sort_keys=True), iso))
+    return rows
 
 
 @router.post("/checkpoints")

@@ -1,9 +1,31 @@
-// Discretion console: the only script. The pages work without it; it adds live suggestions to
-// the country/region search boxes (inputs with data-locale-search naming their datalist).
+// Discretion console: the only script. The pages work without it; it adds live suggestions from
+// the server to search boxes: inputs with data-locale-search (countries and regions) or
+// data-org-search (registered organizations, matched on names, aliases, domains and ids as the
+// broker compares them) name the datalist they fill.
 "use strict";
 (function () {
-  function attach(input) {
-    var list = document.getElementById(input.getAttribute("data-locale-search"));
+  var sources = {
+    "data-locale-search": {
+      url: "/console/locales?q=",
+      options: function (body) {
+        return body.places.map(function (p) {
+          return { value: p.code, label: p.name + (p.kind === "Country" || p.kind === "Group" ? "" : " (" + p.country + ")") };
+        });
+      }
+    },
+    "data-org-search": {
+      url: "/console/organizations?q=",
+      options: function (body) {
+        return body.organizations.map(function (o) {
+          var also = [o.id].concat(o.aliases, o.domains).join(", ");
+          return { value: o.name, label: o.name + " (" + also + ")" };
+        });
+      }
+    }
+  };
+  function attach(input, attribute) {
+    var source = sources[attribute];
+    var list = document.getElementById(input.getAttribute(attribute));
     if (!list) return;
     input.setAttribute("list", list.id);
     var timer = null, last = "";
@@ -13,14 +35,15 @@
       last = q;
       clearTimeout(timer);
       timer = setTimeout(function () {
-        fetch("/console/locales?q=" + encodeURIComponent(q), { credentials: "same-origin" })
-          .then(function (r) { return r.ok ? r.json() : { places: [] }; })
+        fetch(source.url + encodeURIComponent(q), { credentials: "same-origin" })
+          .then(function (r) { return r.ok ? r.json() : null; })
           .then(function (body) {
+            if (!body) return;
             list.textContent = "";
-            body.places.forEach(function (p) {
+            source.options(body).forEach(function (o) {
               var option = document.createElement("option");
-              option.value = p.code;
-              option.label = p.name + (p.kind === "Country" ? "" : " (" + p.country + ")");
+              option.value = o.value;
+              option.label = o.label;
               list.appendChild(option);
             });
           })
@@ -28,5 +51,7 @@
       }, 150);
     });
   }
-  document.querySelectorAll("input[data-locale-search]").forEach(attach);
+  Object.keys(sources).forEach(function (attribute) {
+    document.querySelectorAll("input[" + attribute + "]").forEach(function (input) { attach(input, attribute); });
+  });
 })();

@@ -112,20 +112,22 @@ def test_block_on_the_page_refuses_the_agent_and_the_auditor_finds_why(browser: 
     assert page.url == f"{url}/console/grants"
     page.get_by_label("every agent of an organization").check()
     page.get_by_label("Organization", exact=True).fill("AdTrack Inc.")
+    page.get_by_label("Resource (at its holder)").select_option(CALENDAR)
     page.get_by_role("group", name="Reveal in clear").get_by_label("email address").check()
     page.get_by_role("button", name="Create grant").click()
     assert "The grant is in force." in page.inner_text(".notice")
     assert cast.token(cast.ads).status_code == 200
     shot(page, "grants")
 
-    # She sees the issued token in her activity and blocks the organization with one click.
+    # She sees the issued token in her activity and blocks the organization (after confirming).
     page.get_by_role("link", name="Activity").click()
     row = page.locator("li.event[data-type='token.issued']").first
-    assert "ad-agent" in row.inner_text()
+    assert "Ad Agent (AdTrack Inc.)" in row.inner_text()
     row.get_by_role("button", name="Block AdTrack Inc.").click()
+    page.get_by_role("button", name="Block AdTrack Inc.").click()
     assert page.url.startswith(f"{url}/console/activity")
     assert "Added." in page.inner_text(".notice")
-    assert [e["value"] for e in cast.entries(cast.alice_key)] == ["adtrack inc."]
+    assert [e["value"] for e in cast.entries(cast.alice_key)] == ["adtrack-inc"]
 
     # The agent is refused from now on; the refusal shows in her timeline with its reason.
     refused = cast.token(cast.ads)
@@ -148,7 +150,7 @@ def test_block_on_the_page_refuses_the_agent_and_the_auditor_finds_why(browser: 
     sign_in(page, broker, auditor_key)
     assert page.url == f"{url}/console/audit"
     page.get_by_role("button", name="Sign a checkpoint now").click()
-    assert "The log verifies against it" in page.inner_text("#verdict-status")
+    assert "the log verifies against it" in page.inner_text("#verdict-status")
     page.get_by_label("Decision", exact=True).select_option("deny")
     page.get_by_label("Reason", exact=True).select_option("blocked_organization")
     page.get_by_role("button", name="Filter").click()

@@ -22,7 +22,7 @@ def _entries(world: World) -> list[dict[str, Any]]:
 
 
 def _block(world: World, csrf: str | None, **headers: str) -> Any:
-    data = {"kind": "organization", "value": "AdTrack Inc."}
+    data = {"kind": "organization", "value": "AdTrack Inc.", "confirm": "yes"}
     if csrf is not None:
         data["csrf"] = csrf
     return world.client.post("/console/blocklist", data=data, headers=headers, follow_redirects=False)
