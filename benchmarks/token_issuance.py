@@ -36,6 +36,7 @@ import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -245,9 +246,23 @@ def default_workers(replicas: int) -> int:
     return max(1, (os.cpu_count() or 2) // replicas)
 
 
+class SourceBrokerProcess(BrokerProcess):
+    """A broker run from another source tree (its broker and SDK packages ahead of this one's on
+    the path, this venv's dependencies), for an A/B against another commit in the same run."""
+
+    def __init__(self, src: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.src = src
+
+    def _cli(self) -> list[str]:
+        path = [str(self.src), str(self.src / "sdk")]
+        code = f"import sys; sys.path[0:0] = {path!r}; from broker.process.cli import main; main()"
+        return [sys.executable, "-c", code]
+
+
 @contextmanager
 def brokers_for(
-    args: argparse.Namespace, extra_env: dict[str, str] | None = None
+    args: argparse.Namespace, extra_env: dict[str, str] | None = None, src: Path | None = None
 ) -> Iterator[list[BrokerProcess]]:
     """`--replicas` broker processes on one store (SQLite file or a fresh PostgreSQL database),
     sharing one issuer and one key-encryption key as replicas behind a load balancer do."""
@@ -272,9 +287,13 @@ def brokers_for(
         started: list[BrokerProcess] = []
         try:
             for _ in range(args.replicas):
-                process = BrokerProcess(
-                    workers=args.workers, database_url=database_url, data_dir=Path(data_dir), extra_env=shared
-                )
+                options: dict[str, Any] = {
+                    "workers": args.workers,
+                    "database_url": database_url,
+                    "data_dir": Path(data_dir),
+                    "extra_env": shared,
+                }
+                process = BrokerProcess(**options) if src is None else SourceBrokerProcess(src, **options)
                 started.append(process.start(timeout=240.0))  # slow starts on a loaded machine
             yield started
         finally:
