@@ -253,10 +253,15 @@ class SourceBrokerProcess(BrokerProcess):
     def __init__(self, src: Path, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.src = src
+        # Worker processes import the broker afresh: they find it through the path and the cwd.
+        self.env["PYTHONPATH"] = f"{src}:{src / 'sdk'}"
 
     def _cli(self) -> list[str]:
         path = [str(self.src), str(self.src / "sdk")]
-        code = f"import sys; sys.path[0:0] = {path!r}; from broker.process.cli import main; main()"
+        code = (
+            f"import os, sys; os.chdir({str(self.src)!r}); sys.path[0:0] = {path!r}; "
+            "from broker.process.cli import main; main()"
+        )
         return [sys.executable, "-c", code]
 
 
