@@ -105,13 +105,11 @@ AGENTS = {
 }
 
 
-def _setup(process: BrokerProcess, signing_alg: str) -> InteropBroker:
-    broker = InteropBroker(process, signing_alg)
+def _setup(process: BrokerProcess, signing_alg: str, keys: dict[str, dict[str, str]]) -> InteropBroker:
+    broker = InteropBroker(process, signing_alg, keys)
     admin = {"Authorization": f"Bearer {process.create_admin_key()}"}
     with httpx.Client(base_url=process.url, headers=admin) as http:
-        for client_id, alg in AGENTS.items():
-            jwk = private_jwk(alg, f"{client_id}-1")
-            broker.keys[client_id] = jwk
+        for client_id, jwk in keys.items():
             body = {
                 "client_id": client_id,
                 "name": client_id,
@@ -154,7 +152,9 @@ def brokers() -> Iterator[dict[str, InteropBroker]]:
     try:
         if errors:
             raise errors[0]
-        yield {alg: _setup(process, alg) for alg, process in processes.items()}
+        # The same agents with the same keys on every broker.
+        keys = {client_id: private_jwk(alg, f"{client_id}-1") for client_id, alg in AGENTS.items()}
+        yield {alg: _setup(process, alg, keys) for alg, process in processes.items()}
     finally:
         for process in processes.values():
             process.stop()
