@@ -8,6 +8,11 @@ the figures can be compared across noisy machines.
 
     .venv/bin/python benchmarks/token_issuance.py [--seconds 20] [--concurrency 32] [--workers N]
         [--modes plain,dpop,exchange] [--db sqlite|postgresql] [--replicas 1]
+        [--signing-algs EdDSA,ES256,RS256] [--baseline-src ../main] [--rounds 1]
+
+`--signing-algs` runs one broker per access-token signing algorithm (DISCRETION_ACCESS_TOKEN_SIGNING_ALG)
+and `--baseline-src` one more, EdDSA, from another source tree (an A/B against another commit); all
+are started together and measured in turn, `--rounds` times, so their ratios come from one run.
 
 `--db postgresql` creates (and drops) a database on the server in DISCRETION_TEST_POSTGRES_URL
 (default 127.0.0.1:5432); `--replicas N` starts N broker processes on the same store, sharing one
@@ -29,8 +34,9 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -240,19 +246,44 @@ def default_workers(replicas: int) -> int:
     return max(1, (os.cpu_count() or 2) // replicas)
 
 
+class SourceBrokerProcess(BrokerProcess):
+    """A broker run from another source tree (its broker and SDK packages ahead of this one's on
+    the path, this venv's dependencies), for an A/B against another commit in the same run."""
+
+    def __init__(self, src: Path, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.src = src
+        # Worker processes import the broker afresh: they find it through the path and the cwd.
+        self.env["PYTHONPATH"] = f"{src}:{src / 'sdk'}"
+
+    def _cli(self) -> list[str]:
+        path = [str(self.src), str(self.src / "sdk")]
+        code = (
+            f"import os, sys; os.chdir({str(self.src)!r}); sys.path[0:0] = {path!r}; "
+            "from broker.process.cli import main; main()"
+        )
+        return [sys.executable, "-c", code]
+
+
 @contextmanager
-def brokers_for(args: argparse.Namespace) -> Iterator[list[BrokerProcess]]:
+def brokers_for(
+    args: argparse.Namespace, extra_env: dict[str, str] | None = None, src: Path | None = None
+) -> Iterator[list[BrokerProcess]]:
     """`--replicas` broker processes on one store (SQLite file or a fresh PostgreSQL database),
     sharing one issuer and one key-encryption key as replicas behind a load balancer do."""
     kek = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
-    shared = {"DISCRETION_KEY_ENCRYPTION_KEY": kek, "DISCRETION_ISSUER": "http://broker.bench"}
+    shared = {
+        "DISCRETION_KEY_ENCRYPTION_KEY": kek,
+        "DISCRETION_ISSUER": "http://broker.bench",
+        **(extra_env or {}),
+    }
     database_url, admin = args.database_url, None
     if args.db == "postgresql" and database_url is None:
         server = (
             os.environ.get("DISCRETION_TEST_POSTGRES_URL")
             or "postgresql+psycopg://postgres@127.0.0.1:5432/test"
         )
-        name = f"discretion_bench_{os.getpid()}"
+        name = f"discretion_bench_{os.getpid()}_{secrets.token_hex(4)}"
         admin = create_engine(server, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
             conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
@@ -261,10 +292,14 @@ def brokers_for(args: argparse.Namespace) -> Iterator[list[BrokerProcess]]:
         started: list[BrokerProcess] = []
         try:
             for _ in range(args.replicas):
-                process = BrokerProcess(
-                    workers=args.workers, database_url=database_url, data_dir=Path(data_dir), extra_env=shared
-                )
-                started.append(process.start())
+                options: dict[str, Any] = {
+                    "workers": args.workers,
+                    "database_url": database_url,
+                    "data_dir": Path(data_dir),
+                    "extra_env": shared,
+                }
+                process = BrokerProcess(**options) if src is None else SourceBrokerProcess(src, **options)
+                started.append(process.start(timeout=240.0))  # slow starts on a loaded machine
             yield started
         finally:
             for process in started:
@@ -290,6 +325,9 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--replicas", type=int, default=1, help="broker processes sharing the store")
     parser.add_argument("--database-url", default=None, help="an existing empty database instead of --db's")
+    parser.add_argument("--signing-algs", default="EdDSA", help="access-token algorithms, one broker each")
+    parser.add_argument("--baseline-src", default=None, help="another source tree's broker, EdDSA, beside")
+    parser.add_argument("--rounds", type=int, default=1, help="measure every broker this many times in turn")
     args = parser.parse_args()
     if args.workers is None:
         args.workers = default_workers(args.replicas)
@@ -301,27 +339,49 @@ def main() -> None:
         f"Discretion token endpoint: {args.replicas} replica(s) x {args.workers} workers, {store}, "
         f"grant log on, {args.concurrency} connections, {os.cpu_count()} cores shared with the load generator"
     )
-    with brokers_for(args) as brokers:
-        broker = brokers[0]
-        identities, _ = setup(broker, args.agents, args.users)
-        floor_result, floor_cpu = measure(
-            brokers, bare_requests(broker, count * 3), args.concurrency, args.seconds / 2
-        )
-        floor = line("bare HTTP floor (GET /live)", floor_result, floor_cpu)
-        rates: dict[str, tuple[float, float]] = {}
-        for mode in modes:
-            requests = build_requests(broker, mode, identities, args.users, count)
-            result, cpu = measure(brokers, requests, args.concurrency, args.seconds)
-            rates[mode] = (line(f"{mode} grants", result, cpu), result.percentile(0.99))
+    configs = {
+        alg: {"DISCRETION_ACCESS_TOKEN_SIGNING_ALG": alg} for alg in args.signing_algs.split(",") if alg
+    }
+    if args.baseline_src:
+        # Another source tree first on the path: its broker and wire packages, this venv's deps.
+        src = Path(args.baseline_src).resolve()
+        configs["EdDSA, baseline"] = {"PYTHONPATH": f"{src}:{src / 'sdk'}"}
+    with ExitStack() as stack:
+        started = {label: stack.enter_context(brokers_for(args, env)) for label, env in configs.items()}
+        users = {label: setup(brokers[0], args.agents, args.users)[0] for label, brokers in started.items()}
+        results: dict[tuple[str, str], list[float]] = {}
+        floors: dict[str, list[float]] = {}
+        for round_ in range(args.rounds):
+            for label, brokers in started.items():
+                broker = brokers[0]
+                print(f"-- {label} (round {round_ + 1})")
+                floor_result, floor_cpu = measure(
+                    brokers, bare_requests(broker, count * 3), args.concurrency, args.seconds / 2
+                )
+                floors.setdefault(label, []).append(
+                    line("bare HTTP floor (GET /live)", floor_result, floor_cpu)
+                )
+                for mode in modes:
+                    requests = build_requests(broker, mode, users[label], args.users, count)
+                    result, cpu = measure(brokers, requests, args.concurrency, args.seconds)
+                    rate = line(f"{mode} grants", result, cpu)
+                    results.setdefault((label, mode), []).extend([rate, result.percentile(0.99)])
     print()
-    for mode, (rate, p99) in rates.items():
+    for (label, mode), values in results.items():
+        rates, p99s = values[0::2], values[1::2]
+        rate, p99, floor = sum(rates) / len(rates), max(p99s), sum(floors[label]) / len(floors[label])
         target = "met" if rate >= 1000 and p99 <= 50 else "MISSED"
         print(
-            f"{mode}: {rate:,.0f} grants/s = {rate / floor:.1%} of the bare HTTP floor; "
+            f"{label} {mode}: {rate:,.0f} grants/s = {rate / floor:.1%} of the bare HTTP floor; "
             f"target >= 1,000/s with p99 <= 50 ms: {target}"
         )
-    if "plain" in rates:
-        plain = rates["plain"][0]
+    first = next(iter(configs))
+    for label, mode in results:
+        if label != first and (first, mode) in results:
+            ours, theirs = results[(label, mode)][0::2], results[(first, mode)][0::2]
+            print(f"  {label} / {first} ({mode}): {sum(ours) / sum(theirs):.2f} of the grants/s, same run")
+    if (first, "plain") in results:
+        plain = results[(first, "plain")][0]
         for name, value in ANCHORS:
             print(f"  anchor {name}: {value:,.0f} grants/s (ours / anchor = {plain / value:.2f})")
 

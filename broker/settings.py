@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     # Key-encryption key for signing keys at rest (32 bytes, base64url). In development it is created
     # in data_dir on first use; production refuses to start without it.
     key_encryption_key: str | None = Field(default=None, repr=False)
+    # The access-token signature (docs/configuration.md): EdDSA (Ed25519) is the fastest; RS256 is
+    # the one RFC 9068 section 2.1 requires every resource server to support. A change rotates the
+    # signing key at the next start.
+    access_token_signing_alg: str = Field(default="EdDSA", pattern="^(EdDSA|ES256|RS256)$")
     default_token_lifetime: int = Field(default=300, ge=1, le=3600)
     max_token_lifetime: int = Field(default=3600, ge=1, le=86400)
     assertion_max_lifetime: int = Field(default=300, ge=10, le=3600)

@@ -75,7 +75,7 @@ def create_app(
     sets `freeze_heap`: see the lifespan."""
     store = Store(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     kek = load_key_encryption_key(settings)
-    keyring = KeyRing(store, kek)
+    keyring = KeyRing(store, kek, alg=settings.access_token_signing_alg)
     ctx = (
         ServiceContext(store, settings, keyring)
         if clock is None

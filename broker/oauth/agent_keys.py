@@ -7,7 +7,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from discretion_wire import ALGORITHMS, has_private_members, key_fits
+from discretion_wire import ALGORITHMS, canonical_algorithm, has_private_members, key_fits, same_algorithm
 from nacl.bindings import crypto_core_ed25519_is_valid_point as is_valid_point
 
 # Assertion algorithms accepted: asymmetric only. HS* is never accepted: a shared secret cannot be
@@ -29,13 +29,14 @@ def _alg_for(jwk: dict[str, Any]) -> str:
     fitting = [alg for alg in ALLOWED_ALGS if key_fits(jwk, alg)]
     if not fitting:
         raise JwkError("keys must be OKP Ed25519, EC P-256 or RSA")
-    if len(fitting) > 1:
-        # An RSA key must pin its algorithm, so PS256 and RS256 cannot be swapped.
+    if declared is not None:
+        # Kept as declared: "Ed25519" (RFC 9864) and "EdDSA" name one algorithm (find_key).
         if declared not in fitting:
-            raise JwkError("RSA keys must declare alg PS256 or RS256")
+            raise JwkError(f"key alg {declared!r} does not fit the key type")
         return str(declared)
-    if declared is not None and declared != fitting[0]:
-        raise JwkError(f"key alg {declared!r} does not fit the key type")
+    if len({canonical_algorithm(alg) for alg in fitting}) > 1:
+        # An RSA key must pin its algorithm, so PS256 and RS256 cannot be swapped.
+        raise JwkError("RSA keys must declare alg PS256 or RS256")
     return fitting[0]
 
 
@@ -94,6 +95,7 @@ def load_key(jwk: dict[str, Any], alg: str) -> Any:
     """A cryptography public key object from a JWK of the expected type, within the size bounds."""
     if jwk.get("kty") == "RSA":
         _check_rsa_members(jwk)
+    alg = canonical_algorithm(alg) or alg
     try:
         key = jwt.PyJWK(jwk, algorithm=alg).key
     except (jwt.PyJWKError, jwt.InvalidKeyError, ValueError, TypeError) as exc:
@@ -134,8 +136,9 @@ def load_key_cached(jwk: dict[str, Any], alg: str) -> Any:
 
 
 def find_key(jwks: dict[str, Any], kid: str, alg: str) -> Any | None:
-    """The registered key with this kid, if it may be used with this algorithm."""
+    """The registered key with this kid, if it may be used with this algorithm (under either of
+    its names: a key registered as "EdDSA" verifies an "Ed25519" assertion, and back)."""
     for jwk in jwks.get("keys", ()):
-        if jwk.get("kid") == kid and jwk.get("alg") == alg:
-            return load_key_cached(jwk, alg)
+        if jwk.get("kid") == kid and same_algorithm(jwk.get("alg"), alg):
+            return load_key_cached(jwk, canonical_algorithm(alg) or alg)
     return None

@@ -8,6 +8,7 @@ import jwt
 from discretion_wire import (
     ALGORITHMS,
     access_token_hash,
+    canonical_algorithm,
     has_private_members,
     jwk_thumbprint,
     key_fits,
@@ -63,7 +64,7 @@ def verify_proof(
         raise InvalidDPoPProof("the DPoP proof must have typ dpop+jwt")
     alg = header.get("alg")
     if alg not in DPOP_ALGS:
-        raise InvalidDPoPProof("the DPoP proof must use an asymmetric algorithm")
+        raise InvalidDPoPProof("the DPoP proof's alg is not supported")
     jwk = header.get("jwk")
     if not isinstance(jwk, dict):
         raise InvalidDPoPProof("the DPoP proof must carry its public key in jwk")
@@ -72,7 +73,7 @@ def verify_proof(
     if not key_fits(jwk, alg):
         raise InvalidDPoPProof("the DPoP proof's alg does not fit its key")
     try:
-        key = load_key_cached({k: v for k, v in jwk.items() if k != "alg"}, alg)
+        key = load_key_cached({k: v for k, v in jwk.items() if k != "alg"}, canonical_algorithm(alg) or alg)
     except JwkError as exc:
         raise InvalidDPoPProof(f"the DPoP proof's key is refused: {exc}") from exc
     claims = compact.claims

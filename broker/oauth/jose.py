@@ -109,6 +109,8 @@ _ALGORITHMS: dict[str, Algorithm] = {
     **{name: get_default_algorithms()[name] for name in ("ES256", "PS256", "RS256")},
     "EdDSA": SodiumEdDSA(),
 }
+# RFC 9864's fully-specified name for EdDSA with Ed25519, the only EdDSA curve accepted here.
+_ALGORITHMS["Ed25519"] = _ALGORITHMS["EdDSA"]
 
 
 def encode_json(value: dict[str, Any]) -> bytes:
@@ -124,6 +126,21 @@ def encode_header(header: dict[str, Any]) -> bytes:
 def sign_eddsa(signing_input: bytes, key: Ed25519PrivateKey) -> bytes:
     """The last segment of a compact JWS: an Ed25519 signature by libsodium, base64url."""
     return base64url_encode(_signing_key(key).sign(signing_input).signature)
+
+
+@lru_cache(maxsize=8)
+def _prepared(key: Any, alg: str) -> Any:
+    # Keyed by the loaded key object, like _signing_key: prepared once, not per token.
+    return _ALGORITHMS[alg].prepare_key(key)
+
+
+def sign(signing_input: bytes, key: Any, alg: str) -> bytes:
+    """The last segment of a compact JWS signed with `alg` (EdDSA, ES256 as R || S, RS256), base64url."""
+    if alg == "EdDSA":
+        return sign_eddsa(signing_input, key)
+    if alg not in ("ES256", "RS256"):
+        raise ValueError(f"the broker does not sign with {alg!r}")
+    return base64url_encode(_ALGORITHMS[alg].sign(signing_input, _prepared(key, alg)))
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,6 +1,13 @@
-"""Delegation by token exchange (RFC 8693): the holder of a token asks for a narrower one for a
-delegate. The delegated token is bound (`cnf.jkt`, RFC 9449 section 6) to the delegate's registered
-key, so neither the delegating agent nor anyone who intercepts it can use it."""
+"""Delegation by token exchange (RFC 8693): a narrower token for a delegate, asked for in one of
+two ways. Either the holder of a token names the delegate (`requested_actor`), or the delegate
+itself presents the token it was handed (`subject_token`) with its own access token as
+`actor_token` (RFC 8693 section 2.1), proving who acts. The delegated token is bound (`cnf.jkt`,
+RFC 9449 section 6) to the delegate's registered key, so neither the delegating agent nor anyone
+who intercepts it can use it.
+
+Errors follow RFC 8693 section 2.2.2: a subject or actor token that is invalid, or that the user's
+policy does not accept, is `invalid_request`, with a description that says nothing of the user's
+grants or lists; a target that cannot be served is `invalid_target`."""
 
 from __future__ import annotations
 
@@ -9,7 +16,7 @@ from typing import Any
 from discretion_wire import jwk_thumbprint
 
 from broker.context import ServiceContext
-from broker.errors import AccessDenied, BrokerError, InvalidGrant, InvalidRequest, InvalidScope, InvalidTarget
+from broker.errors import BrokerError, InvalidRequest, InvalidScope, InvalidTarget
 from broker.grantlog import events
 from broker.oauth.access_tokens import read_own_token
 from broker.oauth.caches.agents import AgentCache
@@ -36,8 +43,8 @@ from policy import ExchangeRequest, ParentToken, Party, Reason, Role, decide_exc
 
 ACCESS_TOKEN_TYPE_URN = "urn:ietf:params:oauth:token-type:access_token"
 
-# Widening a token is the caller's own mistake, so it gets the specific RFC 8693 error; every
-# other refusal is the user's policy and stays an opaque access_denied.
+# Widening a token is the caller's own mistake, so it gets the specific error; every other refusal
+# is the user's policy: RFC 8693 section 2.2.2's invalid_request, with one opaque description.
 _WIDENING_ERRORS: dict[Reason, type[BrokerError]] = {
     Reason.TARGET_WIDENING: InvalidTarget,
     Reason.SCOPE_WIDENING: InvalidScope,
@@ -58,8 +65,17 @@ def actor_chain(claims: dict[str, Any]) -> tuple[str, ...]:
     return tuple(reversed(outer_first))
 
 
-def _invalid_subject_token(why: str) -> InvalidGrant:
-    return InvalidGrant(f"the subject token {why}")
+# One description for every refusal by the user's policy, whatever rule refused (grant log only).
+POLICY_REFUSAL = "the subject or actor token is not acceptable for this exchange"
+
+
+def _invalid_subject_token(why: str) -> InvalidRequest:
+    # RFC 8693 section 2.2.2: an invalid subject token is invalid_request (not invalid_grant).
+    return InvalidRequest(f"the subject token {why}")
+
+
+def _invalid_actor_token(why: str) -> InvalidRequest:
+    return InvalidRequest(f"the actor token {why}")
 
 
 class ExchangeFlow:
@@ -85,8 +101,23 @@ class ExchangeFlow:
         self.subject_token = required(form, "subject_token")
         if required(form, "subject_token_type") != ACCESS_TOKEN_TYPE_URN:
             raise InvalidRequest("subject_token_type must be urn:ietf:params:oauth:token-type:access_token")
+        # Only access tokens are issued (RFC 8693 section 2.1: the server may refuse other types).
+        if form.get("requested_token_type", ACCESS_TOKEN_TYPE_URN) != ACCESS_TOKEN_TYPE_URN:
+            raise InvalidRequest("requested_token_type must be urn:ietf:params:oauth:token-type:access_token")
+        self.actor_token = form.get("actor_token")
+        actor_type = form.get("actor_token_type")
+        # RFC 8693 section 2.1: actor_token_type is required with actor_token and forbidden without.
+        if (self.actor_token is None) != (actor_type is None):
+            raise InvalidRequest("actor_token and actor_token_type go together")
+        if actor_type is not None and actor_type != ACCESS_TOKEN_TYPE_URN:
+            raise InvalidRequest("actor_token_type must be urn:ietf:params:oauth:token-type:access_token")
+        if (self.actor_token is None) == ("requested_actor" not in form):
+            raise InvalidRequest("name the delegate with either requested_actor or actor_token")
+        self.audience = form.get("audience")
         try:
-            self.delegate_id = check_client_id(required(form, "requested_actor"))
+            self.delegate_id = (
+                None if self.actor_token is not None else check_client_id(form["requested_actor"])
+            )
             reveal = form.get("reveal")
             self.reveal = None if reveal is None else parse_entity_types(reveal)
         except ValueError as exc:
@@ -114,7 +145,9 @@ class ExchangeFlow:
             raise _invalid_subject_token("is revoked")
         if now >= record.expires_at:
             raise _invalid_subject_token("has expired")
-        if claims.get("client_id") != agent.client_id:
+        # With requested_actor the caller delegates its own token; with actor_token the caller is
+        # the delegate, and presents the token it was handed (bearer: possession is authority).
+        if self.actor_token is None and claims.get("client_id") != agent.client_id:
             raise _invalid_subject_token("was not issued to the caller")
         if grant is None or record.user_ref != user.ref or record.grant_id != grant.grant_id:
             raise _invalid_subject_token("no longer has a grant behind it")
@@ -124,10 +157,39 @@ class ExchangeFlow:
             raise InvalidDPoPProof("exchanging a DPoP-bound token needs a proof with its key")
         return claims, record, user, grant, entries
 
+    def _check_actor_token(self, conn: Connection, agent: AgentRecord, now: float) -> None:
+        """The actor token proves the caller is the actor: a live token of this broker issued to
+        the caller, presented with a proof of its key when it is DPoP-bound."""
+        if self.actor_token is None:
+            return
+        claims = read_own_token(conn, self.actor_token, issuer=self._ctx.settings.issuer)
+        if claims is None:
+            raise _invalid_actor_token("is not a valid access token of this broker")
+        record = token_store.get_token(conn, str(claims["jti"]))
+        if record is None or record.revoked_at is not None or token_store.revoked_ancestor(conn, record):
+            raise _invalid_actor_token("is revoked")
+        if now >= record.expires_at:
+            raise _invalid_actor_token("has expired")
+        if claims.get("client_id") != agent.client_id or record.client_id != agent.client_id:
+            raise _invalid_actor_token("was not issued to the caller")
+        bound = (claims.get("cnf") or {}).get("jkt")
+        if bound is not None and (self.proof is None or self.proof.jkt != bound):
+            raise InvalidDPoPProof("presenting a DPoP-bound actor token needs a proof with its key")
+
+    def _check_audience(self, holder: AgentRecord, resource: str) -> None:
+        """RFC 8693 section 2.1: `audience` names where the token will be used, here the resource
+        URI or its holder's client id; anything else cannot be served (section 2.2.2)."""
+        if self.audience is not None and self.audience not in (resource, holder.client_id):
+            raise InvalidTarget("the audience is not the holder of the requested resource")
+
     def decide(self, conn: Connection, agent: AgentRecord, now: float) -> Plan:
         """Attenuation, depth and every party of the chain checked by policy.decide_exchange."""
         claims, record, user, grant, entry_records = self._parent(conn, agent, now)
-        delegate = self._agents.agent(conn, self.delegate_id)
+        self._check_actor_token(conn, agent, now)
+        if self.delegate_id is None:
+            delegate: AgentRecord | None = agent
+        else:
+            delegate = self._agents.agent(conn, self.delegate_id)
         if delegate is None:
             raise InvalidRequest("requested_actor is not a registered agent")
         holder = self._agents.agent(conn, record.holder_id)
@@ -135,6 +197,7 @@ class ExchangeFlow:
         known = {c: found for c in set(chain) if (found := self._agents.agent(conn, c)) is not None}
         if holder is None:
             raise _invalid_subject_token("no longer has a grant behind it")
+        self._check_audience(holder, self.resource or record.audience)
         # An agent of the chain that no longer exists cannot be vetted: it counts as suspended.
         actors = tuple(
             known[c].party(Role.ACTOR) if c in known else Party(c, "", "", Role.ACTOR, suspended=True)
@@ -177,7 +240,7 @@ class ExchangeFlow:
             resource=record.audience,
             scopes_requested=[str(s) for s in (self.scopes or parent.scopes)],
         )
-        refusal: BrokerError = AccessDenied()
+        refusal: BrokerError = InvalidRequest(POLICY_REFUSAL)
         for reason in decision.reasons:
             if reason in _WIDENING_ERRORS:
                 refusal = _WIDENING_ERRORS[reason](

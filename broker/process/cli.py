@@ -55,7 +55,7 @@ def _metrics_dir(settings: Settings) -> None:
 def _prepare(settings: Settings) -> ServiceContext:
     store = Store(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
     store.migrate()
-    keyring = KeyRing(store, load_key_encryption_key(settings))
+    keyring = KeyRing(store, load_key_encryption_key(settings), alg=settings.access_token_signing_alg)
     ensure_signing_key(store, keyring)
     return ServiceContext(store, settings, keyring)
 

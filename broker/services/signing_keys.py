@@ -10,14 +10,19 @@ from broker.storage.db import Store
 
 
 def ensure_signing_key(store: Store, keyring: KeyRing, *, now: float | None = None) -> str:
-    """Create a signing key when the store has no live one; returns the current kid."""
+    """Create a signing key when the store has no live one of the configured algorithm; returns the
+    current kid. Live keys of another algorithm (the setting changed) are retired: a rotation."""
     with store.write() as conn:
         kid = keyring.live_kid(conn)
         if kid is not None:
             return kid
         moment = now if now is not None else time.time()
+        rotating = keyring.any_live(conn)
+        if rotating:
+            keyring.retire_live(conn, moment)
         kid = keyring.create(conn, moment)
-        events.append(conn, events.Event(type=events.EventType.SIGNING_KEY_CREATED, kid=kid), now=moment)
+        kind = events.EventType.SIGNING_KEY_ROTATED if rotating else events.EventType.SIGNING_KEY_CREATED
+        events.append(conn, events.Event(type=kind, kid=kid), now=moment)
         return kid
 
 

@@ -18,9 +18,12 @@ def insert_key(conn: Connection, *, kid: str, alg: str, public_jwk: str, sealed:
     )
 
 
-def any_live_kid(conn: Connection) -> str | None:
-    """The kid of a live key, or None when every key is retired (or there is none)."""
-    row = conn.execute(select(signing_keys.c.kid).where(signing_keys.c.retired_at.is_(None)).limit(1)).first()
+def any_live_kid(conn: Connection, *, alg: str | None = None) -> str | None:
+    """The kid of a live key (of `alg`, when given), or None when there is none."""
+    query = select(signing_keys.c.kid).where(signing_keys.c.retired_at.is_(None))
+    if alg is not None:
+        query = query.where(signing_keys.c.alg == alg)
+    row = conn.execute(query.limit(1)).first()
     return None if row is None else str(row.kid)
 
 
@@ -29,11 +32,11 @@ def retire_live(conn: Connection, now: float) -> None:
     conn.execute(update(signing_keys).where(signing_keys.c.retired_at.is_(None)).values(retired_at=now))
 
 
-def newest_live(conn: Connection) -> Any | None:
-    """(kid, private_key_sealed) of the newest live key, or None."""
+def newest_live(conn: Connection, *, alg: str) -> Any | None:
+    """(kid, private_key_sealed) of the newest live key of `alg`, or None."""
     return conn.execute(
         select(signing_keys.c.kid, signing_keys.c.private_key_sealed)
-        .where(signing_keys.c.retired_at.is_(None))
+        .where(signing_keys.c.retired_at.is_(None), signing_keys.c.alg == alg)
         .order_by(signing_keys.c.created_at.desc())
         .limit(1)
     ).first()

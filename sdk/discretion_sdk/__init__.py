@@ -50,7 +50,10 @@ from ._verifier import RevocationSource, TokenVerifier
 from ._wire import Endpoints
 
 if TYPE_CHECKING:
+    from ._guard import protected_resource_metadata as protected_resource_metadata
+    from ._guard import protected_resource_metadata_route as protected_resource_metadata_route
     from ._guard import require_scope as require_scope
+    from ._guard import resource_metadata_url as resource_metadata_url
 
 __all__ = [
     "AccessDenied",
@@ -96,24 +99,37 @@ __all__ = [
     "jwk_thumbprint",
     "load_private_key",
     "private_key_pem",
+    "protected_resource_metadata",
+    "protected_resource_metadata_route",
     "public_jwks",
     "require_scope",
+    "resource_metadata_url",
     "save_private_key",
     "scope_covers",
     "scopes_cover",
 ]
 
 
+_GUARD_NAMES = frozenset(
+    {
+        "protected_resource_metadata",
+        "protected_resource_metadata_route",
+        "require_scope",
+        "resource_metadata_url",
+    }
+)
+
+
 def __getattr__(name: str) -> Any:
     # PEP 562: the guard pulls in starlette, which an agent that only asks for tokens may lack.
-    if name == "require_scope":
+    if name in _GUARD_NAMES:
         try:
-            from ._guard import require_scope
+            from . import _guard
         except ModuleNotFoundError as exc:
             if exc.name != "starlette":
                 raise
             raise ImportError(
-                "require_scope needs starlette: install the guard extra, pip install 'discretion-sdk[guard]'"
+                f"{name} needs starlette: install the guard extra, pip install 'discretion-sdk[guard]'"
             ) from exc
-        return require_scope
+        return getattr(_guard, name)
     raise AttributeError(f"module 'discretion_sdk' has no attribute {name!r}")

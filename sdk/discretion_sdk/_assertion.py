@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from collections.abc import Callable
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+from jwt.algorithms import OKPAlgorithm
 
 __all__ = ["ASSERTION_TYPE", "ClientAssertionSigner", "PrivateKey", "infer_algorithm"]
 
@@ -22,12 +24,24 @@ ASSERTION_LIFETIME = 60
 PrivateKey: TypeAlias = ed25519.Ed25519PrivateKey | ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
 _MIN_RSA_BITS = 2048
+# PyJWT's signer, which also knows RFC 9864's "Ed25519": EdDSA with an Ed25519 key under its
+# fully-specified name (the same signature, another header).
+_JWS = jwt.PyJWS()
+_JWS.register_algorithm("Ed25519", OKPAlgorithm())
+
+
+def sign_jws(claims: dict[str, Any], key: PrivateKey, alg: str, headers: dict[str, Any]) -> str:
+    """A compact JWS of `claims` (compact JSON) signed with `alg`, which the caller has checked
+    against the key (`infer_algorithm`)."""
+    payload = json.dumps(claims, separators=(",", ":")).encode()
+    return _JWS.encode(payload, key, algorithm=alg, headers=headers)
 
 
 def infer_algorithm(key: PrivateKey, alg: str | None = None) -> str:
     """Return the JWS algorithm for `key`, checking an explicit `alg` against the key type."""
     if isinstance(key, ed25519.Ed25519PrivateKey):
-        allowed: tuple[str, ...] = ("EdDSA",)
+        # "Ed25519" is RFC 9864's name for the same algorithm.
+        allowed: tuple[str, ...] = ("EdDSA", "Ed25519")
     elif isinstance(key, ec.EllipticCurvePrivateKey):
         if not isinstance(key.curve, ec.SECP256R1):
             raise ValueError(f"only P-256 EC keys are supported, not {key.curve.name}")
@@ -95,7 +109,7 @@ class ClientAssertionSigner:
             "exp": now + ASSERTION_LIFETIME,
         }
         headers = {"kid": self._kid, "typ": ASSERTION_TYP}
-        return jwt.encode(claims, self._key, algorithm=self._alg, headers=headers)
+        return sign_jws(claims, self._key, self._alg, headers)
 
     def __repr__(self) -> str:
         # Never the key: only what identifies it.

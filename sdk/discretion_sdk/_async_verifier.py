@@ -13,7 +13,7 @@ from typing import Protocol
 import anyio
 import httpx
 
-from ._checks import FEED_MAX_PAGES, FEED_PAGE_LIMIT, VerifierCore
+from ._checks import DEFAULT_TOKEN_ALGORITHMS, FEED_MAX_PAGES, FEED_PAGE_LIMIT, VerifierCore
 from ._dpop import DEFAULT_DPOP_ALGORITHMS, DEFAULT_DPOP_MAX_AGE, DEFAULT_REPLAY_CACHE_SIZE, DPoPNonceSource
 from ._errors import InvalidToken, VerifierUnavailable
 from ._models import RevocationPage, VerifiedToken
@@ -44,8 +44,8 @@ class AsyncRevocationSource(Protocol):
 class AsyncTokenVerifier:
     """Verifies access tokens offline like TokenVerifier, fetching keys and the feed with await.
 
-    DPoP (RFC 9449): `dpop_algorithms` are the proof algorithms accepted (asymmetric only;
-    default EdDSA and ES256); a proof is accepted from `dpop_max_age` seconds (default 60) plus
+    DPoP (RFC 9449): `dpop_algorithms` are the proof algorithms accepted (asymmetric only; default
+    EdDSA under both its names and ES256); a proof is accepted from `dpop_max_age` seconds (default 60) plus
     `leeway` in the past to `leeway` in the future; each proof's `jti` is remembered for as long,
     in memory, up to `dpop_replay_cache_size` entries (full means VerifierUnavailable, never
     forgetting early); `dpop_nonce` (for example DPoPNonces) makes proofs carry a server nonce.
@@ -60,7 +60,7 @@ class AsyncTokenVerifier:
         jwks_uri: str | None = None,
         http_client: httpx.AsyncClient | None = None,
         leeway: float = DEFAULT_LEEWAY,
-        algorithms: Iterable[str] = ("EdDSA",),
+        algorithms: Iterable[str] = DEFAULT_TOKEN_ALGORITHMS,
         revocation_source: AsyncRevocationSource | None = None,
         revocation_poll_interval: float = DEFAULT_POLL_INTERVAL,
         revocation_max_staleness: float = DEFAULT_MAX_STALENESS,

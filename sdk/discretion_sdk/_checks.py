@@ -27,6 +27,10 @@ from ._models import RevocationPage, VerifiedToken
 __all__ = ["VerifierCore"]
 
 #: RFC 9068 section 2.2 plus `client_id` and `scope`, which this broker always sets.
+#: The broker's access-token algorithms (its `access_token_signing_alg` setting). Accepting all of
+#: them is safe: each JWKS key verifies only the algorithm its own `kty`, curve and `alg` pin
+#: (`load_jwks`; an RSA key must name RS256 or PS256), so a token cannot choose another.
+DEFAULT_TOKEN_ALGORITHMS = ("EdDSA", "Ed25519", "ES256", "RS256")
 REQUIRED_CLAIMS = ("iss", "sub", "aud", "client_id", "scope", "iat", "exp", "jti")
 #: RFC 9068 section 4: `typ` is "at+jwt"; media types are compared case-insensitively and the
 #: "application/" prefix may be present (RFC 7515 section 4.1.9).

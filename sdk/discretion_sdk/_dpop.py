@@ -22,7 +22,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import jwt
 from cryptography.exceptions import InvalidSignature
 from discretion_wire import (
     access_token_hash,
@@ -34,7 +33,7 @@ from discretion_wire import (
     same_htu,
 )
 
-from ._assertion import PrivateKey, infer_algorithm
+from ._assertion import PrivateKey, infer_algorithm, sign_jws
 from ._errors import InvalidDPoPProof, UseDPoPNonce, VerifierUnavailable
 from ._jose import SUPPORTED_ALGORITHMS, Verify, public_jwk, split_compact_jws, verify_function
 
@@ -53,7 +52,7 @@ DPOP_TYP = "dpop+jwt"
 PROOF_TYPES = frozenset({"dpop+jwt", "application/dpop+jwt"})
 #: What holders accept by default: the algorithms of the keys agents register (RSA is allowed on
 #: request, never `none` or HS*: a proof is checked with the public key in its own header).
-DEFAULT_DPOP_ALGORITHMS = ("EdDSA", "ES256")
+DEFAULT_DPOP_ALGORITHMS = ("EdDSA", "Ed25519", "ES256")
 DEFAULT_DPOP_MAX_AGE = 60.0
 DEFAULT_REPLAY_CACHE_SIZE = 100_000
 #: Section 4.2; `ath` too when the proof comes with an access token (section 7.1).
@@ -127,7 +126,7 @@ class ProofSigner:
             if not isinstance(nonce, str) or not nonce:
                 raise ValueError("nonce must be a non-empty string")
             claims["nonce"] = nonce
-        return jwt.encode(claims, self._key, algorithm=self._alg, headers=self._header)
+        return sign_jws(claims, self._key, self._alg, self._header)
 
     def __repr__(self) -> str:
         return f"ProofSigner(alg={self._alg!r}, jkt={self.jkt!r})"

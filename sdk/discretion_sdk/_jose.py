@@ -87,7 +87,8 @@ def _okp(jwk: Mapping[str, Any]) -> tuple[frozenset[str], Verify]:
         raise ValueError("the Ed25519 key is not a point of prime order")
     key = ed25519.Ed25519PublicKey.from_public_bytes(raw)
     # The bound method itself: no wrapper on the hot path.
-    return frozenset({"EdDSA"}), key.verify
+    # Under either name: "Ed25519" is RFC 9864's for EdDSA with this curve.
+    return frozenset({"EdDSA", "Ed25519"}), key.verify
 
 
 def _ec(jwk: Mapping[str, Any]) -> tuple[frozenset[str], Verify]:

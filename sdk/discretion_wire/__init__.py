@@ -9,7 +9,16 @@ from __future__ import annotations
 
 from .base64url import b64url_decode, b64url_encode
 from .dpop import access_token_hash, normalize_htu, request_htu, same_htu
-from .jwk import ALGORITHMS, KEY_TYPES, PRIVATE_MEMBERS, has_private_members, jwk_thumbprint, key_fits
+from .jwk import (
+    ALGORITHMS,
+    KEY_TYPES,
+    PRIVATE_MEMBERS,
+    canonical_algorithm,
+    has_private_members,
+    jwk_thumbprint,
+    key_fits,
+    same_algorithm,
+)
 from .scopes import (
     MAX_SCOPE_LENGTH,
     MAX_SCOPES,
@@ -34,6 +43,7 @@ __all__ = [
     "all_covered",
     "b64url_decode",
     "b64url_encode",
+    "canonical_algorithm",
     "has_private_members",
     "jwk_thumbprint",
     "key_fits",
@@ -41,6 +51,7 @@ __all__ = [
     "parse_scope_string",
     "parse_scopes",
     "request_htu",
+    "same_algorithm",
     "same_htu",
     "scope_covers",
     "scopes_cover",

@@ -570,8 +570,10 @@ def test_dpop_algorithms_must_be_asymmetric(algorithms: list[str]) -> None:
         discretion_sdk.TokenVerifier(issuer=ISSUER, audience=RESOURCE, dpop_algorithms=algorithms)
 
 
-def test_the_default_dpop_algorithms_are_eddsa_and_es256(verifier: discretion_sdk.TokenVerifier) -> None:
-    assert verifier.dpop_algorithms == ("EdDSA", "ES256")
+def test_the_default_dpop_algorithms_are_eddsa_under_both_names_and_es256(
+    verifier: discretion_sdk.TokenVerifier,
+) -> None:
+    assert verifier.dpop_algorithms == ("EdDSA", "Ed25519", "ES256")
 
 
 def test_delegated_tokens_expose_their_actor_chain(

@@ -15,7 +15,7 @@ from tests.sdk.fakes import ISSUER, RESOURCE, FakeBroker, FakeClock, make_proof
 
 BASE = "http://testserver"
 EVENTS = f"{BASE}/api/events"
-ALGS = 'algs="EdDSA ES256"'
+ALGS = 'algs="EdDSA Ed25519 ES256"'
 PROOF_REFUSED = f'DPoP realm="{RESOURCE}", error="invalid_dpop_proof", {ALGS}'
 
 

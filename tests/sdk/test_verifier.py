@@ -116,10 +116,11 @@ def _ec_broker_key(broker: FakeBroker) -> ec.EllipticCurvePrivateKey:
     return key
 
 
-def test_es256_is_rejected_when_pinned_to_eddsa(
-    verifier: discretion_sdk.TokenVerifier, broker: FakeBroker
-) -> None:
+def test_es256_is_rejected_when_pinned_to_eddsa(broker: FakeBroker, clock: FakeClock) -> None:
     ec_key = _ec_broker_key(broker)
+    verifier = discretion_sdk.TokenVerifier(
+        issuer=ISSUER, audience=RESOURCE, http_client=broker.client(), clock=clock, algorithms=["EdDSA"]
+    )
     token = broker.mint(key=ec_key, algorithm="ES256", headers={"kid": "broker-ec"})
     assert reason(verifier, token) == "bad_algorithm"
 
@@ -484,7 +485,9 @@ def test_the_verifier_never_fetches_anything_but_the_configured_jwks(
 
 def test_verifier_repr_names_issuer_and_audience(verifier: discretion_sdk.TokenVerifier) -> None:
     assert (
-        repr(verifier) == f"TokenVerifier(issuer={ISSUER!r}, audience=[{RESOURCE!r}], algorithms=['EdDSA'])"
+        repr(verifier)
+        == f"TokenVerifier(issuer={ISSUER!r}, audience=[{RESOURCE!r}], "
+        "algorithms=['ES256', 'Ed25519', 'EdDSA', 'RS256'])"
     )
 
 

@@ -143,3 +143,13 @@ def test_token_from_another_issuer(issued: tuple[World, str]) -> None:
         {**_claims(token), "iss": "https://evil.example"}, rogue, algorithm="EdDSA", headers=header
     )
     _inactive(world, forged)
+
+
+def test_rs256_header_on_the_kid_of_an_eddsa_key(issued: tuple[World, str]) -> None:
+    # Algorithm confusion across the signing algorithms (ES256 and RS256 are settings too): the
+    # algorithm is the one the kid's stored JWK pins, whatever the header says.
+    world, token = issued
+    for alg in ("RS256", "PS256", "Ed25519"):
+        header = {**jwt.get_unverified_header(token), "alg": alg}
+        _, payload, signature = token.split(".")
+        _inactive(world, f"{_segment(header)}.{payload}.{signature}")

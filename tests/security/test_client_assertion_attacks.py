@@ -281,3 +281,24 @@ def test_an_audience_list_naming_the_broker_is_accepted(granted: World) -> None:
 )
 def test_a_malformed_compact_serialization_is_refused(granted: World, token: str) -> None:
     _assert_invalid_client(granted, token)
+
+
+def test_ed25519_name_on_an_ec_key_registration_is_refused(world: World) -> None:
+    # RFC 9864's Ed25519 names one key type: it cannot pin an EC or RSA key to another algorithm.
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from broker.oauth.signing_keys import public_jwk as broker_jwk
+
+    jwk = {**broker_jwk(ec.generate_private_key(ec.SECP256R1()).public_key(), "ES256"), "alg": "Ed25519"}
+    body = {**TestAgent("confused", "Confused Co", "DE").registration(), "jwks": {"keys": [jwk]}}
+    response = world.client.post("/v1/agents", json=body, headers=auth(world.admin_key))
+    assert response.status_code == 422
+
+
+def test_ed25519_name_does_not_bypass_the_signature_check(granted: World) -> None:
+    # Under its RFC 9864 name the signature is checked as under EdDSA: another key's fails.
+    other = Ed25519PrivateKey.generate()
+    token = jwt.encode(_claims(granted), other, algorithm="EdDSA", headers={"kid": granted.travel.kid})
+    _, payload, signature = token.split(".")
+    forged_header = _b64({"alg": "Ed25519", "kid": granted.travel.kid})
+    _assert_invalid_client(granted, f"{forged_header}.{payload}.{signature}")

@@ -224,3 +224,21 @@ def test_proof_with_a_header_extension_the_broker_does_not_implement_is_rejected
     signing_input = f"{_b64(header)}.{_b64(claims)}"
     signature = base64.urlsafe_b64encode(granted.travel.key.sign(signing_input.encode())).rstrip(b"=")
     _refused(granted, f"{signing_input}.{signature.decode()}")
+
+
+def test_proof_named_ed25519_carrying_an_ec_key_is_rejected(granted: World) -> None:
+    # RFC 9864's Ed25519 fits an OKP Ed25519 key only: the name cannot turn an EC key into one.
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    ec_key = ec.generate_private_key(ec.SECP256R1())
+    jwk = {k: v for k, v in public_jwk(ec_key.public_key(), "ES256").items() if k in ("kty", "crv", "x", "y")}
+    claims = {"jti": "j-ec", "htm": "POST", "htu": TOKEN_URL, "iat": int(granted.clock.now)}
+    token = jwt.encode(claims, ec_key, algorithm="ES256", headers={"typ": "dpop+jwt", "jwk": jwk})
+    _, payload, signature = token.split(".")
+    relabelled = _b64({"typ": "dpop+jwt", "alg": "Ed25519", "jwk": jwk})
+    response = _request(granted, f"{relabelled}.{payload}.{signature}")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_dpop_proof",
+        "error_description": "the DPoP proof's alg does not fit its key",
+    }

@@ -38,7 +38,7 @@ def test_blocked_organization_in_the_middle_of_a_chain(chain: ChainWorld) -> Non
     proof = chain.travel.dpop_proof(TOKEN_URL, now=chain.clock.now)
     response = exchange(chain, chain.travel, travel, "airline", proof)
     assert response.status_code == 400  # the blocked agent's own token was revoked by the block
-    assert response.json()["error"] == "invalid_grant"
+    assert response.json()["error"] == "invalid_request"
     assert chain.introspect(travel) == {"active": False}
 
 
@@ -47,7 +47,7 @@ def test_blocked_locale_anywhere_in_a_chain(chain: ChainWorld) -> None:
     chain.block("locale", "GB")  # the assistant, root of the chain
     response = exchange(chain, chain.assistant, root, "travel-agent")
     assert response.status_code == 400
-    assert response.json()["error"] == "invalid_grant"
+    assert response.json()["error"] == "invalid_request"
     assert chain.token(chain.assistant).json()["error"] == "access_denied"
 
 
@@ -55,10 +55,11 @@ def test_blocked_recipient_of_a_delegation(chain: ChainWorld) -> None:
     root = chain.token(chain.assistant).json()["access_token"]
     chain.block("agent", "airline")
     response = exchange(chain, chain.assistant, root, "airline")
-    assert response.status_code == 403
+    # RFC 8693 section 2.2.2's code, with the one description that names no rule.
+    assert response.status_code == 400
     assert response.json() == {
-        "error": "access_denied",
-        "error_description": "the user's policy does not allow this request",
+        "error": "invalid_request",
+        "error_description": "the subject or actor token is not acceptable for this exchange",
     }
 
 
@@ -69,7 +70,7 @@ def test_revoked_token_is_dead_everywhere(world: World) -> None:
     assert world.client.post("/oauth2/revoke", data=form).status_code == 200
     assert world.introspect(token) == {"active": False}
     response = exchange(world, world.travel, token, "ad-agent")
-    assert response.json()["error"] == "invalid_grant"
+    assert response.json()["error"] == "invalid_request"
 
 
 def test_user_cannot_read_another_users_grants_blocklist_or_activity(world: World) -> None:

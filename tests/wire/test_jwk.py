@@ -11,9 +11,11 @@ from discretion_wire import (
     ALGORITHMS,
     KEY_TYPES,
     PRIVATE_MEMBERS,
+    canonical_algorithm,
     has_private_members,
     jwk_thumbprint,
     key_fits,
+    same_algorithm,
 )
 
 from tests.sdk.fakes import any_public_jwk, thumbprint
@@ -63,14 +65,14 @@ def test_a_thumbprint_needs_string_members(jwk: dict[str, Any]) -> None:
 
 
 def test_only_asymmetric_algorithms_exist() -> None:
-    assert set(ALGORITHMS) == set(KEY_TYPES) == {"EdDSA", "ES256", "PS256", "RS256"}
+    assert set(ALGORITHMS) == set(KEY_TYPES) == {"EdDSA", "Ed25519", "ES256", "PS256", "RS256"}
     assert not any(alg.startswith("HS") or alg.lower() == "none" for alg in ALGORITHMS)
 
 
 @pytest.mark.parametrize(
     ("jwk", "fits"),
     [
-        ({"kty": "OKP", "crv": "Ed25519"}, {"EdDSA"}),
+        ({"kty": "OKP", "crv": "Ed25519"}, {"EdDSA", "Ed25519"}),
         ({"kty": "OKP", "crv": "Ed448"}, set()),
         ({"kty": "EC", "crv": "P-256"}, {"ES256"}),
         ({"kty": "EC", "crv": "P-384"}, set()),
@@ -81,6 +83,15 @@ def test_only_asymmetric_algorithms_exist() -> None:
 )
 def test_each_algorithm_fits_one_key_type_and_curve(jwk: dict[str, Any], fits: set[str]) -> None:
     assert {alg for alg in (*ALGORITHMS, "HS256", "none", "ES384") if key_fits(jwk, alg)} == fits
+
+
+def test_ed25519_is_rfc_9864s_name_for_eddsa_and_nothing_else_is_aliased() -> None:
+    assert canonical_algorithm("Ed25519") == canonical_algorithm("EdDSA") == "EdDSA"
+    assert same_algorithm("Ed25519", "EdDSA")
+    assert not same_algorithm("RS256", "PS256")
+    assert not same_algorithm("none", "none")  # not an algorithm here at all
+    assert canonical_algorithm("Ed448") is None
+    assert canonical_algorithm(None) is None
 
 
 @pytest.mark.parametrize("member", sorted(PRIVATE_MEMBERS))

@@ -10,6 +10,7 @@ from discretion_wire import jwk_thumbprint
 from sqlalchemy import select, update
 
 from broker.oauth.access_tokens import mint
+from broker.oauth.token_exchange import POLICY_REFUSAL
 from broker.storage.schema import tokens
 from tests.agents import TestAgent
 from tests.broker.oauth.test_token_writes import _watch_psycopg
@@ -88,15 +89,17 @@ def test_depth_beyond_the_grant_is_refused(chain: ChainWorld) -> None:
     airline = _hop(chain, chain.travel, travel, chain.airline)
     proof = chain.airline.dpop_proof(TOKEN_URL, now=chain.clock.now)
     response = exchange(chain, chain.airline, airline, "ad-agent", proof)
-    assert response.status_code == 403
-    assert response.json()["error"] == "access_denied"
+    # RFC 8693 section 2.2.2: a subject token the policy does not accept is invalid_request.
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_request", "error_description": POLICY_REFUSAL}
 
 
 def test_no_delegation_when_the_grant_allows_none(world: World) -> None:
     world.grant(max_delegation_depth=0)
     token = world.token(world.travel).json()["access_token"]
     response = exchange(world, world.travel, token, "ad-agent")
-    assert response.status_code == 403
+    assert response.status_code == 400
+    assert response.json()["error_description"] == POLICY_REFUSAL
 
 
 @pytest.mark.parametrize(
@@ -125,7 +128,7 @@ def test_lifetime_never_outlives_the_parent(chain: ChainWorld) -> None:
 def test_only_the_tokens_holder_may_exchange_it(chain: ChainWorld) -> None:
     response = exchange(chain, chain.ads, _root(chain), "ad-agent")
     assert response.status_code == 400
-    assert response.json()["error"] == "invalid_grant"
+    assert response.json()["error"] == "invalid_request"
 
 
 def test_intercepted_delegated_token_cannot_be_exchanged_without_the_delegates_key(chain: ChainWorld) -> None:
@@ -141,7 +144,7 @@ def test_intercepted_delegated_token_cannot_be_exchanged_without_the_delegates_k
     [(None, "alice"), (7, "alice"), ("other", "alice"), ("own", "bob")],
     ids=["no-grant-id", "grant-id-not-a-string", "alices-other-grant", "another-user"],
 )
-def test_subject_token_whose_claims_disagree_with_its_row_is_invalid_grant(
+def test_subject_token_whose_claims_disagree_with_its_row_is_invalid_request(
     chain: ChainWorld, grant_id: Any, sub: str
 ) -> None:
     # Only a holder of the broker's own signing key could make these; the stored row decides.
@@ -159,16 +162,16 @@ def test_subject_token_whose_claims_disagree_with_its_row_is_invalid_grant(
     before = _issued(chain)
     response = exchange(chain, chain.assistant, forged, "travel-agent")
     assert response.status_code == 400, response.text
-    assert response.json()["error"] == "invalid_grant"
+    assert response.json()["error"] == "invalid_request"
     assert _issued(chain) == before
 
 
-def test_revoked_subject_token_is_invalid_grant(chain: ChainWorld) -> None:
+def test_revoked_subject_token_is_invalid_request(chain: ChainWorld) -> None:
     root = _root(chain)
     form = {"token": root, **chain.assistant.auth_form(ISSUER, now=chain.clock.now)}
     assert chain.client.post("/oauth2/revoke", data=form).status_code == 200
     response = exchange(chain, chain.assistant, root, "travel-agent")
-    assert response.json()["error"] == "invalid_grant"
+    assert response.json()["error"] == "invalid_request"
 
 
 def test_unknown_delegate_is_invalid_request(chain: ChainWorld) -> None:
@@ -207,13 +210,14 @@ def test_blocking_an_agent_in_the_middle_of_a_chain(chain: ChainWorld) -> None:
     assert chain.introspect(travel) == {"active": False}
     assert chain.introspect(airline) == {"active": False}
     response = exchange(chain, chain.assistant, root, "travel-agent")
-    assert response.status_code == 403
+    assert response.status_code == 400
 
 
 def test_blocked_delegate_is_refused(chain: ChainWorld) -> None:
     chain.block("locale", "IE")
     response = exchange(chain, chain.assistant, _root(chain), "airline")
-    assert response.status_code == 403
+    assert response.status_code == 400
+    assert response.json() == {"error": "invalid_request", "error_description": POLICY_REFUSAL}
     assert "IE" not in response.text
 
 
@@ -267,7 +271,7 @@ def test_a_parent_revoked_after_the_exchange_decided_gets_no_token(
     _revoke_after_the_exchange_decides(monkeypatch, chain, root)
     response = exchange(chain, chain.assistant, root, "travel-agent")
     assert response.status_code == 400, response.text
-    assert response.json()["error"] == "invalid_grant"
+    assert response.json()["error"] == "invalid_request"
     assert _issued(chain) == before
 
 

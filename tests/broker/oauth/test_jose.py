@@ -206,24 +206,25 @@ def test_signatures_are_checked_for_every_allowed_algorithm() -> None:
     # The assertion algorithms; a forged payload and another key's signature fail for each.
     keys: dict[str, Any] = {
         "EdDSA": Ed25519PrivateKey.generate(),
+        "Ed25519": Ed25519PrivateKey.generate(),  # RFC 9864's name: the same signature as EdDSA
         "ES256": ec.generate_private_key(ec.SECP256R1()),
         "PS256": rsa.generate_private_key(public_exponent=65537, key_size=2048),
         "RS256": rsa.generate_private_key(public_exponent=65537, key_size=2048),
     }
     assert set(keys) == set(agent_keys.ALLOWED_ALGS)
     for alg, key in keys.items():
-        token = jwt.encode(_claims(), key, algorithm=alg)
+        token = jwt.encode(_claims(), key, algorithm="EdDSA" if alg == "Ed25519" else alg)
         assert verify_signature(parse_compact(token), key.public_key(), alg), alg
         head, _, signature = token.split(".")
         forged = _b64(json.dumps({**_claims(), "sub": "b"}).encode())
         assert not verify_signature(parse_compact(f"{head}.{forged}.{signature}"), key.public_key(), alg), alg
-        other = keys["ES256" if alg == "EdDSA" else "EdDSA"]
+        other = keys["ES256" if alg in ("EdDSA", "Ed25519") else "EdDSA"]
         assert not verify_signature(parse_compact(token), other.public_key(), alg), alg
 
 
 def _own_token(monkeypatch: pytest.MonkeyPatch, **claims: Any) -> str:
     key = Ed25519PrivateKey.generate()
-    monkeypatch.setitem(access_tokens._VERIFY_KEYS, "kid-own", key.public_key())
+    monkeypatch.setitem(access_tokens._VERIFY_KEYS, "kid-own", ("EdDSA", key.public_key()))
     base = {**_claims(), "iss": "https://broker.example", "client_id": "a"}
     return mint(SigningKey("kid-own", key), {k: v for k, v in {**base, **claims}.items() if v is not None})
 
