@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from broker.grantlog.budget import MAX_EVENT_BYTES, MAX_STRING_CHARS, EventTooLarge, bounded, digest, is_digest
+from broker.grantlog.budget import (
+    MAX_EVENT_BYTES,
+    MAX_STRING_CHARS,
+    EventTooLarge,
+    bounded,
+    digest,
+    is_digest,
+)
 from broker.grantlog.events import canonical_json
 
 
@@ -44,7 +51,10 @@ def test_a_string_over_the_limit_is_stored_as_its_digest() -> None:
     text = "x" * (MAX_STRING_CHARS + 1)
     kept, data = bounded(_body(details={"inputs": {"purpose": text}}), canonical_json)
     stored = kept["details"]["inputs"]["purpose"]
-    assert stored == {"digest": "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32], "length": len(text)}
+    assert stored == {
+        "digest": "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:32],
+        "length": len(text),
+    }
     assert text.encode() not in data
 
 
