@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from broker.grantlog.budget import bounded
 from broker.storage import Connection, grant_log
 from policy import POLICY_VERSION
 
@@ -88,9 +89,16 @@ def index_terms(body: dict[str, Any]) -> list[str]:
     """The auditor-query terms of an event: every agent in any chain position, its resource,
     decision and reason codes (see grant_log_terms)."""
     inputs = (body.get("details") or {}).get("inputs") or {}
-    agents = [*body.get("actors", ()), *(inputs.get(k) for k in _PARTY_INPUTS), *inputs.get("chain", ())]
-    terms = [f"agent:{a}" for a in agents if a]
-    if body.get("resource"):
+    if not isinstance(inputs, dict):  # stored as a digest (broker/grantlog/budget.py)
+        inputs = {}
+    chain = inputs.get("chain")
+    agents = [
+        *body.get("actors", ()),
+        *(inputs.get(k) for k in _PARTY_INPUTS),
+        *(chain if isinstance(chain, list) else ()),
+    ]
+    terms = [f"agent:{a}" for a in agents if a and isinstance(a, str)]
+    if isinstance(body.get("resource"), str) and body["resource"]:
         terms.append(f"resource:{body['resource']}")
     if body.get("decision"):
         terms.append(f"decision:{body['decision']}")
@@ -126,8 +134,8 @@ def event_rows(
     rows: list[dict[str, Any]] = []
     terms: list[dict[str, Any]] = []
     for seq, (event, now) in enumerate(events, start=first):
-        body = _body(event, seq, now)
-        data = canonical_json(body)
+        # Within the log's size budget (broker/grantlog/budget.py), or EventTooLarge: fail closed.
+        body, data = bounded(_body(event, seq, now), canonical_json)
         rows.append(
             {
                 "seq": seq,

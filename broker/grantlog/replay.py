@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from broker.grantlog.budget import is_digest
 from policy import (
     POLICY_VERSION,
     Decision,
@@ -175,6 +176,8 @@ def replay_decision(event: dict[str, Any], state: PolicyState, limits: Limits) -
     """Re-run the policy engine on a logged token or delegation decision and the state before it."""
     if event["type"] not in REPLAYABLE:
         raise ValueError(f"{event['type']} events are not replayable (yet)")
+    if digested(event):
+        raise ValueError("this decision's inputs were over the log's size budget and stored as digests")
     details = event.get("details") or {}
     inputs = details.get("inputs") or {}
     logged = {
@@ -244,6 +247,14 @@ def _replay_exchange(event: dict[str, Any], state: PolicyState, limits: Limits) 
     )
 
 
+def digested(event: dict[str, Any]) -> bool:
+    """Whether any input of a logged decision was stored as a digest instead of its value."""
+    inputs = (event.get("details") or {}).get("inputs")
+    values = inputs.values() if isinstance(inputs, dict) else [inputs]
+    scopes = (event.get("scopes_requested"), event.get("scopes_granted"), event.get("resource"))
+    return any(is_digest(v) for v in (*values, *scopes))
+
+
 def replay_log(
     events: Iterable[dict[str, Any]], limits: Limits, *, jti: str | None = None, seq: int | None = None
 ) -> list[ReplayResult]:
@@ -251,7 +262,9 @@ def replay_log(
     state, results = PolicyState(), []
     for event in events:
         wanted = (jti is None or event.get("jti") == jti) and (seq is None or event["seq"] == seq)
-        if wanted and event["type"] in REPLAYABLE:
+        # A refusal whose inputs were too large to log (broker/grantlog/budget.py) keeps only their
+        # digests: there is nothing to re-run it on, so it is left out rather than reported changed.
+        if wanted and event["type"] in REPLAYABLE and not digested(event):
             results.append(replay_decision(event, state, limits))
         state.apply(event)
     return results

@@ -73,14 +73,22 @@ def validate_jwks(jwks: Any) -> dict[str, list[dict[str, Any]]]:
 # unauthenticated caller chooses the key of a DPoP proof and verification cost grows with n; and
 # FIPS 186-5's public exponent range 2**16 < e < 2**256, odd (a 3,070-bit e costs 5x per proof).
 RSA_MIN_BITS, RSA_MAX_BITS = 2048, 8192
-_RSA_MEMBER_LIMITS = {"n": (RSA_MAX_BITS + 5) // 6 + 1, "e": 43}  # base64url characters
+# Base64url characters of each member, checked before any decoding: P-256 and Ed25519 coordinates
+# are 32 bytes (43 characters); the curve itself is checked by key_fits (P-256 only for EC) and the
+# point by the parser (on the curve) and below (Ed25519 of prime order).
+_MEMBER_LIMITS = {
+    "RSA": {"n": (RSA_MAX_BITS + 5) // 6 + 1, "e": 43},
+    "EC": {"x": 43, "y": 43},
+    "OKP": {"x": 43},
+}
 
 
-def _check_rsa_members(jwk: dict[str, Any]) -> None:
-    for name, limit in _RSA_MEMBER_LIMITS.items():
+def _check_members(jwk: dict[str, Any]) -> None:
+    kty = jwk.get("kty")
+    for name, limit in _MEMBER_LIMITS.get(kty if isinstance(kty, str) else "", {}).items():
         value = jwk.get(name)
         if isinstance(value, str) and len(value) > limit:
-            raise JwkError("the RSA key is larger than this broker accepts")
+            raise JwkError(f"the {kty} key is larger than this broker accepts")
 
 
 def _check_rsa_key(key: rsa.RSAPublicKey) -> None:
@@ -93,8 +101,7 @@ def _check_rsa_key(key: rsa.RSAPublicKey) -> None:
 
 def load_key(jwk: dict[str, Any], alg: str) -> Any:
     """A cryptography public key object from a JWK of the expected type, within the size bounds."""
-    if jwk.get("kty") == "RSA":
-        _check_rsa_members(jwk)
+    _check_members(jwk)
     alg = canonical_algorithm(alg) or alg
     try:
         key = jwt.PyJWK(jwk, algorithm=alg).key

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
 
 import jwt
 from discretion_wire import (
@@ -31,6 +33,25 @@ class InvalidDPoPProof(BrokerError):
     error = "invalid_dpop_proof"
     status_code = 400
     default_description = "the DPoP proof is invalid"
+
+
+def registered_thumbprints(jwks: dict[str, Any]) -> frozenset[str]:
+    """The RFC 7638 thumbprints of an agent's registered keys: the only keys its DPoP proofs may use."""
+    return _thumbprints(tuple(tuple(sorted(jwk.items())) for jwk in jwks.get("keys", ())))
+
+
+@lru_cache(maxsize=1024)
+def _thumbprints(keys: tuple[tuple[tuple[str, Any], ...], ...]) -> frozenset[str]:
+    # Keyed by the keys' members, so a changed JWKS is a different entry.
+    return frozenset(jwk_thumbprint(dict(members)) for members in keys)
+
+
+def check_registered(proof: VerifiedProof, jwks: dict[str, Any]) -> None:
+    """Refuse a proof made with a key the agent did not register. A token bound to a key nobody
+    vetted would let an agent's stolen assertions mint tokens usable with a key the thief made up;
+    bound to a registered key, the thief needs that private key too (docs/threat-model.md)."""
+    if proof.jkt not in registered_thumbprints(jwks):
+        raise InvalidDPoPProof("the DPoP proof's key is not one of the client's registered keys")
 
 
 @dataclass(frozen=True, slots=True)

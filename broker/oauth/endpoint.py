@@ -31,7 +31,7 @@ from broker.oauth.client_auth import (
     verify_assertion,
 )
 from broker.oauth.client_credentials import ClientCredentialsFlow, Flow, Plan, StaleDecision, required
-from broker.oauth.dpop import InvalidDPoPProof, VerifiedProof, verify_proof
+from broker.oauth.dpop import InvalidDPoPProof, VerifiedProof, check_registered, verify_proof
 from broker.oauth.revocation import revoke_and_log
 from broker.oauth.token_exchange import ExchangeFlow
 from broker.oauth.token_writes import DPOP_PROOF_WINDOW, TokenWrite, spend
@@ -136,6 +136,8 @@ class OAuthService:
                 if self.guard is not None:
                     self.guard.admit(verified.agent.client_id, now)
                 try:
+                    if proof is not None:
+                        check_registered(proof, verified.agent.jwks)
                     plan = flow.decide(conn, verified.agent, now)
                 except BrokerError as exc:
                     error = exc

@@ -40,9 +40,10 @@ class AsyncBrokerClient(ClientCore):
     the revocation feed lists or a holder refuses (see `token` and `auth`), and `token(...,
     fresh=True)` bypasses it.
 
-    `dpop_key` signs DPoP proofs (RFC 9449); it defaults to `private_key`, the agent's registered
-    key. The broker binds tokens delegated to this agent to its FIRST registered JWK, so an agent
-    that wants to present them must hold that key (as `private_key` or as `dpop_key`).
+    `dpop_key` signs DPoP proofs (RFC 9449); it defaults to `private_key`, and must be one of the
+    agent's registered keys (the broker refuses proofs made with any other key). The broker binds
+    tokens delegated to this agent to its FIRST registered JWK, so an agent that wants to present
+    them must hold that key (as `private_key` or as `dpop_key`).
     """
 
     def __init__(

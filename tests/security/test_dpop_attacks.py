@@ -12,7 +12,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from discretion_wire import jwk_thumbprint
 
 from broker.oauth.signing_keys import public_jwk
-from tests.conftest import ISSUER, World
+from tests.agents import TestAgent
+from tests.conftest import ISSUER, World, auth
 
 TOKEN_URL = ISSUER + "/oauth2/token"
 
@@ -242,3 +243,36 @@ def test_proof_named_ed25519_carrying_an_ec_key_is_rejected(granted: World) -> N
         "error": "invalid_dpop_proof",
         "error_description": "the DPoP proof's alg does not fit its key",
     }
+
+
+def test_a_proof_made_with_a_key_the_agent_never_registered_is_refused(granted: World) -> None:
+    # Policy: no ephemeral DPoP keys. A thief holding only a stolen assertion cannot mint a token
+    # bound to a key of its own; a proof with a registered key still works (test above).
+    made_up = Ed25519PrivateKey.generate()
+    response = _request(granted, granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now, key=made_up))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_dpop_proof"
+    assert "registered" in response.json()["error_description"]
+
+
+def test_a_proof_made_with_another_agents_registered_key_is_refused(granted: World) -> None:
+    # The ad agent's key is registered, but not to the travel agent that asks.
+    proof = granted.travel.dpop_proof(TOKEN_URL, now=granted.clock.now, key=granted.ads.key)
+    _refused(granted, proof)
+
+
+def test_a_proof_with_any_of_the_agents_registered_keys_is_accepted(world: World) -> None:
+    second = Ed25519PrivateKey.generate()
+    agent = TestAgent("two-key-agent", "Wanderly Travel", "FR")
+    jwks = agent.jwks()
+    jwks["keys"].append({**public_jwk(second.public_key()), "kid": "two-key-agent-key-2"})
+    body = {**agent.registration(), "jwks": jwks}
+    assert world.client.post("/v1/agents", json=body, headers=auth(world.admin_key)).status_code == 201
+    world.grant(agent="two-key-agent")
+    form = world.token_form(agent, resource="https://calendar.example/api")
+    proof = agent.dpop_proof(TOKEN_URL, now=world.clock.now, key=second)
+    response = world.client.post("/oauth2/token", data=form, headers={"DPoP": proof})
+    assert response.status_code == 200, response.text
+    claims = jwt.decode(response.json()["access_token"], options={"verify_signature": False})
+    jwk = {k: v for k, v in public_jwk(second.public_key()).items() if k in ("kty", "crv", "x")}
+    assert claims["cnf"] == {"jkt": jwk_thumbprint(jwk)}

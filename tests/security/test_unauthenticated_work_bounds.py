@@ -12,9 +12,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from discretion_wire.scopes import MAX_SCOPES, ScopeError, parse_scopes
 
+from broker import strict_json
+from broker.oauth.agent_keys import JwkError, load_key
 from tests.conftest import ISSUER, World, auth
 
 TOKEN_URL = ISSUER + "/oauth2/token"
@@ -176,3 +178,70 @@ def test_a_huge_exchange_parameter_is_refused_and_never_logged(
     assert response.json()["error"] == error
     assert len(response.text) < 1_000  # the description does not echo the value back
     assert _longest_event(world) < 4_096
+
+
+def _ec_jwk(x: int, y: int, crv: str = "P-256", size: int = 32) -> dict[str, str]:
+    return {"kty": "EC", "crv": crv, "x": _b64(x.to_bytes(size, "big")), "y": _b64(y.to_bytes(size, "big"))}
+
+
+def _es256_proof_with(jwk: dict[str, str]) -> str:
+    header = {"typ": "dpop+jwt", "alg": "ES256", "jwk": jwk}
+    claims = {"jti": secrets.token_urlsafe(16), "htm": "POST", "htu": TOKEN_URL, "iat": int(time.time())}
+    return f"{_b64(header)}.{_b64(claims)}.{_b64(secrets.token_bytes(64))}"
+
+
+@pytest.fixture(scope="module")
+def p256_point() -> tuple[int, int]:
+    numbers = ec.generate_private_key(ec.SECP256R1()).public_key().public_numbers()
+    return numbers.x, numbers.y
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda x, y: _ec_jwk(x, y + 1),
+        lambda x, y: _ec_jwk(0, 0),
+        lambda x, y: _ec_jwk(x, y, crv="P-384", size=48),
+        lambda x, y: _ec_jwk(x, y, crv="secp256k1"),
+        lambda x, y: {**_ec_jwk(x, y), "x": "A" * 3_000},
+    ],
+    ids=["point-off-the-curve", "point-at-zero", "curve-p384", "curve-secp256k1", "huge-coordinate"],
+)
+def test_a_dpop_proof_with_a_bad_ec_key_is_refused_before_any_signature_check(
+    world: World, p256_point: tuple[int, int], make: Any
+) -> None:
+    world.grant()
+    response = _token_request(world, _es256_proof_with(make(*p256_point)))
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_dpop_proof"
+    description = response.json()["error_description"]
+    assert "key is refused" in description or "does not fit its key" in description
+
+
+def test_a_huge_ec_coordinate_is_refused_before_it_is_decoded(p256_point: tuple[int, int]) -> None:
+    with pytest.raises(JwkError, match="larger than this broker accepts"):
+        load_key({**_ec_jwk(*p256_point), "y": "A" * 6_000}, "ES256")
+
+
+def test_a_megabyte_json_body_of_values_is_refused_before_the_parser_reads_one(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    read: list[str] = []
+    original = strict_json._bounded_int
+    monkeypatch.setattr(strict_json, "_bounded_int", lambda text: read.append(text) or original(text))
+    body = b"[" + b",".join([b"1"] * 400_000) + b"]"
+    # No credentials at all: FastAPI reads a body before the route's authentication runs.
+    response = world.client.post("/v1/me/grants", content=body, headers={"content-type": "application/json"})
+    assert response.status_code in (401, 422), response.text
+    assert read == []
+
+
+def test_a_body_of_many_strings_is_refused_without_cutting_them_apart() -> None:
+    body = json.dumps(["calendar:read"] * 100_000).encode()
+    with pytest.raises(strict_json.StrictJSONError, match="more than"):
+        strict_json.loads(body)
+
+
+def test_commas_and_brackets_inside_strings_are_not_counted_as_structure() -> None:
+    body = json.dumps({"a": "," * 10_000, "b": "[" * 100, "c": '\\"],{' * 1000}).encode()
+    assert strict_json.loads(body)["b"] == "[" * 100
