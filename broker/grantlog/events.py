@@ -44,6 +44,10 @@ class EventType(StrEnum):
     RESILIENCE_SIGNALS = "resilience.signals"
     RESILIENCE_DETECTED = "resilience.detected"
     AGENT_RELEASED = "agent.released"
+    # Grant budgets (docs/resilience.md): a grant's budget was set, or a disclosure found it spent
+    # (a token refused for its budget is a token.denied with reason budget_exhausted).
+    GRANT_BUDGET_SET = "grant.budget_set"
+    GRANT_BUDGET_EXHAUSTED = "grant.budget_exhausted"
 
 
 def canonical_json(value: Any) -> bytes:
