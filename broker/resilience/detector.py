@@ -604,18 +604,21 @@ class Detector:
             watched["updated"] = hour * 3600.0
             hours.append([hour, 0])
         hours[-1][1] += 1
-        span = int(cfg.spike_short // 60)
-        minutes = [m for m in watched["minutes"] if m[0] > minute - span]
+        minutes = watched["minutes"]
         if minutes and minutes[-1][0] == minute:
             minutes[-1][1] += 1
         else:
+            span = int(cfg.spike_short // 60)
+            while minutes and minutes[0][0] <= minute - span:
+                minutes.pop(0)
             minutes.append([minute, 1])
-        watched["minutes"] = minutes
-        agents = {a: when for a, when in watched["agents"].items() if t - when <= cfg.spike_short}
-        agents.pop(cid, None)
-        if len(agents) < _MAX_SET:
+        agents = watched["agents"]
+        if cid in agents or len(agents) < _MAX_SET:
             agents[cid] = t
-        watched["agents"] = agents
+        else:  # full: forget the agents that left the window, then remember this one if there is room
+            agents = watched["agents"] = {a: w for a, w in agents.items() if t - w <= cfg.spike_short}
+            if len(agents) < _MAX_SET:
+                agents[cid] = t
         if t - watched["first"] < cfg.spike_history:
             return []  # a day of history first, so that its busy hours are in the baseline
         if watched["fired"] >= 0 and t - watched["fired"] < cfg.spike_cooldown:
@@ -623,7 +626,10 @@ class Detector:
         short = sum(n for _, n in minutes)
         expected = watched["peak"] * cfg.spike_short / 3600.0
         limit = max(float(cfg.spike_min), cfg.spike_factor * expected)
-        if short < limit or len(agents) < cfg.spike_agents:
+        if short < limit:
+            return []
+        agents = watched["agents"] = {a: w for a, w in agents.items() if t - w <= cfg.spike_short}
+        if len(agents) < cfg.spike_agents:
             return []
         watched["fired"] = t
         return [

@@ -102,8 +102,8 @@ class DetectorConfig:
     # Resource spike: requests to one resource from several agents in the last 10 minutes, against
     # the busiest 10 minutes that resource's busiest hour of the last week implies.
     spike_short: float = 600.0
-    spike_min: int = 120
-    spike_factor: float = 3.0
+    spike_min: int = 60
+    spike_factor: float = 2.0
     spike_agents: int = 3
     spike_history: float = 86400.0
     spike_cooldown: float = 3600.0

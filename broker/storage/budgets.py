@@ -22,9 +22,11 @@ _LIMIT_COLUMN = {TOKENS: "tokens_per_hour", DISCLOSURES: "disclosures_per_day"}
 _SPEND = {
     kind: text(
         "INSERT INTO budget_usage (grant_id, kind, window_start, used) "  # noqa: S608
-        f"SELECT :grant_id, :kind, :window, 1 FROM grants WHERE grant_id = :grant_id AND ({column} IS NULL OR {column} > 0) "
+        "SELECT grant_id, CAST(:kind AS VARCHAR(16)), CAST(:window AS INTEGER), 1 FROM grants "
+        f"WHERE grant_id = :grant_id AND ({column} IS NULL OR {column} > 0) "
         "ON CONFLICT (grant_id, kind, window_start) DO UPDATE SET used = budget_usage.used + 1 "
-        f"WHERE budget_usage.used < (SELECT coalesce({column}, 2147483647) FROM grants WHERE grant_id = :grant_id) "
+        "WHERE budget_usage.used < "
+        f"(SELECT coalesce({column}, 2147483647) FROM grants WHERE grant_id = :grant_id) "
         "RETURNING used"
     )
     for kind, column in _LIMIT_COLUMN.items()
