@@ -246,6 +246,8 @@ def brokers_for(args: argparse.Namespace) -> Iterator[list[BrokerProcess]]:
     sharing one issuer and one key-encryption key as replicas behind a load balancer do."""
     kek = base64.urlsafe_b64encode(secrets.token_bytes(32)).rstrip(b"=").decode()
     shared = {"DISCRETION_KEY_ENCRYPTION_KEY": kek, "DISCRETION_ISSUER": "http://broker.bench"}
+    if args.resilience is not None:
+        shared["DISCRETION_RESILIENCE_MODE"] = args.resilience
     database_url, admin = args.database_url, None
     if args.db == "postgresql" and database_url is None:
         server = (
@@ -290,6 +292,12 @@ def main() -> None:
     parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
     parser.add_argument("--replicas", type=int, default=1, help="broker processes sharing the store")
     parser.add_argument("--database-url", default=None, help="an existing empty database instead of --db's")
+    parser.add_argument(
+        "--resilience",
+        choices=("off", "dry_run", "enforce"),
+        default=None,
+        help="the brokers' DISCRETION_RESILIENCE_MODE (default: inherited), for same-run on/off A/Bs",
+    )
     args = parser.parse_args()
     if args.workers is None:
         args.workers = default_workers(args.replicas)
