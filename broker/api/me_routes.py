@@ -8,7 +8,17 @@ from fastapi import APIRouter, Query, Request, Response, status
 
 from broker.api.deps import CurrentUser, Me
 from broker.api.json_bodies import StrictJSONRoute
-from broker.api.schemas import BudgetIn, EntryIn, EntryOut, GrantIn, GrantList, GrantOut, ListOut, ModeIn, ModeOut
+from broker.api.schemas import (
+    BudgetIn,
+    EntryIn,
+    EntryOut,
+    GrantIn,
+    GrantList,
+    GrantOut,
+    ListOut,
+    ModeIn,
+    ModeOut,
+)
 
 router = APIRouter(prefix="/v1/me", tags=["me"], route_class=StrictJSONRoute)
 

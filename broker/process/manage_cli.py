@@ -328,7 +328,9 @@ def create_grant(
     ] = None,
     max_delegation_depth: Annotated[int, typer.Option(help="How many hops of delegation.")] = 0,
     require_dpop: Annotated[bool, typer.Option(help="Only DPoP-bound tokens.")] = False,
-    tokens_per_hour: Annotated[int | None, typer.Option(help="Budget: tokens per hour (none: unlimited).")] = None,
+    tokens_per_hour: Annotated[
+        int | None, typer.Option(help="Budget: tokens per hour (none: unlimited).")
+    ] = None,
     disclosures_per_day: Annotated[
         int | None, typer.Option(help="Budget: disclosures per day (none: unlimited).")
     ] = None,
@@ -376,7 +378,9 @@ def set_budget(
     user_id: UserOption,
     grant_id: Annotated[str, typer.Argument(help="The grant.")],
     tokens_per_hour: Annotated[int | None, typer.Option(help="Tokens per hour (omit: unlimited).")] = None,
-    disclosures_per_day: Annotated[int | None, typer.Option(help="Disclosures per day (omit: unlimited).")] = None,
+    disclosures_per_day: Annotated[
+        int | None, typer.Option(help="Disclosures per day (omit: unlimited).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Set a grant's budgets, enforced across replicas (docs/resilience.md)."""

@@ -214,10 +214,14 @@ class DiscloseService:
                 self._check_live(current, claims, holder.resource_uris, now)
                 grant = grant_store.get_grant(conn, current.user_ref, current.grant_id)
                 limit = None if grant is None else grant.disclosures_per_day
-                if limit is not None and budgets.spend(conn, current.grant_id, budgets.DISCLOSURES, now) is None:
+                spent = (
+                    limit is not None
+                    and budgets.spend(conn, current.grant_id, budgets.DISCLOSURES, now) is None
+                )
+                if spent and limit is not None:
                     raise _Spent(limit)
-        except _Spent as spent:
-            self._refuse_spent(verified, record, spent.limit, now)
+        except _Spent as exhausted:
+            self._refuse_spent(verified, record, exhausted.limit, now)
         except Forbidden:
             # The assertion is spent even when the disclosure is refused.
             with self._ctx.store.write() as conn:
@@ -230,9 +234,7 @@ class DiscloseService:
             "output_sha256": digest,
         }
 
-    def _refuse_spent(
-        self, verified: Any, record: token_store.TokenRecord, limit: int, now: float
-    ) -> None:
+    def _refuse_spent(self, verified: Any, record: token_store.TokenRecord, limit: int, now: float) -> None:
         """The grant's disclosures for today are spent: log it, spend the assertion, answer 429."""
         settings = self._ctx.settings
         with self._ctx.store.write() as conn:

@@ -196,7 +196,8 @@ def test_grant_budgets_from_the_cli(runner: CliRunner, tmp_path: Path) -> None:
     assert grant["tokens_per_hour"] == 30
     assert grant["disclosures_per_day"] is None
     changed = run(
-        runner, "grants", "budget", "--user", "dana", grant["grant_id"], "--disclosures-per-day", "5", "--json"
+        runner, "grants", "budget", "--user", "dana", grant["grant_id"],
+        "--disclosures-per-day", "5", "--json",
     )  # fmt: skip
     assert (changed["tokens_per_hour"], changed["disclosures_per_day"]) == (None, 5)
     (listed,) = run(runner, "grants", "list", "--user", "dana", "--json")
