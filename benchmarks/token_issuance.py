@@ -266,7 +266,7 @@ def brokers_for(args: argparse.Namespace) -> Iterator[list[BrokerProcess]]:
                 process = BrokerProcess(
                     workers=args.workers, database_url=database_url, data_dir=Path(data_dir), extra_env=shared
                 )
-                started.append(process.start())
+                started.append(process.start(timeout=180.0))  # a loaded machine starts slowly
             yield started
         finally:
             for process in started:

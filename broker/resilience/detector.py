@@ -26,6 +26,7 @@ _MAX_SET = 64  # agents remembered per shape or resource: enough to tell "some" 
 _HOURS_KEPT = 48
 _MAX_RESOURCES = 4096  # resources watched for spikes (registered ones; oldest forgotten first)
 _WEEK_HOURS = 168
+_MAX_KNOWN = 512  # agents remembered per resource as its users (past that, none is new to it)
 
 
 def detection_id(kind: str, agents: tuple[str, ...], seq: int) -> str:
@@ -590,6 +591,8 @@ class Detector:
                 "hours": [],  # [hour, requests], oldest first, the last week
                 "minutes": [],  # [minute, requests], the short window
                 "agents": {},  # agent -> when it last asked, the short window
+                "known": {},  # agent -> when it first asked (bounded): who uses this resource
+                "fresh": [],  # [minute, requests] from agents new to it (the last hour), short window
                 "peak": 0,
                 "updated": t,
                 "fired": -1.0,
@@ -612,6 +615,18 @@ class Detector:
             while minutes and minutes[0][0] <= minute - span:
                 minutes.pop(0)
             minutes.append([minute, 1])
+        known = watched["known"]
+        if cid not in known and len(known) < _MAX_KNOWN:
+            known[cid] = t
+        newcomer = cid in known and t - known[cid] <= cfg.spike_newcomer
+        fresh = watched["fresh"]
+        if newcomer:
+            if fresh and fresh[-1][0] == minute:
+                fresh[-1][1] += 1
+            else:
+                fresh.append([minute, 1])
+        while fresh and fresh[0][0] <= minute - int(cfg.spike_short // 60):
+            fresh.pop(0)
         agents = watched["agents"]
         if cid in agents or len(agents) < _MAX_SET:
             agents[cid] = t
@@ -623,13 +638,21 @@ class Detector:
             return []  # a day of history first, so that its busy hours are in the baseline
         if watched["fired"] >= 0 and t - watched["fired"] < cfg.spike_cooldown:
             return []
+        # Two ways to spike: far above the resource's busiest hour, or a crowd of agents that never
+        # used it before (a day of history at least, so its regular users are known).
         short = sum(n for _, n in minutes)
+        from_newcomers = sum(n for _, n in fresh)
         expected = watched["peak"] * cfg.spike_short / 3600.0
         limit = max(float(cfg.spike_min), cfg.spike_factor * expected)
-        if short < limit:
+        if short < limit and from_newcomers < cfg.spike_min:
             return []
         agents = watched["agents"] = {a: w for a, w in agents.items() if t - w <= cfg.spike_short}
-        if len(agents) < cfg.spike_agents:
+        newcomers = [a for a in agents if t - known.get(a, -math.inf) <= cfg.spike_newcomer]
+        if short >= limit and len(agents) >= cfg.spike_agents:
+            rule = "volume"
+        elif from_newcomers >= cfg.spike_min and len(newcomers) >= cfg.spike_agents:
+            rule = "newcomers"
+        else:
             return []
         watched["fired"] = t
         return [
@@ -646,15 +669,20 @@ class Detector:
                         "window_s": cfg.spike_short,
                         "distinct_agents": len(agents),
                         "busiest_hour_last_week": watched["peak"],
+                        "requests_from_agents_new_to_it": from_newcomers,
+                        "agents_new_to_it": len(newcomers),
+                        "rule": rule,
                     },
                     "thresholds": {
                         "requests_min": cfg.spike_min,
                         "factor_over_busiest_hour": cfg.spike_factor,
                         "limit": round(limit, 1),
                         "agents_min": cfg.spike_agents,
+                        "newcomer_s": cfg.spike_newcomer,
                     },
                     "baseline": {
-                        "window": "requests to the resource per hour over the last 168 hours",
+                        "window": "requests to the resource per hour over the last 168 hours, "
+                        "and the agents that used it",
                         "updated_ms": int(watched["updated"] * 1000),
                         "first_seen_ms": int(watched["first"] * 1000),
                     },

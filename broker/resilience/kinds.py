@@ -65,7 +65,7 @@ class DetectorConfig:
     # An agent with less history than this has no baseline of its own to spike against: it is held
     # to the new-agent floor instead (a first batch or backfill is ordinary; flooding is not).
     rate_history: float = 3600.0
-    rate_new_floor: float = 10.0
+    rate_new_floor: float = 5.0
     # Windows counted in the agent's own decisions, so slow attackers are judged like fast ones.
     refusal_window: int = 40
     refusal_min: int = 30
@@ -105,6 +105,7 @@ class DetectorConfig:
     spike_min: int = 60
     spike_factor: float = 2.0
     spike_agents: int = 3
+    spike_newcomer: float = 3600.0  # an agent is new to a resource this long after its first use
     spike_history: float = 86400.0
     spike_cooldown: float = 3600.0
     # Kinds judged against the population wait this long into the log before they fire: shapes
