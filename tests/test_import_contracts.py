@@ -69,9 +69,7 @@ def test_pure_packages_import_only_the_standard_library(graph: grimp.ImportGraph
 
 
 @pytest.mark.parametrize("driver", ABSENT_DATABASE_MODULES)
-def test_only_storage_would_import_the_other_database_modules(
-    graph: grimp.ImportGraph, driver: str
-) -> None:
+def test_only_storage_would_import_the_other_database_modules(graph: grimp.ImportGraph, driver: str) -> None:
     if driver not in graph.modules:
         return  # nothing imports it: the rule holds
     importers = graph.find_modules_that_directly_import(driver)
