@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from broker.storage import budgets
 from broker.storage.schema import grant_log
+from tests.broker.web.helpers import sign_in
 from tests.conftest import ISSUER, World, auth
 
 
@@ -127,3 +128,28 @@ def test_disclosure_budget_refuses_past_the_day_limit_and_logs_it(world: World) 
     assert len(exhausted) == 1
     assert exhausted[0]["details"]["disclosures_per_day"] == 1
     assert len(_events(world, "data.disclosed")) == 1
+
+
+def test_a_user_sets_budgets_on_a_new_grant_in_the_console(world: World) -> None:
+    csrf = sign_in(world.client, world.alice_key)
+    page = world.client.post(
+        "/console/grants",
+        data={
+            "csrf": csrf,
+            "target": "agent",
+            "agent": "travel-agent",
+            "resource": "https://calendar.example/api",
+            "scopes": "calendar:read",
+            "max_ttl_seconds": "600",
+            "max_delegation_depth": "0",
+            "tokens_per_hour": "1",
+            "disclosures_per_day": "",
+        },
+        follow_redirects=True,
+    )
+    assert page.status_code == 200, page.text
+    assert "1 tokens/hour" in page.text
+    (grant,) = world.client.get("/v1/me/grants", headers=auth(world.alice_key)).json()["grants"]
+    assert (grant["tokens_per_hour"], grant["disclosures_per_day"]) == (1, None)
+    assert world.token(world.travel).status_code == 200
+    assert world.token(world.travel).status_code == 429
