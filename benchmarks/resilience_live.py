@@ -243,8 +243,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
     env = {"DISCRETION_RESILIENCE_MODE": "enforce", "DISCRETION_RESILIENCE_POLL_SECONDS": "1"}
-    with BrokerProcess(workers=2, extra_env=env) as broker:
+    broker = BrokerProcess(workers=2, extra_env=env)
+    broker.start(timeout=180.0)  # a loaded shared machine can take a minute to start two workers
+    try:
         asyncio.run(run(broker, args))
+    finally:
+        broker.stop()
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ KINDS = (
     "off_cluster",
     "coordinated_agents",
     "new_agent_surge",
+    "resource_spike",
 )
 PACES = ("fast", "slow", "mimic", "mixed")
 
@@ -269,6 +270,12 @@ def simulate(seed: int, *, days: int = 7, orgs: int = 12, per_kind: int = 8) -> 
             normal.append(make(rng.choice(all_orgs), day * DAY + rng.uniform(0, DAY)))
     for agent in normal:
         b.normal_traffic(agent, b.end)
+        if agent.joined > 0 and rng.random() < 0.5:
+            # A new agent's first batch: a backfill of 100-600 requests at 1-4 a second.
+            t, rate = agent.joined, rng.uniform(1.0, 4.0)
+            for _ in range(rng.randint(100, 600)):
+                t += rng.expovariate(rate)
+                b.normal_request(t, agent)
 
     attacks: list[Attack] = []
     resting = [o for o in all_orgs if o.start_hour is not None]
@@ -313,6 +320,37 @@ def _attack(
             b.normal_request(t, agent)
             attack.requests.append((t, agent.client_id))
             b.normal_traffic(agent, b.end)
+        return attack
+    if kind == "resource_spike":
+        # Several agents (of several organizations, each with an ordinary history) turn on one
+        # resource at once: 400 requests over 5 minutes (fast), 30 (slow), or 20 at Poisson
+        # timing within the target's working hours, half of them ordinary requests (mixed).
+        n = rng.choice((4, 6, 10))
+        members = [make(orgs[(k * 7 + int(start)) % len(orgs)], 0.0, "spike") for k in range(n)]
+        for member in members:
+            b.normal_traffic(member, b.end)
+        target_org = rng.choice(orgs)
+        target = rng.choice(target_org.resources)
+        span = {"fast": 300.0, "slow": 1800.0, "mimic": 1200.0, "mixed": 1200.0}[pace]
+        attack = Attack(kind, pace, [m.client_id for m in members], start)
+        t = start
+        while len(attack.requests) < 400 and t < b.end:
+            t += rng.expovariate(400 / span)
+            member = rng.choice(members)
+            attack.requests.append((t, member.client_id))
+            if pace == "mixed" and rng.random() < 0.5:
+                b.normal_request(t, member)
+                continue
+            allow = rng.random() < 0.5
+            b.token(
+                t,
+                member,
+                resource=target,
+                scopes=[f"{target.rsplit('/', 1)[-1]}:read"],
+                allow=allow,
+                subject=rng.choice(member.users),
+                reason="granted" if allow else "no_grant",
+            )
         return attack
     if kind == "coordinated_agents":
         n = rng.choice((6, 8, 12))

@@ -277,6 +277,8 @@ def brokers_for(
         "DISCRETION_ISSUER": "http://broker.bench",
         **(extra_env or {}),
     }
+    if args.resilience is not None:
+        shared["DISCRETION_RESILIENCE_MODE"] = args.resilience
     database_url, admin = args.database_url, None
     if args.db == "postgresql" and database_url is None:
         server = (
@@ -328,6 +330,12 @@ def main() -> None:
     parser.add_argument("--signing-algs", default="EdDSA", help="access-token algorithms, one broker each")
     parser.add_argument("--baseline-src", default=None, help="another source tree's broker, EdDSA, beside")
     parser.add_argument("--rounds", type=int, default=1, help="measure every broker this many times in turn")
+    parser.add_argument(
+        "--resilience",
+        choices=("off", "dry_run", "enforce"),
+        default=None,
+        help="the brokers' DISCRETION_RESILIENCE_MODE (default: inherited), for same-run on/off A/Bs",
+    )
     args = parser.parse_args()
     if args.workers is None:
         args.workers = default_workers(args.replicas)

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     # "dry_run" only records it, "off" runs no detector. It polls the grant log this often.
     resilience_mode: str = Field(default="enforce", pattern="^(off|dry_run|enforce)$")
     resilience_poll_seconds: float = Field(default=1.0, ge=0)
+    # Where the detector runs: "worker" (a background thread of whichever worker holds its lease)
+    # or "process" (a process of its own at lower CPU priority, which `discretion serve` with
+    # several workers starts and sets for its workers: they then only enforce and count).
+    resilience_detector: str = Field(default="worker", pattern="^(worker|process)$")
 
     @field_validator("issuer")
     @classmethod

@@ -28,6 +28,7 @@ class Reason(StrEnum):
     TARGET_WIDENING = "target_widening"
     REVEAL_WIDENING = "reveal_widening"
     DEPTH_EXCEEDED = "depth_exceeded"
+    BUDGET_EXHAUSTED = "budget_exhausted"  # set by the broker: the grant's budget is spent
 
 
 @dataclass(frozen=True, slots=True)

@@ -153,7 +153,11 @@ def create_app(
     install_docs_pages(app)
     app.state.ctx = ctx
     app.state.oauth = OAuthService(ctx)
-    resilience = None if settings.resilience_mode == "off" else Resilience(ctx)
+    resilience = (
+        None
+        if settings.resilience_mode == "off"
+        else Resilience(ctx, lead=settings.resilience_detector == "worker")
+    )
     app.state.resilience = resilience
     if resilience is not None:
         app.state.oauth.guard = resilience.guard

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Request, Response, status
 from broker.api.deps import CurrentUser, Me
 from broker.api.json_bodies import StrictJSONRoute
 from broker.api.schemas import (
+    BudgetIn,
     EntryAdded,
     EntryIn,
     EntryOut,
@@ -46,6 +47,15 @@ def list_grants(user: CurrentUser, service: Me, request: Request) -> GrantList:
 def revoke_grant(grant_id: str, user: CurrentUser, service: Me, request: Request) -> GrantOut:
     """Revoke a grant and every live token issued under it."""
     return GrantOut.of(service.revoke_grant(user, grant_id), _now(request))
+
+
+@router.put("/grants/{grant_id}/budget")
+def set_budget(grant_id: str, body: BudgetIn, user: CurrentUser, service: Me, request: Request) -> GrantOut:
+    """Set a grant's budgets: tokens per hour and disclosures per day (null: unlimited)."""
+    grant = service.set_budget(
+        user, grant_id, tokens_per_hour=body.tokens_per_hour, disclosures_per_day=body.disclosures_per_day
+    )
+    return GrantOut.of(grant, _now(request))
 
 
 @router.post("/blocklist", status_code=status.HTTP_201_CREATED)

@@ -101,6 +101,16 @@ class GrantIn(_Body):
     reveal: list[str] = Field(default_factory=list, max_length=32)
     purpose: str | None = Field(default=None, max_length=64)
     require_dpop: bool = False
+    # Budgets (docs/resilience.md): None is unlimited.
+    tokens_per_hour: int | None = Field(default=None, ge=0, le=1_000_000)
+    disclosures_per_day: int | None = Field(default=None, ge=0, le=1_000_000)
+
+
+class BudgetIn(_Body):
+    """A grant's budgets; null (or absent) is unlimited, 0 refuses every token or disclosure."""
+
+    tokens_per_hour: int | None = Field(default=None, ge=0, le=1_000_000)
+    disclosures_per_day: int | None = Field(default=None, ge=0, le=1_000_000)
 
 
 class GrantOut(BaseModel):
@@ -119,6 +129,8 @@ class GrantOut(BaseModel):
     require_dpop: bool
     created_at: float
     revoked_at: float | None
+    tokens_per_hour: int | None = None
+    disclosures_per_day: int | None = None
     status: str
 
     @classmethod
@@ -144,6 +156,8 @@ class GrantOut(BaseModel):
             require_dpop=grant.require_dpop,
             created_at=grant.created_at,
             revoked_at=grant.revoked_at,
+            tokens_per_hour=grant.tokens_per_hour,
+            disclosures_per_day=grant.disclosures_per_day,
             status=status,
         )
 

@@ -48,6 +48,10 @@ class EventType(StrEnum):
     AGENT_RELEASED = "agent.released"
     API_KEY_REVOKED = "api_key.revoked"
     API_KEY_ROTATED = "api_key.rotated"
+    # Grant budgets (docs/resilience.md): a grant's budget was set, or a disclosure found it spent
+    # (a token refused for its budget is a token.denied with reason budget_exhausted).
+    GRANT_BUDGET_SET = "grant.budget_set"
+    GRANT_BUDGET_EXHAUSTED = "grant.budget_exhausted"
 
 
 def canonical_json(value: Any) -> bytes:

@@ -92,6 +92,7 @@ class Plan:
     parent_jti: str | None = None
     act: dict[str, Any] | None = None
     cnf_jkt: str | None = None
+    token_budget: int | None = None  # the deciding grant's tokens per hour, if it has a budget
 
 
 class Flow(Protocol):
@@ -190,6 +191,7 @@ class ClientCredentialsFlow:
             sender_constrained=self.proof_jkt is not None,
         )
         user = self._users.user(conn, self.subject)
+        budgets: dict[str, int] = {}
         if user is None:
             decision = Decision.deny(Denial(Reason.UNKNOWN_SUBJECT, "subject"))
         else:
@@ -200,10 +202,11 @@ class ClientCredentialsFlow:
                     conn, ref, resource=self.resource, agent=agent.client_id, organization=organization
                 )
                 entries = grant_store.entries_for(conn, ref)
-                return tuple(g.to_policy() for g in grants), tuple(e.to_policy() for e in entries)
+                budgets = {g.grant_id: g.tokens_per_hour for g in grants if g.tokens_per_hour is not None}
+                return tuple(g.to_policy() for g in grants), tuple(e.to_policy() for e in entries), budgets
 
             key = (ref, user.policy_version, self.resource, agent.client_id, organization)
-            grants, entries = self._policies.get(key, load)
+            grants, entries, budgets = self._policies.get(key, load)
             decision = decide_token(
                 request,
                 grants=grants,
@@ -233,6 +236,7 @@ class ClientCredentialsFlow:
             recipient=agent.client_id,
             parties=(agent.client_id, holder.client_id),
             cnf_jkt=self.proof_jkt,
+            token_budget=budgets.get(decision.grant_id or ""),
         )
 
     def recheck(self, plan: Plan) -> Recheck | None:

@@ -3,6 +3,7 @@ revocation feed."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from functools import partial
 from typing import Any
@@ -13,6 +14,7 @@ from broker.errors import (
     InvalidClient,
     InvalidRequest,
     InvalidTarget,
+    SlowDown,
     TemporarilyUnavailable,
     UnauthorizedClient,
     UnsupportedGrantType,
@@ -38,8 +40,10 @@ from broker.oauth.token_writes import DPOP_PROOF_WINDOW, TokenWrite, spend
 from broker.observability import record_decision
 from broker.resilience.guard import Guard
 from broker.storage import agents as agent_store
+from broker.storage import budgets
 from broker.storage import tokens as token_store
 from broker.storage.batch import WriteBatcher
+from policy import Decision, Denial, Reason
 
 CLIENT_CREDENTIALS = "client_credentials"
 TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -152,6 +156,8 @@ class OAuthService:
                     await self._spend_assertion(verified, now)
                     raise
                 raise error
+            if plan.decision.allowed and plan.token_budget is not None:
+                plan = await self._spend_budget(plan, now)
             signed = self._sign(plan, now) if plan.decision.allowed else None
             write = TokenWrite(
                 verified=verified,
@@ -178,6 +184,32 @@ class OAuthService:
                 raise plan.refusal
             return signed[0]
         raise TemporarilyUnavailable("the user's policy is changing; retry")
+
+    async def _spend_budget(self, plan: Plan, now: float) -> Plan:
+        """Spend one of the grant's tokens for this hour (docs/resilience.md, budgets), atomically
+        across replicas in its own short write; when none is left, the plan becomes a refusal,
+        logged as `token.denied` with reason `budget_exhausted` and answered 429 `slow_down`
+        with `Retry-After` at the end of the hour. A unit spent for a token whose write then fails
+        stays spent: a budget errs on the side of fewer tokens."""
+        grant_id = plan.decision.grant_id or ""
+        left = await self._writes.run(lambda conn: budgets.spend(conn, grant_id, budgets.TOKENS, now))
+        if left is not None:
+            return plan
+        _, ends = budgets.window_of(budgets.TOKENS, now)
+        event = replace(
+            plan.event,
+            type=events.EventType.TOKEN_DENIED,
+            decision="deny",
+            scopes_granted=(),
+            reasons=("budget_exhausted",),
+            details={**plan.event.details, "grant_id": grant_id, "tokens_per_hour": plan.token_budget},
+        )
+        refusal = SlowDown(
+            "the grant's token budget for this hour is spent",
+            headers={"Retry-After": str(max(1, math.ceil(ends - now)))},
+        )
+        denied = Decision.deny(Denial(Reason.BUDGET_EXHAUSTED, "grant"))
+        return replace(plan, decision=denied, event=event, refusal=refusal)
 
     def _sign(self, plan: Plan, now: float) -> _Signed:
         decision, user, holder, resource = plan.decision, plan.user, plan.holder, plan.event.resource

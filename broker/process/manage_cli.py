@@ -290,7 +290,7 @@ def _user(ctx: ServiceContext, user_id: str) -> UserRecord:
 
 
 def _grant_table(grants: list[GrantOut]) -> Table:
-    table = _table("grant id", "to", "resource", "scopes", "max TTL", "purpose", "reveal", "status")
+    table = _table("grant id", "to", "resource", "scopes", "max TTL", "purpose", "reveal", "budget", "status")
     for grant in grants:
         to = grant.agent if grant.agent is not None else f"organization {grant.organization}"
         table.add_row(
@@ -301,9 +301,19 @@ def _grant_table(grants: list[GrantOut]) -> Table:
             f"{grant.max_ttl_seconds} s",
             grant.purpose or "",
             " ".join(grant.reveal),
+            _budget_text(grant),
             grant.status,
         )
     return table
+
+
+def _budget_text(grant: GrantOut) -> str:
+    parts = []
+    if grant.tokens_per_hour is not None:
+        parts.append(f"{grant.tokens_per_hour} tokens/h")
+    if grant.disclosures_per_day is not None:
+        parts.append(f"{grant.disclosures_per_day} disclosures/day")
+    return ", ".join(parts)
 
 
 UserOption = Annotated[str, typer.Option("--user", help="The user whose grants these are.")]
@@ -323,6 +333,12 @@ def create_grant(
     ] = None,
     max_delegation_depth: Annotated[int, typer.Option(help="How many hops of delegation.")] = 0,
     require_dpop: Annotated[bool, typer.Option(help="Only DPoP-bound tokens.")] = False,
+    tokens_per_hour: Annotated[
+        int | None, typer.Option(help="Budget: tokens per hour (none: unlimited).")
+    ] = None,
+    disclosures_per_day: Annotated[
+        int | None, typer.Option(help="Budget: disclosures per day (none: unlimited).")
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Grant an agent (or an organization) scoped access to the user's data at one holder."""
@@ -336,6 +352,8 @@ def create_grant(
         "reveal": list(reveal or []),
         "max_delegation_depth": max_delegation_depth,
         "require_dpop": require_dpop,
+        "tokens_per_hour": tokens_per_hour,
+        "disclosures_per_day": disclosures_per_day,
     }
     with _context() as ctx:
         user = _user(ctx, user_id)
@@ -358,6 +376,31 @@ def list_grants(user_id: UserOption, as_json: JsonOption = False) -> None:
         _print_json([g.model_dump() for g in grants])
     else:
         out.print(_grant_table(grants))
+
+
+@grants_app.command("budget")
+def set_budget(
+    user_id: UserOption,
+    grant_id: Annotated[str, typer.Argument(help="The grant.")],
+    tokens_per_hour: Annotated[int | None, typer.Option(help="Tokens per hour (omit: unlimited).")] = None,
+    disclosures_per_day: Annotated[
+        int | None, typer.Option(help="Disclosures per day (omit: unlimited).")
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Set a grant's budgets, enforced across replicas (docs/resilience.md)."""
+    with _context() as ctx:
+        user = _user(ctx, user_id)
+        record = _run(
+            lambda: MeService(ctx).set_budget(
+                user, grant_id, tokens_per_hour=tokens_per_hour, disclosures_per_day=disclosures_per_day
+            )
+        )
+        grant = GrantOut.of(record, ctx.clock())
+    if as_json:
+        _print_json(grant.model_dump())
+    else:
+        out.print(_grant_table([grant]))
 
 
 @grants_app.command("revoke")

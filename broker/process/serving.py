@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -23,11 +24,20 @@ from typing import Any
 
 import uvicorn
 
+from broker.context import ServiceContext
+from broker.oauth.signing_keys import KeyRing, load_key_encryption_key
+from broker.resilience.service import Resilience
+from broker.settings import Settings
+from broker.storage.db import Store
+
 log = logging.getLogger(__name__)
 # A worker that exits this soon after it started failed to start (bad settings, a wrong
 # key-encryption key, an unreachable database): restarting it would only loop.
 STARTUP_GRACE_SECONDS = 15.0
 STOP_TIMEOUT_SECONDS = 10.0
+# The resilience detector's process runs this much nicer than the workers: at full load the token
+# path gets the CPU and detection lags; otherwise it keeps up within a poll interval.
+DETECTOR_NICENESS = 10
 
 
 def supports_reuse_port() -> bool:
@@ -66,6 +76,25 @@ def _worker(host: str, port: int, config: dict[str, Any]) -> None:
     uvicorn.Server(uvicorn.Config(**config)).run(sockets=[listener])
 
 
+def _detector() -> None:
+    """The resilience detector alone, off the workers' CPU (docs/resilience.md)."""
+    os.nice(DETECTOR_NICENESS)
+    settings = Settings()
+    store = Store(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
+    ctx = ServiceContext(store, settings, KeyRing(store, load_key_encryption_key(settings)))
+    resilience = Resilience(ctx, lead=True)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    interval = max(0.05, settings.resilience_poll_seconds)
+    while not stop.wait(interval):
+        try:
+            resilience.run_once()
+        except Exception:  # the workers may still be migrating the store; the next round retries
+            log.exception("resilience: this round failed")
+    store.dispose()
+
+
 class Supervisor:
     """Starts `workers` processes, restarts one that dies, stops them all on SIGINT/SIGTERM."""
 
@@ -75,11 +104,18 @@ class Supervisor:
         self._processes: list[tuple[BaseProcess, float]] = []
         self._workers = workers
         self._stop = threading.Event()
+        # With several workers the detector gets a process of its own, and the workers only enforce.
+        self._detector = os.environ.get("DISCRETION_RESILIENCE_MODE", "enforce") != "off"
+        if self._detector:
+            os.environ["DISCRETION_RESILIENCE_DETECTOR"] = "process"  # inherited by the workers
 
-    def _spawn(self) -> tuple[BaseProcess, float]:
-        process = self._context.Process(
-            target=_worker, args=(self._host, self._port, self._config), name="discretion-worker"
-        )
+    def _spawn(self, detector: bool = False) -> tuple[BaseProcess, float]:
+        if detector:
+            process = self._context.Process(target=_detector, name="discretion-resilience")
+        else:
+            process = self._context.Process(
+                target=_worker, args=(self._host, self._port, self._config), name="discretion-worker"
+            )
         process.start()
         return process, time.monotonic()
 
@@ -91,6 +127,8 @@ class Supervisor:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, lambda *_: self._stop.set())
         self._processes = [self._spawn() for _ in range(self._workers)]
+        if self._detector:
+            self._processes.append(self._spawn(detector=True))
         status = 0
         while not self._stop.wait(0.5):
             for index, (process, started) in enumerate(self._processes):
@@ -102,7 +140,7 @@ class Supervisor:
                     self._stop.set()
                     break
                 log.error("worker %s died (exit %s); starting another", process.pid, process.exitcode)
-                self._processes[index] = self._spawn()
+                self._processes[index] = self._spawn(detector=process.name == "discretion-resilience")
         self._terminate()
         return status
 

@@ -24,6 +24,9 @@ _SUBJECT_REASONS = frozenset({"unknown_subject", "no_grant"})
 _MAX_KEYS = 20_000  # coordinated-request shapes remembered (oldest forgotten first)
 _MAX_SET = 64  # agents remembered per shape or resource: enough to tell "some" from "none"
 _HOURS_KEPT = 48
+_MAX_RESOURCES = 4096  # resources watched for spikes (registered ones; oldest forgotten first)
+_WEEK_HOURS = 168
+_MAX_KNOWN = 512  # agents remembered per resource as its users (past that, none is new to it)
 
 
 def detection_id(kind: str, agents: tuple[str, ...], seq: int) -> str:
@@ -145,6 +148,7 @@ class Detector:
         self.surge_updated = 0.0
         self.surge_fired = -1.0
         self.surge_hours: list[int] = []
+        self.resources: dict[str, dict[str, Any]] = {}
 
     # -- state --------------------------------------------------------------------------------
 
@@ -168,6 +172,7 @@ class Detector:
                 self.surge_fired,
                 self.surge_hours,
             ],
+            "resources": self.resources,
         }
 
     @classmethod
@@ -188,6 +193,7 @@ class Detector:
         detector.surge_hours = list(hours)
         detector.surge_hour, detector.surge_new = hour, [list(n) for n in new]
         detector.surge_baseline, detector.surge_updated, detector.surge_fired = baseline, updated, fired
+        detector.resources = data["resources"]
         return detector
 
     # -- feeding ------------------------------------------------------------------------------
@@ -274,6 +280,8 @@ class Detector:
         agent.recent.append((denied, subject_key, resource if denied else "", novel, off))
         if agent.quarantined:
             return found
+        if resource:
+            found += self._resource_spike(cid, resource, seq, t)
         found += self._rate(cid, agent, seq, t)
         if denied:
             found += self._probing(cid, agent, seq, t)
@@ -321,11 +329,16 @@ class Detector:
 
     def _rate(self, cid: str, agent: _Agent, seq: int, t: float) -> list[Detection]:
         cfg = self.config
-        if agent.fast < cfg.rate_floor or self._cooling(agent, Kind.RATE_SPIKE, t):
+        # An agent younger than `rate_history` has no baseline of its own yet (its slow rate is
+        # still filling up): it is held to the higher new-agent floor, so a new agent's first batch
+        # is not a spike against a baseline of nothing.
+        young = t - agent.first < cfg.rate_history
+        floor = cfg.rate_new_floor if young else cfg.rate_floor
+        if agent.fast < floor or self._cooling(agent, Kind.RATE_SPIKE, t):
             return []
         peers = [self.agents[p].slow for p in self.orgs.get(agent.org, ()) if p != cid]
         peer_median = _median(peers)
-        reference = max(agent.slow, peer_median)
+        reference = peer_median if young else max(agent.slow, peer_median)
         if agent.fast < cfg.rate_factor * reference:
             return []
         return [
@@ -340,7 +353,7 @@ class Detector:
                     "peer_median_per_s": round(peer_median, 4),
                     "peers": len(peers),
                 },
-                {"rate_floor_per_s": cfg.rate_floor, "factor": cfg.rate_factor},
+                {"rate_floor_per_s": floor, "factor": cfg.rate_factor, "new_agent": young},
                 {
                     "window_s": cfg.rate_slow_tau,
                     "updated_ms": int(agent.slow_updated * 1000),
@@ -562,6 +575,120 @@ class Detector:
                     "novelty_s": cfg.coordinated_novelty,
                 },
                 {"window": "every agent's refused requests", "updated_ms": int(t * 1000)},
+            )
+        ]
+
+    def _resource_spike(self, cid: str, resource: str, seq: int, t: float) -> list[Detection]:
+        """Requests to one resource from several agents in the last 10 minutes, against the
+        busiest hour that resource had in the last week (a sudden spike of one part of the system)."""
+        cfg = self.config
+        watched = self.resources.get(resource)
+        if watched is None:
+            if len(self.resources) >= _MAX_RESOURCES:
+                del self.resources[next(iter(self.resources))]
+            watched = self.resources[resource] = {
+                "first": t,
+                "hours": [],  # [hour, requests], oldest first, the last week
+                "minutes": [],  # [minute, requests], the short window
+                "agents": {},  # agent -> when it last asked, the short window
+                "known": {},  # agent -> when it first asked (bounded): who uses this resource
+                "fresh": [],  # [minute, requests] from agents new to it (the last hour), short window
+                "peak": 0,
+                "updated": t,
+                "fired": -1.0,
+            }
+        hour, minute = int(t // 3600), int(t // 60)
+        hours = watched["hours"]
+        if not hours or hours[-1][0] != hour:
+            # The baseline moves once an hour: the busiest complete hour of the last week.
+            while hours and hours[0][0] <= hour - _WEEK_HOURS:
+                hours.pop(0)
+            watched["peak"] = max((n for _, n in hours), default=0)
+            watched["updated"] = hour * 3600.0
+            hours.append([hour, 0])
+        hours[-1][1] += 1
+        minutes = watched["minutes"]
+        if minutes and minutes[-1][0] == minute:
+            minutes[-1][1] += 1
+        else:
+            span = int(cfg.spike_short // 60)
+            while minutes and minutes[0][0] <= minute - span:
+                minutes.pop(0)
+            minutes.append([minute, 1])
+        known = watched["known"]
+        if cid not in known and len(known) < _MAX_KNOWN:
+            known[cid] = t
+        newcomer = cid in known and t - known[cid] <= cfg.spike_newcomer
+        fresh = watched["fresh"]
+        if newcomer:
+            if fresh and fresh[-1][0] == minute:
+                fresh[-1][1] += 1
+            else:
+                fresh.append([minute, 1])
+        while fresh and fresh[0][0] <= minute - int(cfg.spike_short // 60):
+            fresh.pop(0)
+        agents = watched["agents"]
+        if cid in agents or len(agents) < _MAX_SET:
+            agents[cid] = t
+        else:  # full: forget the agents that left the window, then remember this one if there is room
+            agents = watched["agents"] = {a: w for a, w in agents.items() if t - w <= cfg.spike_short}
+            if len(agents) < _MAX_SET:
+                agents[cid] = t
+        if t - watched["first"] < cfg.spike_history:
+            return []  # a day of history first, so that its busy hours are in the baseline
+        if watched["fired"] >= 0 and t - watched["fired"] < cfg.spike_cooldown:
+            return []
+        # Two ways to spike: far above the resource's busiest hour, or a crowd of agents that never
+        # used it before (a day of history at least, so its regular users are known).
+        short = sum(n for _, n in minutes)
+        from_newcomers = sum(n for _, n in fresh)
+        expected = watched["peak"] * cfg.spike_short / 3600.0
+        limit = max(float(cfg.spike_min), cfg.spike_factor * expected)
+        if short < limit and from_newcomers < cfg.spike_min:
+            return []
+        agents = watched["agents"] = {a: w for a, w in agents.items() if t - w <= cfg.spike_short}
+        newcomers = [a for a in agents if t - known.get(a, -math.inf) <= cfg.spike_newcomer]
+        if short >= limit and len(agents) >= cfg.spike_agents:
+            rule = "volume"
+        elif from_newcomers >= cfg.spike_min and len(newcomers) >= cfg.spike_agents:
+            rule = "newcomers"
+        else:
+            return []
+        watched["fired"] = t
+        return [
+            Detection(
+                Kind.RESOURCE_SPIKE,
+                tuple(sorted(agents)),
+                seq,
+                round(t * 1000),
+                DEFAULT_ACTIONS[Kind.RESOURCE_SPIKE],
+                {
+                    "features": {
+                        "resource": resource,
+                        "requests_in_window": short,
+                        "window_s": cfg.spike_short,
+                        "distinct_agents": len(agents),
+                        "busiest_hour_last_week": watched["peak"],
+                        "requests_from_agents_new_to_it": from_newcomers,
+                        "agents_new_to_it": len(newcomers),
+                        "rule": rule,
+                    },
+                    "thresholds": {
+                        "requests_min": cfg.spike_min,
+                        "factor_over_busiest_hour": cfg.spike_factor,
+                        "limit": round(limit, 1),
+                        "agents_min": cfg.spike_agents,
+                        "newcomer_s": cfg.spike_newcomer,
+                    },
+                    "baseline": {
+                        "window": "requests to the resource per hour over the last 168 hours, "
+                        "and the agents that used it",
+                        "updated_ms": int(watched["updated"] * 1000),
+                        "first_seen_ms": int(watched["first"] * 1000),
+                    },
+                    "detector": {"version": DETECTOR_VERSION, "config": self.digest},
+                    "components": ["grant_log", "decisions", "detector"],
+                },
             )
         ]
 

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-DETECTOR_VERSION = "1"
+DETECTOR_VERSION = "2"
 
 
 class Kind(StrEnum):
@@ -23,6 +23,7 @@ class Kind(StrEnum):
     OFF_CLUSTER = "off_cluster"
     COORDINATED_AGENTS = "coordinated_agents"
     NEW_AGENT_SURGE = "new_agent_surge"
+    RESOURCE_SPIKE = "resource_spike"
 
 
 class Action(StrEnum):
@@ -48,6 +49,7 @@ DEFAULT_ACTIONS: dict[Kind, Action] = {
     Kind.OFF_CLUSTER: Action.OBSERVE,
     Kind.COORDINATED_AGENTS: Action.THROTTLE,
     Kind.NEW_AGENT_SURGE: Action.OBSERVE,
+    Kind.RESOURCE_SPIKE: Action.OBSERVE,
 }
 
 
@@ -60,6 +62,10 @@ class DetectorConfig:
     rate_slow_tau: float = 6 * 3600.0
     rate_floor: float = 1.0
     rate_factor: float = 10.0
+    # An agent with less history than this has no baseline of its own to spike against: it is held
+    # to the new-agent floor instead (a first batch or backfill is ordinary; flooding is not).
+    rate_history: float = 3600.0
+    rate_new_floor: float = 5.0
     # Windows counted in the agent's own decisions, so slow attackers are judged like fast ones.
     refusal_window: int = 40
     refusal_min: int = 30
@@ -93,6 +99,15 @@ class DetectorConfig:
     surge_short_min: int = 6
     surge_long: float = 3600.0
     surge_long_min: int = 10
+    # Resource spike: requests to one resource from several agents in the last 10 minutes, against
+    # the busiest 10 minutes that resource's busiest hour of the last week implies.
+    spike_short: float = 600.0
+    spike_min: int = 60
+    spike_factor: float = 2.0
+    spike_agents: int = 3
+    spike_newcomer: float = 3600.0  # an agent is new to a resource this long after its first use
+    spike_history: float = 86400.0
+    spike_cooldown: float = 3600.0
     # Kinds judged against the population wait this long into the log before they fire: shapes
     # first seen and agents first seen in the warm-up are the baseline, not news.
     warmup: float = 6 * 3600.0

@@ -39,8 +39,12 @@ _OWN_EVENTS = frozenset({str(events.EventType.RESILIENCE_DETECTED)})
 class Resilience:
     """Detections, responses and releases for one broker process."""
 
-    def __init__(self, ctx: ServiceContext, config: DetectorConfig | None = None) -> None:
+    def __init__(
+        self, ctx: ServiceContext, config: DetectorConfig | None = None, *, lead: bool = True
+    ) -> None:
         self._ctx = ctx
+        # False in a worker when a process of its own runs the detector (resilience_detector).
+        self.leads = lead
         self.config = config or DetectorConfig()
         mode = ctx.settings.resilience_mode
         self.enforce = mode == "enforce"
@@ -59,7 +63,7 @@ class Resilience:
         """Flush the counts; if this process holds the lease, detect over every event not yet
         seen; refresh the token path's map. Returns the detections this process recorded."""
         self._flush_signals()
-        found = self._detect_all() if self._lead() else []
+        found = self._detect_all() if self.leads and self._lead() else []
         self.refresh()
         return found
 

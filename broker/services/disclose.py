@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import math
 import os
 import secrets
 import threading
@@ -19,7 +20,7 @@ from discretion_wire import b64url_decode, b64url_encode
 
 from broker import strict_json
 from broker.context import ServiceContext
-from broker.errors import Forbidden, InvalidRequest, PayloadTooLarge, Unprocessable
+from broker.errors import Forbidden, InvalidRequest, PayloadTooLarge, SlowDown, Unprocessable
 from broker.grantlog import events
 from broker.oauth.access_tokens import read_own_token
 from broker.oauth.client_auth import spend_assertion, verify_assertion
@@ -33,6 +34,8 @@ from broker.redaction import (
 )
 from broker.settings import Settings
 from broker.storage import agents as agent_store
+from broker.storage import budgets
+from broker.storage import grants as grant_store
 from broker.storage import tokens as token_store
 
 log = logging.getLogger(__name__)
@@ -120,6 +123,14 @@ def parse_body(raw: bytes, *, max_depth: int) -> tuple[str, Any, Operator | None
     return token, body["data"], operator
 
 
+class _Spent(Exception):
+    """The grant's disclosure budget is spent (rolls the disclosure's write back)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__("budget spent")
+        self.limit = limit
+
+
 class DiscloseService:
     """POST /v1/disclose."""
 
@@ -202,6 +213,16 @@ class DiscloseService:
                 if current is None or token_store.revoked_ancestor(conn, current):
                     raise Forbidden("the token is not active or not addressed to the caller")
                 self._check_live(current, claims, holder.resource_uris, now)
+                grant = grant_store.get_grant(conn, current.user_ref, current.grant_id)
+                limit = None if grant is None else grant.disclosures_per_day
+                spent = (
+                    limit is not None
+                    and budgets.spend(conn, current.grant_id, budgets.DISCLOSURES, now) is None
+                )
+                if spent and limit is not None:
+                    raise _Spent(limit)
+        except _Spent as exhausted:
+            self._refuse_spent(verified, record, exhausted.limit, now)
         except Forbidden:
             # The assertion is spent even when the disclosure is refused.
             with self._ctx.store.write() as conn:
@@ -213,6 +234,31 @@ class DiscloseService:
             "receipt_id": str(seq),
             "output_sha256": digest,
         }
+
+    def _refuse_spent(self, verified: Any, record: token_store.TokenRecord, limit: int, now: float) -> None:
+        """The grant's disclosures for today are spent: log it, spend the assertion, answer 429."""
+        settings = self._ctx.settings
+        with self._ctx.store.write() as conn:
+            spend_assertion(conn, verified, now=now, skew=settings.clock_skew_seconds)
+            events.append(
+                conn,
+                events.Event(
+                    type=events.EventType.GRANT_BUDGET_EXHAUSTED,
+                    actors=(verified.agent.client_id, record.client_id),
+                    subject=record.user_ref,
+                    resource=record.audience,
+                    jti=record.jti,
+                    decision="deny",
+                    reasons=("budget_exhausted",),
+                    details={"grant_id": record.grant_id, "disclosures_per_day": limit},
+                ),
+                now=now,
+            )
+        _, ends = budgets.window_of(budgets.DISCLOSURES, now)
+        raise SlowDown(
+            "the grant's disclosure budget for today is spent",
+            headers={"Retry-After": str(max(1, math.ceil(ends - now)))},
+        )
 
     def _check_live(
         self, record: token_store.TokenRecord, claims: dict[str, Any], resources: tuple[str, ...], now: float

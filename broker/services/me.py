@@ -130,11 +130,43 @@ class MeService:
                 purpose=body.get("purpose"),
                 require_dpop=bool(body.get("require_dpop")),
                 created_at=now,
+                tokens_per_hour=_budget(body.get("tokens_per_hour")),
+                disclosures_per_day=_budget(body.get("disclosures_per_day")),
             )
             grant_store.insert_grant(conn, grant)
             principals.bump_policy_version(conn, user.ref)
             events.append(conn, _grant_event(events.EventType.GRANT_CREATED, grant), now=now)
         return grant
+
+    def set_budget(
+        self, user: UserRecord, grant_id: str, *, tokens_per_hour: int | None, disclosures_per_day: int | None
+    ) -> GrantRecord:
+        """Set a grant's budgets (None: unlimited). Bumps the policy version, so a decision made
+        under the old budget is decided again, and logs `grant.budget_set`."""
+        tokens, disclosures = _budget(tokens_per_hour), _budget(disclosures_per_day)
+        with self._ctx.store.write() as conn:
+            now = self._ctx.clock()
+            grant = grant_store.get_grant(conn, user.ref, grant_id)
+            if grant is None:
+                raise NotFound("no such grant")
+            grant_store.set_budget(conn, grant_id, tokens_per_hour=tokens, disclosures_per_day=disclosures)
+            principals.bump_policy_version(conn, user.ref)
+            events.append(
+                conn,
+                events.Event(
+                    type=events.EventType.GRANT_BUDGET_SET,
+                    actors=(grant.agent,) if grant.agent else (),
+                    subject=user.ref,
+                    resource=grant.resource,
+                    details={
+                        "grant_id": grant_id,
+                        "tokens_per_hour": tokens,
+                        "disclosures_per_day": disclosures,
+                    },
+                ),
+                now=now,
+            )
+            return grant_store.get_grant(conn, user.ref, grant_id) or grant
 
     def grants(self, user: UserRecord) -> list[GrantRecord]:
         """All the user's grants, oldest first."""
@@ -306,6 +338,15 @@ def _activity_item(event: dict[str, Any]) -> dict[str, Any]:
         "reasons": event["reasons"],
         "jti": event["jti"],
     }
+
+
+def _budget(value: Any) -> int | None:
+    """A budget as given: None (unlimited) or a count 0..1,000,000."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 1_000_000:
+        raise Unprocessable("a budget is a whole number 0..1000000, or null for none")
+    return value
 
 
 def _grant_event(kind: events.EventType, grant: GrantRecord) -> events.Event:

@@ -32,6 +32,8 @@ class GrantRecord:
     created_at: float
     require_dpop: bool = False
     revoked_at: float | None = None
+    tokens_per_hour: int | None = None
+    disclosures_per_day: int | None = None
 
     def to_policy(self) -> Grant:
         """The grant as the policy engine sees it."""
@@ -84,6 +86,8 @@ def _grant(row: Any) -> GrantRecord:
         created_at=row.created_at,
         require_dpop=bool(row.require_dpop),
         revoked_at=row.revoked_at,
+        tokens_per_hour=row.tokens_per_hour,
+        disclosures_per_day=row.disclosures_per_day,
     )
 
 
@@ -104,6 +108,8 @@ def insert_grant(conn: Connection, grant: GrantRecord) -> None:
             purpose=grant.purpose,
             require_dpop=grant.require_dpop,
             created_at=grant.created_at,
+            tokens_per_hour=grant.tokens_per_hour,
+            disclosures_per_day=grant.disclosures_per_day,
         )
     )
 
@@ -125,6 +131,8 @@ _GRANT_COLUMNS = (
     "require_dpop",
     "created_at",
     "revoked_at",
+    "tokens_per_hour",
+    "disclosures_per_day",
 )
 _GRANTS_FOR_REQUEST = fast.Sql(
     "SELECT {columns} FROM grants WHERE user_ref = :user_ref AND resource = :resource "
@@ -167,6 +175,17 @@ def send_grant(conn: Connection, user_ref: str, grant_id: str) -> Callable[[], G
     inside `fast.pipeline`)."""
     sent = fast.send(conn, _GRANT_BY_ID, {"grant_id": grant_id, "user_ref": user_ref})
     return lambda: None if (row := sent.first()) is None else _grant(row)
+
+
+def set_budget(
+    conn: Connection, grant_id: str, *, tokens_per_hour: int | None, disclosures_per_day: int | None
+) -> None:
+    """Set a grant's budgets (None: unlimited)."""
+    conn.execute(
+        update(grants)
+        .where(grants.c.grant_id == grant_id)
+        .values(tokens_per_hour=tokens_per_hour, disclosures_per_day=disclosures_per_day)
+    )
 
 
 def revoke_grant(conn: Connection, grant_id: str, now: float) -> None:

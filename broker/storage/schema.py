@@ -157,7 +157,21 @@ grants = Table(
     Column("require_dpop", Boolean, nullable=False, server_default=false()),
     Column("created_at", Float, nullable=False),
     Column("revoked_at", Float),
+    # Budgets (docs/resilience.md): None is unlimited. Counted in budget_usage.
+    Column("tokens_per_hour", Integer),
+    Column("disclosures_per_day", Integer),
     Index("ix_grants_user_resource", "user_ref", "resource"),
+)
+
+# Spent budget per grant, kind ("tokens" or "disclosures") and window (its start, in hours or
+# days since the epoch); one conditional upsert spends a unit (broker/storage/budgets.py).
+budget_usage = Table(
+    "budget_usage",
+    metadata,
+    Column("grant_id", String(40), primary_key=True),
+    Column("kind", String(16), primary_key=True),
+    Column("window_start", Integer, primary_key=True),
+    Column("used", Integer, nullable=False),
 )
 
 list_entries = Table(

@@ -145,6 +145,13 @@ def audit_log_page(
     except BrokerError as exc:
         error = exc.description
     active = {k: v for k, v in form.items() if v}
+    # Detections beside decisions (broker/resilience): the agents named in recent detections are
+    # marked in the table, and those of the filtered agent (or the newest) are listed by the chart.
+    resilience = getattr(request.app.state, "resilience", None)
+    detections = (
+        resilience.detections(agent=form.get("agent") or None, limit=200) if resilience is not None else []
+    )
+    flagged = {a: d["kind"] for d in reversed(detections) for a in d["agents"]}
     return page(
         request,
         "audit.html",
@@ -160,6 +167,8 @@ def audit_log_page(
         event_types=EVENT_TYPES,
         reasons=sorted(REASONS),
         reason_text=REASONS,
+        detections=detections[:8],
+        flagged=flagged,
     )
 
 

@@ -183,6 +183,10 @@ def _grant_body(form: Posted, t: float) -> dict[str, Any]:
     days = form.get("valid_days")
     if days:
         body["expires_at"] = t + _int(days, "the number of days") * 86400
+    budgets = (("tokens_per_hour", "tokens per hour"), ("disclosures_per_day", "disclosures per day"))
+    for field, name in budgets:
+        if form.get(field):  # empty: no budget
+            body[field] = _int(form.get(field), name)
     return body
 
 

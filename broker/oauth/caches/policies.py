@@ -21,7 +21,9 @@ from policy import Grant, ListEntry
 
 # (user ref, policy version, resource, requesting agent, its organization)
 PolicyKey = tuple[str, int, str, str, str]
-Policy = tuple[tuple[Grant, ...], tuple[ListEntry, ...]]
+# The grants, the entries, and the grants' tokens-per-hour budgets (grant id -> limit, for those
+# that have one; setting a budget bumps the policy version too).
+Policy = tuple[tuple[Grant, ...], tuple[ListEntry, ...], dict[str, int]]
 DEFAULT_SIZE = 4096
 
 

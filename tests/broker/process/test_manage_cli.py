@@ -180,3 +180,26 @@ def test_audit_checkpoint_keeps_the_logs_origin_when_the_issuer_is_not_set(
     monkeypatch.setenv("DISCRETION_ISSUER", "https://broker.example")
     refused = run(runner, "audit", "checkpoint", code=2)
     assert "DISCRETION_CHECKPOINT_ORIGIN=127.0.0.1:9999/grant-log" in " ".join(refused.output.split())
+
+
+def test_grant_budgets_from_the_cli(runner: CliRunner, tmp_path: Path) -> None:
+    bank(runner, tmp_path)
+    run(
+        runner, "agents", "create", "budgeting", "--organization", "Budget Ltd", "--locale", "FR",
+        "--generate-key", str(tmp_path / "budgeting.pem"),
+    )  # fmt: skip
+    run(runner, "users", "create", "dana")
+    grant = run(
+        runner, "grants", "create", "--user", "dana", "--agent", "budgeting", "--resource", BANK,
+        "--scope", "accounts:read", "--tokens-per-hour", "30", "--json",
+    )  # fmt: skip
+    assert grant["tokens_per_hour"] == 30
+    assert grant["disclosures_per_day"] is None
+    changed = run(
+        runner, "grants", "budget", "--user", "dana", grant["grant_id"],
+        "--disclosures-per-day", "5", "--json",
+    )  # fmt: skip
+    assert (changed["tokens_per_hour"], changed["disclosures_per_day"]) == (None, 5)
+    (listed,) = run(runner, "grants", "list", "--user", "dana", "--json")
+    assert listed["disclosures_per_day"] == 5
+    run(runner, "grants", "budget", "--user", "dana", grant["grant_id"], "--tokens-per-hour", "-1", code=1)

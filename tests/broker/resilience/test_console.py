@@ -73,3 +73,15 @@ def test_users_see_no_detections_of_agents_that_never_asked_for_their_data(world
     assert resilience.run_once()
     sign_in(world.client, world.alice_key)
     assert "behaving unusually" not in world.client.get("/console/activity").text
+
+
+def test_auditors_see_detections_beside_the_decisions(world: World) -> None:
+    _quarantine(world)
+    sign_in(world.client, auditor_key(world))
+    log = world.client.get("/console/audit", params={"agent": "travel-agent"})
+    assert log.status_code == 200
+    assert 'id="audit-detections"' in log.text
+    assert "subject enumeration" in log.text
+    # The decisions of the detected agent carry a link to its detections.
+    assert "/console/audit/detections?agent=travel-agent" in log.text
+    assert 'class="badge deny" href="/console/audit/detections?agent=travel-agent"' in log.text
