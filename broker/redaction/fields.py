@@ -11,6 +11,10 @@ import re
 from collections.abc import Mapping, Sequence
 
 PERSON, LOCATION, DATE_OF_BIRTH = "PERSON", "LOCATION", "DATE_OF_BIRTH"
+# Keys that say where something happens, not whose address it is: a calendar event's `location`
+# holds "Room 4.12" as often as "Hauptstraße 5". Their text is scanned, and the value is withheld
+# whole (as LOCATION) only when it holds a place: a street, a postcode, a known town or region.
+PLACE = "PLACE"
 
 _SPLIT = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
@@ -138,7 +142,11 @@ _TYPED: dict[str, str] = {
     "postal_code": LOCATION,
     "home": LOCATION,
     "residence": LOCATION,
-    "location": LOCATION,
+    "location": PLACE,
+    "venue": PLACE,
+    "place": PLACE,
+    "meeting_place": PLACE,
+    "meeting_location": PLACE,
     "geo": LOCATION,
     "coordinates": LOCATION,
     "latitude": LOCATION,

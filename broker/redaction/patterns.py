@@ -102,6 +102,7 @@ class Rule:
     window: int = _WINDOW
     keywords: tuple[str, ...] = ()  # the gate needs one of these in the folded text
     anchor: str = ""  # every match holds this character and no whitespace (see `_anchored`)
+    shorten: bool = False  # an invalid match is retried ending at each of its groups
 
     @classmethod
     def of(
@@ -117,6 +118,7 @@ class Rule:
         pattern_gates: Mapping[str, str] | None = None,
         pattern_starts: Mapping[str, str] | None = None,
         anchor: str = "",
+        shorten: bool = False,
     ) -> Rule:
         """Build a rule, compiling the recognizer's patterns (and their gates, by pattern name).
 
@@ -150,7 +152,13 @@ class Rule:
             window,
             tuple(keywords.split()),
             anchor,
+            shorten,
         )
+
+    def _score(self, value: str, base: float) -> float:
+        valid = self.recognizer.validate_result(value)
+        score = base if valid is None else (1.0 if valid else 0.0)
+        return 0.0 if score <= 0 or self.recognizer.invalidate_result(value) else score
 
     def admits(self, text: str, lowered: str, words: frozenset[str] = frozenset()) -> bool:
         """False when no pattern of this rule can match `text` (`lowered` is `folded(text)`).
@@ -176,12 +184,18 @@ class Rule:
                 start, end = match.span()
                 if start == end or found.get((start, end), -1.0) >= base:
                     continue
-                value = match.group()
-                score = base
-                valid = self.recognizer.validate_result(value)
-                if valid is not None:
-                    score = 1.0 if valid else 0.0
-                if score <= 0 or self.recognizer.invalidate_result(value):
+                score = self._score(text[start:end], base)
+                if score <= 0 and self.shorten:
+                    # The last groups may have taken a word after the value ("... 32 is closed"):
+                    # try the match ending at each earlier group, as Presidio's IBAN analyze does.
+                    for group in reversed(range(1, (match.lastindex or 0) + 1)):
+                        shorter = match.end(group)
+                        if start < shorter < end:
+                            score = self._score(text[start:shorter], base)
+                            if score > 0:
+                                end = shorter
+                                break
+                if score <= 0:
                     continue
                 found[(start, end)] = score
         spans = []
@@ -305,7 +319,9 @@ def default_rules() -> list[Rule]:
             _DIGITS_12,
             pattern_starts={"All Credit Cards (weak)": "[0-9]"},
         ),
-        Rule.of(IbanRecognizer(), "IBAN_CODE", 0.5, "iban account", r"(?i:[a-z]{2}\s?\d{2})"),
+        Rule.of(
+            IbanRecognizer(), "IBAN_CODE", 0.5, "iban account", r"(?i:[a-z]{2}\s?\d{2})", shorten=True
+        ),
         Rule.of(
             IpRecognizer(),
             "IP_ADDRESS",
