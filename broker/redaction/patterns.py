@@ -319,9 +319,7 @@ def default_rules() -> list[Rule]:
             _DIGITS_12,
             pattern_starts={"All Credit Cards (weak)": "[0-9]"},
         ),
-        Rule.of(
-            IbanRecognizer(), "IBAN_CODE", 0.5, "iban account", r"(?i:[a-z]{2}\s?\d{2})", shorten=True
-        ),
+        Rule.of(IbanRecognizer(), "IBAN_CODE", 0.5, "iban account", r"(?i:[a-z]{2}\s?\d{2})", shorten=True),
         Rule.of(
             IpRecognizer(),
             "IP_ADDRESS",

@@ -296,3 +296,37 @@ def test_unknown_entity_type_lists_the_valid_ones() -> None:
     with pytest.raises(entities.UnknownEntityType, match="EMAIL_ADDRESS"):
         entities.check("EMAIL")
     assert entities.check("UK_NINO") == "UK_NINO"
+
+
+@pytest.mark.parametrize(
+    ("text", "street"),
+    [
+        ("Ship replacement to Spetsvägen 843, Malmö.", "Spetsvägen"),
+        ("arrived at 338 Rytterhegnet\nKøbenhavn 2100.", "Rytterhegnet"),
+        ("goes to al. Zielińska 741, Kraków, 30-001 per request", "Zielińska"),
+        ("Ακαδημίας 492, Αθήνα", "Ακαδημίας"),
+    ],
+)
+def test_a_street_of_any_language_with_a_house_number_ending_a_part(
+    redactor: Redactor, text: str, street: str
+) -> None:
+    out, report = _out(redactor, {"note": text})
+    assert street not in out
+    assert report["counts"]["LOCATION"] >= 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Upgrade to Windows 11, then reboot", "Meeting in Room 4.12, bring a laptop", "version 2.3, build 5"],
+)
+def test_ordinary_words_beside_a_number_are_no_street(redactor: Redactor, text: str) -> None:
+    out, report = _out(redactor, {"note": text})
+    assert text in out
+    assert report["counts"] == {}
+
+
+def test_a_capitalized_at_before_an_identifier_is_no_email_obfuscation(redactor: Redactor) -> None:
+    # " AT " is read as "@" only before a domain; here it is the first letters of a UK NINO.
+    out, report = _out(redactor, {"notes": "document AT 76 58 12 C."})
+    assert "76 58" not in out
+    assert report["counts"] == {"UK_NINO": 1}
