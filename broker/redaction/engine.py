@@ -49,6 +49,7 @@ _CHUNK = 8192  # joined text scanned between two looks at the clock
 _ENCODED_SHAPE = re.compile(r"[A-Za-z0-9+/_\-]{24,}={0,2}")
 _NAME_TOKEN = re.compile(r"[^\W\d_][\w'\u2019]*")
 _SHAPE_CACHE_MAX = 4096
+_DIGIT_OR_AT = re.compile(r"[\d@]")
 
 
 class RedactionError(ValueError):
@@ -344,7 +345,7 @@ class Redactor:
         for index, leaf in enumerate(scan):
             assert leaf.text is not None
             text = leaf.text.text
-            if any(c.isdigit() for c in text) or "@" in text:
+            if _DIGIT_OR_AT.search(text) is not None:
                 batch.append(leaf)
                 size += len(text) + len(_SEPARATOR)
             if size >= _CHUNK or index == len(scan) - 1:

@@ -258,6 +258,7 @@ _CUE_WORDS = tuple(
         - {"to", "with", "by", "for", "ra", "s", "i"}
     )
 )
+_CUE_GATE = re.compile("|".join(re.escape(word) for word in _CUE_WORDS))
 _TOKEN = re.compile(r"[^\W\d_][\w'\u2019\-]*")
 _STREET_SUFFIX = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Square|Sq|"
@@ -342,6 +343,7 @@ _WORD_SUFFIX_KEYWORDS = (
     "gat",
     "veien",
 )
+_WORD_SUFFIX_GATE = re.compile("|".join(_WORD_SUFFIX_KEYWORDS))
 _CITY_STATE_GATE = re.compile(r",\s+[A-Z]{2}\s+\d{5}", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")  # every alternative has one
 
@@ -358,7 +360,7 @@ def find_streets(text: str) -> Iterator[re.Match[str]]:
     if _DIGIT.search(text) is None:
         return iter(())
     lowered = folded(text)
-    word_number = any(word in lowered for word in _WORD_SUFFIX_KEYWORDS)
+    word_number = _WORD_SUFFIX_GATE.search(lowered) is not None
     return _streets(word_number, _CITY_STATE_GATE.search(text) is not None).finditer(text)
 
 
@@ -454,7 +456,7 @@ def find_people_and_places(text: str, data: NameData, *, names: bool = True) -> 
     if not names:
         return spans
     lowered = folded(text)
-    cued = _CUED.finditer(text) if any(word in lowered for word in _CUE_WORDS) else ()
+    cued = _CUED.finditer(text) if _CUE_GATE.search(lowered) is not None else ()
     for match in cued:
         start = match.start("name")
         words = list(_TOKEN.finditer(match.group("name")))
@@ -476,14 +478,15 @@ def find_people_and_places(text: str, data: NameData, *, names: bool = True) -> 
 # holds, next to a house number, closing a line or a comma-separated part ("Spetsvägen 843,",
 # "338 Rytterhegnet\n", "Ακαδημίας 492, Αθήνα"). "Room 12," or "Windows 11," are ordinary words.
 _NAME_THEN_NUMBER = re.compile(
-    r"(?P<name>(?:[^\W\d_][\w'\u2019.\-]*\s+){0,2}[^\W\d_][\w'\u2019\-]*)"
+    r"(?<![\w'\u2019.\-])(?P<name>(?:[^\W\d_][\w'\u2019.\-]*\s+){0,2}[^\W\d_][\w'\u2019\-]*)"
     r"\s+\d{1,5}(?:[a-zA-Z]|[-/]\d{1,4}){0,3}(?=\s*(?:[,;\n]|$))"
 )
 _NUMBER_THEN_NAME = re.compile(
     r"(?<![\w.,/:\-])\d{1,5}[a-zA-Z]?\s+(?P<name>[^\W\d_][\w'\u2019\-]*(?:\s+[^\W\d_][\w'\u2019\-]*){0,2})"
     r"(?=\s*(?:[,;\n]|$))"
 )
-_LINE_END = re.compile(r"[,;\n]")
+# Every match of either holds a number ending a part, or a number before a word ending one.
+_HOUSE_NUMBER_GATE = re.compile(r"\d\s*(?:[,;\n]|$)|\d[a-zA-Z]?\s+[^\W\d_][^,;\n]*(?:[,;\n]|$)")
 
 
 def _street_word(word: str, data: NameData) -> bool:
@@ -498,7 +501,7 @@ def _street_word(word: str, data: NameData) -> bool:
 
 def _house_numbers(text: str, data: NameData) -> Iterator[Span]:
     """Streets written as a name and a house number, in either order, ending a line or a part."""
-    if _LINE_END.search(text) is None and not text.rstrip()[-1:].isalnum():
+    if _HOUSE_NUMBER_GATE.search(text) is None:
         return
     for pattern, last in ((_NAME_THEN_NUMBER, True), (_NUMBER_THEN_NAME, False)):
         for match in pattern.finditer(text):

@@ -103,6 +103,7 @@ class Rule:
     keywords: tuple[str, ...] = ()  # the gate needs one of these in the folded text
     anchor: str = ""  # every match holds this character and no whitespace (see `_anchored`)
     shorten: bool = False  # an invalid match is retried ending at each of its groups
+    keyword_gate: re.Pattern[str] | None = None  # any of `keywords`, as one regex
 
     @classmethod
     def of(
@@ -153,6 +154,7 @@ class Rule:
             tuple(keywords.split()),
             anchor,
             shorten,
+            re.compile("|".join(re.escape(k) for k in keywords.split())) if keywords.split() else None,
         )
 
     def _score(self, value: str, base: float) -> float:
@@ -169,7 +171,7 @@ class Rule:
         if self.min_score > 1.0 and not self.keywords:
             if self.context.isdisjoint(words):
                 return False
-        elif self.keywords and not any(word in lowered for word in self.keywords):
+        elif self.keyword_gate is not None and self.keyword_gate.search(lowered) is None:
             return False
         return self.gate.search(text) is not None
 
