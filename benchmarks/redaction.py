@@ -144,10 +144,11 @@ def evaluate(cases: list[Case], outputs: list[Any]) -> dict[str, Any]:
         words_in += sum(before.values())
         words_gone += sum(max(0, n - after[w]) for w, n in before.items())
     extra = [e for e in total if e.startswith("PERSON (")]
-    leak = sum(total[e] for e in total if e not in extra) - sum(caught[e] for e in caught if e not in extra)
+    counted = sum(total[e] for e in total if e not in extra)
+    leak = counted - sum(caught[e] for e in caught if e not in extra)
     return {
         "recall": {e: (caught[e], total[e]) for e in sorted(total)},
-        "leak_pct": 100 * leak / max(1, sum(total.values())),
+        "leak_pct": 100 * leak / max(1, counted),
         "over_pct": 100 * destroyed / max(1, controls),
         "word_over_pct": 100 * words_gone / max(1, words_in),
         "by_kind": {k: (c["leaked"], c["total"]) for k, c in sorted(by_kind.items())},
