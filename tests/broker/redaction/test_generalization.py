@@ -330,3 +330,18 @@ def test_a_capitalized_at_before_an_identifier_is_no_email_obfuscation(redactor:
     out, report = _out(redactor, {"notes": "document AT 76 58 12 C."})
     assert "76 58" not in out
     assert report["counts"] == {"UK_NINO": 1}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"home_location": "Room 4B"},
+        {"currentLocation": "Everest base camp"},
+        {"customer": {"name": "Wang Wei", "location": "Room 4B"}},
+    ],
+)
+def test_a_persons_own_location_is_withheld_whole(redactor: Redactor, data: dict[str, Any]) -> None:
+    out, report = _out(redactor, data)
+    assert "Room 4B" not in out
+    assert "Everest" not in out
+    assert report["counts"]["LOCATION"] == 1
