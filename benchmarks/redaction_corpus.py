@@ -467,13 +467,30 @@ class Maker:
         room = self.rng.choice(["Room 4.12", "Boardroom B", "Atrium"])
         if self.split == "tune":
             data = {"event": "Quarterly review", "organizer": host, "room": room, "invitees": [guest, mail]}
-        else:
-            data = {
-                "title": "Vendor sync",
-                "attendees": {mail: "accepted", guest: "tentative"},
-                "location": room,
-                "agenda": f"{host} presents, {guest} takes notes",
-            }
+            # A `location` key holds a room as often as an address: both forms, tuning split only.
+            if self.rng.random() < 0.5:
+                data["location"] = self.rng.choice(
+                    ["Room 2.07", "Board Room", "Kilimanjaro", "Level 5 lounge"]
+                )
+                controls = [room, data["location"]]
+            else:
+                street, city, _ = self.street()
+                data["location"] = f"{street}, {city}"
+                return Case(
+                    "calendar",
+                    data,
+                    [("PERSON", host), ("PERSON", guest), ("EMAIL_ADDRESS", mail), ("LOCATION", street)],
+                    [room],
+                )
+            return Case(
+                "calendar", data, [("PERSON", host), ("PERSON", guest), ("EMAIL_ADDRESS", mail)], controls
+            )
+        data = {
+            "title": "Vendor sync",
+            "attendees": {mail: "accepted", guest: "tentative"},
+            "location": room,
+            "agenda": f"{host} presents, {guest} takes notes",
+        }
         return Case("calendar", data, [("PERSON", host), ("PERSON", guest), ("EMAIL_ADDRESS", mail)], [room])
 
     def nested(self) -> Case:

@@ -49,6 +49,7 @@ _CHUNK = 8192  # joined text scanned between two looks at the clock
 _ENCODED_SHAPE = re.compile(r"[A-Za-z0-9+/_\-]{24,}={0,2}")
 _NAME_TOKEN = re.compile(r"[^\W\d_][\w'\u2019]*")
 _SHAPE_CACHE_MAX = 4096
+_DIGIT_OR_AT = re.compile(r"[\d@]")
 
 
 class RedactionError(ValueError):
@@ -255,10 +256,17 @@ class Redactor:
         known: dict[str, str] = {}
         scan: list[_Leaf] = []
         business: set[str] = set()
+        places: list[_Leaf] = []
         for leaf in leaves:
             value = leaf.value
             if value is None or leaf.nested is not None:
                 continue  # a string that held JSON is rebuilt from its own leaves
+            if leaf.entity_type == fields.PLACE:
+                if isinstance(value, str):
+                    leaf.entity_type = None  # scanned; withheld whole if it holds a place
+                    places.append(leaf)
+                else:
+                    leaf.entity_type = fields.LOCATION
             if leaf.entity_type is not None:
                 if isinstance(value, str) and not value.strip():
                     continue
@@ -284,6 +292,13 @@ class Redactor:
             reasons.add(_OUT_OF_TIME)
         if not self._scan_names(scan, deadline, business):
             reasons.add(_OUT_OF_TIME)
+        for leaf in places:
+            if leaf.whole is None and leaf.text is not None and _is_place(leaf):
+                leaf.whole = fields.LOCATION
+                if not self._allowed(leaf.value):
+                    _remember(known, fields.LOCATION, leaf.value)
+                else:
+                    leaf.whole = None
         for leaf in scan:
             assert leaf.text is not None
             for span in leaf.spans:
@@ -330,7 +345,7 @@ class Redactor:
         for index, leaf in enumerate(scan):
             assert leaf.text is not None
             text = leaf.text.text
-            if any(c.isdigit() for c in text) or "@" in text:
+            if _DIGIT_OR_AT.search(text) is not None:
                 batch.append(leaf)
                 size += len(text) + len(_SEPARATOR)
             if size >= _CHUNK or index == len(scan) - 1:
@@ -517,6 +532,17 @@ def _not_business(text: str, spans: list[Span], business: set[str]) -> list[Span
         or s.entity_type not in (fields.PERSON, fields.LOCATION)
         or not any(a <= s.start and s.end <= b for a, b in inside)
     ]
+
+
+_COORDINATES = re.compile(r"\s*[-+]?\d{1,3}\.\d+\s*[,;/ ]\s*[-+]?\d{1,3}\.\d+\s*")
+
+
+def _is_place(leaf: _Leaf) -> bool:
+    """A value under a `location` key that names a place (street, postcode, town, coordinates)."""
+    assert leaf.text is not None
+    return _COORDINATES.fullmatch(leaf.text.text) is not None or any(
+        span.entity_type == fields.LOCATION for span in leaf.spans
+    )
 
 
 def _give_up(leaves: list[_Leaf]) -> None:

@@ -11,6 +11,15 @@ import re
 from collections.abc import Mapping, Sequence
 
 PERSON, LOCATION, DATE_OF_BIRTH = "PERSON", "LOCATION", "DATE_OF_BIRTH"
+# Keys that say where something happens, not whose address it is: a calendar event's `location`
+# holds "Room 4.12" as often as "Hauptstraße 5". Their text is scanned, and the value is withheld
+# whole (as LOCATION) only when it holds a place: a street, a postcode, a known town or region.
+PLACE = "PLACE"
+# ... unless the key says it is a person's own whereabouts: `home_location`, `current_location`,
+# or a `location` inside a person (`customer.location`).
+_PERSONAL_PLACE = frozenset(
+    ["home", "current", "last", "live", "gps", "device", "user", "my", "birth", "residence", "personal"]
+)
 
 _SPLIT = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
 
@@ -138,7 +147,11 @@ _TYPED: dict[str, str] = {
     "postal_code": LOCATION,
     "home": LOCATION,
     "residence": LOCATION,
-    "location": LOCATION,
+    "location": PLACE,
+    "venue": PLACE,
+    "place": PLACE,
+    "meeting_place": PLACE,
+    "meeting_location": PLACE,
     "geo": LOCATION,
     "coordinates": LOCATION,
     "latitude": LOCATION,
@@ -338,6 +351,8 @@ def classify(keys: Sequence[str], custom: Mapping[str, str] | None = None) -> tu
                 found = custom_type
                 continue
         typed = _phrase_type(tokens)
+        if typed == PLACE and (found == PERSON or _PERSONAL_PLACE.intersection(tokens[:-1])):
+            typed = LOCATION  # a person's whereabouts, not where a meeting is
         last = depth == len(keys) - 1
         if typed is not None and not (typed == PERSON and business and tokens[-1] == "name"):
             # An address object's parts are all LOCATION, unless a part names its own type.

@@ -258,6 +258,7 @@ _CUE_WORDS = tuple(
         - {"to", "with", "by", "for", "ra", "s", "i"}
     )
 )
+_CUE_GATE = re.compile("|".join(re.escape(word) for word in _CUE_WORDS))
 _TOKEN = re.compile(r"[^\W\d_][\w'\u2019\-]*")
 _STREET_SUFFIX = (
     r"(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Way|Court|Ct|Place|Pl|Square|Sq|"
@@ -286,7 +287,7 @@ _STREET_PREFIX = (
 )
 _PREFIX_FIRST = (
     r"(?:ул\.|улица|вул\.|вулиця|пр\.|просп\.|пер\.|Calle|C/|Rúa|Rua|Avenida|Avda\.|Via|Viale|Piazza|Corso|"
-    r"Rue|Carrer|Praça|Travessa|Ulica|ul\.|Odos|Οδός|Sokak|Sok\.|Caddesi|Cad\.)"
+    r"Rue|Carrer|Praça|Travessa|Ulica|ul\.|al\.|Aleja|os\.|Osiedle|pl\.|Odos|Οδός|Sokak|Sok\.|Caddesi|Cad\.)"
 )
 _NUMBER_FIRST = (
     # 221B Baker Street, 1600 Pennsylvania Ave NW
@@ -342,6 +343,7 @@ _WORD_SUFFIX_KEYWORDS = (
     "gat",
     "veien",
 )
+_WORD_SUFFIX_GATE = re.compile("|".join(_WORD_SUFFIX_KEYWORDS))
 _CITY_STATE_GATE = re.compile(r",\s+[A-Z]{2}\s+\d{5}", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")  # every alternative has one
 
@@ -358,7 +360,7 @@ def find_streets(text: str) -> Iterator[re.Match[str]]:
     if _DIGIT.search(text) is None:
         return iter(())
     lowered = folded(text)
-    word_number = any(word in lowered for word in _WORD_SUFFIX_KEYWORDS)
+    word_number = _WORD_SUFFIX_GATE.search(lowered) is not None
     return _streets(word_number, _CITY_STATE_GATE.search(text) is not None).finditer(text)
 
 
@@ -454,7 +456,7 @@ def find_people_and_places(text: str, data: NameData, *, names: bool = True) -> 
     if not names:
         return spans
     lowered = folded(text)
-    cued = _CUED.finditer(text) if any(word in lowered for word in _CUE_WORDS) else ()
+    cued = _CUED.finditer(text) if _CUE_GATE.search(lowered) is not None else ()
     for match in cued:
         start = match.start("name")
         words = list(_TOKEN.finditer(match.group("name")))
@@ -466,9 +468,60 @@ def find_people_and_places(text: str, data: NameData, *, names: bool = True) -> 
         if kept:
             spans.append(Span(start + kept[0].start(), start + kept[-1].end(), "PERSON", 0.8))
     spans.extend(_gazetteer_runs(text, data))
+    spans.extend(_house_numbers(text, data))
     if not text.isascii():
         spans.extend(caseless_runs(text))
     return _places_beside_addresses(text, spans)
+
+
+# A street in any language, by its shape rather than its street-type word: a name no vocabulary
+# holds, next to a house number, closing a line or a comma-separated part ("Spetsvägen 843,",
+# "338 Rytterhegnet\n", "Ακαδημίας 492, Αθήνα"). "Room 12," or "Windows 11," are ordinary words.
+_NAME_THEN_NUMBER = re.compile(
+    r"(?<![\w'\u2019.\-])(?P<name>(?:[^\W\d_][\w'\u2019.\-]*\s+){0,2}[^\W\d_][\w'\u2019\-]*)"
+    r"\s+\d{1,5}(?:[a-zA-Z]|[-/]\d{1,4}){0,3}(?=\s*(?:[,;\n]|$))"
+)
+_NUMBER_THEN_NAME = re.compile(
+    r"(?<![\w.,/:\-])\d{1,5}[a-zA-Z]?\s+(?P<name>[^\W\d_][\w'\u2019\-]*(?:\s+[^\W\d_][\w'\u2019\-]*){0,2})"
+    r"(?=\s*(?:[,;\n]|$))"
+)
+# Every match of either holds a number ending a part, or a number before a word ending one.
+_HOUSE_NUMBER_GATE = re.compile(r"\d\s*(?:[,;\n]|$)|\d[a-zA-Z]?\s+[^\W\d_][^,;\n]*(?:[,;\n]|$)")
+
+
+def _street_word(word: str, data: NameData) -> bool:
+    """A word that can name a street: capitalized or caseless, and no frequent word."""
+    if not word or (word.isupper() and len(word) > 1):
+        return False
+    first = word[0]
+    if first.isupper() or (first.isalpha() and first.lower() == first.upper()):
+        return _unknown(word, data) or (not word.isascii() and word.lower() not in data.common)
+    return False
+
+
+def _house_numbers(text: str, data: NameData) -> Iterator[Span]:
+    """Streets written as a name and a house number, in either order, ending a line or a part."""
+    if _HOUSE_NUMBER_GATE.search(text) is None:
+        return
+    for pattern, last in ((_NAME_THEN_NUMBER, True), (_NUMBER_THEN_NAME, False)):
+        for match in pattern.finditer(text):
+            words = list(_TOKEN.finditer(match.group("name")))
+            if not words:
+                continue
+            # The words next to the number: capitalized (or caseless-script) ones, every one of
+            # them no frequent word ("3 Nimbus Backpacks," is a quantity), and lower-case words
+            # of other scripts before them ("даңғылы Есбаев 1169"), not a sentence's ("to").
+            capital = [w for w in words if w.group()[0].isupper() or not w.group()[0].islower()]
+            if not capital or not all(_street_word(w.group(), data) for w in capital):
+                continue
+            if (words[-1] if last else words[0]) not in capital:
+                continue
+            offset = match.start("name")
+            kept = [w for w in words if w in capital or not w.group().isascii()]
+            if last:
+                yield Span(offset + kept[0].start(), match.end(), "LOCATION", 0.7)
+            else:
+                yield Span(match.start(), offset + kept[-1].end(), "LOCATION", 0.7)
 
 
 def _places_beside_addresses(text: str, spans: list[Span]) -> list[Span]:

@@ -154,6 +154,22 @@ def _fold(text: str) -> tuple[str, list[int] | None]:
     return "".join(chars), origin
 
 
+_DOT_NEXT = re.compile(r"\.\w")
+
+
+def _domain_after(text: str, position: int) -> bool:
+    """A bare " at " is an "@" only before a domain: words joined by dots ("example dot com",
+    "example.com"), not before any word ("document AT 76 58 12 C", "meet at noon")."""
+    domain = _TLD_AFTER.match(text, position)
+    if domain is None:
+        return False
+    dotted = _WORD_RUN.fullmatch(domain.group()) is None  # "example dot com", "example [.] com"
+    return dotted or _DOT_NEXT.match(text, domain.end()) is not None
+
+
+_WORD_RUN = re.compile(r"\w+")
+
+
 def _deobfuscate(text: str, origin: list[int] | None) -> tuple[str, list[int] | None]:
     """Rewrite ` [at] ` to `@` and ` [dot] ` to `.` only where the result is shaped like an email.
 
@@ -166,7 +182,7 @@ def _deobfuscate(text: str, origin: list[int] | None) -> tuple[str, list[int] | 
     for match in _OBFUSCATED.finditer(text):
         word = (match.group("b") or match.group("w") or "").lower()
         symbol = "@" if word in ("at", "@") else "."
-        if match.group("w") is not None and symbol == "@" and not _TLD_AFTER.match(text, match.end()):
+        if match.group("w") is not None and symbol == "@" and not _domain_after(text, match.end()):
             continue
         if match.group("w") is not None and symbol == "." and "@" not in "".join(out)[-64:]:
             # A bare " dot " is only rewritten inside an address that already has its "@".

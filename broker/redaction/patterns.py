@@ -80,6 +80,11 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return _offline_tld()(pattern_text.rsplit("@", 1)[-1]).fqdn != ""
 
 
+# A regex that finds every place a pattern's match can start, and how many characters before
+# its own match that start is: "\d(?<=[a-z]{2}\d)" finds an IBAN's first digit, two after its start.
+_Seek = tuple[re.Pattern[str], int]
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     """When a recognizer's finding counts: its minimum score alone, or any score with context.
@@ -98,10 +103,12 @@ class Rule:
     min_score: float  # above this, no context needed (1.1: context always needed)
     context: frozenset[str]
     gate: re.Pattern[str]  # a text this does not match cannot hold the entity
-    compiled: tuple[tuple[re.Pattern[str], float, re.Pattern[str] | None], ...]
+    compiled: tuple[tuple[re.Pattern[str], float, re.Pattern[str] | None, _Seek | None], ...]
     window: int = _WINDOW
     keywords: tuple[str, ...] = ()  # the gate needs one of these in the folded text
     anchor: str = ""  # every match holds this character and no whitespace (see `_anchored`)
+    shorten: bool = False  # an invalid match is retried ending at each of its groups
+    keyword_gate: re.Pattern[str] | None = None  # any of `keywords`, as one regex
 
     @classmethod
     def of(
@@ -116,7 +123,9 @@ class Rule:
         keywords: str = "",
         pattern_gates: Mapping[str, str] | None = None,
         pattern_starts: Mapping[str, str] | None = None,
+        pattern_seeks: Mapping[str, tuple[str, int]] | None = None,
         anchor: str = "",
+        shorten: bool = False,
     ) -> Rule:
         """Build a rule, compiling the recognizer's patterns (and their gates, by pattern name).
 
@@ -128,7 +137,8 @@ class Rule:
         patterns: list[Any] = getattr(recognizer, "patterns")  # noqa: B009
         gates = dict(pattern_gates or {})
         starts = dict(pattern_starts or {})
-        unknown = (set(gates) | set(starts)) - {p.name for p in patterns}
+        seeks = dict(pattern_seeks or {})
+        unknown = (set(gates) | set(starts) | set(seeks)) - {p.name for p in patterns}
         if unknown:
             # A hint for a pattern that is not there (renamed upstream) would silently do nothing.
             raise ValueError(f"no such pattern in {type(recognizer).__name__}: {sorted(unknown)}")
@@ -137,6 +147,7 @@ class Rule:
                 re.compile(f"(?={starts[p.name]})(?:{p.regex})" if p.name in starts else p.regex, flags),
                 p.score,
                 re.compile(gates[p.name], flags) if p.name in gates else None,
+                (re.compile(seeks[p.name][0], flags), seeks[p.name][1]) if p.name in seeks else None,
             )
             for p in patterns
         )
@@ -150,7 +161,14 @@ class Rule:
             window,
             tuple(keywords.split()),
             anchor,
+            shorten,
+            re.compile("|".join(re.escape(k) for k in keywords.split())) if keywords.split() else None,
         )
+
+    def _score(self, value: str, base: float) -> float:
+        valid = self.recognizer.validate_result(value)
+        score = base if valid is None else (1.0 if valid else 0.0)
+        return 0.0 if score <= 0 or self.recognizer.invalidate_result(value) else score
 
     def admits(self, text: str, lowered: str, words: frozenset[str] = frozenset()) -> bool:
         """False when no pattern of this rule can match `text` (`lowered` is `folded(text)`).
@@ -161,27 +179,38 @@ class Rule:
         if self.min_score > 1.0 and not self.keywords:
             if self.context.isdisjoint(words):
                 return False
-        elif self.keywords and not any(word in lowered for word in self.keywords):
+        elif self.keyword_gate is not None and self.keyword_gate.search(lowered) is None:
             return False
         return self.gate.search(text) is not None
 
     def find(self, text: str, bounds: list[tuple[int, int]]) -> list[Span]:
         """Accepted matches of this rule in text."""
         found: dict[tuple[int, int], float] = {}
-        for pattern, base, gate in self.compiled:
+        for pattern, base, gate, seek in self.compiled:
             if gate is not None and gate.search(text) is None:
                 continue
-            matches = _anchored(pattern, text, self.anchor) if self.anchor else pattern.finditer(text)
+            if seek is not None:
+                matches = _sought(pattern, text, seek)
+            elif self.anchor:
+                matches = _anchored(pattern, text, self.anchor)
+            else:
+                matches = pattern.finditer(text)
             for match in matches:
                 start, end = match.span()
                 if start == end or found.get((start, end), -1.0) >= base:
                     continue
-                value = match.group()
-                score = base
-                valid = self.recognizer.validate_result(value)
-                if valid is not None:
-                    score = 1.0 if valid else 0.0
-                if score <= 0 or self.recognizer.invalidate_result(value):
+                score = self._score(text[start:end], base)
+                if score <= 0 and self.shorten:
+                    # The last groups may have taken a word after the value ("... 32 is closed"):
+                    # try the match ending at each earlier group, as Presidio's IBAN analyze does.
+                    for group in reversed(range(1, (match.lastindex or 0) + 1)):
+                        shorter = match.end(group)
+                        if start < shorter < end:
+                            score = self._score(text[start:shorter], base)
+                            if score > 0:
+                                end = shorter
+                                break
+                if score <= 0:
                     continue
                 found[(start, end)] = score
         spans = []
@@ -211,6 +240,26 @@ def _anchored(pattern: re.Pattern[str], text: str, anchor: str) -> Iterator[re.M
         start = max(done, text.rfind(" ", 0, at) + 1, text.rfind("\n", 0, at) + 1)
         yield from pattern.finditer(text, start, end)
         done = end
+
+
+def _sought(pattern: re.Pattern[str], text: str, seek: _Seek) -> Iterator[re.Match[str]]:
+    """`pattern.finditer(text)`, trying `pattern` only where `seek` says a match can start.
+
+    Python's `re` tries a pattern at every position; a seek regex that begins with a rare
+    character class (a digit) turns most positions away at one test. Matches are taken left to
+    right and never overlap, as `finditer` takes them; `match` at `pos` still sees the text before
+    it (lookbehinds, `\b`).
+    """
+    finder, back = seek
+    done = 0
+    for hint in finder.finditer(text):
+        start = hint.start() - back
+        if start < done:
+            continue
+        match = pattern.match(text, start)
+        if match is not None and match.end() > match.start():
+            yield match
+            done = match.end()
 
 
 _DIGITS_12 = r"(?:\d\D{0,2}){12}"
@@ -305,7 +354,16 @@ def default_rules() -> list[Rule]:
             _DIGITS_12,
             pattern_starts={"All Credit Cards (weak)": "[0-9]"},
         ),
-        Rule.of(IbanRecognizer(), "IBAN_CODE", 0.5, "iban account", r"(?i:[a-z]{2}\s?\d{2})"),
+        Rule.of(
+            IbanRecognizer(),
+            "IBAN_CODE",
+            0.5,
+            "iban account",
+            r"(?i:[a-z]{2}\s?\d{2})",
+            # Every IBAN starts with two letters and two digits: seek its first digit.
+            pattern_seeks={"IBAN Generic": (r"[0-9](?<=[a-z]{2}[0-9])[0-9]", 2)},
+            shorten=True,
+        ),
         Rule.of(
             IpRecognizer(),
             "IP_ADDRESS",

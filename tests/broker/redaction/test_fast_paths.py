@@ -24,7 +24,7 @@ from broker.redaction.normalize import (
     folded,
     normalize,
 )
-from broker.redaction.patterns import _anchored, default_rules
+from broker.redaction.patterns import _anchored, _sought, default_rules
 
 # Text built from the characters that matter here: ASCII, accented letters, full-width forms,
 # ligatures, superscripts, invisible characters, and the pieces of an obfuscated address.
@@ -160,7 +160,7 @@ _PATTERN_TEXT = st.lists(_PATTERN_PIECES, max_size=40).map("".join)
 @example("123-456789 12345-6789")
 def test_a_pattern_gate_never_skips_a_match(text: str) -> None:
     for rule in _RULES.values():
-        for pattern, _, gate in rule.compiled:
+        for pattern, _, gate, _ in rule.compiled:
             if gate is not None and pattern.search(text):
                 assert gate.search(text), (rule.entity_type, pattern.pattern, text)
 
@@ -170,9 +170,26 @@ def test_a_pattern_gate_never_skips_a_match(text: str) -> None:
 @example("a b\tjo.x@example.com\u2003x@y.com\n(jo@ex-ample.com)")
 @example("jo@x@y.com @ @@ a@b")
 def test_anchored_scan_finds_what_a_full_scan_finds(text: str) -> None:
-    (pattern, _, _), *_ = _RULES["EMAIL_ADDRESS"].compiled
+    (pattern, _, _, _), *_ = _RULES["EMAIL_ADDRESS"].compiled
     full = [m.span() for m in pattern.finditer(text)]
     assert [m.span() for m in _anchored(pattern, text, "@")] == full
+
+
+_IBAN_PIECES = st.sampled_from(
+    ["DE", "gb", "Be", "x", "7", "12", "89", "3704", "0044", "0532", "AB", "ab12", " ", "-", "\n", "0", "is"]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_IBAN_PIECES, max_size=30).map("".join))
+@example("Transfer to BE71096123456769 is closed. DE89 3704 0044 0532 0130 00 and AB12AB12")
+@example("x1DE893704004405320130001234 ab12 cd34 ef56")
+def test_seek_scan_finds_what_a_full_scan_finds(text: str) -> None:
+    for rule in _RULES.values():
+        for pattern, _, _, seek in rule.compiled:
+            if seek is not None:
+                full = [m.span() for m in pattern.finditer(text)]
+                assert [m.span() for m in _sought(pattern, text, seek)] == full, (rule.entity_type, text)
 
 
 def test_folded_text_holds_every_keyword_re_ignorecase_finds() -> None:
@@ -368,6 +385,7 @@ def test_cue_word_gate_never_skips_a_match(text: str) -> None:
     # Text that holds a cue match always holds one of the gate's words (case-folded).
     if any(gazetteer._CUED.finditer(text)):
         assert any(word in folded(text) for word in gazetteer._CUE_WORDS)
+        assert gazetteer._CUE_GATE.search(folded(text))
 
 
 def test_every_cue_word_is_in_the_gate() -> None:
@@ -407,7 +425,7 @@ def test_obfuscation_lookahead_keeps_the_matches(text: str) -> None:
 def test_start_lookaheads_keep_the_matches(text: str) -> None:
     for rule in _RULES.values():
         patterns: list[Any] = getattr(rule.recognizer, "patterns")  # noqa: B009
-        for raw, (compiled, _, _) in zip(patterns, rule.compiled, strict=True):
+        for raw, (compiled, _, _, _) in zip(patterns, rule.compiled, strict=True):
             plain = re.compile(raw.regex, compiled.flags)
             expected = [m.span() for m in plain.finditer(text)]
             assert [m.span() for m in compiled.finditer(text)] == expected, raw.name

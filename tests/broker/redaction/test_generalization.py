@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from broker.redaction import DisclosurePolicy, Operator, Redactor, entities
-from broker.redaction.fields import _TYPED
+from broker.redaction.fields import _TYPED, PLACE
 from broker.redaction.patterns import default_rules
 
 
@@ -253,11 +253,42 @@ def test_card_numbers_with_dots(redactor: Redactor) -> None:
     assert report["counts"] == {"CREDIT_CARD": 1}
 
 
+@pytest.mark.parametrize(
+    "account",
+    ["BE71096123456769", "AT611904300234573201", "ES9121000418450200051332", "PL61109010140000071219812874"],
+)
+def test_iban_without_spaces_before_a_short_word(redactor: Redactor, account: str) -> None:
+    # Presidio's IBAN pattern, run case-insensitively, also takes the word after it ("is"); the
+    # checksum then fails on the longer match and the shorter one must be tried.
+    result = redactor.redact({"details": f"Transfer to {account} is closed."}, DisclosurePolicy())
+    assert result.data == {"details": "Transfer to <IBAN_CODE> is closed."}
+    assert result.report["counts"] == {"IBAN_CODE": 1}
+
+
+@pytest.mark.parametrize("room", ["Room 4.12", "Boardroom B", "Atrium", "Everest", "Conference Room A"])
+def test_a_meeting_room_under_location_is_kept(redactor: Redactor, room: str) -> None:
+    result = redactor.redact({"title": "Vendor sync", "location": room}, DisclosurePolicy())
+    assert result.data["location"] == room
+    assert result.report["counts"] == {}
+
+
+@pytest.mark.parametrize(
+    "place",
+    ["221B Baker Street, London NW1 6XE", "Hauptstraße 5, 10115 Berlin", "Paris", "51.5034, -0.1276"],
+)
+def test_a_place_under_location_is_withheld_whole(redactor: Redactor, place: str) -> None:
+    data = {"title": "Vendor sync", "location": place, "note": f"see you at {place}"}
+    result = redactor.redact(data, DisclosurePolicy())
+    assert result.data["location"] == "<LOCATION>"
+    assert place not in result.data["note"]  # what the location held is removed where it recurs
+
+
 # -- the types reveal may name -----------------------------------------------------------------
 
 
 def test_every_reported_type_is_a_known_entity_type() -> None:
-    produced = {rule.entity_type for rule in default_rules()} | set(_TYPED.values())
+    # PLACE marks a key whose value is scanned; what it reports is LOCATION.
+    produced = {rule.entity_type for rule in default_rules()} | set(_TYPED.values()) - {PLACE}
     assert produced <= entities.BUILTIN, sorted(produced - entities.BUILTIN)
 
 
@@ -265,3 +296,52 @@ def test_unknown_entity_type_lists_the_valid_ones() -> None:
     with pytest.raises(entities.UnknownEntityType, match="EMAIL_ADDRESS"):
         entities.check("EMAIL")
     assert entities.check("UK_NINO") == "UK_NINO"
+
+
+@pytest.mark.parametrize(
+    ("text", "street"),
+    [
+        ("Ship replacement to Spetsvägen 843, Malmö.", "Spetsvägen"),
+        ("arrived at 338 Rytterhegnet\nKøbenhavn 2100.", "Rytterhegnet"),
+        ("goes to al. Zielińska 741, Kraków, 30-001 per request", "Zielińska"),
+        ("Ακαδημίας 492, Αθήνα", "Ακαδημίας"),
+    ],
+)
+def test_a_street_of_any_language_with_a_house_number_ending_a_part(
+    redactor: Redactor, text: str, street: str
+) -> None:
+    out, report = _out(redactor, {"note": text})
+    assert street not in out
+    assert report["counts"]["LOCATION"] >= 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["Upgrade to Windows 11, then reboot", "Meeting in Room 4.12, bring a laptop", "version 2.3, build 5"],
+)
+def test_ordinary_words_beside_a_number_are_no_street(redactor: Redactor, text: str) -> None:
+    out, report = _out(redactor, {"note": text})
+    assert text in out
+    assert report["counts"] == {}
+
+
+def test_a_capitalized_at_before_an_identifier_is_no_email_obfuscation(redactor: Redactor) -> None:
+    # " AT " is read as "@" only before a domain; here it is the first letters of a UK NINO.
+    out, report = _out(redactor, {"notes": "document AT 76 58 12 C."})
+    assert "76 58" not in out
+    assert report["counts"] == {"UK_NINO": 1}
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"home_location": "Room 4B"},
+        {"currentLocation": "Everest base camp"},
+        {"customer": {"name": "Wang Wei", "location": "Room 4B"}},
+    ],
+)
+def test_a_persons_own_location_is_withheld_whole(redactor: Redactor, data: dict[str, Any]) -> None:
+    out, report = _out(redactor, data)
+    assert "Room 4B" not in out
+    assert "Everest" not in out
+    assert report["counts"]["LOCATION"] == 1
