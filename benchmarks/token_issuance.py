@@ -347,15 +347,17 @@ def main() -> None:
         f"Discretion token endpoint: {args.replicas} replica(s) x {args.workers} workers, {store}, "
         f"grant log on, {args.concurrency} connections, {os.cpu_count()} cores shared with the load generator"
     )
-    configs = {
-        alg: {"DISCRETION_ACCESS_TOKEN_SIGNING_ALG": alg} for alg in args.signing_algs.split(",") if alg
+    configs: dict[str, tuple[dict[str, str], Path | None]] = {
+        alg: ({"DISCRETION_ACCESS_TOKEN_SIGNING_ALG": alg}, None)
+        for alg in args.signing_algs.split(",")
+        if alg
     }
     if args.baseline_src:
-        # Another source tree first on the path: its broker and wire packages, this venv's deps.
-        src = Path(args.baseline_src).resolve()
-        configs["EdDSA, baseline"] = {"PYTHONPATH": f"{src}:{src / 'sdk'}"}
+        configs["EdDSA, baseline"] = ({}, Path(args.baseline_src).resolve())
     with ExitStack() as stack:
-        started = {label: stack.enter_context(brokers_for(args, env)) for label, env in configs.items()}
+        started = {
+            label: stack.enter_context(brokers_for(args, env, src)) for label, (env, src) in configs.items()
+        }
         users = {label: setup(brokers[0], args.agents, args.users)[0] for label, brokers in started.items()}
         results: dict[tuple[str, str], list[float]] = {}
         floors: dict[str, list[float]] = {}

@@ -9,9 +9,13 @@ and their private keys as JWKs.
 from __future__ import annotations
 
 import base64
+import os
+import shutil
+import subprocess
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -25,6 +29,7 @@ CALENDAR = "https://calendar.example/api"
 ACCESS_TOKEN = "urn:ietf:params:oauth:token-type:access_token"
 EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
 SIGNING_ALGS = ("EdDSA", "ES256", "RS256")
+NODE_DIR = Path(__file__).resolve().parent / "node"
 
 
 def _b64(data: bytes) -> str:
@@ -164,3 +169,21 @@ def brokers() -> Iterator[dict[str, InteropBroker]]:
 def broker(brokers: dict[str, InteropBroker]) -> InteropBroker:
     """The broker with the default (EdDSA) access tokens."""
     return brokers["EdDSA"]
+
+
+@pytest.fixture(scope="session")
+def node() -> str:
+    """The node executable, with the pinned packages installed."""
+    found = shutil.which("node")
+    if found is None:
+        if os.environ.get("CI"):
+            pytest.fail("node is required in CI for the interop tests")
+        pytest.skip("node is not installed")
+    if not (NODE_DIR / "node_modules" / "oauth4webapi").is_dir():
+        npm = shutil.which("npm")
+        assert npm is not None, "npm is needed to install the pinned packages"
+        result = subprocess.run(  # noqa: S603 - fixed arguments
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+    return found

@@ -13,36 +13,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.interop.conftest import CALENDAR, InteropBroker
+from tests.interop.conftest import CALENDAR, NODE_DIR, InteropBroker
 
 pytestmark = pytest.mark.e2e
-
-NODE_DIR = Path(__file__).resolve().parent / "node"
-
-
-@pytest.fixture(scope="module")
-def node() -> str:
-    """The node executable, with the pinned packages installed."""
-    found = shutil.which("node")
-    if found is None:
-        if os.environ.get("CI"):
-            pytest.fail("node is required in CI for the interop tests")
-        pytest.skip("node is not installed")
-    if not (NODE_DIR / "node_modules" / "oauth4webapi").is_dir():
-        npm = shutil.which("npm")
-        assert npm is not None, "npm is needed to install the pinned packages"
-        result = subprocess.run(  # noqa: S603 - fixed arguments
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, capture_output=True, text=True, timeout=300
-        )
-        assert result.returncode == 0, result.stderr[-3000:]
-    return found
 
 
 def run(node: str, brokers: dict[str, InteropBroker], case: str) -> Any:
