@@ -104,8 +104,16 @@ def test_release_needs_an_admin(world: World) -> None:
     assert world.token(world.travel).status_code == 403
 
 
+def _established(world: World, agent: TestAgent) -> None:
+    # An agent seen an hour ago has a baseline of its own and is held to the ordinary rate floor
+    # (a brand-new agent is held to the higher new-agent floor: the test below).
+    assert world.token(agent).status_code == 200
+    world.clock.advance(3601)
+
+
 def test_rate_spike_throttles_with_retry_after(world: World) -> None:
     world.grant()
+    _established(world, world.travel)
     for _ in range(70):
         assert world.token(world.travel).status_code == 200
     found = _resilience(world).run_once()
@@ -119,6 +127,15 @@ def test_rate_spike_throttles_with_retry_after(world: World) -> None:
     # The throttle runs out by itself.
     world.clock.advance(601)
     _resilience(world).refresh()
+    assert world.token(world.travel).status_code == 200
+
+
+def test_a_new_agents_first_batch_is_not_a_rate_spike(world: World) -> None:
+    # 70 requests in a minute from an agent with no history: under the new-agent floor (5/s).
+    world.grant()
+    for _ in range(70):
+        assert world.token(world.travel).status_code == 200
+    assert "rate_spike" not in [d.kind for d in _resilience(world).run_once()]
     assert world.token(world.travel).status_code == 200
 
 
@@ -160,6 +177,7 @@ def test_dry_run_records_without_acting(world: World) -> None:
 def test_scan_of_the_export_reproduces_every_live_detection(world: World) -> None:
     world.grant()
     resilience = _resilience(world)
+    _established(world, world.travel)
     for _ in range(70):
         world.token(world.travel)
     resilience.run_once()
