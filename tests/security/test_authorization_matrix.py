@@ -37,6 +37,7 @@ MATRIX: dict[tuple[str, str], dict[str, int | str]] = {
     ("POST", "/v1/me/grants"): USER_ONLY,
     ("GET", "/v1/me/grants"): USER_ONLY,
     ("DELETE", "/v1/me/grants/{grant_id}"): USER_ONLY,
+    ("PUT", "/v1/me/grants/{grant_id}/budget"): USER_ONLY,
     ("POST", "/v1/me/blocklist"): USER_ONLY,
     ("GET", "/v1/me/blocklist"): USER_ONLY,
     ("DELETE", "/v1/me/blocklist/{entry_id}"): USER_ONLY,
