@@ -485,8 +485,7 @@ def test_the_verifier_never_fetches_anything_but_the_configured_jwks(
 
 def test_verifier_repr_names_issuer_and_audience(verifier: discretion_sdk.TokenVerifier) -> None:
     assert (
-        repr(verifier)
-        == f"TokenVerifier(issuer={ISSUER!r}, audience=[{RESOURCE!r}], "
+        repr(verifier) == f"TokenVerifier(issuer={ISSUER!r}, audience=[{RESOURCE!r}], "
         "algorithms=['ES256', 'Ed25519', 'EdDSA', 'RS256'])"
     )
 
