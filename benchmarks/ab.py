@@ -21,7 +21,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-RESULT = re.compile(r"^(\w+): ([\d,]+) grants/s = ([\d.]+)% of the bare HTTP floor", re.M)
+RESULT = re.compile(r"^(?:\w+ )?(\w+): ([\d,]+) grants/s = ([\d.]+)% of the bare HTTP floor", re.M)
 
 
 def run(tree: Path, args: list[str]) -> dict[str, tuple[float, float]]:
