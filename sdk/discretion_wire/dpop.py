@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import re
-import string
 from urllib.parse import urlsplit, urlunsplit
 
+from ._uri import DEFAULT_PORTS, PERCENT, normalize_percent, remove_dot_segments
 from .base64url import b64url_encode
 
 __all__ = ["access_token_hash", "normalize_htu", "request_htu", "same_htu"]
-
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
-_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 
 
 def access_token_hash(access_token: str) -> str:
@@ -29,36 +24,12 @@ def access_token_hash(access_token: str) -> str:
 def request_htu(url: str) -> str:
     """The `htu` a client puts in a proof: the URL without userinfo, query and fragment (section 4.2)."""
     parts = urlsplit(url)
-    if parts.scheme.lower() not in _DEFAULT_PORTS or not parts.hostname:
+    if parts.scheme.lower() not in DEFAULT_PORTS or not parts.hostname:
         raise ValueError(f"the DPoP htu must be an absolute http(s) URL, not {url!r}")
     # Userinfo is never part of an http(s) request target (RFC 9110 section 4.2.4); a password
     # must not travel inside a signed proof either.
     netloc = parts.netloc.rpartition("@")[2]
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def _percent(match: re.Match[str]) -> str:
-    char = chr(int(match.group(1), 16))
-    return char if char in _UNRESERVED else "%" + match.group(1).upper()
-
-
-def _remove_dot_segments(path: str) -> str:
-    # RFC 3986 section 5.2.4, for the absolute paths of http(s) URLs.
-    if "." not in path:
-        return path
-    segments = path.split("/")
-    output: list[str] = []
-    for segment in segments:
-        if segment == ".":
-            continue
-        if segment == "..":
-            if len(output) > 1:
-                output.pop()
-            continue
-        output.append(segment)
-    if segments[-1] in (".", ".."):
-        output.append("")
-    return "/".join(output)
 
 
 def normalize_htu(url: str) -> str:
@@ -72,7 +43,7 @@ def normalize_htu(url: str) -> str:
     """
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
+    if scheme not in DEFAULT_PORTS:
         raise ValueError("not an http(s) URL")
     if "@" in parts.netloc:
         raise ValueError("an http(s) URL with userinfo")
@@ -82,9 +53,9 @@ def normalize_htu(url: str) -> str:
     port = parts.port  # ValueError for a port out of range or not a number
     if ":" in host:
         host = f"[{host}]"
-    if port is not None and port != _DEFAULT_PORTS[scheme]:
+    if port is not None and port != DEFAULT_PORTS[scheme]:
         host = f"{host}:{port}"
-    path = _remove_dot_segments(_PERCENT.sub(_percent, parts.path)) or "/"
+    path = remove_dot_segments(PERCENT.sub(normalize_percent, parts.path)) or "/"
     return f"{scheme}://{host}{path}"
 
 

@@ -17,39 +17,14 @@ import re
 import string
 from urllib.parse import urlsplit
 
+from ._uri import DEFAULT_PORTS, PERCENT, normalize_percent, remove_dot_segments
+
 __all__ = ["MAX_RESOURCE_URI_LENGTH", "normalize_resource"]
 
 MAX_RESOURCE_URI_LENGTH = 2048
 
-_DEFAULT_PORTS = {"http": 80, "https": 443}
-_PERCENT = re.compile(r"%([0-9A-Fa-f]{2})")
-_UNRESERVED = frozenset(string.ascii_letters + string.digits + "-._~")
 _HOST = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*")
 _ALLOWED = frozenset(string.ascii_letters + string.digits + "-._~:/?#[]@!$&'()*+,;=%")
-
-
-def _percent(match: re.Match[str]) -> str:
-    char = chr(int(match.group(1), 16))
-    return char if char in _UNRESERVED else "%" + match.group(1).upper()
-
-
-def _remove_dot_segments(path: str) -> str:
-    # RFC 3986 section 5.2.4, for absolute paths.
-    if "." not in path:
-        return path
-    segments = path.split("/")
-    output: list[str] = []
-    for segment in segments:
-        if segment == ".":
-            continue
-        if segment == "..":
-            if len(output) > 1:
-                output.pop()
-            continue
-        output.append(segment)
-    if segments[-1] in (".", ".."):
-        output.append("")
-    return "/".join(output)
 
 
 @functools.lru_cache(maxsize=4096)
@@ -61,7 +36,7 @@ def normalize_resource(uri: str) -> str:
         raise ValueError("a resource URI must be ASCII without spaces (percent-encode other characters)")
     parts = urlsplit(uri)
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS or not parts.netloc:
+    if scheme not in DEFAULT_PORTS or not parts.netloc:
         raise ValueError("resource URIs must be absolute http(s) URIs")
     if "#" in uri:
         raise ValueError("a resource URI must not have a fragment")
@@ -74,15 +49,15 @@ def normalize_resource(uri: str) -> str:
         raw_host, raw_port = parts.netloc, ""
     if raw_host.startswith("["):
         raise ValueError("resource URIs name their host by a DNS name, not an IP literal")
-    host = _PERCENT.sub(_percent, raw_host).lower().rstrip(".")
+    host = PERCENT.sub(normalize_percent, raw_host).lower().rstrip(".")
     if "%" in host or not _HOST.fullmatch(host) or len(host) > 253:
         raise ValueError("a resource URI's host must be a DNS name")
     port = int(raw_port) if raw_port else None
     if port is not None and not 0 < port < 65536:
         raise ValueError("a resource URI's port must be 1-65535")
-    authority = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
-    path = _remove_dot_segments(_PERCENT.sub(_percent, parts.path)) or "/"
+    authority = host if port in (None, DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    path = remove_dot_segments(PERCENT.sub(normalize_percent, parts.path)) or "/"
     if len(path) > 1 and path.endswith("/"):
         path = path.rstrip("/") or "/"
-    query = _PERCENT.sub(_percent, parts.query)
+    query = PERCENT.sub(normalize_percent, parts.query)
     return f"{scheme}://{authority}{path}" + (f"?{query}" if query else "")
