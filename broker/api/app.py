@@ -23,7 +23,7 @@ from broker.api import (
 )
 from broker.api.docs_pages import install_docs_pages
 from broker.api.errors import install_error_handlers
-from broker.api.limits import BodySizeLimit
+from broker.api.limits import BodySizeLimit, NulInTarget
 from broker.api.token_endpoint import TokenEndpoint
 from broker.context import ServiceContext
 from broker.grantlog.log import AuditLog, Checkpointer, LogIntegrityError
@@ -217,6 +217,7 @@ def create_app(
     install_error_handlers(app)
     install_console(app, settings)  # /console: server-rendered pages, CSP on those paths only
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NulInTarget)
     app.add_middleware(MetricsMiddleware)
     app.serve_tokens_first(app.state.oauth, settings.max_body_bytes)
     return app
