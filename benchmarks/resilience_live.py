@@ -276,7 +276,9 @@ def main() -> None:
     parser.add_argument("--per-org", type=int, default=5)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--spike-rate", type=float, default=20.0, help="the rate-spike attacker's target rate")
+    parser.add_argument(
+        "--spike-rate", type=float, default=20.0, help="the rate-spike attacker's target rate"
+    )
     args = parser.parse_args()
     env = {"DISCRETION_RESILIENCE_MODE": "enforce", "DISCRETION_RESILIENCE_POLL_SECONDS": "1"}
     broker = BrokerProcess(workers=2, extra_env=env)

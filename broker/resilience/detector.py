@@ -201,7 +201,10 @@ class Detector:
             raise ValueError("the stored detector state is of another configuration")
         detector.start = data["start"]
         detector.last_seq = data["last_seq"]
-        detector.agents = {cid: _Agent.load(a, detector._window, detector.config.rate_repeat_window) for cid, a in data["agents"].items()}
+        detector.agents = {
+            cid: _Agent.load(a, detector._window, detector.config.rate_repeat_window)
+            for cid, a in data["agents"].items()
+        }
         detector.orgs = data["orgs"]
         detector.org_resources = data["org_resources"]
         detector.established = data["established"]
@@ -381,7 +384,9 @@ class Detector:
         # A young agent asking for the same few tokens again and again is not backfilling (a
         # backfill walks through users): it is held to the lower repeat floor.
         distinct = len(set(agent.shapes))
-        repeated = young and len(agent.shapes) >= cfg.rate_repeat_window and distinct <= cfg.rate_repeat_distinct
+        repeated = (
+            young and len(agent.shapes) >= cfg.rate_repeat_window and distinct <= cfg.rate_repeat_distinct
+        )
         if repeated:
             floor = min(floor, cfg.rate_repeat_floor)
         if agent.fast < floor or self._cooling(agent, Kind.RATE_SPIKE, t):
@@ -744,7 +749,9 @@ class Detector:
             if e is not None:
                 counts[a] = (e[4] * math.exp(-(t - e[5]) / cfg.spike_short), e[3])
         above = sorted(
-            a for a, (count, usual) in counts.items() if count >= max(above_min, cfg.spike_above_factor * usual)
+            a
+            for a, (count, usual) in counts.items()
+            if count >= max(above_min, cfg.spike_above_factor * usual)
         )
         from_above = sum(counts[a][0] for a in above)
         newcomers = [a for a in agents if a in known and t - known[a][0] <= cfg.spike_newcomer]
