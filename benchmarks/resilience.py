@@ -5,10 +5,11 @@ A week of grant-log events (benchmarks/resilience_sim.py) goes through the same 
 200 of its attack requests; sleepless within one simulated day), and requests to detection. For
 normal agents: how many were ever throttled or quarantined, and how many only observed.
 
-Thresholds were set on the tuning seeds (1-3); report the held-out seeds (101-105), which the
-thresholds never saw:
+Thresholds were set on the tuning seeds (1-3). Held-out seeds are ones never run before the rules
+were frozen (101-105 for version 2, 301-303 for version 3); `--unseen N` adds N attackers of each
+style in `resilience_sim.UNSEEN`, scored apart:
 
-    .venv/bin/python benchmarks/resilience.py --seeds 101,102,103,104,105
+    .venv/bin/python benchmarks/resilience.py --seeds 301,302,303 --unseen 2
 """
 
 from __future__ import annotations
@@ -40,15 +41,18 @@ def score(week: Week, detections: list[Detection]) -> dict[str, Any]:
         for a in d.agents:
             by_agent[a].append(d)
     kinds: dict[str, dict[str, Any]] = {}
-    for attack in week.attacks:
-        entry = kinds.setdefault(attack.kind, {"attacks": 0, "detected": 0, "requests": [], "missed": []})
+    unseen: dict[str, dict[str, Any]] = {}
+    unseen_ids = {id(a) for a in week.unseen}
+    for attack in [*week.attacks, *week.unseen]:
+        table = unseen if id(attack) in unseen_ids else kinds
+        key = f"{attack.kind} ({attack.pace})" if table is unseen else attack.kind
+        entry = table.setdefault(key, {"attacks": 0, "detected": 0, "requests": [], "missed": []})
         entry["attacks"] += 1
         hits = sorted(
-            (time_of[d.seq], d)
-            for a in attack.agents
-            for d in by_agent[a]
-            if d.kind == attack.kind and time_of[d.seq] >= attack.start
+            ((time_of[d.seq], d) for a in attack.agents for d in by_agent[a]),
+            key=lambda h: h[0],
         )
+        hits = [(t, d) for t, d in hits if d.kind == attack.kind and t >= attack.start]
         if not hits:
             entry["missed"].append(attack.pace)
             continue
@@ -62,12 +66,16 @@ def score(week: Week, detections: list[Detection]) -> dict[str, Any]:
             entry["missed"].append(f"{attack.pace} (late: {requests} requests)")
     normal = set(week.normal)
     acted: dict[str, set[str]] = {"throttle": set(), "quarantine": set(), "observe": set()}
+    named: dict[str, set[str]] = defaultdict(set)  # kind -> normal agents it named
     for d in detections:
         for a in d.agents:
             if a in normal:
                 acted[str(d.action)].add(a)
+                named[str(d.kind)].add(a)
     return {
         "kinds": kinds,
+        "unseen": unseen,
+        "normal_named_by_kind": {k: len(v) for k, v in sorted(named.items())},
         "normal_agents": len(normal),
         "normal_throttled": sorted(acted["throttle"]),
         "normal_quarantined": sorted(acted["quarantine"]),
@@ -82,29 +90,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--seeds", default="101,102,103,104,105")
+    parser.add_argument("--seeds", default="301,302,303")
     parser.add_argument("--days", type=int, default=7)
     parser.add_argument("--per-kind", type=int, default=8)
+    parser.add_argument(
+        "--unseen", type=int, default=0, help="attackers of each unseen style per seed (reported apart)"
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     totals: dict[str, dict[str, Any]] = {
         k: {"attacks": 0, "detected": 0, "requests": [], "missed": []} for k in KINDS
     }
+    unseen: dict[str, dict[str, Any]] = {}
+    named: dict[str, int] = defaultdict(int)
     normal = throttled = quarantined = observed = events = 0
     seconds = 0.0
     for seed in (int(s) for s in args.seeds.split(",")):
-        week = simulate(seed, days=args.days, per_kind=args.per_kind)
+        week = simulate(seed, days=args.days, per_kind=args.per_kind, unseen=args.unseen)
         started = time.perf_counter()
         found = list(scan(week.events))
         seconds += time.perf_counter() - started
         events += len(week.events)
         result = score(week, found)
-        for kind, entry in result["kinds"].items():
-            total = totals[kind]
-            for key in ("attacks", "detected"):
-                total[key] += entry[key]
-            total["requests"] += entry["requests"]
-            total["missed"] += entry["missed"]
+        for table, entries in ((totals, result["kinds"]), (unseen, result["unseen"])):
+            for kind, entry in entries.items():
+                total = table.setdefault(kind, {"attacks": 0, "detected": 0, "requests": [], "missed": []})
+                for key in ("attacks", "detected"):
+                    total[key] += entry[key]
+                total["requests"] += entry["requests"]
+                total["missed"] += entry["missed"]
+        for kind, n in result["normal_named_by_kind"].items():
+            named[kind] += n
         normal += result["normal_agents"]
         throttled += len(result["normal_throttled"])
         quarantined += len(result["normal_quarantined"])
@@ -115,6 +131,42 @@ def main() -> None:
                 f"{result['normal_quarantined']}",
                 file=sys.stderr,
             )
+    rows, unseen_rows = _rows(totals), _rows(unseen)
+    summary = {
+        "seeds": args.seeds,
+        "events": events,
+        "detector_events_per_s": round(events / seconds) if seconds else None,
+        "normal_agents": normal,
+        "normal_throttled": throttled,
+        "normal_quarantined": quarantined,
+        "normal_observed_only": observed,
+        "normal_named_by_kind": dict(sorted(named.items())),
+        "kinds": rows,
+        "unseen": unseen_rows,
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return
+    print(f"seeds {args.seeds}: {events} events, detector {summary['detector_events_per_s']} events/s")
+    print(
+        f"normal agents {normal}: throttled {throttled} ({100 * throttled / normal:.1f} %), "
+        f"quarantined {quarantined}, observed only {observed}"
+    )
+    print(f"normal agents named, by kind (summed over seeds): {dict(sorted(named.items()))}")
+    for title, table in (("", rows), ("unseen styles", unseen_rows)):
+        if not table:
+            continue
+        print(title)
+        print(f"{'kind':30} {'recall':>7} {'found':>9} {'median req':>10} {'max req':>8}  missed")
+        for r in table:
+            print(
+                f"{r['kind']:30} {r['recall']!s:>7} {r['detected']:>4}/{r['attacks']:<4} "
+                f"{r['requests_to_detection_median']!s:>10} {r['requests_to_detection_max']!s:>8}  "
+                f"{r['missed']}"
+            )
+
+
+def _rows(totals: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for kind, t in totals.items():
         reqs = t["requests"]
@@ -129,30 +181,7 @@ def main() -> None:
                 "missed": t["missed"],
             }
         )
-    summary = {
-        "seeds": args.seeds,
-        "events": events,
-        "detector_events_per_s": round(events / seconds) if seconds else None,
-        "normal_agents": normal,
-        "normal_throttled": throttled,
-        "normal_quarantined": quarantined,
-        "normal_observed_only": observed,
-        "kinds": rows,
-    }
-    if args.json:
-        print(json.dumps(summary, indent=2))
-        return
-    print(f"seeds {args.seeds}: {events} events, detector {summary['detector_events_per_s']} events/s")
-    print(
-        f"normal agents {normal}: throttled {throttled} ({100 * throttled / normal:.1f} %), "
-        f"quarantined {quarantined}, observed only {observed}"
-    )
-    print(f"{'kind':22} {'recall':>7} {'found':>9} {'median req':>10} {'max req':>8}  missed")
-    for r in rows:
-        print(
-            f"{r['kind']:22} {r['recall']!s:>7} {r['detected']:>4}/{r['attacks']:<4} "
-            f"{r['requests_to_detection_median']!s:>10} {r['requests_to_detection_max']!s:>8}  {r['missed']}"
-        )
+    return rows
 
 
 if __name__ == "__main__":

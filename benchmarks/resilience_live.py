@@ -4,7 +4,9 @@ Starts `discretion serve` (2 workers, SQLite, resilience enforcing, 1-second rou
 three organizations of normal agents that users have granted, and runs each at one request every
 1.5-3.5 s with ordinary refusals. After a warm-up, one attacker of each kind that shows within
 a minute starts: subject enumeration, scope probing, resource probing (unregistered resources),
-replayed assertions, a refusal burst and a rate spike. It reports, per attacker, how many of its
+replayed assertions, a refusal burst and a rate spike (a new agent asking for the same token at
+`--spike-rate` requests/s, up to 8 in flight; the rate it achieved is printed, since a loaded
+machine may not let it reach the target). It reports, per attacker, how many of its
 requests it sent before the detection and the delay between the triggering event and the
 detection being visible at `GET /v1/detections`; for normal agents, any throttle or quarantine;
 and whether `resilience scan` of the auditor export finds exactly the detections the broker made.
@@ -130,9 +132,36 @@ async def normal_traffic(
     return statuses
 
 
-async def attack(
-    http: httpx.AsyncClient, broker: BrokerProcess, kind: str, agent: Agent, until: float, rng: random.Random
+async def flood(
+    http: httpx.AsyncClient, broker: BrokerProcess, agent: Agent, until: float, rate: float
 ) -> None:
+    """The rate-spike attacker: one request every 1/rate seconds, at most 8 in flight."""
+    in_flight: set[asyncio.Future[httpx.Response]] = set()
+    due = time.time()
+    while time.time() < until:
+        due = max(due + 1.0 / rate, time.time())
+        await asyncio.sleep(max(0.0, due - time.time()))
+        if len(in_flight) >= 8:
+            _, in_flight = await asyncio.wait(in_flight, return_when=asyncio.FIRST_COMPLETED)
+        agent.sent.append(time.time())
+        form = agent.form(broker.issuer, subject="user-1")
+        in_flight.add(asyncio.ensure_future(http.post("/oauth2/token", data=form)))
+    if in_flight:
+        await asyncio.wait(in_flight)
+
+
+async def attack(
+    http: httpx.AsyncClient,
+    broker: BrokerProcess,
+    kind: str,
+    agent: Agent,
+    until: float,
+    rng: random.Random,
+    spike_rate: float,
+) -> None:
+    if kind == "rate_spike":
+        await flood(http, broker, agent, until, spike_rate)
+        return
     n = 0
     replayed = agent.form(broker.issuer, subject="user-0")
     while time.time() < until:
@@ -145,13 +174,11 @@ async def attack(
             form = agent.form(broker.issuer, subject="user-0", resource=f"https://probe{n}.example/api")
         elif kind == "replay_probing":
             form = replayed
-        elif kind == "refusal_burst":
-            form = agent.form(broker.issuer, subject="stranger-0")
         else:
-            form = agent.form(broker.issuer, subject="user-1")
+            form = agent.form(broker.issuer, subject="stranger-0")  # refusal_burst
         agent.sent.append(time.time())
         await http.post("/oauth2/token", data=form)
-        await asyncio.sleep(0.05 if kind == "rate_spike" else rng.uniform(0.3, 0.7))
+        await asyncio.sleep(rng.uniform(0.3, 0.7))
 
 
 async def watch(http: httpx.AsyncClient, keys: dict[str, str], until: float, seen: dict[str, float]) -> None:
@@ -181,7 +208,7 @@ async def run(broker: BrokerProcess, args: argparse.Namespace) -> None:
 
         async def later(kind: str, agent: Agent) -> None:
             await asyncio.sleep(max(0.0, warm - time.time()))
-            await attack(http, broker, kind, agent, end, rng)
+            await attack(http, broker, kind, agent, end, rng, args.spike_rate)
 
         results = await asyncio.gather(
             *tasks, *(later(k, a) for k, a in attackers.items()), watch(http, keys, end + 5, seen)
@@ -213,6 +240,14 @@ async def run(broker: BrokerProcess, args: argparse.Namespace) -> None:
             f"  {kind:22} detected after {sent:4d} requests; visible {seen[d['id']] - trigger:5.2f} s after "
             f"its trigger; action {d['action']}"
         )
+    spiker = attackers["rate_spike"].sent
+    if len(spiker) > 1:
+        achieved = (len(spiker) - 1) / (spiker[-1] - spiker[0])
+        first10 = sum(1 for t in spiker if t <= spiker[0] + 10) / 10
+        print(
+            f"  rate_spike attacker: target {args.spike_rate:.1f}/s, achieved {achieved:.1f}/s over "
+            f"{len(spiker)} requests ({first10:.1f}/s in its first 10 s)"
+        )
     acted = {a for d in detections for a in d["agents"] if a in normal_ids and d["action"] != "observe"}
     observed = {a for d in detections for a in d["agents"] if a in normal_ids and d["action"] == "observe"}
     statuses: dict[int, int] = {}
@@ -241,6 +276,9 @@ def main() -> None:
     parser.add_argument("--per-org", type=int, default=5)
     parser.add_argument("--users", type=int, default=20)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--spike-rate", type=float, default=20.0, help="the rate-spike attacker's target rate"
+    )
     args = parser.parse_args()
     env = {"DISCRETION_RESILIENCE_MODE": "enforce", "DISCRETION_RESILIENCE_POLL_SECONDS": "1"}
     broker = BrokerProcess(workers=2, extra_env=env)

@@ -75,6 +75,7 @@ class Week:
     events: list[dict[str, Any]]
     attacks: list[Attack]
     normal: list[str]
+    unseen: list[Attack] = field(default_factory=list)  # attack styles the detector was not tuned on
 
 
 class _Builder:
@@ -225,9 +226,11 @@ class _Builder:
         return out
 
 
-def simulate(seed: int, *, days: int = 7, orgs: int = 12, per_kind: int = 8) -> Week:
+def simulate(seed: int, *, days: int = 7, orgs: int = 12, per_kind: int = 8, unseen: int = 0) -> Week:
     """A week of traffic from `seed`: about 10 normal agents per organization and `per_kind`
-    attackers of every kind (paces rotating fast, slow, mimic)."""
+    attackers of every kind (paces rotating fast, slow, mimic, mixed); with `unseen`, that many
+    attackers of each style in `UNSEEN` as well (drawn after everything else, so the rest of the
+    week is the same with or without them)."""
     b = _Builder(seed, days)
     rng = b.rng
     all_orgs = []
@@ -284,7 +287,66 @@ def simulate(seed: int, *, days: int = 7, orgs: int = 12, per_kind: int = 8) -> 
             pace = PACES[i % len(PACES)]
             start = rng.uniform(2 * DAY, (days - 2) * DAY)
             attacks.append(_attack(b, kind, pace, start, all_orgs, resting, make))
-    return Week(b.events(), attacks, [a.client_id for a in normal])
+    extra = [
+        _unseen(b, style, rng.uniform(2 * DAY, (days - 2) * DAY), all_orgs, make)
+        for _ in range(unseen)
+        for style in UNSEEN
+    ]
+    return Week(b.events(), attacks, [a.client_id for a in normal], extra)
+
+
+# Attack styles added after the detector's version 3 rules were written, scored on their own:
+# a resource spike spread thin over 20 agents (about one request a minute each, for half an hour),
+# a rate spike that ramps up over half an hour to 8 requests/s, and a brand-new agent that floods at
+# 8 requests/s with ordinary-looking requests (many subjects).
+UNSEEN = ("spread", "ramp", "new_flood")
+
+
+def _unseen(b: _Builder, style: str, start: float, orgs: list[Org], make: Any) -> Attack:
+    rng = b.rng
+    if style == "spread":
+        members = [make(orgs[(k * 5 + int(start)) % len(orgs)], 0.0, "spread") for k in range(20)]
+        for member in members:
+            b.normal_traffic(member, b.end)
+        target = rng.choice(rng.choice(orgs).resources)
+        attack = Attack("resource_spike", style, [m.client_id for m in members], start)
+        for member in members:
+            t = start + rng.uniform(0, 60)
+            while t < start + 1800:
+                allow = rng.random() < 0.5
+                b.token(
+                    t,
+                    member,
+                    resource=target,
+                    scopes=[f"{target.rsplit('/', 1)[-1]}:read"],
+                    allow=allow,
+                    subject=rng.choice(member.users),
+                    reason="granted" if allow else "no_grant",
+                )
+                attack.requests.append((t, member.client_id))
+                t += rng.expovariate(1 / 60)
+        attack.requests.sort()
+        return attack
+    if style == "ramp":
+        agent = make(rng.choice(orgs), 0.0, "ramp")
+        b.normal_traffic(agent, start)
+        attack = Attack("rate_spike", style, [agent.client_id], start)
+        t = start
+        while len(attack.requests) < 600:
+            rate = max(agent.rate / HOUR, 8.0 * min(1.0, (t - start) / 1800))
+            t += rng.expovariate(rate)
+            b.normal_request(t, agent)
+            attack.requests.append((t, agent.client_id))
+        return attack
+    # new_flood: registered at the start, then 400 ordinary-looking requests at 8 a second.
+    agent = make(rng.choice(orgs), start, "flood")
+    attack = Attack("rate_spike", style, [agent.client_id], start)
+    t = start
+    for _ in range(400):
+        t += rng.expovariate(8.0)
+        b.normal_request(t, agent)
+        attack.requests.append((t, agent.client_id))
+    return attack
 
 
 def _paced(b: _Builder, agent: Agent, pace: str, start: float, count: int) -> list[float]:

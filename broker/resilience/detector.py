@@ -27,6 +27,8 @@ _HOURS_KEPT = 48
 _MAX_RESOURCES = 4096  # resources watched for spikes (registered ones; oldest forgotten first)
 _WEEK_HOURS = 168
 _MAX_KNOWN = 512  # agents remembered per resource as its users (past that, none is new to it)
+_MAX_WINDOW_AGENTS = 256  # agents remembered per resource in its short window
+_MAX_SUBJECTS = 512  # subjects remembered per agent as ones it was issued a token for
 
 
 def detection_id(kind: str, agents: tuple[str, ...], seq: int) -> str:
@@ -72,16 +74,25 @@ class _Agent:
     slow: float = 0.0
     rate_t: float = 0.0
     slow_updated: float = 0.0
+    # Its busiest moments: the highest fast rate of the current hour, of the hour before (held back
+    # so that a spike under way is not its own baseline), and of the hours before that (decayed).
+    peak_hour: int = -1
+    hour_peak: float = 0.0
+    held_peak: float = 0.0
+    peak: float = 0.0
     # (denied, subject key, resource, scopes never granted, off-cluster) per decision, newest last.
     recent: deque[tuple[bool, str, str, tuple[str, ...], bool]] = field(
         default_factory=lambda: deque(maxlen=100)
     )
     granted: set[str] = field(default_factory=set)
+    subjects: set[str] = field(default_factory=set)  # short hashes of subjects it got tokens for
     hours: dict[int, list[int]] = field(default_factory=dict)  # hour -> [requests, refusals]
     replays: deque[tuple[float, int]] = field(default_factory=deque)
     invalid_targets: int = 0
     last: dict[str, float] = field(default_factory=dict)  # kind -> when last detected
     quarantined: bool = False
+    # What it asked for (subject, resource, scopes), its last requests, while it is young only.
+    shapes: deque[str] = field(default_factory=deque)
 
     def dump(self) -> dict[str, Any]:
         return {
@@ -92,17 +103,20 @@ class _Agent:
             "slow": self.slow,
             "rate_t": self.rate_t,
             "slow_updated": self.slow_updated,
+            "peaks": [self.peak_hour, self.hour_peak, self.held_peak, self.peak],
             "recent": [list(r) for r in self.recent],
             "granted": sorted(self.granted),
+            "subjects": sorted(self.subjects),
             "hours": {str(h): c for h, c in self.hours.items()},
             "replays": [list(r) for r in self.replays],
             "invalid_targets": self.invalid_targets,
             "last": self.last,
             "quarantined": self.quarantined,
+            "shapes": list(self.shapes),
         }
 
     @classmethod
-    def load(cls, data: dict[str, Any], window: int) -> _Agent:
+    def load(cls, data: dict[str, Any], window: int, shapes: int) -> _Agent:
         agent = cls(
             org=data["org"],
             first=data["first"],
@@ -112,6 +126,7 @@ class _Agent:
             rate_t=data["rate_t"],
             slow_updated=data["slow_updated"],
             granted=set(data["granted"]),
+            subjects=set(data.get("subjects", ())),
             hours={int(h): c for h, c in data["hours"].items()},
             replays=deque((t, n) for t, n in data["replays"]),
             invalid_targets=data["invalid_targets"],
@@ -119,6 +134,8 @@ class _Agent:
             quarantined=data["quarantined"],
         )
         agent.recent = deque(((d, s, r, tuple(sc), o) for d, s, r, sc, o in data["recent"]), maxlen=window)
+        agent.shapes = deque(data.get("shapes", ()), maxlen=shapes)
+        agent.peak_hour, agent.hour_peak, agent.held_peak, agent.peak = data.get("peaks", (-1, 0.0, 0.0, 0.0))
         return agent
 
 
@@ -184,7 +201,10 @@ class Detector:
             raise ValueError("the stored detector state is of another configuration")
         detector.start = data["start"]
         detector.last_seq = data["last_seq"]
-        detector.agents = {cid: _Agent.load(a, detector._window) for cid, a in data["agents"].items()}
+        detector.agents = {
+            cid: _Agent.load(a, detector._window, detector.config.rate_repeat_window)
+            for cid, a in data["agents"].items()
+        }
         detector.orgs = data["orgs"]
         detector.org_resources = data["org_resources"]
         detector.established = data["established"]
@@ -233,6 +253,7 @@ class Detector:
         if agent is None:
             agent = self.agents[cid] = _Agent()
             agent.recent = deque(maxlen=self._window)
+            agent.shapes = deque(maxlen=self.config.rate_repeat_window)
             self._join(cid, "")
         return agent
 
@@ -260,6 +281,17 @@ class Detector:
         agent.slow_updated = t
         denied = event.get("decision") != "allow"
         hour = int(t // 3600)
+        if agent.peak_hour != hour:
+            if agent.peak_hour >= 0:
+                decay = 0.5 ** ((hour - agent.peak_hour) * 3600.0 / cfg.rate_peak_halflife)
+                if hour - agent.peak_hour == 1:
+                    agent.peak = max(agent.peak * decay, agent.held_peak)
+                    agent.held_peak = agent.hour_peak
+                else:
+                    agent.peak = max(agent.peak * decay, agent.held_peak, agent.hour_peak)
+                    agent.held_peak = 0.0
+            agent.peak_hour, agent.hour_peak = hour, 0.0
+        agent.hour_peak = max(agent.hour_peak, agent.fast)
         counts = agent.hours.get(hour)
         if counts is None:
             counts = agent.hours[hour] = [0, 0]
@@ -274,9 +306,24 @@ class Detector:
             agent.granted.update(str(s) for s in event.get("scopes_granted") or ())
         reasons = set(event.get("reasons") or ())
         subject = event.get("subject") or f"?{seq}"  # an unknown subject is a new one each time
-        subject_key = subject if denied and reasons & _SUBJECT_REASONS else ""
+        subject_key = ""
+        if event.get("subject"):
+            known_subject = _subject_hash(str(subject))
+            if not denied:
+                if len(agent.subjects) < _MAX_SUBJECTS:
+                    agent.subjects.add(known_subject)
+            elif reasons & _SUBJECT_REASONS and known_subject not in agent.subjects:
+                # A subject it was issued tokens for before is not being discovered (a revoked or
+                # narrowed grant): only subjects new to it count towards enumeration.
+                subject_key = subject
+        elif denied and reasons & _SUBJECT_REASONS:
+            subject_key = subject  # unknown to the broker: a new one each time
         novel = tuple(s for s in requested if s not in agent.granted) if denied else ()
         off = self._off_cluster_request(cid, agent, resource, not denied)
+        if t - agent.first < cfg.rate_history:
+            agent.shapes.append(f"{subject}|{resource}|{' '.join(sorted(requested))}"[:256])
+        elif agent.shapes:
+            agent.shapes.clear()  # only a young agent's are needed (see `_rate`)
         agent.recent.append((denied, subject_key, resource if denied else "", novel, off))
         if agent.quarantined:
             return found
@@ -334,26 +381,55 @@ class Detector:
         # is not a spike against a baseline of nothing.
         young = t - agent.first < cfg.rate_history
         floor = cfg.rate_new_floor if young else cfg.rate_floor
+        # A young agent asking for the same few tokens again and again is not backfilling (a
+        # backfill walks through users): it is held to the lower repeat floor.
+        distinct = len(set(agent.shapes))
+        repeated = (
+            young and len(agent.shapes) >= cfg.rate_repeat_window and distinct <= cfg.rate_repeat_distinct
+        )
+        if repeated:
+            floor = min(floor, cfg.rate_repeat_floor)
         if agent.fast < floor or self._cooling(agent, Kind.RATE_SPIKE, t):
             return []
-        peers = [self.agents[p].slow for p in self.orgs.get(agent.org, ()) if p != cid]
+        others = [self.agents[p] for p in self.orgs.get(agent.org, ()) if p != cid]
+        peers = [p.slow for p in others]
         peer_median = _median(peers)
         reference = peer_median if young else max(agent.slow, peer_median)
         if agent.fast < cfg.rate_factor * reference:
             return []
+        # An established agent is also compared with its own busiest moments and its peers': a
+        # burst the size of those it (or its organization) makes anyway is not a spike.
+        peer_peak = _median([p.peak for p in others])
+        usual_peak = 0.0 if young else max(agent.peak, peer_peak)
+        if agent.fast < cfg.rate_peak_factor * usual_peak:
+            return []
+        features: dict[str, Any] = {
+            "rate_per_s": round(agent.fast, 4),
+            "own_baseline_per_s": round(agent.slow, 4),
+            "peer_median_per_s": round(peer_median, 4),
+            "peers": len(peers),
+            "own_peak_per_s": round(agent.peak, 4),
+            "peer_median_peak_per_s": round(peer_peak, 4),
+        }
+        thresholds: dict[str, Any] = {
+            "rate_floor_per_s": floor,
+            "factor": cfg.rate_factor,
+            "factor_over_peak": cfg.rate_peak_factor,
+            "new_agent": young,
+        }
+        if young:
+            features["distinct_requests_of_last"] = [distinct, len(agent.shapes)]
+            thresholds["repeat_distinct_max"] = cfg.rate_repeat_distinct
+            thresholds["repeat_window"] = cfg.rate_repeat_window
+            thresholds["repeated"] = repeated
         return [
             self._detect(
                 Kind.RATE_SPIKE,
                 [cid],
                 seq,
                 t,
-                {
-                    "rate_per_s": round(agent.fast, 4),
-                    "own_baseline_per_s": round(agent.slow, 4),
-                    "peer_median_per_s": round(peer_median, 4),
-                    "peers": len(peers),
-                },
-                {"rate_floor_per_s": floor, "factor": cfg.rate_factor, "new_agent": young},
+                features,
+                thresholds,
                 {
                     "window_s": cfg.rate_slow_tau,
                     "updated_ms": int(agent.slow_updated * 1000),
@@ -580,7 +656,8 @@ class Detector:
 
     def _resource_spike(self, cid: str, resource: str, seq: int, t: float) -> list[Detection]:
         """Requests to one resource from several agents in the last 10 minutes, against the
-        busiest hour that resource had in the last week (a sudden spike of one part of the system)."""
+        busiest hour that resource had in the last week, against each agent's own busiest 10
+        minutes on it, and from agents new to it (a sudden spike of one part of the system)."""
         cfg = self.config
         watched = self.resources.get(resource)
         if watched is None:
@@ -591,7 +668,9 @@ class Detector:
                 "hours": [],  # [hour, requests], oldest first, the last week
                 "minutes": [],  # [minute, requests], the short window
                 "agents": {},  # agent -> when it last asked, the short window
-                "known": {},  # agent -> when it first asked (bounded): who uses this resource
+                # agent (bounded) -> [first use, hour, busiest count of that hour, usual, count,
+                # when counted]: who uses this resource, and how much (decayed 10-minute counts)
+                "known": {},
                 "fresh": [],  # [minute, requests] from agents new to it (the last hour), short window
                 "peak": 0,
                 "updated": t,
@@ -616,9 +695,19 @@ class Detector:
                 minutes.pop(0)
             minutes.append([minute, 1])
         known = watched["known"]
-        if cid not in known and len(known) < _MAX_KNOWN:
-            known[cid] = t
-        newcomer = cid in known and t - known[cid] <= cfg.spike_newcomer
+        entry = known.get(cid)
+        if entry is None and len(known) < _MAX_KNOWN:
+            entry = known[cid] = [t, hour, 0.0, 0.0, 0.0, t]
+        if entry is not None:
+            if entry[1] != hour:
+                # The agent's usual moves once an hour: the busiest decayed count of its complete
+                # hours, the older ones halved every `spike_usual_halflife`.
+                decay = 0.5 ** ((hour - entry[1]) * 3600.0 / cfg.spike_usual_halflife)
+                entry[1], entry[2], entry[3] = hour, 0.0, max(entry[3] * decay, entry[2])
+            entry[4] = entry[4] * math.exp(-(t - entry[5]) / cfg.spike_short) + 1.0
+            entry[5] = t
+            entry[2] = max(entry[2], entry[4])
+        newcomer = entry is not None and t - entry[0] <= cfg.spike_newcomer
         fresh = watched["fresh"]
         if newcomer:
             if fresh and fresh[-1][0] == minute:
@@ -628,37 +717,64 @@ class Detector:
         while fresh and fresh[0][0] <= minute - int(cfg.spike_short // 60):
             fresh.pop(0)
         agents = watched["agents"]
-        if cid in agents or len(agents) < _MAX_SET:
+        if cid in agents or len(agents) < _MAX_WINDOW_AGENTS:
             agents[cid] = t
         else:  # full: forget the agents that left the window, then remember this one if there is room
             agents = watched["agents"] = {a: w for a, w in agents.items() if t - w <= cfg.spike_short}
-            if len(agents) < _MAX_SET:
+            if len(agents) < _MAX_WINDOW_AGENTS:
                 agents[cid] = t
         if t - watched["first"] < cfg.spike_history:
             return []  # a day of history first, so that its busy hours are in the baseline
         if watched["fired"] >= 0 and t - watched["fired"] < cfg.spike_cooldown:
             return []
-        # Two ways to spike: far above the resource's busiest hour, or a crowd of agents that never
-        # used it before (a day of history at least, so its regular users are known).
         short = sum(n for _, n in minutes)
+        if short < cfg.spike_min:
+            return []  # every rule needs this many requests in the window (a cheap gate)
+        # Three ways to spike: far above the resource's busiest hour; several agents each far above
+        # its own busiest 10 minutes on it; a crowd of agents that never used it before (a day of
+        # history at least, so that its regular users are known).
         from_newcomers = sum(n for _, n in fresh)
         expected = watched["peak"] * cfg.spike_short / 3600.0
         limit = max(float(cfg.spike_min), cfg.spike_factor * expected)
-        if short < limit and from_newcomers < cfg.spike_min:
+        # Looking at every agent in the window is only worth it when some rule may fire: over the
+        # volume limit, enough from newcomers, or this agent itself above its usual.
+        above_min = cfg.spike_above_min
+        rising = entry is not None and entry[4] >= max(above_min, cfg.spike_above_factor * entry[3])
+        if short < limit and from_newcomers < cfg.spike_min and not rising:
             return []
         agents = watched["agents"] = {a: w for a, w in agents.items() if t - w <= cfg.spike_short}
-        newcomers = [a for a in agents if t - known.get(a, -math.inf) <= cfg.spike_newcomer]
+        counts: dict[str, tuple[float, float]] = {}  # agent -> (decayed count now, its usual)
+        for a in agents:
+            e = known.get(a)
+            if e is not None:
+                counts[a] = (e[4] * math.exp(-(t - e[5]) / cfg.spike_short), e[3])
+        above = sorted(
+            a
+            for a, (count, usual) in counts.items()
+            if count >= max(above_min, cfg.spike_above_factor * usual)
+        )
+        from_above = sum(counts[a][0] for a in above)
+        newcomers = [a for a in agents if a in known and t - known[a][0] <= cfg.spike_newcomer]
         if short >= limit and len(agents) >= cfg.spike_agents:
             rule = "volume"
+        elif len(above) >= cfg.spike_agents and from_above >= cfg.spike_min:
+            rule = "above_usual"
         elif from_newcomers >= cfg.spike_min and len(newcomers) >= cfg.spike_agents:
             rule = "newcomers"
         else:
             return []
+        # Name the agents that make the spike, not every agent that asked: those far above their
+        # own usual on it (which includes those new to it that asked more than a few times), or for
+        # the newcomer rule those new to it; failing that, those furthest above their usual.
+        named = sorted(newcomers) if rule == "newcomers" else above
+        if not named:
+            by_excess = sorted(counts, key=lambda a: (counts[a][1] - counts[a][0], a))
+            named = sorted(by_excess[: cfg.spike_agents])
         watched["fired"] = t
         return [
             Detection(
                 Kind.RESOURCE_SPIKE,
-                tuple(sorted(agents)),
+                tuple(named),
                 seq,
                 round(t * 1000),
                 DEFAULT_ACTIONS[Kind.RESOURCE_SPIKE],
@@ -671,6 +787,9 @@ class Detector:
                         "busiest_hour_last_week": watched["peak"],
                         "requests_from_agents_new_to_it": from_newcomers,
                         "agents_new_to_it": len(newcomers),
+                        "agents_above_their_usual": len(above),
+                        "decayed_requests_from_them": round(from_above, 1),
+                        "agents_named": len(named),
                         "rule": rule,
                     },
                     "thresholds": {
@@ -679,10 +798,12 @@ class Detector:
                         "limit": round(limit, 1),
                         "agents_min": cfg.spike_agents,
                         "newcomer_s": cfg.spike_newcomer,
+                        "factor_over_own_usual": cfg.spike_above_factor,
+                        "own_count_min": cfg.spike_above_min,
                     },
                     "baseline": {
                         "window": "requests to the resource per hour over the last 168 hours, "
-                        "and the agents that used it",
+                        "the agents that used it, and each one's busiest 10 minutes on it",
                         "updated_ms": int(watched["updated"] * 1000),
                         "first_seen_ms": int(watched["first"] * 1000),
                     },
@@ -783,6 +904,10 @@ class Detector:
                     )
                 )
         return found
+
+
+def _subject_hash(subject: str) -> str:
+    return hashlib.blake2b(subject.encode(), digest_size=6).hexdigest()
 
 
 def _active_hours(agent: _Agent, hour: int) -> int:

@@ -7,7 +7,7 @@ import json
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
-DETECTOR_VERSION = "2"
+DETECTOR_VERSION = "3"
 
 
 class Kind(StrEnum):
@@ -62,10 +62,20 @@ class DetectorConfig:
     rate_slow_tau: float = 6 * 3600.0
     rate_floor: float = 1.0
     rate_factor: float = 10.0
+    # ... and above this many times its own busiest fast rate (hours before the last, halved every
+    # `rate_peak_halflife`) and its peers' median of theirs.
+    rate_peak_factor: float = 1.5
+    rate_peak_halflife: float = 3 * 86400.0
     # An agent with less history than this has no baseline of its own to spike against: it is held
     # to the new-agent floor instead (a first batch or backfill is ordinary; flooding is not).
     rate_history: float = 3600.0
     rate_new_floor: float = 5.0
+    # ... unless it asks for the same few tokens over and over: a token lives for minutes, so the
+    # same subject, resource and scopes several times a second is a loop or a flood, not a backfill
+    # (which walks through users): then `rate_repeat_floor` is its floor.
+    rate_repeat_floor: float = 2.0
+    rate_repeat_window: int = 30
+    rate_repeat_distinct: int = 3
     # Windows counted in the agent's own decisions, so slow attackers are judged like fast ones.
     refusal_window: int = 40
     refusal_min: int = 30
@@ -107,6 +117,12 @@ class DetectorConfig:
     spike_agents: int = 3
     spike_newcomer: float = 3600.0  # an agent is new to a resource this long after its first use
     spike_history: float = 86400.0
+    # ... or several agents each well above its own busiest 10 minutes on the resource (a decayed
+    # 10-minute count; the busiest of each complete hour, halved every `spike_usual_halflife`).
+    # These (and agents new to the resource) are the agents a spike names.
+    spike_above_factor: float = 3.0
+    spike_above_min: float = 5.0
+    spike_usual_halflife: float = 3 * 86400.0
     spike_cooldown: float = 3600.0
     # Kinds judged against the population wait this long into the log before they fire: shapes
     # first seen and agents first seen in the warm-up are the baseline, not news.
