@@ -39,8 +39,8 @@ from broker.services.disclose import DiscloseService, redaction_mode
 from broker.services.housekeeping import Pruner
 from broker.services.me import MeService
 from broker.services.organizations import OrganizationService
-from broker.services.purposes import PurposeService
 from broker.services.origin import IssuerChanged, check_log_origin
+from broker.services.purposes import PurposeService
 from broker.services.signing_keys import ensure_signing_key
 from broker.settings import Settings
 from broker.storage.db import Store

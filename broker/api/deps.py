@@ -11,8 +11,8 @@ from broker.oauth.endpoint import OAuthService
 from broker.services.admin import AdminService
 from broker.services.me import MeService
 from broker.services.organizations import OrganizationService
-from broker.services.purposes import PurposeService
 from broker.services.principals import Principal, Role, SignInThrottled, UserRecord, authenticate
+from broker.services.purposes import PurposeService
 
 
 def bearer(request: Request) -> str | None:

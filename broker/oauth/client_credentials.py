@@ -36,7 +36,6 @@ from policy import (
     parse_scope_string,
 )
 
-
 # One description for every purpose that is not registered and live: it echoes nothing the agent sent.
 UNREGISTERED_PURPOSE = "purpose is not a registered, live purpose"
 

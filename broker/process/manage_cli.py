@@ -1,4 +1,5 @@
-"""`discretion agents|users|auditors|purposes|grants|api-keys`: the operator's getting-started path without curl.
+"""`discretion agents|users|auditors|purposes|grants|api-keys`: the operator's getting-started path
+without curl.
 
 These commands work on the database named by the DISCRETION_* settings, like `admin create-key`
 (no running broker or admin key is needed); each action is recorded in the grant log with the
@@ -345,7 +346,9 @@ def _user(ctx: ServiceContext, user_id: str) -> UserRecord:
 
 
 def _grant_table(grants: list[GrantOut]) -> Table:
-    table = _table("grant id", "to", "resource", "scopes", "max TTL", "purposes", "reveal", "budget", "status")
+    table = _table(
+        "grant id", "to", "resource", "scopes", "max TTL", "purposes", "reveal", "budget", "status"
+    )
     for grant in grants:
         to = grant.agent if grant.agent is not None else f"organization {grant.organization}"
         table.add_row(

@@ -68,9 +68,13 @@ class PurposeService:
     def retire(self, code: str, *, admin: str) -> PurposeRecord:
         """Retire a purpose: no new grant or token may name it; it stays listed. Retiring a
         retired purpose changes nothing."""
+        try:
+            check_purpose(code)  # before any read: a NUL byte would fail PostgreSQL's query
+        except ValueError:
+            raise NotFound("no such purpose") from None
         with self._ctx.store.write() as conn:
             now = self._ctx.clock()
-            record = purpose_store.get(conn, code) if len(code) <= 64 else None
+            record = purpose_store.get(conn, code)
             if record is None:
                 raise NotFound("no such purpose")
             if record.live:

@@ -76,7 +76,16 @@ def test_an_unregistered_purpose_is_refused_and_never_logged(world: World) -> No
         "\uff54rip-planning",  # full-width t
         "trip\u2010planning",  # Unicode hyphen
     ],
-    ids=["2kb", "nul", "bell", "newline", "zero-width", "cyrillic-confusable", "full-width", "unicode-hyphen"],
+    ids=[
+        "2kb",
+        "nul",
+        "bell",
+        "newline",
+        "zero-width",
+        "cyrillic-confusable",
+        "full-width",
+        "unicode-hyphen",
+    ],
 )
 def test_a_long_control_or_confusable_purpose_is_refused_and_not_logged(world: World, purpose: str) -> None:
     world.purpose("trip-planning", "Plan and book travel")

@@ -85,7 +85,10 @@ def live(request: pytest.FixtureRequest) -> Iterator[Live]:
                 http.post("/v1/agents", json=agent.registration()).raise_for_status()
             alice_key = http.post("/v1/users", json={"user_id": "alice"}).raise_for_status().json()["api_key"]
             auditor_key = http.post("/v1/auditors", json={"name": "Ada"}).raise_for_status().json()["api_key"]
-            for code, description in (("trip-planning", "Plan and book travel"), ("expenses", "File expenses")):
+            for code, description in (
+                ("trip-planning", "Plan and book travel"),
+                ("expenses", "File expenses"),
+            ):
                 http.post("/v1/purposes", json={"code": code, "description": description}).raise_for_status()
         alice = {"Authorization": f"Bearer {alice_key}"}
         grant = {

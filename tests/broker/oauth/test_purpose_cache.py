@@ -4,8 +4,6 @@ read before a change never stored after it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from sqlalchemy import event
 
@@ -27,10 +25,10 @@ class Vocabulary:
 
 
 @pytest.fixture
-def vocabulary(monkeypatch: pytest.MonkeyPatch) -> Iterator[Vocabulary]:
+def vocabulary(monkeypatch: pytest.MonkeyPatch) -> Vocabulary:
     table = Vocabulary()
     monkeypatch.setattr(cache_module.purpose_store, "live_codes", table)
-    yield table
+    return table
 
 
 def test_the_vocabulary_is_read_once_for_many_requests(vocabulary: Vocabulary) -> None:

@@ -153,10 +153,16 @@ def test_grants_create_list_and_revoke(runner: CliRunner, tmp_path: Path) -> Non
 
 def test_purposes_add_list_and_retire(runner: CliRunner, tmp_path: Path) -> None:
     added = run(runner, "purposes", "add", "trip-planning", "Plan and book travel", "--json")
-    assert (added["code"], added["description"], added["retired"]) == ("trip-planning", "Plan and book travel", False)
+    assert (added["code"], added["description"], added["retired"]) == (
+        "trip-planning",
+        "Plan and book travel",
+        False,
+    )
     # A code registered twice, or a free-text one, is refused with the reason.
     assert "exists" in run(runner, "purposes", "add", "trip-planning", "Again", code=1).output
-    assert "purpose must be a code" in run(runner, "purposes", "add", "my wife's trip", "Prose", code=1).output
+    assert (
+        "purpose must be a code" in run(runner, "purposes", "add", "my wife's trip", "Prose", code=1).output
+    )
     retired = run(runner, "purposes", "retire", "trip-planning", "--json")
     assert retired["retired"] is True
     (listed,) = run(runner, "purposes", "list", "--json")
