@@ -37,6 +37,22 @@ def check_purpose(purpose: str) -> str:
     return purpose
 
 
+# A grant names at most this many registered purposes; a purpose's description is at most this long.
+MAX_GRANT_PURPOSES = 16
+MAX_PURPOSE_DESCRIPTION = 200
+
+
+def check_purpose_description(text: str) -> str:
+    """A registered purpose's human description (`Plan and book travel`): admin-written prose, shown
+    in the console and logged when the purpose is registered, so one line of printable text."""
+    description = " ".join(text.split())
+    if not 0 < len(description) <= MAX_PURPOSE_DESCRIPTION:
+        raise ValueError(f"description must be 1-{MAX_PURPOSE_DESCRIPTION} characters")
+    if not description.isprintable():
+        raise ValueError("description must be printable text")
+    return description
+
+
 MAX_ENTITY_TYPES = 32
 
 

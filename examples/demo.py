@@ -139,6 +139,12 @@ def _scenario(broker: BrokerProcess, stack: ExitStack) -> None:
         httpx.Client(base_url=issuer, headers={"Authorization": f"Bearer {alice_key}"})
     )
 
+    # Purposes are registered values: the grant log only ever holds codes an admin registered.
+    admin.post(
+        "/v1/purposes", json={"code": "trip-planning", "description": "Plan and book travel"}
+    ).raise_for_status()
+    show("purpose", "trip-planning registered by the admin (Plan and book travel)")
+
     step(5, "alice grants the travel agent read access to her calendar, at most 10 minutes a token")
     travel_grant = (
         alice.post(
@@ -148,7 +154,7 @@ def _scenario(broker: BrokerProcess, stack: ExitStack) -> None:
                 "resource": CALENDAR_URI,
                 "scopes": ["calendar:read"],
                 "max_ttl_seconds": 600,
-                "purpose": "trip-planning",
+                "purposes": ["trip-planning"],
             },
         )
         .raise_for_status()

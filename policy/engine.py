@@ -14,7 +14,7 @@ from policy.grants import Grant
 from policy.parties import ListEntry, ListMode, Party, check_parties
 
 # Bumped whenever a rule changes, so an auditor knows which rules a logged decision was made under.
-POLICY_VERSION = "2026-12-03.1"
+POLICY_VERSION = "2026-12-03.2"  # .2: a grant lists several purposes
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +72,8 @@ def _grant_failure(grant: Grant, request: TokenRequest, now: float) -> Reason | 
         return Reason.GRANT_REVOKED
     if grant.expired(now):
         return Reason.GRANT_EXPIRED
-    if grant.purpose is not None and grant.purpose != request.purpose:
+    # A grant that lists purposes needs the request to name one of them; naming none is a mismatch.
+    if grant.purposes and request.purpose not in grant.purposes:
         return Reason.PURPOSE_MISMATCH
     if not all_covered(grant.scopes, request.scopes):
         return Reason.SCOPE_NOT_GRANTED
@@ -129,7 +130,7 @@ def decide_token(
             scopes=tuple(str(s) for s in request.scopes),
             lifetime_seconds=lifetime,
             reveal=grant.reveal,
-            purpose=request.purpose or grant.purpose,
+            purpose=request.purpose,
             inputs=inputs,
         )
     order = (*_GRANT_FAILURE_ORDER, Reason.LIFETIME_EXHAUSTED)

@@ -24,7 +24,8 @@ class Grant:
     expires_at: float | None = None
     max_delegation_depth: int = 0
     reveal: tuple[str, ...] = ()
-    purpose: str | None = None
+    # Registered purpose codes a token under this grant must name one of; () is unrestricted.
+    purposes: tuple[str, ...] = ()
     require_dpop: bool = False
     revoked: bool = False
 

@@ -200,6 +200,14 @@ class World:
         assert response.status_code == 201, response.text
         return response.json()  # type: ignore[no-any-return]
 
+    def purpose(self, code: str, description: str = "A registered purpose") -> dict[str, Any]:
+        """Register a purpose as the admin (grants and token requests may only name registered ones)."""
+        response = self.client.post(
+            "/v1/purposes", json={"code": code, "description": description}, headers=auth(self.admin_key)
+        )
+        assert response.status_code == 201, response.text
+        return response.json()  # type: ignore[no-any-return]
+
     def block(self, kind: str, value: str, **extra: Any) -> dict[str, Any]:
         """Add an entry to alice's blocklist."""
         response = self.client.post(

@@ -19,6 +19,7 @@ from broker.api import (
     me_routes,
     oauth_routes,
     organization_routes,
+    purpose_routes,
     resilience_routes,
 )
 from broker.api.docs_pages import install_docs_pages
@@ -39,6 +40,7 @@ from broker.services.housekeeping import Pruner
 from broker.services.me import MeService
 from broker.services.organizations import OrganizationService
 from broker.services.origin import IssuerChanged, check_log_origin
+from broker.services.purposes import PurposeService
 from broker.services.signing_keys import ensure_signing_key
 from broker.settings import Settings
 from broker.storage.db import Store
@@ -178,6 +180,8 @@ def create_app(
     app.state.admin = AdminService(ctx)
     app.state.me = MeService(ctx)
     app.state.organizations = OrganizationService(ctx)
+    # A change to the vocabulary through this process counts on its token path at once.
+    app.state.purposes = PurposeService(ctx, changed=app.state.oauth.purposes.forget)
     audit_log = AuditLog(ctx, kek)
     app.state.audit_log = audit_log
     app.state.audit_queries = AuditQueries(ctx)
@@ -187,6 +191,7 @@ def create_app(
     app.include_router(oauth_routes.router)
     app.include_router(admin_routes.router)
     app.include_router(organization_routes.router)
+    app.include_router(purpose_routes.router)
     app.include_router(me_routes.router)
     app.include_router(audit_routes.router)
     app.include_router(disclose_routes.router)

@@ -12,6 +12,7 @@ from broker.services.admin import AdminService
 from broker.services.me import MeService
 from broker.services.organizations import OrganizationService
 from broker.services.principals import Principal, Role, SignInThrottled, UserRecord, authenticate
+from broker.services.purposes import PurposeService
 
 
 def bearer(request: Request) -> str | None:
@@ -69,6 +70,10 @@ async def _organizations(request: Request) -> OrganizationService:
     return request.app.state.organizations  # type: ignore[no-any-return]
 
 
+async def _purposes(request: Request) -> PurposeService:
+    return request.app.state.purposes  # type: ignore[no-any-return]
+
+
 def _admin_or_user(principal: Annotated[Principal, Depends(_principal)]) -> Principal:
     if principal.role not in (Role.ADMIN, Role.USER):
         raise Forbidden()
@@ -88,4 +93,5 @@ OAuth = Annotated[OAuthService, Depends(_oauth)]
 Admin = Annotated[AdminService, Depends(_admin)]
 Me = Annotated[MeService, Depends(_me)]
 Organizations = Annotated[OrganizationService, Depends(_organizations)]
+Purposes = Annotated[PurposeService, Depends(_purposes)]
 AdminOrUser = Annotated[Principal, Depends(_admin_or_user)]

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from broker.services.organizations import Resolution
-from broker.services.records import AgentRecord, EntryRecord, GrantRecord, OrganizationRecord
+from broker.services.records import AgentRecord, EntryRecord, GrantRecord, OrganizationRecord, PurposeRecord
 from policy import Effect, EntryKind, ListMode
 
 
@@ -99,6 +99,9 @@ class GrantIn(_Body):
     expires_at: float | None = None
     max_delegation_depth: int = Field(default=0, ge=0, le=8)
     reveal: list[str] = Field(default_factory=list, max_length=32)
+    # Registered purpose codes (GET /v1/purposes); a token under the grant must name one of them.
+    purposes: list[Annotated[str, Field(max_length=64)]] | None = Field(default=None, max_length=16)
+    # The older single purpose, taken as a one-element `purposes` (not together with it).
     purpose: str | None = Field(default=None, max_length=64)
     require_dpop: bool = False
     # Budgets (docs/resilience.md): None is unlimited.
@@ -125,6 +128,8 @@ class GrantOut(BaseModel):
     expires_at: float | None
     max_delegation_depth: int
     reveal: list[str]
+    purposes: list[str]
+    # The one purpose of a grant that lists exactly one, else null (kept for older clients).
     purpose: str | None
     require_dpop: bool
     created_at: float
@@ -152,6 +157,7 @@ class GrantOut(BaseModel):
             expires_at=grant.expires_at,
             max_delegation_depth=grant.max_delegation_depth,
             reveal=list(grant.reveal),
+            purposes=list(grant.purposes),
             purpose=grant.purpose,
             require_dpop=grant.require_dpop,
             created_at=grant.created_at,
@@ -209,6 +215,40 @@ class EntryAdded(EntryOut):
     warnings: list[str]
     suggestions: list[OrganizationOut]
     resolved: list[OrganizationOut]
+
+
+class PurposeIn(_Body):
+    """A purpose to register: a code (`trip-planning`) and what it means (`Plan and book travel`)."""
+
+    code: str = Field(min_length=1, max_length=64)
+    description: str = Field(min_length=1, max_length=200)
+
+
+class PurposeOut(BaseModel):
+    """A registered purpose; `retired` ones stay listed but no new grant or token may name them."""
+
+    code: str
+    description: str
+    retired: bool
+    created_at: float
+    retired_at: float | None
+
+    @classmethod
+    def of(cls, purpose: PurposeRecord) -> PurposeOut:
+        """From the stored record."""
+        return cls(
+            code=purpose.code,
+            description=purpose.description,
+            retired=purpose.retired_at is not None,
+            created_at=purpose.created_at,
+            retired_at=purpose.retired_at,
+        )
+
+
+class PurposeList(BaseModel):
+    """The purpose vocabulary."""
+
+    purposes: list[PurposeOut]
 
 
 class OrganizationIn(_Body):

@@ -52,6 +52,9 @@ class EventType(StrEnum):
     # (a token refused for its budget is a token.denied with reason budget_exhausted).
     GRANT_BUDGET_SET = "grant.budget_set"
     GRANT_BUDGET_EXHAUSTED = "grant.budget_exhausted"
+    # The purpose vocabulary (docs/api.md): an admin registered or retired a purpose.
+    PURPOSE_REGISTERED = "purpose.registered"
+    PURPOSE_RETIRED = "purpose.retired"
 
 
 def canonical_json(value: Any) -> bytes:

@@ -84,7 +84,7 @@ class PolicyState:
                 expires_at=details.get("expires_at"),
                 max_delegation_depth=details.get("max_delegation_depth", 0),
                 reveal=tuple(details.get("reveal") or ()),
-                purpose=details.get("purpose"),
+                purposes=_purposes(details),
                 require_dpop=bool(details.get("require_dpop")),
             )
         elif kind == "grant.revoked" and details["grant_id"] in user.grants:
@@ -111,7 +111,7 @@ class PolicyState:
             grant = user.grants.get(str(details.get("grant_id")))
             reveal = grant.reveal if grant is not None else ()
             chain: tuple[str, ...] = (inputs["requester"],)
-            purpose = inputs.get("purpose") or (grant.purpose if grant is not None else None)
+            purpose = inputs.get("purpose")
         else:
             reveal = tuple(inputs.get("reveal") or ())
             chain = (*inputs.get("chain", ()), inputs["delegate"])
@@ -140,6 +140,13 @@ class PolicyState:
             suspended=agent["suspended"],
             organizations=agent["organizations"],
         )
+
+
+def _purposes(details: dict[str, Any]) -> tuple[str, ...]:
+    # `purposes` since purposes are registered; a grant logged before names one `purpose` or none.
+    if "purposes" in details:
+        return tuple(details["purposes"] or ())
+    return (details["purpose"],) if details.get("purpose") else ()
 
 
 def _fields(grant: Grant) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from broker.errors import AccessDenied, BrokerError, InvalidRequest, InvalidScop
 from broker.grantlog import events
 from broker.oauth.caches.agents import AgentCache
 from broker.oauth.caches.policies import Policy, PolicyCache
+from broker.oauth.caches.purposes import PurposeCache
 from broker.oauth.caches.users import UserCache
 from broker.storage import Connection, principals
 from broker.storage import grants as grant_store
@@ -34,6 +35,9 @@ from policy import (
     decide_token,
     parse_scope_string,
 )
+
+# One description for every purpose that is not registered and live: it echoes nothing the agent sent.
+UNREGISTERED_PURPOSE = "purpose is not a registered, live purpose"
 
 
 class StaleDecision(Exception):
@@ -159,11 +163,13 @@ class ClientCredentialsFlow:
         policies: PolicyCache,
         agents: AgentCache,
         users: UserCache,
+        purposes: PurposeCache,
     ) -> None:
         self._ctx = ctx
         self._policies = policies
         self._agents = agents
         self._users = users
+        self._purposes = purposes
         self.subject = required(form, "subject")
         self.resource = check_resource(required(form, "resource"))
         self.scopes = parse_scopes_param(required(form, "scope"))
@@ -177,7 +183,11 @@ class ClientCredentialsFlow:
         self.proof_jkt = proof_jkt
 
     def decide(self, conn: Connection, agent: AgentRecord, now: float) -> Plan:
-        """Default deny under the user's grants and lists (policy.decide_token)."""
+        """Default deny under the user's grants and lists (policy.decide_token). A purpose must be
+        a registered, live one, checked before anything is logged: the log only ever holds a
+        registered code (or none)."""
+        if self.purpose is not None and not self._purposes.live(conn, self.purpose):
+            raise InvalidRequest(UNREGISTERED_PURPOSE)
         holder = self._agents.holder_of(conn, self.resource)
         if holder is None:
             raise InvalidTarget()

@@ -23,6 +23,7 @@ from broker.grantlog import events
 from broker.oauth.access_tokens import mint, new_jti, read_own_token
 from broker.oauth.caches.agents import AgentCache
 from broker.oauth.caches.policies import PolicyCache
+from broker.oauth.caches.purposes import PurposeCache
 from broker.oauth.caches.users import UserCache
 from broker.oauth.client_auth import (
     VerifiedAssertion,
@@ -66,6 +67,8 @@ class OAuthService:
         self._policies = PolicyCache()
         self._agents = AgentCache()
         self._users = UserCache()
+        # Public: the purpose service forgets it when the vocabulary changes (broker/api/app.py).
+        self.purposes = PurposeCache()
         # Set when resilience runs (broker/resilience/service.py): admits agents, counts failures.
         self.guard: Guard | None = None
 
@@ -85,9 +88,12 @@ class OAuthService:
                 policies=self._policies,
                 agents=self._agents,
                 users=self._users,
+                purposes=self.purposes,
             )
         else:
-            flow = ExchangeFlow(self._ctx, form, proof=proof, agents=self._agents, users=self._users)
+            flow = ExchangeFlow(
+                self._ctx, form, proof=proof, agents=self._agents, users=self._users, purposes=self.purposes
+            )
         assertion = assertion_from_form(form)
         try:
             return await self._run(flow, assertion, form.get("client_id"), proof)

@@ -20,6 +20,7 @@ from broker.errors import BrokerError, InvalidRequest, InvalidScope, InvalidTarg
 from broker.grantlog import events
 from broker.oauth.access_tokens import read_own_token
 from broker.oauth.caches.agents import AgentCache
+from broker.oauth.caches.purposes import PurposeCache
 from broker.oauth.caches.users import UserCache
 from broker.oauth.client_credentials import (
     Plan,
@@ -89,8 +90,10 @@ class ExchangeFlow:
         proof: VerifiedProof | None,
         agents: AgentCache,
         users: UserCache,
+        purposes: PurposeCache,
     ) -> None:
         self._ctx = ctx
+        self._purposes = purposes
         # Active agents and users may be remembered, as for client_credentials (agent_cache.py
         # and user_cache.py say why it is safe): an allowed plan names every party and the user's
         # policy version, and the write re-checks both (`recheck`); a refusal never rests on
@@ -186,6 +189,10 @@ class ExchangeFlow:
         """Attenuation, depth and every party of the chain checked by policy.decide_exchange."""
         claims, record, user, grant, entry_records = self._parent(conn, agent, now)
         self._check_actor_token(conn, agent, now)
+        # The delegated token inherits its parent's purpose, which must still be live.
+        purpose = claims.get("purpose")
+        if purpose is not None and not (isinstance(purpose, str) and self._purposes.live(conn, purpose)):
+            raise _invalid_subject_token("names a purpose that is retired")
         if self.delegate_id is None:
             delegate: AgentRecord | None = agent
         else:
@@ -210,7 +217,7 @@ class ExchangeFlow:
             reveal=tuple(claims.get("reveal") or ()),
             expires_at=record.expires_at,
             chain=chain,
-            purpose=claims.get("purpose"),
+            purpose=purpose,
         )
         request = ExchangeRequest(
             actors=actors,

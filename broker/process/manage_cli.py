@@ -1,4 +1,5 @@
-"""`discretion agents|users|auditors|grants|api-keys`: the operator's getting-started path without curl.
+"""`discretion agents|users|auditors|purposes|grants|api-keys`: the operator's getting-started path
+without curl.
 
 These commands work on the database named by the DISCRETION_* settings, like `admin create-key`
 (no running broker or admin key is needed); each action is recorded in the grant log with the
@@ -21,12 +22,13 @@ from rich.console import Console
 from rich.table import Table
 
 from broker.api.key_routes import ApiKeyOut
-from broker.api.schemas import AgentOut, GrantOut
+from broker.api.schemas import AgentOut, GrantOut, PurposeOut
 from broker.context import ServiceContext
 from broker.errors import BrokerError
 from broker.services.admin import AdminService
 from broker.services.me import MeService
 from broker.services.principals import KeyService, Role
+from broker.services.purposes import PurposeService
 from broker.settings import Settings
 from broker.storage import console_reads as queries
 from broker.storage import principals
@@ -40,6 +42,9 @@ T = TypeVar("T")
 agents_app = typer.Typer(help="Register and list agents (holders and requesters).", no_args_is_help=True)
 users_app = typer.Typer(help="Create and list users (an API key is shown once).", no_args_is_help=True)
 auditors_app = typer.Typer(help="Create and list auditors.", no_args_is_help=True)
+purposes_app = typer.Typer(
+    help="Register, list and retire the purposes grants and tokens may name.", no_args_is_help=True
+)
 grants_app = typer.Typer(help="Create, list and revoke a user's grants.", no_args_is_help=True)
 api_keys_app = typer.Typer(
     help="List, revoke and rotate the API keys of users, auditors and admins.", no_args_is_help=True
@@ -274,6 +279,57 @@ def list_auditors(as_json: JsonOption = False) -> None:
     out.print(table)
 
 
+# -- purposes -----------------------------------------------------------------------------------
+
+
+def _purpose_table(purposes: list[PurposeOut]) -> Table:
+    table = _table("code", "description", "status", "registered")
+    for purpose in purposes:
+        status = f"retired {_when(purpose.retired_at)}" if purpose.retired else "live"
+        table.add_row(purpose.code, purpose.description, status, _when(purpose.created_at))
+    return table
+
+
+@purposes_app.command("add")
+def add_purpose(
+    code: Annotated[str, typer.Argument(help="The code grants and tokens name, e.g. trip-planning.")],
+    description: Annotated[str, typer.Argument(help='What it means, e.g. "Plan and book travel".')],
+    as_json: JsonOption = False,
+) -> None:
+    """Register a purpose (logged as purpose.registered)."""
+    with _context() as ctx:
+        purpose = PurposeOut.of(_run(lambda: PurposeService(ctx).register(code, description, admin=ADMIN)))
+    if as_json:
+        _print_json(purpose.model_dump())
+    else:
+        out.print(_purpose_table([purpose]))
+
+
+@purposes_app.command("list")
+def list_purposes(as_json: JsonOption = False) -> None:
+    """Every purpose, live and retired."""
+    with _context() as ctx:
+        purposes = [PurposeOut.of(p) for p in PurposeService(ctx).all()]
+    if as_json:
+        _print_json([p.model_dump() for p in purposes])
+    else:
+        out.print(_purpose_table(purposes))
+
+
+@purposes_app.command("retire")
+def retire_purpose(
+    code: Annotated[str, typer.Argument(help="The purpose to retire.")], as_json: JsonOption = False
+) -> None:
+    """Retire a purpose: no new grant or token may name it (a running broker notices within
+    seconds); it stays listed."""
+    with _context() as ctx:
+        purpose = PurposeOut.of(_run(lambda: PurposeService(ctx).retire(code, admin=ADMIN)))
+    if as_json:
+        _print_json(purpose.model_dump())
+    else:
+        out.print(_purpose_table([purpose]))
+
+
 # -- grants -------------------------------------------------------------------------------------
 
 
@@ -287,7 +343,9 @@ def _user(ctx: ServiceContext, user_id: str) -> UserRecord:
 
 
 def _grant_table(grants: list[GrantOut]) -> Table:
-    table = _table("grant id", "to", "resource", "scopes", "max TTL", "purpose", "reveal", "budget", "status")
+    table = _table(
+        "grant id", "to", "resource", "scopes", "max TTL", "purposes", "reveal", "budget", "status"
+    )
     for grant in grants:
         to = grant.agent if grant.agent is not None else f"organization {grant.organization}"
         table.add_row(
@@ -296,7 +354,7 @@ def _grant_table(grants: list[GrantOut]) -> Table:
             grant.resource,
             " ".join(grant.scopes),
             f"{grant.max_ttl_seconds} s",
-            grant.purpose or "",
+            " ".join(grant.purposes),
             " ".join(grant.reveal),
             _budget_text(grant),
             grant.status,
@@ -324,7 +382,10 @@ def create_grant(
     agent: Annotated[str | None, typer.Option(help="The agent granted access.")] = None,
     organization: Annotated[str | None, typer.Option(help="Or every agent of this organization.")] = None,
     max_ttl: Annotated[int, typer.Option(help="Longest token lifetime under this grant, seconds.")] = 300,
-    purpose: Annotated[str | None, typer.Option(help="The purpose tokens must name.")] = None,
+    purpose: Annotated[
+        list[str] | None,
+        typer.Option(help="A registered purpose tokens may name (repeatable); tokens must name one of them."),
+    ] = None,
     reveal: Annotated[
         list[str] | None, typer.Option(help="An entity type disclosed unredacted (repeatable), e.g. PERSON.")
     ] = None,
@@ -345,7 +406,7 @@ def create_grant(
         "resource": resource,
         "scopes": list(scope),
         "max_ttl_seconds": max_ttl,
-        "purpose": purpose,
+        "purposes": list(purpose or []),
         "reveal": list(reveal or []),
         "max_delegation_depth": max_delegation_depth,
         "require_dpop": require_dpop,

@@ -12,6 +12,7 @@ from broker.errors import NotFound, Unprocessable
 from broker.grantlog import events
 from broker.oauth.revocation import revoke_and_log, revoke_refused_tokens
 from broker.services import organizations as orgs
+from broker.services.purposes import grant_purposes
 from broker.storage import Connection, grant_log, principals
 from broker.storage import agents as agent_store
 from broker.storage import grants as grant_store
@@ -22,7 +23,6 @@ from broker.storage.principals import UserRecord
 from broker.validation import (
     check_client_id,
     check_entity_type,
-    check_purpose,
     check_resource_uri,
     normalize_locale,
 )
@@ -85,8 +85,6 @@ class MeService:
         try:
             scopes = tuple(str(s) for s in parse_scopes(body["scopes"]))
             reveal = tuple(dict.fromkeys(check_entity_type(t) for t in body.get("reveal") or ()))
-            if body.get("purpose") is not None:
-                check_purpose(body["purpose"])
         except (ScopeError, ValueError) as exc:
             raise Unprocessable(str(exc)) from exc
         if len(reveal) > MAX_REVEAL:
@@ -116,6 +114,8 @@ class MeService:
                 if len(resolution.matches) != 1:
                     raise Unprocessable("organization must name one registered organization (by id)")
                 organization = resolution.matches[0].org_id
+            # Registered, live purposes only: what a grant lists is written to the log for good.
+            purposes = grant_purposes(conn, body)
             grant = GrantRecord(
                 grant_id=principals.new_ref("g"),
                 user_ref=user.ref,
@@ -127,7 +127,7 @@ class MeService:
                 expires_at=expires_at,
                 max_delegation_depth=depth,
                 reveal=reveal,
-                purpose=body.get("purpose"),
+                purposes=purposes,
                 require_dpop=bool(body.get("require_dpop")),
                 created_at=now,
                 tokens_per_hour=_budget(body.get("tokens_per_hour")),
@@ -363,7 +363,7 @@ def _grant_event(kind: events.EventType, grant: GrantRecord) -> events.Event:
             "expires_at": grant.expires_at,
             "max_delegation_depth": grant.max_delegation_depth,
             "reveal": list(grant.reveal),
-            "purpose": grant.purpose,
+            "purposes": list(grant.purposes),
             "require_dpop": grant.require_dpop,
         },
     )

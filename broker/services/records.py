@@ -4,6 +4,7 @@ from broker.storage.agents import AgentRecord
 from broker.storage.grants import EntryRecord, GrantRecord
 from broker.storage.organizations import OrganizationRecord
 from broker.storage.principals import Principal, Role, UserRecord
+from broker.storage.purposes import PurposeRecord
 
 __all__ = [
     "AgentRecord",
@@ -11,6 +12,7 @@ __all__ = [
     "GrantRecord",
     "OrganizationRecord",
     "Principal",
+    "PurposeRecord",
     "Role",
     "UserRecord",
 ]

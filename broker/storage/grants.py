@@ -28,12 +28,18 @@ class GrantRecord:
     expires_at: float | None
     max_delegation_depth: int
     reveal: tuple[str, ...]
-    purpose: str | None
+    purposes: tuple[str, ...]
     created_at: float
     require_dpop: bool = False
     revoked_at: float | None = None
     tokens_per_hour: int | None = None
     disclosures_per_day: int | None = None
+
+    @property
+    def purpose(self) -> str | None:
+        """The one purpose of a grant that lists exactly one (the single `purpose` field of the
+        API before purposes were registered), else None."""
+        return self.purposes[0] if len(self.purposes) == 1 else None
 
     def to_policy(self) -> Grant:
         """The grant as the policy engine sees it."""
@@ -47,7 +53,7 @@ class GrantRecord:
             expires_at=self.expires_at,
             max_delegation_depth=self.max_delegation_depth,
             reveal=self.reveal,
-            purpose=self.purpose,
+            purposes=self.purposes,
             require_dpop=self.require_dpop,
             revoked=self.revoked_at is not None,
         )
@@ -82,7 +88,7 @@ def _grant(row: Any) -> GrantRecord:
         expires_at=row.expires_at,
         max_delegation_depth=row.max_delegation_depth,
         reveal=tuple(json.loads(row.reveal)),
-        purpose=row.purpose,
+        purposes=tuple(json.loads(row.purposes)),
         created_at=row.created_at,
         require_dpop=bool(row.require_dpop),
         revoked_at=row.revoked_at,
@@ -105,7 +111,7 @@ def insert_grant(conn: Connection, grant: GrantRecord) -> None:
             expires_at=grant.expires_at,
             max_delegation_depth=grant.max_delegation_depth,
             reveal=json.dumps(list(grant.reveal)),
-            purpose=grant.purpose,
+            purposes=json.dumps(list(grant.purposes)),
             require_dpop=grant.require_dpop,
             created_at=grant.created_at,
             tokens_per_hour=grant.tokens_per_hour,
@@ -127,7 +133,7 @@ _GRANT_COLUMNS = (
     "expires_at",
     "max_delegation_depth",
     "reveal",
-    "purpose",
+    "purposes",
     "require_dpop",
     "created_at",
     "revoked_at",

@@ -152,7 +152,8 @@ grants = Table(
     Column("expires_at", Float),
     Column("max_delegation_depth", Integer, nullable=False),
     Column("reveal", Text, nullable=False),
-    Column("purpose", String(200)),
+    # Registered purpose codes (JSON list, `purposes.code`); empty: tokens need not name one.
+    Column("purposes", Text, nullable=False, server_default="[]"),
     # Tokens under this grant must be sender-constrained with DPoP (RFC 9449).
     Column("require_dpop", Boolean, nullable=False, server_default=false()),
     Column("created_at", Float, nullable=False),
@@ -161,6 +162,17 @@ grants = Table(
     Column("tokens_per_hour", Integer),
     Column("disclosures_per_day", Integer),
     Index("ix_grants_user_resource", "user_ref", "resource"),
+)
+
+# The purpose vocabulary (docs/api.md, purposes): admins register codes; grants list them and
+# token requests name one. A retired purpose stays, so that the log's mentions of it still read.
+purposes = Table(
+    "purposes",
+    metadata,
+    Column("code", String(64), primary_key=True),
+    Column("description", String(200), nullable=False),
+    Column("created_at", Float, nullable=False),
+    Column("retired_at", Float),
 )
 
 # Spent budget per grant, kind ("tokens" or "disclosures") and window (its start, in hours or

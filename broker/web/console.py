@@ -41,6 +41,8 @@ NOTICES = {
     "agent_suspended": "The agent is suspended and its live tokens are revoked.",
     "agent_reinstated": "The agent is reinstated.",
     "agent_released": "The agent is released: it may ask for tokens again.",
+    "purpose_registered": "The purpose is registered: grants may now list it.",
+    "purpose_retired": "The purpose is retired: no new grant or token may name it.",
 }
 
 

@@ -1,5 +1,5 @@
 """The admin's pages: agents (register with attested organization and locale, suspend, reinstate),
-users and auditors (create them; their API keys are shown once)."""
+users and auditors (create them; their API keys are shown once), purposes (register, retire)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from fastapi.responses import Response
 
 from broker.errors import BrokerError
 from broker.services.admin import AdminService
+from broker.services.purposes import PurposeService
 from broker.web import locales
 from broker.web.confirm import ask, confirmed
 from broker.web.console import PREFIX, AdminForm, AdminVisitor, Visitor, page, redirect, values
@@ -169,3 +170,73 @@ def create_auditor(request: Request, form: AdminForm) -> Response:
         status=201,
         new_key={"who": f"auditor {form.get('name')} ({auditor_id})", "key": key},
     )
+
+
+# -- purposes -----------------------------------------------------------------------------------
+
+
+def _purposes(request: Request) -> PurposeService:
+    return request.app.state.purposes  # type: ignore[no-any-return]
+
+
+def _purposes_page(
+    request: Request,
+    visitor: Visitor,
+    *,
+    status: int = 200,
+    error: str | None = None,
+    form: dict[str, Any] | None = None,
+) -> Response:
+    return page(
+        request,
+        "admin_purposes.html",
+        visitor,
+        status=status,
+        error=error,
+        purposes=_purposes(request).all(),
+        form=form or {},
+    )
+
+
+@router.get("/purposes")
+def purposes(request: Request, visitor: AdminVisitor) -> Response:
+    """The purpose vocabulary and the form to register one."""
+    return _purposes_page(request, visitor)
+
+
+@router.post("/purposes")
+def register_purpose(request: Request, form: AdminForm) -> Response:
+    """Register a purpose from the form."""
+    try:
+        _purposes(request).register(
+            form.get("code"), form.get("description"), admin=form.visitor.session.key_id
+        )
+    except BrokerError as exc:
+        return _purposes_page(
+            request, form.visitor, status=exc.status_code, error=exc.description, form=form.fields
+        )
+    return redirect(request, "/admin/purposes", form.visitor, notice="purpose_registered")
+
+
+@router.post("/purposes/retire")
+def retire_purpose(request: Request, form: AdminForm) -> Response:
+    """Retire a purpose, after a confirmation page."""
+    code = form.get("code")
+    known = next((p for p in _purposes(request).all() if p.code == code), None)
+    if known is None:
+        return _purposes_page(request, form.visitor, status=404, error="No such purpose.")
+    if not confirmed(form):
+        return ask(
+            request,
+            form,
+            title=f"Retire {known.description}?",
+            message=f"No new grant may list the purpose {known.code}, and no new token may name it, "
+            "including under grants that list it now. It stays listed, and cannot be registered again.",
+            button="Retire the purpose",
+            back="/admin/purposes",
+        )
+    try:
+        _purposes(request).retire(code, admin=form.visitor.session.key_id)
+    except BrokerError as exc:
+        return _purposes_page(request, form.visitor, status=exc.status_code, error=exc.description)
+    return redirect(request, "/admin/purposes", form.visitor, notice="purpose_retired")

@@ -47,6 +47,8 @@ EVENT_TYPES = (
     "agent.registered",
     "agent.suspended",
     "agent.reinstated",
+    "purpose.registered",
+    "purpose.retired",
     "user.created",
     "auditor.created",
     "admin.key_created",

@@ -49,7 +49,7 @@ REASONS = {
     "unknown_subject": "no such user",
     "no_grant": "no grant covers this agent and resource",
     "scope_not_granted": "asked for more than the grant allows",
-    "purpose_mismatch": "the purpose differs from the grant's",
+    "purpose_mismatch": "the purpose is not one of the grant's",
     "grant_expired": "the grant has expired",
     "grant_revoked": "the grant was revoked",
     "lifetime_exhausted": "no lifetime left on the grant",
@@ -136,6 +136,7 @@ def _grants_page(
     t = now(request)
     names = _names(request, user)
     grants = [(g, _status(g, t)) for g in reversed(list(names.grants.values()))]
+    vocabulary = {p.code: p for p in request.app.state.purposes.all()}
     return page(
         request,
         "grants.html",
@@ -145,6 +146,8 @@ def _grants_page(
         grants=grants,
         form=form or {},
         reveal_choices=REVEAL_CHOICES,
+        purposes=vocabulary,
+        purpose_choices=[p for p in vocabulary.values() if p.live],
         max_ttl=request.app.state.ctx.settings.max_token_lifetime,
         **_directory(request, names),
     )
@@ -173,7 +176,7 @@ def _grant_body(form: Posted, t: float) -> dict[str, Any]:
         "resource": form.get("resource"),
         "scopes": values(form.all("scopes")),
         "reveal": [*form.all("reveal"), *values(form.all("reveal_other"))],
-        "purpose": form.get("purpose") or None,
+        "purposes": form.all("purposes"),
         "require_dpop": form.get("require_dpop") == "on",
     }
     if not body["scopes"]:

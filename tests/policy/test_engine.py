@@ -130,7 +130,7 @@ def test_reasons_are_specific() -> None:
     assert _decide(_request(), [], []).reasons == (Reason.NO_GRANT,)
     assert _decide(_request(), [_grant(revoked=True)], []).reasons == (Reason.GRANT_REVOKED,)
     assert _decide(_request(), [_grant(expires_at=NOW - 1)], []).reasons == (Reason.GRANT_EXPIRED,)
-    assert _decide(_request(), [_grant(purpose="x")], []).reasons == (Reason.PURPOSE_MISMATCH,)
+    assert _decide(_request(), [_grant(purposes=("x",))], []).reasons == (Reason.PURPOSE_MISMATCH,)
     narrow = _grant(scopes=(Scope.parse("mail:read"),))
     assert _decide(_request(), [narrow], []).reasons == (Reason.SCOPE_NOT_GRANTED,)
     nearly_over = _grant(expires_at=NOW + 0.5)
@@ -189,3 +189,17 @@ def test_organization_normalization() -> None:
     assert normalize_organization("  ACME\u3000 Corp ") == "acme corp"
     assert normalize_organization("\uff21\uff43\uff4d\uff45") == "acme"  # full-width letters fold (NFKC)
     assert normalize_organization("Straße") == normalize_organization("STRASSE")
+
+
+def test_a_grant_with_purposes_covers_exactly_those_purposes() -> None:
+    grant = _grant(purposes=("trip-planning", "expenses"))
+    for purpose in ("trip-planning", "expenses"):
+        decision = _decide(_request(purpose=purpose), [grant], [])
+        assert decision.allowed
+        assert decision.purpose == purpose  # the token names the purpose the request named
+    # Naming none, or one the grant does not list, is the mismatch (a restricted grant needs one).
+    for purpose in (None, "advertising", "Trip-Planning"):
+        assert _decide(_request(purpose=purpose), [grant], []).reasons == (Reason.PURPOSE_MISMATCH,)
+    # A grant without purposes covers any purpose, and none; the token carries only what was named.
+    assert _decide(_request(purpose="advertising"), [_grant()], []).purpose == "advertising"
+    assert _decide(_request(), [_grant()], []).purpose is None

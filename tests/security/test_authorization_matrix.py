@@ -27,6 +27,9 @@ MATRIX: dict[tuple[str, str], dict[str, int | str]] = {
     ("GET", "/v1/organizations/resolve"): ADMIN_OR_USER,
     ("GET", "/v1/organizations/{org_id}"): ADMIN_OR_USER,
     ("GET", "/v1/agents"): ADMIN_ONLY,
+    ("POST", "/v1/purposes"): ADMIN_ONLY,
+    ("GET", "/v1/purposes"): ANY_KEY,
+    ("DELETE", "/v1/purposes/{code}"): ADMIN_ONLY,
     ("GET", "/v1/agents/{client_id}"): ADMIN_ONLY,
     ("POST", "/v1/agents/{client_id}/suspend"): ADMIN_ONLY,
     ("POST", "/v1/agents/{client_id}/reinstate"): ADMIN_ONLY,
@@ -98,6 +101,7 @@ def test_authorization_matrix(world: World, method: str, path: str) -> None:
         seq=1,
         org_id="no-such-org",
         key_id="0" * 16,
+        code="no-such-purpose",
     )
     for caller in CALLERS:
         if caller == "agent":

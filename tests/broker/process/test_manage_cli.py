@@ -130,6 +130,7 @@ def test_grants_create_list_and_revoke(runner: CliRunner, tmp_path: Path) -> Non
         "--generate-key", str(tmp_path / "budgeting.pem"),
     )  # fmt: skip
     run(runner, "users", "create", "dana")
+    run(runner, "purposes", "add", "budgeting", "Household budgeting")
     grant = run(
         runner, "grants", "create", "--user", "dana", "--agent", "budgeting", "--resource", BANK,
         "--scope", "accounts:read", "--max-ttl", "600", "--purpose", "budgeting", "--reveal", "PERSON",
@@ -138,6 +139,7 @@ def test_grants_create_list_and_revoke(runner: CliRunner, tmp_path: Path) -> Non
     assert grant["scopes"] == ["accounts:read"]
     assert grant["max_ttl_seconds"] == 600
     assert grant["reveal"] == ["PERSON"]
+    assert grant["purposes"] == ["budgeting"]
     assert grant["status"] == "active"
     (listed,) = run(runner, "grants", "list", "--user", "dana", "--json")
     assert listed["grant_id"] == grant["grant_id"]
@@ -147,6 +149,32 @@ def test_grants_create_list_and_revoke(runner: CliRunner, tmp_path: Path) -> Non
     assert first_column == grant["grant_id"]
     revoked = run(runner, "grants", "revoke", "--user", "dana", grant["grant_id"], "--json")
     assert revoked["status"] == "revoked"
+
+
+def test_purposes_add_list_and_retire(runner: CliRunner, tmp_path: Path) -> None:
+    added = run(runner, "purposes", "add", "trip-planning", "Plan and book travel", "--json")
+    assert (added["code"], added["description"], added["retired"]) == (
+        "trip-planning",
+        "Plan and book travel",
+        False,
+    )
+    # A code registered twice, or a free-text one, is refused with the reason.
+    assert "exists" in run(runner, "purposes", "add", "trip-planning", "Again", code=1).output
+    assert (
+        "purpose must be a code" in run(runner, "purposes", "add", "my wife's trip", "Prose", code=1).output
+    )
+    retired = run(runner, "purposes", "retire", "trip-planning", "--json")
+    assert retired["retired"] is True
+    (listed,) = run(runner, "purposes", "list", "--json")
+    assert (listed["code"], listed["retired"]) == ("trip-planning", True)
+    # A retired purpose is no longer grantable.
+    bank(runner, tmp_path)
+    run(runner, "users", "create", "dana")
+    result = run(
+        runner, "grants", "create", "--user", "dana", "--agent", "bank", "--resource", BANK,
+        "--scope", "accounts:read", "--purpose", "trip-planning", code=1,
+    )  # fmt: skip
+    assert "not a registered, live purpose" in " ".join(result.output.split())
 
 
 def test_grant_refusals_exit_1_with_the_reason(runner: CliRunner, tmp_path: Path) -> None:
@@ -189,6 +217,7 @@ def test_grant_budgets_from_the_cli(runner: CliRunner, tmp_path: Path) -> None:
         "--generate-key", str(tmp_path / "budgeting.pem"),
     )  # fmt: skip
     run(runner, "users", "create", "dana")
+    run(runner, "purposes", "add", "budgeting", "Household budgeting")
     grant = run(
         runner, "grants", "create", "--user", "dana", "--agent", "budgeting", "--resource", BANK,
         "--scope", "accounts:read", "--tokens-per-hour", "30", "--json",
