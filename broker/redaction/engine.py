@@ -316,7 +316,9 @@ class Redactor:
             return
         for match in _ENCODED_TOKEN.finditer(text):
             token = match.group()
-            decoded = _decode_token(token)
+            # A run of letters shorter than a hex run decodes to nothing (`_decode_token`'s own
+            # first checks): most such runs are ordinary words ("migration").
+            decoded = None if len(token) < 16 and token.isalpha() else _decode_token(token)
             if decoded is None:
                 if match.start() >= 5 and text[max(0, match.start() - 8) : match.start()].endswith(
                     ";base64,"
@@ -444,11 +446,21 @@ class Redactor:
             lowered = text.lower()
             if len(lowered) != len(text):
                 lowered = text  # rare: case-folding changed the length; match exact case only
-            for word in _ALNUM.finditer(lowered):
-                for needle, offset, entity_type in index.get(word.group(), ()):
-                    start = word.start() - offset
-                    if start >= 0 and lowered.startswith(needle, start):
-                        _whole_word(leaf, text, start, start + len(needle), entity_type)
+            # Only the words of this text that begin a known value are visited (most texts hold
+            # none); each is found as a whole word with `str.find`, not by walking every word.
+            for first in index.keys() & set(_ALNUM.findall(lowered)):
+                candidates = index[first]
+                at = lowered.find(first)
+                while at != -1:
+                    after = at + len(first)
+                    if (at == 0 or not _ALNUM_CHAR(lowered[at - 1])) and (
+                        after == len(lowered) or not _ALNUM_CHAR(lowered[after])
+                    ):
+                        for needle, offset, entity_type in candidates:
+                            start = at - offset
+                            if start >= 0 and lowered.startswith(needle, start):
+                                _whole_word(leaf, text, start, start + len(needle), entity_type)
+                    at = lowered.find(first, after)
             for needle, entity_type in loose:
                 start = lowered.find(needle)
                 while start != -1:
@@ -508,6 +520,7 @@ _DROP = object()
 
 
 _ALNUM = re.compile(r"[^\W_]+")
+_ALNUM_CHAR = re.compile(r"[^\W_]").match  # one character of an `_ALNUM` word
 
 
 def _whole_word(leaf: _Leaf, text: str, start: int, end: int, entity_type: str) -> None:

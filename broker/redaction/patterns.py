@@ -109,6 +109,11 @@ class Rule:
     anchor: str = ""  # every match holds this character and no whitespace (see `_anchored`)
     shorten: bool = False  # an invalid match is retried ending at each of its groups
     keyword_gate: re.Pattern[str] | None = None  # any of `keywords`, as one regex
+    # Per pattern: True when its matches always need a context word (their score stays below
+    # `min_score`: the recognizer does not validate them up to 1.0); and any context word, as a
+    # regex searched in the folded text, which such a pattern needs to be worth running.
+    weak: tuple[bool, ...] = ()
+    context_gate: re.Pattern[str] | None = None
 
     @classmethod
     def of(
@@ -151,11 +156,13 @@ class Rule:
             )
             for p in patterns
         )
+        validates = type(recognizer).validate_result is not PatternRecognizer.validate_result
+        words = sorted(set(context.split()))
         return cls(
             recognizer,
             entity_type,
             min_score,
-            frozenset(context.split()),
+            frozenset(words),
             re.compile(gate),
             compiled,
             window,
@@ -163,6 +170,8 @@ class Rule:
             anchor,
             shorten,
             re.compile("|".join(re.escape(k) for k in keywords.split())) if keywords.split() else None,
+            tuple(not validates and p.score < min_score for p in patterns),
+            re.compile("|".join(re.escape(w) for w in words)) if words else None,
         )
 
     def _score(self, value: str, base: float) -> float:
@@ -183,10 +192,19 @@ class Rule:
             return False
         return self.gate.search(text) is not None
 
-    def find(self, text: str, bounds: list[tuple[int, int]]) -> list[Span]:
-        """Accepted matches of this rule in text."""
+    def find(self, text: str, bounds: list[tuple[int, int]], lowered: str | None = None) -> list[Span]:
+        """Accepted matches of this rule in text (`lowered`, when given, is `folded(text)`)."""
         found: dict[tuple[int, int], float] = {}
-        for pattern, base, gate, seek in self.compiled:
+        # A context word lies in the text before a match, so a text that holds none anywhere
+        # (as a substring of its folded form) gives no weak pattern's match a chance.
+        no_context = (
+            lowered is not None
+            and any(self.weak)
+            and (self.context_gate is None or self.context_gate.search(lowered) is None)
+        )
+        for index, (pattern, base, gate, seek) in enumerate(self.compiled):
+            if no_context and self.weak[index]:
+                continue
             if gate is not None and gate.search(text) is None:
                 continue
             if seek is not None:
@@ -443,7 +461,7 @@ def run_rules(
     words = frozenset(_WORDS.findall(lowered))
     for rule in rules:
         if rule.admits(text, lowered, words):
-            found.extend(rule.find(text, bounds))
+            found.extend(rule.find(text, bounds, lowered))
     if _SEVEN_DIGITS.search(text):
         # A number another rule already took (IP, card, IBAN, identifier) is not parsed again.
         taken = [(span.start, span.end) for span in found]
