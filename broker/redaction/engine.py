@@ -448,11 +448,11 @@ class Redactor:
                 lowered = text  # rare: case-folding changed the length; match exact case only
             # Only the words of this text that begin a known value are visited (most texts hold
             # none); each is found as a whole word with `str.find`, not by walking every word.
-            for first in index.keys() & set(_ALNUM.findall(lowered)):
-                candidates = index[first]
-                at = lowered.find(first)
+            for head in index.keys() & set(_ALNUM.findall(lowered)):
+                candidates = index[head]
+                at = lowered.find(head)
                 while at != -1:
-                    after = at + len(first)
+                    after = at + len(head)
                     if (at == 0 or not _ALNUM_CHAR(lowered[at - 1])) and (
                         after == len(lowered) or not _ALNUM_CHAR(lowered[after])
                     ):
@@ -460,7 +460,7 @@ class Redactor:
                             start = at - offset
                             if start >= 0 and lowered.startswith(needle, start):
                                 _whole_word(leaf, text, start, start + len(needle), entity_type)
-                    at = lowered.find(first, after)
+                    at = lowered.find(head, after)
             for needle, entity_type in loose:
                 start = lowered.find(needle)
                 while start != -1:
