@@ -574,20 +574,22 @@ def _remember(known: dict[str, str], entity_type: str, value: str) -> None:
                 known.setdefault(token.lower(), entity_type)
 
 
-_HEX = frozenset("0123456789abcdefABCDEF")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]+")
+_ASCII_DIGIT = re.compile(r"[0-9]")
 
 
 def _decode_token(token: str) -> str | None:
     """The text a base64 or hex run decodes to, or None (not encoded, or not text)."""
+    # The token is ASCII (`_ENCODED_TOKEN`): C-level string tests stand in for per-character ones.
     compact = "".join(token.split())
-    if len(compact) >= 16 and len(compact) % 2 == 0 and all(c in _HEX for c in compact):
+    if len(compact) >= 16 and len(compact) % 2 == 0 and _HEX_RUN.fullmatch(compact):
         raw = bytes.fromhex(compact)
     elif not (
         compact.endswith("=")
         or (
-            any(c.isdigit() for c in compact)
-            and any(c.isupper() for c in compact)
-            and any(c.islower() for c in compact)
+            _ASCII_DIGIT.search(compact) is not None
+            and compact.lower() != compact  # an upper-case letter
+            and compact.upper() != compact  # a lower-case letter
         )
         or ("+" in compact or "/" in compact)
     ):

@@ -631,7 +631,7 @@ def _gazetteer_runs(text: str, data: NameData) -> Iterator[Span]:
                 run = []
             continue
         # Names hold no digits: "NW1" ends a run rather than joining "London" to it.
-        capital = word.lower() not in data.common and not any(c.isdigit() for c in word)
+        capital = word.lower() not in data.common and (word.isalpha() or not any(c.isdigit() for c in word))
         # "J. Smith": a full stop joins a run only after an initial.
         adjacent = gap in (" ", "-") or (gap == ". " and bool(run) and len(run[-1].group()) == 1)
         if capital and (not run or adjacent):
