@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 from collections.abc import Container, Iterable, Iterator, Mapping
@@ -625,8 +626,9 @@ def find_phones(
     its field) is taken without the numbering-plan check: it is redacted wherever it recurs anyway.
     """
     spans = []
+    inside = _Cover(taken) if taken else None
     for match in _PHONE.finditer(text):
-        if taken and any(a <= match.start() and match.end() <= b for a, b in taken):
+        if inside is not None and inside.covers(*match.span()):
             continue
         candidate = _EXTENSION.sub("", match.group())
         digits = sum(c.isdigit() for c in candidate)
@@ -648,6 +650,27 @@ def find_phones(
         ):
             spans.append(Span(match.start(), match.end(), "PHONE_NUMBER", 0.7 if context else 0.5))
     return spans
+
+
+class _Cover:
+    """Spans sorted by start, with the furthest end among each prefix: "does one of them contain
+    [start, end)" in a binary search rather than a pass over all of them."""
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        ordered = sorted(spans)
+        self.starts = [a for a, _ in ordered]
+        self.ends: list[int] = []
+        furthest = -1
+        for _, b in ordered:
+            furthest = max(furthest, b)
+            self.ends.append(furthest)
+
+    def covers(self, start: int, end: int) -> bool:
+        """True when some span [a, b) has a <= start and end <= b."""
+        index = bisect.bisect_right(self.starts, start) - 1
+        return index >= 0 and self.ends[index] >= end
 
 
 def _possible_phone(candidate: str, *, strict: bool) -> bool:

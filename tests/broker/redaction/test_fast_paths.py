@@ -609,3 +609,19 @@ def test_decode_token_matches_the_per_character_checks(token: str) -> None:
 
     for match in _ENCODED_TOKEN.finditer(token):
         assert _decode_token(match.group()) == _decode_token_per_character(match.group())
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 12)).map(lambda p: (p[0], p[0] + p[1])), max_size=8
+    ),
+    st.integers(0, 40),
+    st.integers(0, 12),
+)
+def test_span_cover_agrees_with_a_pass_over_the_spans(
+    spans: list[tuple[int, int]], start: int, size: int
+) -> None:
+    end = start + size
+    expected = any(a <= start and end <= b for a, b in spans)
+    assert (patterns._Cover(spans).covers(start, end) if spans else False) == expected
