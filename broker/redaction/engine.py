@@ -22,7 +22,7 @@ import json
 import logging
 import re
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,8 +233,8 @@ class Redactor:
             if policy.operator is Operator.PSEUDONYM
             else None
         )
-        counts: Counter[str] = Counter()
-        paths: dict[str, Counter[str]] = defaultdict(Counter)
+        counts: dict[str, int] = {}
+        paths: dict[str, dict[str, int]] = defaultdict(dict)
         outputs = [self._finish(leaf, policy, key, counts, paths) for leaf in walk.leaves]
         position = iter(outputs)
         redacted = _rebuild(data, position)
@@ -477,16 +477,15 @@ class Redactor:
         leaf: _Leaf,
         policy: DisclosurePolicy,
         key: bytes | None,
-        counts: Counter[str],
-        paths: dict[str, Counter[str]],
+        counts: dict[str, int],
+        paths: dict[str, dict[str, int]],
     ) -> Any:
         if leaf.nested is not None:
             return _Nested(leaf.nested, leaf.compact)
         if leaf.whole is not None:
             if leaf.whole in policy.reveal:
                 return leaf.value
-            counts[leaf.whole] += 1
-            paths[leaf.shape][leaf.whole] += 1
+            _count(counts, paths[leaf.shape], leaf.whole)
             if policy.operator is Operator.DROP:
                 return _DROP
             return replacement(policy.operator, leaf.whole, str(leaf.value), key)
@@ -502,8 +501,7 @@ class Redactor:
             start, end = leaf.text.span(span.start, span.end)
             if start < cursor or self._allowed(original[start:end]):
                 continue
-            counts[span.entity_type] += 1
-            paths[leaf.shape][span.entity_type] += 1
+            _count(counts, paths[leaf.shape], span.entity_type)
             pieces.append(original[cursor:start])
             pieces.append(replacement(policy.operator, span.entity_type, original[start:end], key))
             cursor = end
@@ -517,6 +515,11 @@ class Redactor:
 
 
 _DROP = object()
+
+
+def _count(counts: dict[str, int], path: dict[str, int], entity_type: str) -> None:
+    counts[entity_type] = counts.get(entity_type, 0) + 1
+    path[entity_type] = path.get(entity_type, 0) + 1
 
 
 _ALNUM = re.compile(r"[^\W_]+")
