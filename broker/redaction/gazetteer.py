@@ -519,6 +519,9 @@ _NUMBER_THEN_NAME = re.compile(
     r"(?<![\w.,/:\-])\d{1,5}[a-zA-Z]?\s+(?P<name>[^\W\d_][\w'\u2019\-]*(?:\s+[^\W\d_][\w'\u2019\-]*){0,2})"
     r"(?=\s*(?:[,;\n]|$))"
 )
+# Every match of `_NAME_THEN_NUMBER` holds a number (with its letters, `-` and `/` parts) that
+# closes a line or a comma-separated part.
+_NUMBER_CLOSING_GATE = re.compile(r"\d[\w\-/]*\s*(?:[,;\n]|$)")
 # Every match of either holds a number ending a part, or a number before a word ending one.
 _HOUSE_NUMBER_GATE = re.compile(r"\d\s*(?:[,;\n]|$)|\d[a-zA-Z]?\s+[^\W\d_][^,;\n]*(?:[,;\n]|$)")
 
@@ -538,6 +541,8 @@ def _house_numbers(text: str, data: NameData) -> Iterator[Span]:
     if _HOUSE_NUMBER_GATE.search(text) is None:
         return
     for pattern, last in ((_NAME_THEN_NUMBER, True), (_NUMBER_THEN_NAME, False)):
+        if last and _NUMBER_CLOSING_GATE.search(text) is None:
+            continue  # no number closes a line or a part: the name-then-number form cannot match
         for match in pattern.finditer(text):
             words = list(_TOKEN.finditer(match.group("name")))
             if not words:

@@ -625,3 +625,36 @@ def test_span_cover_agrees_with_a_pass_over_the_spans(
     end = start + size
     expected = any(a <= start and end <= b for a, b in spans)
     assert (patterns._Cover(spans).covers(start, end) if spans else False) == expected
+
+
+_HOUSE_PIECES = st.sampled_from(
+    [
+        "12",
+        "5",
+        "843",
+        "4B",
+        "-",
+        "/",
+        "7",
+        " ",
+        ", ",
+        ";",
+        "\n",
+        ".",
+        "Spetsvägen",
+        "Rytterhegnet",
+        "x",
+        "Room",
+        "é",
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_HOUSE_PIECES, max_size=14).map("".join))
+@example("Spetsvägen 843,")
+@example("Rytterhegnet 12-4/5b\n")
+@example("Ακαδημίας 492, Αθήνα")
+def test_number_closing_gate_never_skips_a_name_then_number_match(text: str) -> None:
+    if gazetteer._NAME_THEN_NUMBER.search(text):
+        assert gazetteer._NUMBER_CLOSING_GATE.search(text), text
