@@ -159,6 +159,7 @@ class Rule:
         )
         validates = type(recognizer).validate_result is not PatternRecognizer.validate_result
         words = sorted(set(context.split()))
+        weak = tuple(not validates and p.score < min_score for p in patterns)
         return cls(
             recognizer,
             entity_type,
@@ -171,8 +172,9 @@ class Rule:
             anchor,
             shorten,
             re.compile("|".join(re.escape(k) for k in keywords.split())) if keywords.split() else None,
-            tuple(not validates and p.score < min_score for p in patterns),
-            re.compile("|".join(re.escape(w) for w in words)) if words else None,
+            weak,
+            # Only rules with a weak pattern use it (compiling it for the others costs start-up).
+            re.compile("|".join(re.escape(w) for w in words)) if words and any(weak) else None,
         )
 
     def _score(self, value: str, base: float) -> float:
