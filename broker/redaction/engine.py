@@ -22,7 +22,7 @@ import json
 import logging
 import re
 import time
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -233,8 +233,8 @@ class Redactor:
             if policy.operator is Operator.PSEUDONYM
             else None
         )
-        counts: Counter[str] = Counter()
-        paths: dict[str, Counter[str]] = defaultdict(Counter)
+        counts: dict[str, int] = {}
+        paths: dict[str, dict[str, int]] = defaultdict(dict)
         outputs = [self._finish(leaf, policy, key, counts, paths) for leaf in walk.leaves]
         position = iter(outputs)
         redacted = _rebuild(data, position)
@@ -316,7 +316,9 @@ class Redactor:
             return
         for match in _ENCODED_TOKEN.finditer(text):
             token = match.group()
-            decoded = _decode_token(token)
+            # A run of letters shorter than a hex run decodes to nothing (`_decode_token`'s own
+            # first checks): most such runs are ordinary words ("migration").
+            decoded = None if len(token) < 16 and token.isalpha() else _decode_token(token)
             if decoded is None:
                 if match.start() >= 5 and text[max(0, match.start() - 8) : match.start()].endswith(
                     ";base64,"
@@ -444,11 +446,21 @@ class Redactor:
             lowered = text.lower()
             if len(lowered) != len(text):
                 lowered = text  # rare: case-folding changed the length; match exact case only
-            for word in _ALNUM.finditer(lowered):
-                for needle, offset, entity_type in index.get(word.group(), ()):
-                    start = word.start() - offset
-                    if start >= 0 and lowered.startswith(needle, start):
-                        _whole_word(leaf, text, start, start + len(needle), entity_type)
+            # Only the words of this text that begin a known value are visited (most texts hold
+            # none); each is found as a whole word with `str.find`, not by walking every word.
+            for head in index.keys() & set(_ALNUM.findall(lowered)):
+                candidates = index[head]
+                at = lowered.find(head)
+                while at != -1:
+                    after = at + len(head)
+                    if (at == 0 or not _ALNUM_CHAR(lowered[at - 1])) and (
+                        after == len(lowered) or not _ALNUM_CHAR(lowered[after])
+                    ):
+                        for needle, offset, entity_type in candidates:
+                            start = at - offset
+                            if start >= 0 and lowered.startswith(needle, start):
+                                _whole_word(leaf, text, start, start + len(needle), entity_type)
+                    at = lowered.find(head, after)
             for needle, entity_type in loose:
                 start = lowered.find(needle)
                 while start != -1:
@@ -465,16 +477,15 @@ class Redactor:
         leaf: _Leaf,
         policy: DisclosurePolicy,
         key: bytes | None,
-        counts: Counter[str],
-        paths: dict[str, Counter[str]],
+        counts: dict[str, int],
+        paths: dict[str, dict[str, int]],
     ) -> Any:
         if leaf.nested is not None:
             return _Nested(leaf.nested, leaf.compact)
         if leaf.whole is not None:
             if leaf.whole in policy.reveal:
                 return leaf.value
-            counts[leaf.whole] += 1
-            paths[leaf.shape][leaf.whole] += 1
+            _count(counts, paths[leaf.shape], leaf.whole)
             if policy.operator is Operator.DROP:
                 return _DROP
             return replacement(policy.operator, leaf.whole, str(leaf.value), key)
@@ -490,8 +501,7 @@ class Redactor:
             start, end = leaf.text.span(span.start, span.end)
             if start < cursor or self._allowed(original[start:end]):
                 continue
-            counts[span.entity_type] += 1
-            paths[leaf.shape][span.entity_type] += 1
+            _count(counts, paths[leaf.shape], span.entity_type)
             pieces.append(original[cursor:start])
             pieces.append(replacement(policy.operator, span.entity_type, original[start:end], key))
             cursor = end
@@ -507,7 +517,13 @@ class Redactor:
 _DROP = object()
 
 
+def _count(counts: dict[str, int], path: dict[str, int], entity_type: str) -> None:
+    counts[entity_type] = counts.get(entity_type, 0) + 1
+    path[entity_type] = path.get(entity_type, 0) + 1
+
+
 _ALNUM = re.compile(r"[^\W_]+")
+_ALNUM_CHAR = re.compile(r"[^\W_]").match  # one character of an `_ALNUM` word
 
 
 def _whole_word(leaf: _Leaf, text: str, start: int, end: int, entity_type: str) -> None:
@@ -561,20 +577,22 @@ def _remember(known: dict[str, str], entity_type: str, value: str) -> None:
                 known.setdefault(token.lower(), entity_type)
 
 
-_HEX = frozenset("0123456789abcdefABCDEF")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]+")
+_ASCII_DIGIT = re.compile(r"[0-9]")
 
 
 def _decode_token(token: str) -> str | None:
     """The text a base64 or hex run decodes to, or None (not encoded, or not text)."""
+    # The token is ASCII (`_ENCODED_TOKEN`): C-level string tests stand in for per-character ones.
     compact = "".join(token.split())
-    if len(compact) >= 16 and len(compact) % 2 == 0 and all(c in _HEX for c in compact):
+    if len(compact) >= 16 and len(compact) % 2 == 0 and _HEX_RUN.fullmatch(compact):
         raw = bytes.fromhex(compact)
     elif not (
         compact.endswith("=")
         or (
-            any(c.isdigit() for c in compact)
-            and any(c.isupper() for c in compact)
-            and any(c.islower() for c in compact)
+            _ASCII_DIGIT.search(compact) is not None
+            and compact.lower() != compact  # an upper-case letter
+            and compact.upper() != compact  # a lower-case letter
         )
         or ("+" in compact or "/" in compact)
     ):

@@ -289,7 +289,7 @@ _PREFIX_FIRST = (
     r"(?:ул\.|улица|вул\.|вулиця|пр\.|просп\.|пер\.|Calle|C/|Rúa|Rua|Avenida|Avda\.|Via|Viale|Piazza|Corso|"
     r"Rue|Carrer|Praça|Travessa|Ulica|ul\.|al\.|Aleja|os\.|Osiedle|pl\.|Odos|Οδός|Sokak|Sok\.|Caddesi|Cad\.)"
 )
-_NUMBER_FIRST = (
+_NUMBER_FIRST_FORMS = (
     # 221B Baker Street, 1600 Pennsylvania Ave NW
     rf"(?:\b{_UNIT},?\s+)?\b\d{{1,5}}[A-Za-z]?,?\s+(?:[^\W\d_][\w'\u2019.\-]*\s+){{0,4}}?{_STREET_SUFFIX}(?!\w)"
     rf"(?:\s+(?:NE|NW|SE|SW|N|S|E|W)(?!\w))?(?:,?\s+{_UNIT})?"
@@ -298,9 +298,12 @@ _NUMBER_FIRST = (
     rf"(?-i:{_WEAK_SUFFIX})(?!\w)(?:,?\s+{_UNIT})?"
     # 12 rue de Rivoli, 5 Via Roma
     rf"|\b\d{{1,5}}[a-z]?,?\s+{_STREET_PREFIX}\s+[^,;\n.]{{1,48}}"
-    # ul. Parkovaya 12, Calle Mayor, 5
-    rf"|\b(?-i:{_PREFIX_FIRST})\s+[^\d,;\n]{{1,40}}?,?\s*\d{{1,5}}[a-zA-Z]?(?:-[^\W\d_]{{1,3}})?\b"
 )
+# ul. Parkovaya 12, Calle Mayor, 5
+_PREFIX_FIRST_FORM = (
+    rf"\b(?-i:{_PREFIX_FIRST})\s+[^\d,;\n]{{1,40}}?,?\s*\d{{1,5}}[a-zA-Z]?(?:-[^\W\d_]{{1,3}})?\b"
+)
+_NUMBER_FIRST = f"{_NUMBER_FIRST_FORMS}|{_PREFIX_FIRST_FORM}"
 _WORD_SUFFIXES = (
     "straße",
     "strasse",
@@ -348,11 +351,36 @@ _CITY_STATE_GATE = re.compile(r",\s+[A-Z]{2}\s+\d{5}", re.IGNORECASE)
 _DIGIT = re.compile(r"\d")  # every alternative has one
 
 
+# Pre-checks for the other alternatives, each a part of every match it admits: a house number
+# form has a number, an optional letter and comma, whitespace and a letter ("12 rue", "221B Baker");
+# a prefix-first form its prefix word; a postcode a digit, an optional letter or digit, whitespace
+# and a digit ("SW1A 1AA").
+_NUMBER_WORD_GATE = re.compile(r"\d[^\W\d_]?,?\s+[^\W\d_]")
+_PREFIX_FIRST_GATE = re.compile(rf"(?-i:{_PREFIX_FIRST})\s", re.IGNORECASE)
+_POSTCODE_GATE = re.compile(r"\d[^\W_]?\s+\d")
+# A house number form starts with its number or a unit word: a lookahead for their first characters
+# turns other positions away before the unit words are tried (same matches).
+_UNIT_INITIALS = "fasurobl#"
+_NUMBER_FIRST_START = rf"(?=[\d{_UNIT_INITIALS}])"
+
+
 @cache
-def _streets(word_number: bool, city_state: bool) -> re.Pattern[str]:
+def _streets(
+    word_number: bool,
+    city_state: bool,
+    number_word: bool = True,
+    prefix_first: bool = True,
+    postcode: bool = True,
+) -> re.Pattern[str] | None:
     """`_STREETS` less the alternatives a pre-check ruled out; the rest keep their order."""
-    parts = [_NUMBER_FIRST, *([_WORD_NUMBER] if word_number else []), _POSTCODE]
-    return re.compile("|".join([*parts, *([_CITY_STATE] if city_state else [])]), re.IGNORECASE)
+    parts = [
+        *([_NUMBER_FIRST_START + _NUMBER_FIRST_FORMS] if number_word else []),
+        *([_PREFIX_FIRST_FORM] if prefix_first else []),
+        *([_WORD_NUMBER] if word_number else []),
+        *([_POSTCODE] if postcode else []),
+        *([_CITY_STATE] if city_state else []),
+    ]
+    return re.compile("|".join(parts), re.IGNORECASE) if parts else None
 
 
 def find_streets(text: str) -> Iterator[re.Match[str]]:
@@ -360,8 +388,14 @@ def find_streets(text: str) -> Iterator[re.Match[str]]:
     if _DIGIT.search(text) is None:
         return iter(())
     lowered = folded(text)
-    word_number = _WORD_SUFFIX_GATE.search(lowered) is not None
-    return _streets(word_number, _CITY_STATE_GATE.search(text) is not None).finditer(text)
+    pattern = _streets(
+        _WORD_SUFFIX_GATE.search(lowered) is not None,
+        _CITY_STATE_GATE.search(text) is not None,
+        _NUMBER_WORD_GATE.search(text) is not None,
+        _PREFIX_FIRST_GATE.search(text) is not None,
+        _POSTCODE_GATE.search(text) is not None,
+    )
+    return iter(()) if pattern is None else pattern.finditer(text)
 
 
 @dataclass(frozen=True, slots=True)
@@ -485,6 +519,9 @@ _NUMBER_THEN_NAME = re.compile(
     r"(?<![\w.,/:\-])\d{1,5}[a-zA-Z]?\s+(?P<name>[^\W\d_][\w'\u2019\-]*(?:\s+[^\W\d_][\w'\u2019\-]*){0,2})"
     r"(?=\s*(?:[,;\n]|$))"
 )
+# Every match of `_NAME_THEN_NUMBER` holds a number (with its letters, `-` and `/` parts) that
+# closes a line or a comma-separated part.
+_NUMBER_CLOSING_GATE = re.compile(r"\d[\w\-/]*\s*(?:[,;\n]|$)")
 # Every match of either holds a number ending a part, or a number before a word ending one.
 _HOUSE_NUMBER_GATE = re.compile(r"\d\s*(?:[,;\n]|$)|\d[a-zA-Z]?\s+[^\W\d_][^,;\n]*(?:[,;\n]|$)")
 
@@ -504,6 +541,8 @@ def _house_numbers(text: str, data: NameData) -> Iterator[Span]:
     if _HOUSE_NUMBER_GATE.search(text) is None:
         return
     for pattern, last in ((_NAME_THEN_NUMBER, True), (_NUMBER_THEN_NAME, False)):
+        if last and _NUMBER_CLOSING_GATE.search(text) is None:
+            continue  # no number closes a line or a part: the name-then-number form cannot match
         for match in pattern.finditer(text):
             words = list(_TOKEN.finditer(match.group("name")))
             if not words:
@@ -597,7 +636,7 @@ def _gazetteer_runs(text: str, data: NameData) -> Iterator[Span]:
                 run = []
             continue
         # Names hold no digits: "NW1" ends a run rather than joining "London" to it.
-        capital = word.lower() not in data.common and not any(c.isdigit() for c in word)
+        capital = word.lower() not in data.common and (word.isalpha() or not any(c.isdigit() for c in word))
         # "J. Smith": a full stop joins a run only after an initial.
         adjacent = gap in (" ", "-") or (gap == ". " and bool(run) and len(run[-1].group()) == 1)
         if capital and (not run or adjacent):

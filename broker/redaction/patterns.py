@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 from collections.abc import Container, Iterable, Iterator, Mapping
@@ -109,6 +110,11 @@ class Rule:
     anchor: str = ""  # every match holds this character and no whitespace (see `_anchored`)
     shorten: bool = False  # an invalid match is retried ending at each of its groups
     keyword_gate: re.Pattern[str] | None = None  # any of `keywords`, as one regex
+    # Per pattern: True when its matches always need a context word (their score stays below
+    # `min_score`: the recognizer does not validate them up to 1.0); and any context word, as a
+    # regex searched in the folded text, which such a pattern needs to be worth running.
+    weak: tuple[bool, ...] = ()
+    context_gate: re.Pattern[str] | None = None
 
     @classmethod
     def of(
@@ -151,11 +157,14 @@ class Rule:
             )
             for p in patterns
         )
+        validates = type(recognizer).validate_result is not PatternRecognizer.validate_result
+        words = sorted(set(context.split()))
+        weak = tuple(not validates and p.score < min_score for p in patterns)
         return cls(
             recognizer,
             entity_type,
             min_score,
-            frozenset(context.split()),
+            frozenset(words),
             re.compile(gate),
             compiled,
             window,
@@ -163,6 +172,9 @@ class Rule:
             anchor,
             shorten,
             re.compile("|".join(re.escape(k) for k in keywords.split())) if keywords.split() else None,
+            weak,
+            # Only rules with a weak pattern use it (compiling it for the others costs start-up).
+            re.compile("|".join(re.escape(w) for w in words)) if words and any(weak) else None,
         )
 
     def _score(self, value: str, base: float) -> float:
@@ -183,10 +195,19 @@ class Rule:
             return False
         return self.gate.search(text) is not None
 
-    def find(self, text: str, bounds: list[tuple[int, int]]) -> list[Span]:
-        """Accepted matches of this rule in text."""
+    def find(self, text: str, bounds: list[tuple[int, int]], lowered: str | None = None) -> list[Span]:
+        """Accepted matches of this rule in text (`lowered`, when given, is `folded(text)`)."""
         found: dict[tuple[int, int], float] = {}
-        for pattern, base, gate, seek in self.compiled:
+        # A context word lies in the text before a match, so a text that holds none anywhere
+        # (as a substring of its folded form) gives no weak pattern's match a chance.
+        no_context = (
+            lowered is not None
+            and any(self.weak)
+            and (self.context_gate is None or self.context_gate.search(lowered) is None)
+        )
+        for index, (pattern, base, gate, seek) in enumerate(self.compiled):
+            if no_context and self.weak[index]:
+                continue
             if gate is not None and gate.search(text) is None:
                 continue
             if seek is not None:
@@ -443,7 +464,7 @@ def run_rules(
     words = frozenset(_WORDS.findall(lowered))
     for rule in rules:
         if rule.admits(text, lowered, words):
-            found.extend(rule.find(text, bounds))
+            found.extend(rule.find(text, bounds, lowered))
     if _SEVEN_DIGITS.search(text):
         # A number another rule already took (IP, card, IBAN, identifier) is not parsed again.
         taken = [(span.start, span.end) for span in found]
@@ -607,8 +628,9 @@ def find_phones(
     its field) is taken without the numbering-plan check: it is redacted wherever it recurs anyway.
     """
     spans = []
+    inside = _Cover(taken) if taken else None
     for match in _PHONE.finditer(text):
-        if taken and any(a <= match.start() and match.end() <= b for a, b in taken):
+        if inside is not None and inside.covers(*match.span()):
             continue
         candidate = _EXTENSION.sub("", match.group())
         digits = sum(c.isdigit() for c in candidate)
@@ -630,6 +652,27 @@ def find_phones(
         ):
             spans.append(Span(match.start(), match.end(), "PHONE_NUMBER", 0.7 if context else 0.5))
     return spans
+
+
+class _Cover:
+    """Spans sorted by start, with the furthest end among each prefix: "does one of them contain
+    [start, end)" in a binary search rather than a pass over all of them."""
+
+    __slots__ = ("ends", "starts")
+
+    def __init__(self, spans: list[tuple[int, int]]) -> None:
+        ordered = sorted(spans)
+        self.starts = [a for a, _ in ordered]
+        self.ends: list[int] = []
+        furthest = -1
+        for _, b in ordered:
+            furthest = max(furthest, b)
+            self.ends.append(furthest)
+
+    def covers(self, start: int, end: int) -> bool:
+        """True when some span [a, b) has a <= start and end <= b."""
+        index = bisect.bisect_right(self.starts, start) - 1
+        return index >= 0 and self.ends[index] >= end
 
 
 def _possible_phone(candidate: str, *, strict: bool) -> bool:

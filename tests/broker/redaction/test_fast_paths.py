@@ -274,6 +274,21 @@ _STREET_PIECES = st.sampled_from(
         "R\u0130NG",
         "a",
         "x",
+        "Flat ",
+        "apt",
+        "\u017ftudio ",
+        "#",
+        "B",
+        "ul. ",
+        "Calle ",
+        "Rua",
+        "C/",
+        "SW1A",
+        "1AA",
+        "W1",
+        "6XE",
+        "Green",
+        "Mill",
     ]
 )
 
@@ -282,6 +297,8 @@ _STREET_PIECES = st.sampled_from(
 @given(st.lists(_STREET_PIECES, max_size=16).map("".join))
 @example("Hauptstraße 5, Kalverstraat 12 and Springfield, IL 62704")
 @example("\u017ftra\u017f\u017fe 5")
+@example("Flat 3, 12 Mill Green; ul. Parkowa 12, Calle Mayor, 5 and London SW1A 1AA")
+@example("\u017ftudio 4B 1013 Fanning Green")
 def test_street_pre_checks_find_what_the_full_regex_finds(text: str) -> None:
     full = [m.span() for m in gazetteer._STREETS.finditer(text)]
     assert [m.span() for m in gazetteer.find_streets(text)] == full
@@ -445,3 +462,199 @@ def test_start_lookaheads_keep_the_matches(text: str) -> None:
 def test_entities_behind_lookaheads_are_still_redacted(text: str, secret: str) -> None:
     redactor = Redactor(secret=b"s" * 32)
     assert secret not in json.dumps(redactor.redact({"note": text}, DisclosurePolicy()).data)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("Deliver to Flat 3, 12 Mill Lane today", "Mill Lane"),
+        ("Deliver to ul. Parkowa 12, please", "Parkowa"),
+        ("Deliver to Calle Mayor, 5 today", "Mayor"),
+        ("Postcode SW1A 1AA on the label", "SW1A 1AA"),
+    ],
+)
+def test_street_forms_behind_their_own_pre_checks_are_still_redacted(text: str, secret: str) -> None:
+    redactor = Redactor(secret=b"s" * 32)
+    assert secret not in json.dumps(redactor.redact({"note": text}, DisclosurePolicy()).data)
+
+
+# -- weak patterns without a context word ---------------------------------------------------------
+
+_CONTEXT_PIECES = st.sampled_from(
+    [
+        "123",
+        "45",
+        "6789",
+        "-",
+        " ",
+        ".",
+        "ssn",
+        "SSN",
+        "\u017fsn",
+        "social",
+        "security",
+        "x",
+        "::",
+        "ip",
+        "\n",
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_CONTEXT_PIECES, max_size=30).map("".join))
+@example("ssn 123-45-6789 and 12345-6789")
+@example("123 45 6789 and 123-456789")
+def test_skipping_weak_patterns_without_context_keeps_the_findings(text: str) -> None:
+    lowered = folded(text)
+    for rule in _RULES.values():
+        if any(rule.weak):
+            with_skip = rule.find(text, [(0, len(text))], lowered)
+            assert with_skip == rule.find(text, [(0, len(text))]), (rule.entity_type, text)
+
+
+def test_only_patterns_that_need_context_are_weak() -> None:
+    ssn = _RULES["US_SSN"]
+    names = [p.name for p in getattr(ssn.recognizer, "patterns")]  # noqa: B009
+    weak = dict(zip(names, ssn.weak, strict=True))
+    assert weak["SSN5 (medium)"] is False
+    assert weak["SSN4 (very weak)"] is True
+    assert not any(_RULES["CREDIT_CARD"].weak)  # the Luhn check raises a valid card to 1.0
+
+
+# -- encoded-token and propagation shortcuts ------------------------------------------------------
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="abcdefABCDEFxyzXYZ", min_size=8, max_size=15))
+def test_a_short_run_of_letters_never_decodes(token: str) -> None:
+    from broker.redaction.engine import _decode_token
+
+    assert _decode_token(token) is None
+
+
+_WORD_PIECES = st.sampled_from(["anna", "Anna", "ann", "smith", "-", " ", ".", "x", "a1", "é", "_", "\n"])
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(_WORD_PIECES, max_size=20).map("".join), st.lists(_WORD_PIECES, max_size=4).map("".join))
+@example("anna smith annasmith anna-smith", "anna smith")
+@example("ann anna anna", "anna")
+def test_propagation_finds_every_whole_word_occurrence(text: str, value: str) -> None:
+    from broker.redaction.engine import _ALNUM, Redactor, _Leaf
+    from broker.redaction.normalize import Normalized
+
+    value = value.strip().lower()
+    if len(value) < 1 or _ALNUM.search(value) is None:
+        return
+    leaf = _Leaf("$.n", text, None, False, text=Normalized(text, None))
+    Redactor._propagate(None, [leaf], {value: "PERSON"})  # type: ignore[arg-type]
+    found = sorted((s.start, s.end) for s in leaf.spans)
+    # The slow path: every occurrence, whole words only, whatever its first word.
+    lowered = text.lower() if len(text.lower()) == len(text) else text
+    expected = []
+    for start in range(len(lowered)):
+        end = start + len(value)
+        if (
+            lowered.startswith(value, start)
+            and (start == 0 or not text[start - 1].isalnum())
+            and (end == len(text) or not text[end].isalnum())
+        ):
+            expected.append((start, end))
+    assert found == expected
+
+
+def _decode_token_per_character(token: str) -> str | None:
+    """The per-character checks `_decode_token` replaced with string-level ones."""
+    import base64
+    import binascii
+
+    compact = "".join(token.split())
+    if len(compact) >= 16 and len(compact) % 2 == 0 and all(c in "0123456789abcdefABCDEF" for c in compact):
+        raw = bytes.fromhex(compact)
+    elif not (
+        compact.endswith("=")
+        or (
+            any(c.isdigit() for c in compact)
+            and any(c.isupper() for c in compact)
+            and any(c.islower() for c in compact)
+        )
+        or ("+" in compact or "/" in compact)
+    ):
+        return None
+    else:
+        body = compact.rstrip("=").replace("-", "+").replace("_", "/")
+        if len(body) % 4 == 1:
+            return None
+        try:
+            raw = base64.b64decode(body + "=" * (-len(body) % 4), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if len(text) < 4 or sum(c.isprintable() or c.isspace() for c in text) < 0.95 * len(text):
+        return None
+    return text
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.text(alphabet="abcdefXYZxyz0123456789+/=_-\n", min_size=8, max_size=40))
+@example("QWxpY2UgU21pdGg=")
+@example("416c69636520536d697468")
+@example("migration")
+def test_decode_token_matches_the_per_character_checks(token: str) -> None:
+    from broker.redaction.engine import _ENCODED_TOKEN, _decode_token
+
+    for match in _ENCODED_TOKEN.finditer(token):
+        assert _decode_token(match.group()) == _decode_token_per_character(match.group())
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 40), st.integers(0, 12)).map(lambda p: (p[0], p[0] + p[1])), max_size=8
+    ),
+    st.integers(0, 40),
+    st.integers(0, 12),
+)
+def test_span_cover_agrees_with_a_pass_over_the_spans(
+    spans: list[tuple[int, int]], start: int, size: int
+) -> None:
+    end = start + size
+    expected = any(a <= start and end <= b for a, b in spans)
+    assert (patterns._Cover(spans).covers(start, end) if spans else False) == expected
+
+
+_HOUSE_PIECES = st.sampled_from(
+    [
+        "12",
+        "5",
+        "843",
+        "4B",
+        "-",
+        "/",
+        "7",
+        " ",
+        ", ",
+        ";",
+        "\n",
+        ".",
+        "Spetsvägen",
+        "Rytterhegnet",
+        "x",
+        "Room",
+        "é",
+    ]
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(_HOUSE_PIECES, max_size=14).map("".join))
+@example("Spetsvägen 843,")
+@example("Rytterhegnet 12-4/5b\n")
+@example("Ακαδημίας 492, Αθήνα")
+def test_number_closing_gate_never_skips_a_name_then_number_match(text: str) -> None:
+    if gazetteer._NAME_THEN_NUMBER.search(text):
+        assert gazetteer._NUMBER_CLOSING_GATE.search(text), text
