@@ -99,3 +99,24 @@ def test_a_console_activity_cursor_that_is_not_a_plain_count_is_a_client_error(
     sign_in(world.client, world.alice_key)
     response = world.client.get("/console/activity", params={"before": before})
     assert 400 <= response.status_code < 500
+
+
+@pytest.mark.parametrize("cursor", ["\u00b2", "\u0661\u0662", "-1", "1e3", " 1", str(10**18)])
+def test_an_audit_cursor_that_is_not_a_plain_count_is_a_client_error(world: World, cursor: str) -> None:
+    # "²" passes str.isdigit() and then fails int(): it was a 500 on the auditor's event pages.
+    from tests.broker.grantlog.helpers import auditor_key
+
+    response = world.client.get(
+        "/v1/audit/events", params={"cursor": cursor}, headers=auth(auditor_key(world))
+    )
+    assert response.status_code == 422
+
+
+def test_a_checkpoint_whose_size_is_not_ascii_digits_is_not_a_checkpoint() -> None:
+    from broker.grantlog.checkpoints import Checkpoint, NoteError
+
+    root = "A" * 43 + "="
+    assert Checkpoint.parse(f"origin\n12\n{root}\ntime 5\n").size == 12
+    with pytest.raises(NoteError):
+        Checkpoint.parse(f"origin\n1\u00b2\n{root}\ntime 5\n")
+    assert Checkpoint.parse(f"origin\n12\n{root}\ntime \u00b2\n").time_ms == 0
