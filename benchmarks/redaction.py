@@ -1,8 +1,9 @@
 """Redaction quality and speed on a held-out corpus, beside vanilla Presidio: same records, same run.
 
 The corpus (benchmarks/redaction_corpus.py) has a tuning split and a test split that share no locale,
-no template and no seed; this reports the test split unless told otherwise. Its people, addresses and
-emails come from mimesis, not from the Faker lists the engine loads.
+no template and no seed, and a frozen held-out split written from other sources
+(benchmarks/redaction_holdout.py); this reports the test split unless told otherwise. Its people,
+addresses and emails come from mimesis, not from the Faker lists the engine loads.
 
 - Recall per entity: a labelled value counts as caught when nothing of it survives: no word of a
   name or street (two characters or more), no structured value verbatim or with its separators
@@ -15,13 +16,14 @@ emails come from mimesis, not from the Faker lists the engine loads.
 - Start-up and memory: `discretion redact` on a one-record file in a fresh process: wall time and
   peak resident memory (ru_maxrss of the child).
 
-    .venv/bin/python benchmarks/redaction.py [--split test] [--records 400] [--seed 20]
+    .venv/bin/python benchmarks/redaction.py [--split test|tune|holdout] [--records 400] [--seed 20]
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
 import re
@@ -94,6 +96,14 @@ def leaked(entity: str, value: str, text: str, compact: str) -> bool:
                 return True
         return False
     return value in text or (len(_compact(value)) >= 6 and _compact(value) in compact)
+
+
+def fingerprint(cases: list[Case]) -> str:
+    """The first 16 hex digits of a SHA-256 over the records: equal fingerprints, equal corpus."""
+    blob = json.dumps(
+        [[c.kind, c.data, c.sensitive, c.controls] for c in cases], ensure_ascii=False, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def _listed(name: str) -> bool:
@@ -218,9 +228,11 @@ def startup(case: Case, runs: int = 3) -> tuple[float, float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--split", choices=["tune", "test"], default="test")
+    parser.add_argument("--split", choices=["tune", "test", "holdout"], default="test")
     parser.add_argument("--records", type=int, default=400)
-    parser.add_argument("--seed", type=int, default=None, help="default: 11 for tune, 20 for test")
+    parser.add_argument(
+        "--seed", type=int, default=None, help="default: 11 for tune, 20 for test, 31 for holdout"
+    )
     parser.add_argument("--misses", type=int, default=25, help="print this many missed values")
     parser.add_argument("--no-vanilla", action="store_true", help="skip the baseline (quicker while tuning)")
     parser.add_argument("--rounds", type=int, default=3, help="alternating timed rounds per engine")
@@ -228,10 +240,13 @@ def main() -> None:
         "--batch", type=int, default=0, help="also time payloads that are lists of this many records"
     )
     args = parser.parse_args()
-    seed = args.seed if args.seed is not None else (11 if args.split == "tune" else 20)
+    seed = args.seed if args.seed is not None else {"tune": 11, "test": 20, "holdout": 31}[args.split]
     cases = build(args.split, args.records, seed)
     size = sum(len(json.dumps(c.data, ensure_ascii=False)) for c in cases) / len(cases)
-    print(f"split {args.split}, seed {seed}: {len(cases)} records, {size:.0f} characters each on average")
+    print(
+        f"split {args.split}, seed {seed}: {len(cases)} records, {size:.0f} characters each on average, "
+        f"corpus fingerprint {fingerprint(cases)}"
+    )
     # Both engines run in alternating rounds; each keeps its best round, so a burst of load from
     # other work on the machine does not decide the ratio.
     engines = {"ours": our_engine(), **({} if args.no_vanilla else {"vanilla": vanilla_engine()})}

@@ -287,7 +287,8 @@ _STREET_PREFIX = (
 )
 _PREFIX_FIRST = (
     r"(?:ул\.|улица|вул\.|вулиця|пр\.|просп\.|пер\.|Calle|C/|Rúa|Rua|Avenida|Avda\.|Via|Viale|Piazza|Corso|"
-    r"Rue|Carrer|Praça|Travessa|Ulica|ul\.|al\.|Aleja|os\.|Osiedle|pl\.|Odos|Οδός|Sokak|Sok\.|Caddesi|Cad\.)"
+    r"Rue|Carrer|Praça|Travessa|Alameda|Estrada|Rodovia|Largo|Ulica|ul\.|al\.|Aleja|os\.|Osiedle|pl\.|"
+    r"Odos|Οδός|Sokak|Sok\.|Caddesi|Cad\.)"
 )
 _NUMBER_FIRST_FORMS = (
     # 221B Baker Street, 1600 Pennsylvania Ave NW
@@ -302,6 +303,8 @@ _NUMBER_FIRST_FORMS = (
 # ul. Parkovaya 12, Calle Mayor, 5
 _PREFIX_FIRST_FORM = (
     rf"\b(?-i:{_PREFIX_FIRST})\s+[^\d,;\n]{{1,40}}?,?\s*\d{{1,5}}[a-zA-Z]?(?:-[^\W\d_]{{1,3}})?\b"
+    # Streets named by a number: Rua 21, 1272; Calle 5 12
+    rf"|\b(?-i:{_PREFIX_FIRST})\s+\d{{1,4}},?\s+\d{{1,5}}[a-zA-Z]?\b"
 )
 _NUMBER_FIRST = f"{_NUMBER_FIRST_FORMS}|{_PREFIX_FIRST_FORM}"
 _WORD_SUFFIXES = (
@@ -502,18 +505,20 @@ def find_people_and_places(text: str, data: NameData, *, names: bool = True) -> 
         if kept:
             spans.append(Span(start + kept[0].start(), start + kept[-1].end(), "PERSON", 0.8))
     spans.extend(_gazetteer_runs(text, data))
+    spans.extend(_initialled(text, data))
     spans.extend(_house_numbers(text, data))
     if not text.isascii():
         spans.extend(caseless_runs(text))
-    return _places_beside_addresses(text, spans)
+    return _places_beside_addresses(text, _inverted(text, spans, data))
 
 
 # A street in any language, by its shape rather than its street-type word: a name no vocabulary
 # holds, next to a house number, closing a line or a comma-separated part ("Spetsvägen 843,",
 # "338 Rytterhegnet\n", "Ακαδημίας 492, Αθήνα"). "Room 12," or "Windows 11," are ordinary words.
+# The house number may follow another number ("Rua 21 1272": a street named by a number).
 _NAME_THEN_NUMBER = re.compile(
     r"(?<![\w'\u2019.\-])(?P<name>(?:[^\W\d_][\w'\u2019.\-]*\s+){0,2}[^\W\d_][\w'\u2019\-]*)"
-    r"\s+\d{1,5}(?:[a-zA-Z]|[-/]\d{1,4}){0,3}(?=\s*(?:[,;\n]|$))"
+    r"\s+\d{1,5}(?:[a-zA-Z]|[-/]\d{1,4}){0,3}(?:\s+\d{1,5}[a-zA-Z]?)?(?=\s*(?:[,;\n]|$))"
 )
 _NUMBER_THEN_NAME = re.compile(
     r"(?<![\w.,/:\-])\d{1,5}[a-zA-Z]?\s+(?P<name>[^\W\d_][\w'\u2019\-]*(?:\s+[^\W\d_][\w'\u2019\-]*){0,2})"
@@ -524,6 +529,23 @@ _NUMBER_THEN_NAME = re.compile(
 _NUMBER_CLOSING_GATE = re.compile(r"\d[\w\-/]*\s*(?:[,;\n]|$)")
 # Every match of either holds a number ending a part, or a number before a word ending one.
 _HOUSE_NUMBER_GATE = re.compile(r"\d\s*(?:[,;\n]|$)|\d[a-zA-Z]?\s+[^\W\d_][^,;\n]*(?:[,;\n]|$)")
+
+
+# Street types that many languages write as a separate lower-case word after (or before) the
+# street's name: "Liliom út 1329", "Brīvības iela 12", "Adámiho ulica 5", "Aasa tänav 3",
+# "Atatürk caddesi 12". Only next to a name the street rule already accepts, never alone.
+_LOWER_STREET_TYPES = frozenset(
+    [
+        *("út", "utca", "útja", "tér", "körút", "sor", "köz", "sétány", "fasor", "rakpart"),
+        *("ulica", "ulice", "ul", "třída", "náměstí", "nábřeží", "cesta", "trieda", "námestie"),
+        *("nábrežie", "iela", "gatve", "prospektas", "aikštė", "tänav", "tee", "maantee", "puiestee"),
+        *("põik", "allee", "väljak", "katu", "tie", "kuja", "polku", "raitti", "vei", "veien", "gate"),
+        *("gata", "gatan", "vej", "vägen", "väg", "stræde", "sokak", "soka\u011f\u0131", "caddesi", "cadde"),
+        *("bulvar\u0131", "yolu", "küçəsi", "prospekti", "şossesi", "döngəsi", "vulica", "vulytsia"),
+        *("ulitsa", "prospekt", "pereulok", "bulvar", "shosse", "naberezhnaya", "ploshchad"),
+        *("street", "road", "lane", "avenue", "drive", "way", "marg", "nagar", "salai", "rasta"),
+    ]
+)
 
 
 def _street_word(word: str, data: NameData) -> bool:
@@ -545,6 +567,13 @@ def _house_numbers(text: str, data: NameData) -> Iterator[Span]:
             continue  # no number closes a line or a part: the name-then-number form cannot match
         for match in pattern.finditer(text):
             words = list(_TOKEN.finditer(match.group("name")))
+            if last:
+                # A sentence's first words before the name ("Ship to Hlavinova 21 1272,").
+                while len(words) > 1 and (
+                    (words[0].group().isascii() and words[0].group()[0].islower())
+                    or (words[0].group()[0].isupper() and not _street_word(words[0].group(), data))
+                ):
+                    words = words[1:]
             if not words:
                 continue
             # The words next to the number: capitalized (or caseless-script) ones, every one of
@@ -553,14 +582,79 @@ def _house_numbers(text: str, data: NameData) -> Iterator[Span]:
             capital = [w for w in words if w.group()[0].isupper() or not w.group()[0].islower()]
             if not capital or not all(_street_word(w.group(), data) for w in capital):
                 continue
-            if (words[-1] if last else words[0]) not in capital:
+            # A lower-case street type right after the name belongs to the street ("Liliom út").
+            typed = [
+                w
+                for index, w in enumerate(words)
+                if w not in capital
+                and w.group().lower() in _LOWER_STREET_TYPES
+                and index > 0
+                and words[index - 1] in capital
+            ]
+            if (words[-1] if last else words[0]) not in capital and not (last and words[-1] in typed):
                 continue
             offset = match.start("name")
-            kept = [w for w in words if w in capital or not w.group().isascii()]
+            kept = [w for w in words if w in capital or w in typed or not w.group().isascii()]
             if last:
                 yield Span(offset + kept[0].start(), match.end(), "LOCATION", 0.7)
             else:
                 yield Span(match.start(), offset + kept[-1].end(), "LOCATION", 0.7)
+
+
+# An initial (or two) and a surname: "A. Kovač", "J.R. Okafor". A known first name after the
+# initials is left to the name runs ("J. Smith" there too when Smith is listed).
+_INITIALLED = re.compile(r"(?<![\w.])(?:[A-Z]\. ?){1,2}(?P<surname>[A-Z][\w'\u2019\-]+)")
+
+
+def _initialled(text: str, data: NameData) -> Iterator[Span]:
+    """An initial and a surname that is a listed last name or no frequent word."""
+    if ". " not in text and not re.search(r"[A-Z]\.[A-Z]", text):
+        return
+    for match in _INITIALLED.finditer(text):
+        surname = match.group("surname")
+        if surname.lower() in data.common or surname.isupper():
+            continue
+        if surname in data.last or _unknown(surname, data):
+            yield Span(match.start(), match.end(), "PERSON", 0.5)
+
+
+# "Diallo, Aissatou": a surname, a comma and the person's first name, as lists and forms write
+# them; only where a list item or a value starts, so "Paris, Anna said" in prose is not taken.
+_SURNAME_COMMA = re.compile(r"(?:^|(?<=[;\n:|/(\[\"]))\s*(?P<surname>[^\W\d_][\w'\u2019\-]+), $")
+
+
+def _inverted(text: str, spans: list[Span], data: NameData) -> list[Span]:
+    """PERSON spans extended over the other half of a "Surname, Given" list item."""
+    if ", " not in text:
+        return spans
+    out = []
+    for span in spans:
+        if span.entity_type != "PERSON":
+            out.append(span)
+            continue
+        first = _TOKEN.match(text, span.start)
+        head = text[max(0, span.start - 40) : span.start]
+        before = _SURNAME_COMMA.search(head) if head.endswith(", ") else None
+        if first is not None and before is not None and _titled(first.group()) in data.first:
+            # A first name that opens the span, after "Surname, " that opens a list item.
+            surname = _titled(before.group("surname"))
+            if surname.lower() not in data.common and (surname in data.last or _unknown(surname, data)):
+                span = Span(span.start - len(head) + before.start("surname"), span.end, "PERSON", span.score)
+        elif _SURNAME_COMMA.search(text[max(0, span.start - 40) : span.end] + ", ") is not None:
+            # A recognized surname opening a list item: the given name after it that closes the item.
+            given = _GIVEN_AFTER.match(text, span.end)
+            word = given.group("given") if given is not None else ""
+            if (
+                given is not None
+                and word not in data.places
+                and (_titled(word) in data.first or _unknown(word, data))
+            ):
+                span = Span(span.start, given.end("given"), "PERSON", span.score)
+        out.append(span)
+    return out
+
+
+_GIVEN_AFTER = re.compile(r", (?P<given>[^\W\d_][\w'\u2019\-]+)(?=\s*(?:$|[;\n|)\]\"]))")
 
 
 def _places_beside_addresses(text: str, spans: list[Span]) -> list[Span]:
@@ -617,6 +711,8 @@ _PARTICLES = _PATRONYMICS | frozenset(
     [
         *("van", "von", "der", "den", "de", "del", "della", "di", "da", "das", "dos", "du", "le", "la"),
         *("bin", "ibn", "bint", "al", "el", "ter", "ten", "y", "zu"),
+        # Dutch "te", "op", "in 't"; Scandinavian "af", "av"; Portuguese "e"; Italian "dei", "degli"
+        *("te", "op", "af", "av", "e", "dei", "degli", "lo", "ben", "bat", "mac", "ní", "nic"),
     ]
 )
 
@@ -647,6 +743,27 @@ def _gazetteer_runs(text: str, data: NameData) -> Iterator[Span]:
     yield from _judge(text, run, data)
 
 
+# Ordinary words (kept out of the name lists as too common) that are also frequent surnames; one
+# is taken as a surname only right after a known first name, with a capital, and a month not
+# before a day ("Dana May says", not "Anna May 3").
+_ORDINARY_SURNAMES = frozenset(
+    [
+        *("may", "will", "mark", "bill", "grace", "hope", "joy", "faith", "art", "rose", "summer"),
+        *("winter", "spring", "star", "page", "chase", "ray", "dawn", "pat", "sue", "lane", "dale"),
+        *("dean", "drew", "small", "little", "young", "long", "north", "west", "south", "east"),
+        *("park", "hill", "lake", "rivers", "bay", "gold", "silver", "king", "love", "price"),
+    ]
+)
+_ORDINARY_GIVEN = frozenset(
+    [
+        *("will", "mark", "bill", "grace", "hope", "joy", "faith", "art", "rose", "summer", "dawn"),
+        *("pat", "sue", "ray", "dean", "drew", "dale", "chase", "may", "june", "april", "hunter"),
+    ]
+)
+_GIVEN_BEFORE = re.compile(r"(?<![\w'\u2019\-])(?P<word>[A-Z][a-z]{1,11}) $")
+_ORDINARY_SURNAME = re.compile(r" (?P<word>[A-Z][a-z]{1,11})\b(?! ?\d)")
+
+
 def _unknown(word: str, data: NameData) -> bool:
     """A capitalized word that is no frequent word of the vocabulary's languages."""
     bare = word.split("'")[0].split("\u2019")[0]
@@ -660,6 +777,16 @@ def _judge(text: str, run: list[re.Match[str]], data: NameData) -> Iterator[Span
         return
     words = [_titled(m.group()) for m in run]
     is_first = [w in data.first for w in words]
+    # A given name that is also an ordinary word ("Will", "Grace") before a surname the lists
+    # hold or no vocabulary knows: "Will Gabler", "Grace Okafor".
+    given = _GIVEN_BEFORE.search(text, max(0, run[0].start() - 13), run[0].start())
+    if (
+        given is not None
+        and given.group("word").lower() in _ORDINARY_GIVEN
+        and (words[0] in data.last or is_first[0] or _unknown(run[0].group(), data))
+    ):
+        yield Span(given.start("word"), run[-1].end(), "PERSON", 0.6)
+        return
     if len(words) == 1 and words[0] in data.places:
         yield Span(run[0].start(), run[0].end(), "LOCATION", 0.5)
         return
@@ -668,9 +795,13 @@ def _judge(text: str, run: list[re.Match[str]], data: NameData) -> Iterator[Span
         # "Athislus Sahin": a word before the first name that is no ordinary word is a name too.
         while begin > 0 and (_unknown(run[begin - 1].group(), data) or words[begin - 1] in data.last):
             begin -= 1
-        # A first name with the capitalized words after it (surnames, unknown ones included).
-        end = len(words)
-        yield Span(run[begin].start(), run[end - 1].end(), "PERSON", 0.6)
+        # A first name with the capitalized words after it (surnames, unknown ones included), and
+        # a surname that is also an ordinary word right after it ("Lazaro Small", "Dana May").
+        stop = run[-1].end()
+        after = _ORDINARY_SURNAME.match(text, stop)
+        if after is not None and after.group("word").lower() in _ORDINARY_SURNAMES:
+            stop = after.end("word")
+        yield Span(run[begin].start(), stop, "PERSON", 0.6)
         return
     if len(words) >= 2 and sum(w in data.last for w in words) >= 2:
         yield Span(run[0].start(), run[-1].end(), "PERSON", 0.5)

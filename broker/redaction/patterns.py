@@ -490,8 +490,11 @@ def _floor(bounds: list[tuple[int, int]], position: int) -> int:
 
 
 # A run of 7 to 15 digits with phone separators, and an extension; bounded, so matching is linear.
+# Also the German-speaking form with a slash after a trunk-prefixed area code ("0664/1234567",
+# "030 / 1234 5678"); one slash only after a leading 0, so "2019/2020" and "INV/2024/1234" are not.
 _PHONE = re.compile(
-    r"(?<![\w+\-/.#])(?:\+|00)?\(?\d[\d \-.()]{5,20}\d(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w\-/])"
+    r"(?<![\w+\-/.#])(?:(?:\+|00)?\(?\d[\d \-.()]{5,20}\d|0\d{1,5} ?/ ?\d[\d \-.]{2,14}\d)"
+    r"(?:\s?(?:x|ext\.?)\s?\d{1,5})?(?![\w\-/])"
 )
 _DATE_SHAPED = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}|\d+\.\d{1,2}")
 _EXTENSION = re.compile(r"\s?(?:x|ext\.?)\s?\d{1,5}$")
@@ -647,6 +650,8 @@ def find_phones(
         grouped = any(not c.isdigit() for c in candidate.strip("()+"))
         if not (international or grouped or context or weak):
             continue  # a bare digit run with nothing phone-like about it
+        if "/" in candidate and not (context or weak):
+            continue  # "0412/2026" alone may be anything; "Tel. 0664/1234567" is a number
         if match.group().lower() in known or _possible_phone(
             candidate, strict=not (context or international)
         ):
