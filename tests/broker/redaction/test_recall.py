@@ -114,3 +114,18 @@ def test_role_keys_name_people(redactor: Redactor, key: str) -> None:
     # Ordinary words: only the key says this is a person.
     out = _out(redactor, {"record": {key: "Harbor Lantern"}})
     assert "Harbor" not in out
+
+
+# -- cards ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("number", ["2223003122003222", "2223 0031 2200 3222", "2720 9926 5936 4478"])
+def test_mastercard_two_series_numbers_are_cards(redactor: Redactor, number: str) -> None:
+    out = _out(redactor, {"note": f"pay with card {number} please"})
+    assert number not in out
+    assert number.replace(" ", "")[:8] not in out.replace(" ", "")
+
+
+@pytest.mark.parametrize("number", ["2223003122003223", "2800 0000 0000 0008"])
+def test_numbers_starting_22_to_27_that_fail_luhn_or_the_range_stay(redactor: Redactor, number: str) -> None:
+    assert number in _out(redactor, {"note": f"order {number} shipped"})
