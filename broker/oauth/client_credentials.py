@@ -93,6 +93,9 @@ class Plan:
     act: dict[str, Any] | None = None
     cnf_jkt: str | None = None
     token_budget: int | None = None  # the deciding grant's tokens per hour, if it has a budget
+    # (client id, updated_at) of the agents whose keys the token rests on: the caller (its assertion
+    # and proof) and a delegate (its current key); a rotation since makes the decision stale.
+    stamps: tuple[tuple[str, float], ...] = ()
 
 
 class Flow(Protocol):
@@ -114,7 +117,7 @@ def plan_recheck(plan: Plan) -> Recheck | None:
         return None
     if not plan.decision.allowed:
         return Recheck(plan.user.ref, plan.user.policy_version)
-    return Recheck(plan.user.ref, plan.user.policy_version, plan.parties, plan.parent_jti)
+    return Recheck(plan.user.ref, plan.user.policy_version, plan.parties, plan.parent_jti, plan.stamps)
 
 
 def decision_event(
@@ -237,6 +240,7 @@ class ClientCredentialsFlow:
             parties=(agent.client_id, holder.client_id),
             cnf_jkt=self.proof_jkt,
             token_budget=budgets.get(decision.grant_id or ""),
+            stamps=((agent.client_id, agent.updated_at),),
         )
 
     def recheck(self, plan: Plan) -> Recheck | None:

@@ -33,7 +33,7 @@ from broker.oauth.client_auth import (
     verify_assertion,
 )
 from broker.oauth.client_credentials import ClientCredentialsFlow, Flow, Plan, StaleDecision, required
-from broker.oauth.dpop import InvalidDPoPProof, VerifiedProof, check_registered, verify_proof
+from broker.oauth.dpop import InvalidDPoPProof, VerifiedProof, check_bindable, check_registered, verify_proof
 from broker.oauth.revocation import revoke_and_log
 from broker.oauth.token_exchange import ExchangeFlow
 from broker.oauth.token_writes import DPOP_PROOF_WINDOW, TokenWrite, spend
@@ -136,12 +136,15 @@ class OAuthService:
                     now=now,
                     claimed_client_id=claimed_client_id,
                     find_agent=self._agents.agent,
+                    reload_agent=self._agents.reload,
                 )
                 if self.guard is not None:
                     self.guard.admit(verified.agent.client_id, now)
                 try:
                     if proof is not None:
-                        check_registered(proof, verified.agent.jwks)
+                        verified = self._check_proof_key(conn, verified, assertion, claimed_client_id, proof, now)
+                        if isinstance(flow, ClientCredentialsFlow):
+                            check_bindable(proof, verified.agent.jwks)
                     plan = flow.decide(conn, verified.agent, now)
                 except BrokerError as exc:
                     error = exc
@@ -184,6 +187,33 @@ class OAuthService:
                 raise plan.refusal
             return signed[0]
         raise TemporarilyUnavailable("the user's policy is changing; retry")
+
+    def _check_proof_key(
+        self,
+        conn: Any,
+        verified: VerifiedAssertion,
+        assertion: str,
+        claimed_client_id: str | None,
+        proof: VerifiedProof,
+        now: float,
+    ) -> VerifiedAssertion:
+        """Refuse a proof by a key the agent does not accept. A remembered record may predate a
+        rotation that added the proof's key: then the agent is read afresh and its assertion
+        verified again against it (only on this failure path)."""
+        try:
+            check_registered(proof, verified.agent.jwks, now=now)
+            return verified
+        except InvalidDPoPProof:
+            fresh = verify_assertion(
+                conn,
+                assertion,
+                settings=self._ctx.settings,
+                now=now,
+                claimed_client_id=claimed_client_id,
+                find_agent=self._agents.reload,
+            )
+            check_registered(proof, fresh.agent.jwks, now=now)
+            return fresh
 
     async def _spend_budget(self, plan: Plan, now: float) -> Plan:
         """Spend one of the grant's tokens for this hour (docs/resilience.md, budgets), atomically
