@@ -116,7 +116,9 @@ class PolicyState:
             reveal = tuple(inputs.get("reveal") or ())
             # A renewal (a delegate re-binding its own token to its current key) adds no hop.
             renewal = bool(inputs.get("renewal"))
-            chain = tuple(inputs.get("chain", ())) if renewal else (*inputs.get("chain", ()), inputs["delegate"])
+            chain = (
+                tuple(inputs.get("chain", ())) if renewal else (*inputs.get("chain", ()), inputs["delegate"])
+            )
             parent = self.tokens.get(str(inputs.get("parent_jti")))
             purpose = parent.purpose if parent is not None else None
         self.tokens[str(event["jti"])] = ParentToken(

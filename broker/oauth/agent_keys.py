@@ -275,7 +275,9 @@ def rotate(
     if any(jkt in burned for jkt in new_by_jkt):
         raise JwkError("a key once marked compromised is never accepted again")
     gone = {jkt for _, jkt in compromised}
-    retiring = {jkt: entry for jkt, entry in old_retiring.items() if jkt not in gone and jkt not in new_by_jkt}
+    retiring = {
+        jkt: entry for jkt, entry in old_retiring.items() if jkt not in gone and jkt not in new_by_jkt
+    }
     newly_retiring = []
     for jkt, jwk in old_active.items():
         if jkt not in new_by_jkt and jkt not in gone:

@@ -142,7 +142,9 @@ class OAuthService:
                     self.guard.admit(verified.agent.client_id, now)
                 try:
                     if proof is not None:
-                        verified = self._check_proof_key(conn, verified, assertion, claimed_client_id, proof, now)
+                        verified = self._check_proof_key(
+                            conn, verified, assertion, claimed_client_id, proof, now
+                        )
                         if isinstance(flow, ClientCredentialsFlow):
                             check_bindable(proof, verified.agent.jwks)
                     plan = flow.decide(conn, verified.agent, now)

@@ -281,7 +281,11 @@ class ExchangeFlow:
             act=act,
             # Bound deliberately to the delegate's current key, never to a key by its position.
             cnf_jkt=current_thumbprint(delegate.jwks),
-            stamps=tuple(dict.fromkeys(((agent.client_id, agent.updated_at), (delegate.client_id, delegate.updated_at)))),
+            stamps=tuple(
+                dict.fromkeys(
+                    ((agent.client_id, agent.updated_at), (delegate.client_id, delegate.updated_at))
+                )
+            ),
         )
 
     def recheck(self, plan: Plan) -> Recheck | None:

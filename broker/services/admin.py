@@ -10,9 +10,8 @@ from broker.grantlog import events
 from broker.oauth.agent_keys import JwkError, Rotation, initial_key_set, rotate, validate_jwks
 from broker.oauth.revocation import revoke_and_log
 from broker.services import organizations as orgs
+from broker.storage import Connection, grant_log, principals
 from broker.storage import agents as agent_store
-from broker.storage import Connection, grant_log
-from broker.storage import principals
 from broker.storage import tokens as token_store
 from broker.storage.agents import AgentRecord
 from broker.validation import check_client_id, check_resource_uri, normalize_locale

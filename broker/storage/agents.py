@@ -190,7 +190,9 @@ def insert_agent(conn: Connection, agent: AgentRecord) -> None:
 def set_jwks(conn: Connection, client_id: str, jwks: dict[str, Any], updated_at: float) -> None:
     """Store an agent's rotated key set (broker/oauth/agent_keys.py, rotate)."""
     conn.execute(
-        update(agents).where(agents.c.client_id == client_id).values(jwks=json.dumps(jwks), updated_at=updated_at)
+        update(agents)
+        .where(agents.c.client_id == client_id)
+        .values(jwks=json.dumps(jwks), updated_at=updated_at)
     )
 
 

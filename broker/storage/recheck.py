@@ -31,8 +31,8 @@ _CHAIN_LIMIT = 64  # links walked up from a parent; chains are capped far below 
 
 @dataclass(frozen=True, slots=True)
 class Recheck:
-    """What a decision rested on. A refusal names only the user and version: a suspension cannot
-    turn it into a token, but a grant committed since might."""
+    """What a decision rested on. A refusal names the user and version (a suspension cannot turn
+    it into a token, but a grant committed since might) and the caller's key stamp."""
 
     user_ref: str
     policy_version: int
@@ -86,7 +86,9 @@ def _plain_statement(refs: int, agent_ids: int) -> fast.Sql:
 
 def _delegation_holds(conn: Connection, recheck: Recheck) -> bool:
     ids, party_params = _party_parameters(recheck)
-    params = {"ref": recheck.user_ref, "parent": recheck.parent_jti} | party_params | _stamp_parameters(recheck)
+    params = (
+        {"ref": recheck.user_ref, "parent": recheck.parent_jti} | party_params | _stamp_parameters(recheck)
+    )
     row = fast.first(conn, _delegation_statement(len(ids), len(recheck.stamps)), params)
     if row is None or row.version != recheck.policy_version or row.active != len(ids) or row.parent_live != 1:
         return False
@@ -143,7 +145,8 @@ REQUIRE_PLAIN_POSTGRESQL = (
     "= %(current_agent_count)s "
     "AND (SELECT count(*) FROM agents "
     "JOIN json_to_recordset(%(current_stamps)s::json) AS s(client_id text, stamp float8) "
-    "ON agents.client_id = s.client_id AND agents.updated_at = s.stamp) = %(current_stamp_count)s, "
+    "ON agents.client_id = s.client_id AND agents.updated_at = s.stamp AND agents.status = 'active') "
+    "= %(current_stamp_count)s, "
     "'a decision went stale')"
 )
 
@@ -179,7 +182,9 @@ def requirement(recheck: Recheck) -> tuple[fast.Sql, dict[str, Any]]:
         "parent": recheck.parent_jti,
         "parties": len(ids),
     }
-    return _requirement_statement(len(ids), len(recheck.stamps)), params | party_params | _stamp_parameters(recheck)
+    return _requirement_statement(len(ids), len(recheck.stamps)), params | party_params | _stamp_parameters(
+        recheck
+    )
 
 
 @functools.lru_cache(maxsize=64)

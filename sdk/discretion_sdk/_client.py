@@ -90,7 +90,9 @@ class ClientCore:
         else:
             self._dpop = ProofSigner(dpop_key, clock=clock)
         # Keys a rotation retired, by thumbprint: they still present the live tokens bound to them.
-        self._retiring = {signer.jkt: signer for signer in (ProofSigner(k, clock=clock) for k in retiring_keys)}
+        self._retiring = {
+            signer.jkt: signer for signer in (ProofSigner(k, clock=clock) for k in retiring_keys)
+        }
         self._timeout = timeout
         self._clock = clock
         self._cache = TokenCache()

@@ -53,7 +53,9 @@ def _claims(token: str) -> dict[str, Any]:
 
 def _rotate(world: World, client_id: str, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
     return world.client.put(
-        f"/v1/agents/{client_id}/jwks", json=body, headers=headers if headers is not None else auth(world.admin_key)
+        f"/v1/agents/{client_id}/jwks",
+        json=body,
+        headers=headers if headers is not None else auth(world.admin_key),
     )
 
 
@@ -78,7 +80,9 @@ def _delegated(chain: ChainWorld) -> str:
     return str(exchanged.json()["access_token"])
 
 
-def _renew(chain: ChainWorld, agent: TestAgent, token: str, proof_key: Ed25519PrivateKey, **params: str) -> Any:
+def _renew(
+    chain: ChainWorld, agent: TestAgent, token: str, proof_key: Ed25519PrivateKey, **params: str
+) -> Any:
     """The delegate exchanges a token issued to itself, for itself (a renewal)."""
     form = {
         "grant_type": EXCHANGE,
@@ -97,12 +101,16 @@ def _verifier(world: World) -> discretion_sdk.TokenVerifier:
     # The broker's JWKS as the holder downloads it (TestClient refuses the SDK's timeout argument).
     jwks = world.client.get("/.well-known/jwks.json").json()
     http = httpx.Client(transport=httpx.MockTransport(lambda _: httpx.Response(200, json=jwks)))
-    return discretion_sdk.TokenVerifier(issuer=ISSUER, audience=CALENDAR_URI, http_client=http, clock=world.clock)
+    return discretion_sdk.TokenVerifier(
+        issuer=ISSUER, audience=CALENDAR_URI, http_client=http, clock=world.clock
+    )
 
 
 def _holder_accepts(world: World, agent: TestAgent, token: str, key: Ed25519PrivateKey) -> str | None:
     """The SDK holder guard's verdict on `token` presented with a proof by `key`."""
-    proof = agent.dpop_proof(EVENTS_URL, method="GET", key=key, now=world.clock.now, ath=access_token_hash(token))
+    proof = agent.dpop_proof(
+        EVENTS_URL, method="GET", key=key, now=world.clock.now, ath=access_token_hash(token)
+    )
     verified = _verifier(world).verify(
         token, required_scopes=["calendar:read"], dpop_proof=proof, http_method="GET", http_url=EVENTS_URL
     )
@@ -184,7 +192,14 @@ def test_another_agent_cannot_renew_a_token_bound_to_the_delegates_retiring_key(
     new_key = Ed25519PrivateKey.generate()
     assert _rotate(chain, "travel-agent", {"jwks": {"keys": [_jwk(new_key, "travel-2")]}}).status_code == 200
     # The airline holds the stolen token but only its own key: the token is not bound to it.
-    response = _renew(chain, chain.airline, delegated, chain.airline.key, actor_token=delegated, actor_token_type=ACCESS_TOKEN)
+    response = _renew(
+        chain,
+        chain.airline,
+        delegated,
+        chain.airline.key,
+        actor_token=delegated,
+        actor_token_type=ACCESS_TOKEN,
+    )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_dpop_proof"
 
@@ -258,19 +273,24 @@ def test_every_rotation_is_logged_with_kids_and_thumbprints_only(chain: ChainWor
     events = [json.loads(line)["event"] for line in export.text.splitlines()]
     rotation = next(e for e in events if e["type"] == "agent.keys_rotated")
     assert rotation["reasons"] == ["key_compromised"]
-    assert rotation["details"]["compromised"] == [{"kid": "travel-agent-key-1", "jkt": _jkt(chain.travel.key)}]
+    assert rotation["details"]["compromised"] == [
+        {"kid": "travel-agent-key-1", "jkt": _jkt(chain.travel.key)}
+    ]
     assert rotation["details"]["current"] == {"kid": "travel-2", "jkt": _jkt(new_key)}
     # No key material: neither public coordinates nor anything private.
     text = json.dumps(rotation)
     assert public_jwk(new_key.public_key())["x"] not in text
-    assert '"x"' not in text and '"d"' not in text
+    assert '"x"' not in text
+    assert '"d"' not in text
 
 
 # -- who may rotate, and what ----------------------------------------------------------------------
 
 
 def test_a_rotation_without_credentials_is_refused(world: World) -> None:
-    response = _rotate(world, "travel-agent", {"jwks": {"keys": [_jwk(Ed25519PrivateKey.generate(), "x")]}}, {})
+    response = _rotate(
+        world, "travel-agent", {"jwks": {"keys": [_jwk(Ed25519PrivateKey.generate(), "x")]}}, {}
+    )
     assert response.status_code == 401
 
 
@@ -304,8 +324,12 @@ def _rsa_jwk(exponent: int) -> dict[str, Any]:
     [
         pytest.param(lambda k: [{**_jwk(k, "p"), "d": "AAAA"}], id="private-member"),
         pytest.param(lambda k: [_rsa_jwk(2**300 + 1)], id="oversized-rsa-exponent"),
-        pytest.param(lambda k: [_jwk(k, "dup"), _jwk(Ed25519PrivateKey.generate(), "dup")], id="duplicate-kid"),
-        pytest.param(lambda k: [_jwk(Ed25519PrivateKey.generate(), f"k{i}") for i in range(11)], id="too-many"),
+        pytest.param(
+            lambda k: [_jwk(k, "dup"), _jwk(Ed25519PrivateKey.generate(), "dup")], id="duplicate-kid"
+        ),
+        pytest.param(
+            lambda k: [_jwk(Ed25519PrivateKey.generate(), f"k{i}") for i in range(11)], id="too-many"
+        ),
         pytest.param(lambda k: [], id="empty"),
     ],
 )

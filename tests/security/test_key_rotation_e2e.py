@@ -89,7 +89,9 @@ def test_rotate_then_delegation_lives_then_compromise_is_refused(
             discretion_sdk.TokenVerifier(
                 issuer=process.issuer, audience=CALENDAR, revocation_source=holder, revocation_poll_interval=0
             ) as verifier,
-            _client(process, travel, private_key=new_key, kid="travel-2", retiring_keys=[old_key]) as rotated_travel,
+            _client(
+                process, travel, private_key=new_key, kid="travel-2", retiring_keys=[old_key]
+            ) as rotated_travel,
         ):
 
             def present(token: discretion_sdk.AccessToken, key: Ed25519PrivateKey) -> str:

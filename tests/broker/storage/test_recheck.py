@@ -138,7 +138,8 @@ def test_a_key_rotation_since_the_decision_is_seen_by_both_forms(
     with store.write() as conn:
         alice = principals.get_user(conn, user_id="alice")
         travel = agent_store.get_agent(conn, "travel-agent")
-        assert alice is not None and travel is not None
+        assert alice is not None
+        assert travel is not None
         _token(conn, alice.ref, "root", None)
         _token(conn, alice.ref, "child", "root")
         if rotated:

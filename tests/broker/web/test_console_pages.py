@@ -81,7 +81,13 @@ def test_console_errors_are_pages_with_navigation_and_api_errors_stay_json(world
 def test_the_admin_rotates_an_agents_keys_and_a_compromise_only_asks_first(world: World) -> None:
     csrf = sign_in(world.client, world.admin_key)
     jwks = {"keys": [{**public_jwk(Ed25519PrivateKey.generate().public_key()), "kid": "travel-2"}]}
-    form = {"csrf": csrf, "client_id": "travel-agent", "jwks": json.dumps(jwks), "current_kid": "", "compromised": ""}
+    form = {
+        "csrf": csrf,
+        "client_id": "travel-agent",
+        "jwks": json.dumps(jwks),
+        "current_kid": "",
+        "compromised": "",
+    }
     done = world.client.post("/console/admin/agents/keys", data=form, follow_redirects=False)
     assert done.status_code == 303, done.text
 
@@ -97,6 +103,8 @@ def test_the_admin_rotates_an_agents_keys_and_a_compromise_only_asks_first(world
     assert asked.status_code == 200
     assert 'name="confirm" value="yes"' in asked.text
     assert [k["kid"] for k in agent()["retiring_keys"]] == ["travel-agent-key-1"]
-    confirmed = world.client.post("/console/admin/agents/keys", data={**compromise, "confirm": "yes"}, follow_redirects=False)
+    confirmed = world.client.post(
+        "/console/admin/agents/keys", data={**compromise, "confirm": "yes"}, follow_redirects=False
+    )
     assert confirmed.status_code == 303, confirmed.text
     assert agent()["retiring_keys"] == []
