@@ -149,7 +149,7 @@ class OAuthService:
                             check_bindable(proof, verified.agent.jwks)
                     plan = flow.decide(conn, verified.agent, now)
                 except BrokerError as exc:
-                    error = exc
+                    error = self._refusal_on_stored_keys(conn, exc, assertion, claimed_client_id, now)
             if error is not None:
                 if self.guard is not None and isinstance(error, InvalidTarget):
                     self.guard.count("invalid_target", verified.agent.client_id)
@@ -189,6 +189,27 @@ class OAuthService:
                 raise plan.refusal
             return signed[0]
         raise TemporarilyUnavailable("the user's policy is changing; retry")
+
+    def _refusal_on_stored_keys(
+        self, conn: Any, error: BrokerError, assertion: str, claimed_client_id: str | None, now: float
+    ) -> BrokerError:
+        """A request refused on a remembered agent record must not show that a key removed since
+        (marked compromised on another worker or replica) still authenticates: on this failure
+        path only, the assertion is checked again against the stored keys."""
+        if isinstance(error, InvalidClient):
+            return error
+        try:
+            verify_assertion(
+                conn,
+                assertion,
+                settings=self._ctx.settings,
+                now=now,
+                claimed_client_id=claimed_client_id,
+                find_agent=self._agents.reload,
+            )
+        except InvalidClient as gone:
+            return gone
+        return error
 
     def _check_proof_key(
         self,
