@@ -80,11 +80,16 @@ def depth_within(raw: bytes, limit: int) -> bool:
 
 
 def loads(
-    raw: bytes | str, *, max_depth: int = DEFAULT_MAX_DEPTH, max_members: int | None = DEFAULT_MAX_MEMBERS
+    raw: bytes | str,
+    *,
+    max_depth: int = DEFAULT_MAX_DEPTH,
+    max_members: int | None = DEFAULT_MAX_MEMBERS,
+    nul_allowed: bool = False,
 ) -> Any:
     """Parse strict JSON or raise StrictJSONError: UTF-8, no duplicate names, no NaN or infinities,
     integers within +-(2**53 - 1), nesting at most `max_depth`, at most `max_members` array elements
-    and object members in all (None: no cap), no unpaired surrogate escapes."""
+    and object members in all (None: no cap), no unpaired surrogate escapes, and unless
+    `nul_allowed` no NUL character (PostgreSQL text cannot hold one: it would be a 503)."""
     data = raw.encode() if isinstance(raw, str) else raw
     try:
         text = data.decode("utf-8")
@@ -117,7 +122,19 @@ def loads(
         raise StrictJSONError("not valid JSON") from exc
     if "\\u" in text and _has_lone_surrogate(value):
         raise StrictJSONError("contains an unpaired surrogate")
+    if not nul_allowed and "\\u0000" in text and _has_nul(value):
+        raise StrictJSONError("contains a NUL character")
     return value
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _has_lone_surrogate(value: Any) -> bool:

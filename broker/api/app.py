@@ -23,7 +23,7 @@ from broker.api import (
 )
 from broker.api.docs_pages import install_docs_pages
 from broker.api.errors import install_error_handlers
-from broker.api.limits import BodySizeLimit
+from broker.api.limits import BodySizeLimit, NulInTarget
 from broker.api.token_endpoint import TokenEndpoint
 from broker.context import ServiceContext
 from broker.grantlog.log import AuditLog, Checkpointer, LogIntegrityError
@@ -84,6 +84,24 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        stops: list[Callable[[], None]] = []
+        try:
+            start(stops)
+        except BaseException:
+            # A refused start must not leave the pool's connections open until garbage collection.
+            stop(stops)
+            raise
+        try:
+            yield
+        finally:
+            stop(stops)
+
+    def stop(stops: list[Callable[[], None]]) -> None:
+        for stop_worker in reversed(stops):
+            stop_worker()
+        store.dispose()
+
+    def start(stops: list[Callable[[], None]]) -> None:
         if migrate:
             store.migrate()
         kid = ensure_signing_key(store, keyring)
@@ -114,13 +132,15 @@ def create_app(
         audit_log.checkpoint()  # covers whatever was appended since the last one
         checkpointer = Checkpointer(audit_log, settings.checkpoint_poll_seconds)
         checkpointer.start()
+        stops.append(checkpointer.stop)
         pruner = Pruner(ctx, settings.prune_interval_seconds)
         pruner.start()
-        watcher = None
+        stops.append(pruner.stop)
         if resilience is not None:
             resilience.refresh()
             watcher = Watcher(resilience, settings.resilience_poll_seconds)
             watcher.start()
+            stops.append(watcher.stop)
         log.info(
             "broker ready: issuer=%s store=%s signing kid=%s",
             settings.issuer,
@@ -134,12 +154,6 @@ def create_app(
             # collection no longer walks it and stalls every request in the worker.
             gc.collect()
             gc.freeze()
-        yield
-        if watcher is not None:
-            watcher.stop()
-        pruner.stop()
-        checkpointer.stop()
-        store.dispose()
 
     app = BrokerApp(
         title="Discretion broker",
@@ -203,6 +217,7 @@ def create_app(
     install_error_handlers(app)
     install_console(app, settings)  # /console: server-rendered pages, CSP on those paths only
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(NulInTarget)
     app.add_middleware(MetricsMiddleware)
     app.serve_tokens_first(app.state.oauth, settings.max_body_bytes)
     return app

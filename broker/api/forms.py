@@ -28,6 +28,9 @@ def parse_form(content_type: str, raw: bytes) -> dict[str, str]:
         raise InvalidRequest("the form body is malformed") from exc
     form: dict[str, str] = {}
     for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            # No parameter can hold one, and PostgreSQL text cannot store one (a 503 otherwise).
+            raise InvalidRequest("the form body contains a NUL character")
         if name in form:
             raise InvalidRequest(f"parameter {name} is repeated")
         form[name] = value

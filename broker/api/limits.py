@@ -1,4 +1,5 @@
-"""A pure ASGI middleware that refuses request bodies over the configured size with 413."""
+"""Pure ASGI middlewares that refuse, before any route runs, request bodies over the configured size
+(413) and a NUL character in the path or query (400)."""
 
 from __future__ import annotations
 
@@ -86,3 +87,23 @@ def _replay(messages: list[Message], receive: Receive) -> Receive:
         return await receive()
 
     return replay
+
+
+class NulInTarget:
+    """Refuses a path or query string that decodes to a NUL character: no identifier holds one, and
+    PostgreSQL text cannot, so it would otherwise reach a query and come back as a 503."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and (b"%00" in scope.get("query_string", b"") or "\x00" in scope["path"]):
+            response: Any = error_response(
+                scope["path"].replace("\x00", ""),
+                400,
+                "invalid_request",
+                "the request target contains a NUL character",
+            )
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)

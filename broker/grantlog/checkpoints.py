@@ -139,14 +139,19 @@ class Checkpoint:
     def parse(cls, text: str) -> Checkpoint:
         """Read a checkpoint body (the text of a signed note)."""
         lines = text.split("\n")
-        if len(lines) < 4 or lines[-1] != "" or not lines[1].isdigit():
+        if len(lines) < 4 or lines[-1] != "" or not _decimal(lines[1]):
             raise NoteError("not a checkpoint")
         root = _unb64(lines[2])
         if len(root) != 32:
             raise NoteError("checkpoint root hash is not 32 bytes")
         times = [ln.removeprefix("time ") for ln in lines[3:-1] if ln.startswith("time ")]
-        time_ms = int(times[0]) if times and times[0].isdigit() else 0
+        time_ms = int(times[0]) if times and _decimal(times[0]) else 0
         return cls(origin=lines[0], size=int(lines[1]), root=root, time_ms=time_ms)
+
+
+def _decimal(text: str) -> bool:
+    # ASCII digits only: str.isdigit() also accepts "²", which int() then refuses.
+    return 0 < len(text) <= 20 and all("0" <= c <= "9" for c in text)
 
 
 def verify_checkpoint(note: str, verifiers: list[Verifier], *, origin: str | None = None) -> Checkpoint:

@@ -11,6 +11,10 @@ from broker.errors import NotFound, Unprocessable
 from broker.grantlog.events import EventType
 from broker.storage import grant_log as store
 from broker.storage.grant_log import LogFilter
+from broker.validation import parse_whole_number
+
+# A cursor is a log position: 18 digits is more than any log will reach, and stays within int64.
+MAX_CURSOR = 10**18 - 1
 
 __all__ = ["AuditQueries", "LogFilter", "decision_view", "to_ocsf"]
 
@@ -27,9 +31,10 @@ _DECISION_TYPES = (
 def _cursor(text: str | None) -> int:
     if text is None:
         return 0
-    if not text.isdigit() or len(text) > 18:
-        raise Unprocessable("bad cursor")
-    return int(text)
+    try:
+        return parse_whole_number(text, low=0, high=MAX_CURSOR)
+    except ValueError:
+        raise Unprocessable("bad cursor") from None
 
 
 class AuditQueries:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -54,17 +56,32 @@ def _metrics_dir(settings: Settings) -> None:
 
 def _prepare(settings: Settings) -> ServiceContext:
     store = Store(settings.resolved_database_url, sqlite_synchronous=settings.sqlite_synchronous)
-    store.migrate()
-    keyring = KeyRing(store, load_key_encryption_key(settings), alg=settings.access_token_signing_alg)
-    ensure_signing_key(store, keyring)
+    try:
+        store.migrate()
+        keyring = KeyRing(store, load_key_encryption_key(settings), alg=settings.access_token_signing_alg)
+        ensure_signing_key(store, keyring)
+    except BaseException:
+        store.dispose()  # a command that fails must not leave the pool's connections open
+        raise
     return ServiceContext(store, settings, keyring)
+
+
+@contextmanager
+def prepared(settings: Settings) -> Iterator[ServiceContext]:
+    """The store migrated and the signing key present, for one command; closed whatever happens."""
+    ctx = _prepare(settings)
+    try:
+        yield ctx
+    finally:
+        ctx.store.dispose()
 
 
 @app.command()
 def init() -> None:
     """Create or upgrade the database schema and the signing key."""
     settings = Settings()
-    _prepare(settings).store.dispose()
+    with prepared(settings):
+        pass
     err.print(f"database ready at {settings.resolved_database_url.split('@')[-1]}")
 
 
@@ -131,9 +148,8 @@ def create_key(
     label: str = typer.Option("cli", help="Who the key is for (recorded in the grant log)."),
 ) -> None:
     """Create an admin API key; it is printed once, alone on the last line."""
-    ctx = _prepare(Settings())
-    key = AdminService(ctx).create_admin_key(created_by=f"cli:{label}")
-    ctx.store.dispose()
+    with prepared(Settings()) as ctx:
+        key = AdminService(ctx).create_admin_key(created_by=f"cli:{label}")
     typer.echo("New admin API key (store it now; it is not shown again):")
     typer.echo(key)
 
@@ -144,20 +160,16 @@ def rotate_keys() -> None:
 
     Every running broker picks the new key up within 30 seconds, without a restart.
     """
-    ctx = _prepare(Settings())
-    kid = rotate_signing_key(ctx.store, ctx.keyring)
-    ctx.store.dispose()
+    with prepared(Settings()) as ctx:
+        kid = rotate_signing_key(ctx.store, ctx.keyring)
     typer.echo(f"new signing key: {kid}")
 
 
 @app.command()
 def prune() -> None:
     """Delete expired tokens and revocation-feed entries now (served brokers do it every minute)."""
-    ctx = _prepare(Settings())
-    try:
+    with prepared(Settings()) as ctx:
         tokens, entries = housekeeping.prune(ctx)
-    finally:
-        ctx.store.dispose()
     typer.echo(f"pruned {tokens} expired tokens and {entries} revocation-feed entries")
 
 
@@ -240,26 +252,25 @@ def audit_checkpoint(
 ) -> None:
     """Sign a checkpoint of the grant log now and print its signed note."""
     settings = Settings()
-    ctx = _prepare(settings)
-    audit_log = AuditLog(ctx, load_key_encryption_key(settings))
-    if not os.environ.get("DISCRETION_ISSUER") and not settings.checkpoint_origin:
-        # `serve` may have derived the issuer from its port: sign for the log's own origin.
-        origin = logged_origin(audit_log)
-        if origin is not None and origin != audit_log.origin:
-            settings = settings.model_copy(update={"checkpoint_origin": origin})
-            ctx = ServiceContext(ctx.store, settings, ctx.keyring)
-            audit_log = AuditLog(ctx, load_key_encryption_key(settings))
-    try:
-        # A checkpoint for another origin would stop the next start of the broker.
-        check_log_origin(audit_log, settings)
-    except IssuerChanged as exc:
-        ctx.store.dispose()
-        err.print(f"[red]refused:[/red] {exc}")
-        raise typer.Exit(2) from None
-    if rotate_key:
-        err.print(f"new checkpoint key: {audit_log.rotate_key()}")
-    checkpoint = audit_log.checkpoint()
-    ctx.store.dispose()
+    with prepared(settings) as ctx:
+        audit_log = AuditLog(ctx, load_key_encryption_key(settings))
+        if not os.environ.get("DISCRETION_ISSUER") and not settings.checkpoint_origin:
+            # `serve` may have derived the issuer from its port: sign for the log's own origin.
+            origin = logged_origin(audit_log)
+            if origin is not None and origin != audit_log.origin:
+                settings = settings.model_copy(update={"checkpoint_origin": origin})
+                audit_log = AuditLog(
+                    ServiceContext(ctx.store, settings, ctx.keyring), load_key_encryption_key(settings)
+                )
+        try:
+            # A checkpoint for another origin would stop the next start of the broker.
+            check_log_origin(audit_log, settings)
+        except IssuerChanged as exc:
+            err.print(f"[red]refused:[/red] {exc}")
+            raise typer.Exit(2) from None
+        if rotate_key:
+            err.print(f"new checkpoint key: {audit_log.rotate_key()}")
+        checkpoint = audit_log.checkpoint()
     typer.echo(checkpoint["note"], nl=False)
 
 

@@ -52,14 +52,11 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
 
 @contextmanager
 def _context() -> Iterator[ServiceContext]:
-    # Imported here: broker.process.cli imports this module, and _prepare lives there.
-    from broker.process.cli import _prepare
+    # Imported here: broker.process.cli imports this module, and `prepared` lives there.
+    from broker.process.cli import prepared
 
-    ctx = _prepare(Settings())
-    try:
+    with prepared(Settings()) as ctx:
         yield ctx
-    finally:
-        ctx.store.dispose()
 
 
 def _run(action: Callable[[], T]) -> T:

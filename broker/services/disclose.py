@@ -101,7 +101,7 @@ def parse_body(raw: bytes, *, max_depth: int) -> tuple[str, Any, Operator | None
         raise PayloadTooLarge(f"the data is nested deeper than {max_depth} levels")
     try:
         # Data to redact may hold many values; its size is bounded by the body limit instead.
-        body = strict_json.loads(raw, max_depth=max_depth + 1, max_members=None)
+        body = strict_json.loads(raw, max_depth=max_depth + 1, max_members=None, nul_allowed=True)
     except strict_json.StrictJSONError as exc:
         raise InvalidRequest(f"the body is not strict JSON: {exc}") from exc
     if not isinstance(body, dict):

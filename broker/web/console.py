@@ -187,6 +187,8 @@ async def read_fields(request: Request) -> dict[str, list[str]]:
         raise BadForm() from exc
     fields: dict[str, list[str]] = {}
     for name, value in pairs:
+        if "\x00" in name or "\x00" in value:
+            raise BadForm()  # PostgreSQL text cannot hold a NUL: refused here, not a 503 later
         fields.setdefault(name, []).append(value)
     return fields
 

@@ -130,3 +130,32 @@ def test_no_invalid_input_is_accepted(fuzz_client: TestClient) -> None:
         with contextlib.suppress(Unsatisfiable):
             check()
     assert len(NEGATIVE_STATUSES) > 20
+
+
+# Values that generators rarely draw but people and attackers type: digits `str.isdigit` accepts
+# and `int` refuses, non-finite and out-of-range numbers, NUL, an over-long value.
+ODD_QUERY_VALUES = ["\u00b2", "\u0661", "NaN", "Infinity", "1e400", str(2**63), "-1", "", "\x00", "9" * 400]
+
+
+def test_no_odd_query_value_gets_a_server_error(fuzz_client: TestClient) -> None:
+    admin_key = AdminService(fuzz_client.app.state.ctx).create_admin_key(created_by="odd")  # type: ignore[attr-defined]
+    user_key = fuzz_client.post("/v1/users", json={"user_id": "odd-user"}, headers=auth(admin_key)).json()[
+        "api_key"
+    ]
+    auditor_key = fuzz_client.post("/v1/auditors", json={"name": "odd"}, headers=auth(admin_key)).json()[
+        "api_key"
+    ]
+    spec = fuzz_client.get("/openapi.json").json()
+    checked = 0
+    for path, operations in spec["paths"].items():
+        get = operations.get("get")
+        if get is None or "{" in path:
+            continue
+        names = [p["name"] for p in get.get("parameters", []) if p["in"] == "query"]
+        for key in (admin_key, user_key, auditor_key):
+            for name in names:
+                for value in ODD_QUERY_VALUES:
+                    response = fuzz_client.get(path, params={name: value}, headers=auth(key))
+                    assert response.status_code < 500, (path, name, value, response.text[:300])
+                    checked += 1
+    assert checked > 100  # the audit, activity and detection listings all take query parameters

@@ -70,3 +70,19 @@ def test_wrong_key_encryption_key_stops_the_start(world: World, settings: Settin
     wrong = settings.model_copy(update={"key_encryption_key": b64url(b"\x01" * 32)})
     with pytest.raises(RuntimeError, match="cannot unseal"), TestClient(create_app(wrong)):
         pass
+
+
+def test_a_refused_start_closes_the_store(world: World, settings: Settings) -> None:
+    import pytest
+    from discretion_wire import b64url_encode as b64url
+    from fastapi.testclient import TestClient
+
+    from broker.api import create_app
+
+    app = create_app(settings.model_copy(update={"key_encryption_key": b64url(b"\x01" * 32)}))
+    pool = app.state.ctx.store.engine.pool
+    with pytest.raises(RuntimeError, match="cannot unseal"), TestClient(app):
+        pass
+    # The start read the signing keys through the pool; a disposed engine has closed those.
+    assert pool.checkedin() == 0
+    assert app.state.ctx.store.engine.pool is not pool

@@ -121,3 +121,53 @@ def test_unknown_reveal_name_is_refused_with_the_valid_names(runner: CliRunner, 
     assert "EMAIL_ADDRESS" in line
     assert "PHONE_NUMBER" in line
     assert result.stdout.strip() == "" or "alice@example.org" not in result.stdout
+
+
+def test_the_console_script_runs_redact_without_loading_the_broker(tmp_path: Path) -> None:
+    # `discretion redact` is run once per file from scripts: its start-up should not pay for the
+    # web application, the OAuth server and the management commands.
+    import os
+    import subprocess
+    import sys
+
+    source = tmp_path / "in.json"
+    source.write_text(json.dumps(RECORD))
+    probe = (
+        "import sys\n"
+        "sys.argv = ['discretion', 'redact', sys.argv[1]]\n"
+        "from broker.process.entry import main\n"
+        "try:\n"
+        "    main()\n"
+        "finally:\n"
+        "    heavy = ('broker.api', 'broker.process.cli', 'fastapi')\n"
+        "    print('LOADED', [m for m in heavy if m in sys.modules], file=sys.stderr)\n"
+    )
+    done = subprocess.run(  # noqa: S603 (our own interpreter and script)
+        [sys.executable, "-c", probe, str(source)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DISCRETION_DATA_DIR": str(tmp_path / "data")},
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1])["email"] == "<EMAIL_ADDRESS>"
+    assert "LOADED []" in done.stderr
+
+
+def test_the_console_script_runs_every_other_command_through_the_full_app(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.argv = ['discretion', '--help'];from broker.process.entry import main; main()",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "serve" in done.stdout
+    assert "redact" in done.stdout
