@@ -45,6 +45,9 @@ class ExchangeRequest:
     scopes: tuple[Scope, ...] | None = None
     reveal: tuple[str, ...] | None = None
     requested_lifetime: int | None = None
+    # The delegate re-binds a token issued to itself (to its current key, after a key rotation):
+    # the chain does not grow, so no hop is counted.
+    renewal: bool = False
 
 
 def _widening(parent: ParentToken, request: ExchangeRequest, scopes: tuple[Scope, ...]) -> list[Denial]:
@@ -99,6 +102,10 @@ def decide_exchange(
         "list_mode": str(mode),
         "now": now,
     }
+    # Only the token's own client may renew it: the chain's last agent re-binding to itself.
+    renewal = request.renewal and parent.chain[-1:] == (request.delegate.client_id,)
+    if renewal:
+        inputs["renewal"] = True
     widening = _widening(parent, request, scopes)
     if widening:
         return Decision.deny(*widening, inputs=inputs)
@@ -111,8 +118,9 @@ def decide_exchange(
         return Decision.deny(Denial(Reason.GRANT_REVOKED, grant.grant_id), inputs=inputs)
     if grant.expired(now):
         return Decision.deny(Denial(Reason.GRANT_EXPIRED, grant.grant_id), inputs=inputs)
-    if parent.depth + 1 > grant.max_delegation_depth:
-        detail = f"depth {parent.depth + 1} > {grant.max_delegation_depth}"
+    depth = parent.depth + (0 if renewal else 1)
+    if depth > grant.max_delegation_depth:
+        detail = f"depth {depth} > {grant.max_delegation_depth}"
         return Decision.deny(Denial(Reason.DEPTH_EXCEEDED, detail), inputs=inputs)
     lifetime = exchange_lifetime(parent, grant, request.requested_lifetime, limits, now)
     if lifetime <= 0:

@@ -6,7 +6,16 @@ from fastapi import APIRouter, Request, status
 
 from broker.api.deps import Admin, AdminKey
 from broker.api.json_bodies import StrictJSONRoute
-from broker.api.schemas import AgentIn, AgentList, AgentOut, AuditorCreated, AuditorIn, UserCreated, UserIn
+from broker.api.schemas import (
+    AgentIn,
+    AgentList,
+    AgentOut,
+    AuditorCreated,
+    AuditorIn,
+    KeyRotationIn,
+    UserCreated,
+    UserIn,
+)
 
 router = APIRouter(prefix="/v1", tags=["admin"], route_class=StrictJSONRoute)
 
@@ -40,6 +49,20 @@ def get_agent(client_id: str, _: AdminKey, service: Admin, request: Request) -> 
     if resilience is not None:
         agent.status = resilience.status(client_id, agent.status != "active")
     return agent
+
+
+@router.put("/agents/{client_id}/jwks")
+def rotate_agent_keys(client_id: str, body: KeyRotationIn, admin: AdminKey, service: Admin) -> AgentOut:
+    """Replace an agent's keys. Keys left out retire (accepted until the tokens bound to them have
+    expired); keys named in `compromised` are refused at once and their tokens revoked."""
+    agent = service.rotate_keys(
+        client_id,
+        body.jwks,
+        current_kid=body.current_kid,
+        compromised_kids=body.compromised,
+        admin=admin.key_id,
+    )
+    return AgentOut.of(agent)
 
 
 @router.post("/agents/{client_id}/suspend")

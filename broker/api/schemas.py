@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from broker.oauth.agent_keys import current_kid
 from broker.services.organizations import Resolution
 from broker.services.records import AgentRecord, EntryRecord, GrantRecord, OrganizationRecord, PurposeRecord
 from policy import Effect, EntryKind, ListMode
@@ -26,6 +27,23 @@ class AgentIn(_Body):
     resource_uris: list[str] = Field(default_factory=list, max_length=50)
 
 
+class KeyRotationIn(_Body):
+    """An agent's new key set (PUT /v1/agents/{client_id}/jwks)."""
+
+    jwks: dict[str, Any]
+    # The key delegated tokens are bound to; by default the one key the set adds, else the same.
+    current_kid: str | None = Field(default=None, min_length=1, max_length=128)
+    # Keys (active or retiring) removed as compromised: refused at once, their tokens revoked.
+    compromised: list[str] = Field(default_factory=list, max_length=20)
+
+
+class RetiringKeyOut(BaseModel):
+    """A key a planned rotation removed, still accepted until `until`."""
+
+    kid: str
+    until: float
+
+
 class AgentOut(BaseModel):
     """A registered agent."""
 
@@ -37,6 +55,8 @@ class AgentOut(BaseModel):
     status: str
     resource_uris: list[str]
     jwks: dict[str, Any]
+    current_kid: str | None = None
+    retiring_keys: list[RetiringKeyOut] = Field(default_factory=list)
     created_at: float
 
     @classmethod
@@ -50,7 +70,12 @@ class AgentOut(BaseModel):
             locale=agent.locale,
             status=agent.status,
             resource_uris=list(agent.resource_uris),
-            jwks=agent.jwks,
+            jwks={"keys": agent.jwks["keys"]},
+            current_kid=current_kid(agent.jwks),
+            retiring_keys=[
+                RetiringKeyOut(kid=entry["jwk"]["kid"], until=entry["until"])
+                for entry in agent.jwks.get("retiring", ())
+            ],
             created_at=agent.created_at,
         )
 

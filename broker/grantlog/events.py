@@ -36,6 +36,8 @@ class EventType(StrEnum):
     ORGANIZATION_REGISTERED = "organization.registered"
     AGENT_SUSPENDED = "agent.suspended"
     AGENT_REINSTATED = "agent.reinstated"
+    # An agent's keys replaced (broker/oauth/agent_keys.py, rotate): kids and thumbprints only.
+    AGENT_KEYS_ROTATED = "agent.keys_rotated"
     USER_CREATED = "user.created"
     AUDITOR_CREATED = "auditor.created"
     ADMIN_KEY_CREATED = "admin.key_created"

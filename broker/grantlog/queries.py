@@ -129,6 +129,7 @@ _ACTIVITY = {
     "admin.key_created": (1, "Create"),
     "signing_key.created": (1, "Create"),
     "list.mode_changed": (3, "Update"),
+    "agent.keys_rotated": (3, "Update"),
     "agent.suspended": (3, "Update"),
     "agent.reinstated": (3, "Update"),
     "purpose.retired": (3, "Update"),

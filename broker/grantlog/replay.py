@@ -114,7 +114,11 @@ class PolicyState:
             purpose = inputs.get("purpose")
         else:
             reveal = tuple(inputs.get("reveal") or ())
-            chain = (*inputs.get("chain", ()), inputs["delegate"])
+            # A renewal (a delegate re-binding its own token to its current key) adds no hop.
+            renewal = bool(inputs.get("renewal"))
+            chain = (
+                tuple(inputs.get("chain", ())) if renewal else (*inputs.get("chain", ()), inputs["delegate"])
+            )
             parent = self.tokens.get(str(inputs.get("parent_jti")))
             purpose = parent.purpose if parent is not None else None
         self.tokens[str(event["jti"])] = ParentToken(
@@ -242,6 +246,7 @@ def _replay_exchange(event: dict[str, Any], state: PolicyState, limits: Limits) 
         scopes=parse_scopes(inputs["scopes"]),
         reveal=tuple(inputs.get("reveal") or ()),
         requested_lifetime=inputs.get("requested_lifetime"),
+        renewal=bool(inputs.get("renewal")),
     )
     return decide_exchange(
         parent,

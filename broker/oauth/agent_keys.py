@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
-from discretion_wire import ALGORITHMS, canonical_algorithm, has_private_members, key_fits, same_algorithm
+from discretion_wire import (
+    ALGORITHMS,
+    canonical_algorithm,
+    has_private_members,
+    jwk_thumbprint,
+    key_fits,
+    same_algorithm,
+)
 from nacl.bindings import crypto_core_ed25519_is_valid_point as is_valid_point
 
 # Assertion algorithms accepted: asymmetric only. HS* is never accepted: a shared secret cannot be
@@ -142,10 +151,169 @@ def load_key_cached(jwk: dict[str, Any], alg: str) -> Any:
     return _cached_key(members, alg)
 
 
-def find_key(jwks: dict[str, Any], kid: str, alg: str) -> Any | None:
-    """The registered key with this kid, if it may be used with this algorithm (under either of
-    its names: a key registered as "EdDSA" verifies an "Ed25519" assertion, and back)."""
-    for jwk in jwks.get("keys", ()):
+def find_key(jwks: dict[str, Any], kid: str, alg: str, *, now: float) -> Any | None:
+    """The registered key with this kid, active or retiring (`accepted_keys`), if it may be used
+    with this algorithm (under either of its names: a key registered as "EdDSA" verifies an
+    "Ed25519" assertion, and back)."""
+    for jwk in accepted_keys(jwks, now):
         if jwk.get("kid") == kid and same_algorithm(jwk.get("alg"), alg):
             return load_key_cached(jwk, canonical_algorithm(alg) or alg)
     return None
+
+
+# -- key sets and their rotation -------------------------------------------------------------------
+#
+# An agent's stored key set is its JWKS with more members (docs/api.md, "Rotating an agent's
+# keys"): `keys`, the active keys; `current`, the thumbprint of the active key that delegated
+# tokens are bound to; `retiring`, keys a planned rotation removed, each with the time `until`
+# which it is still accepted (every token bound to it has expired by then); `compromised`, the
+# thumbprints of keys removed as compromised, never accepted again. A set stored before rotation
+# existed has only `keys`: its current key is its first, as delegated tokens were bound then.
+
+MAX_COMPROMISED = 100
+
+
+def retiring_keys(jwks: dict[str, Any], now: float) -> list[dict[str, Any]]:
+    """The keys a planned rotation removed that are still accepted at `now`."""
+    return [
+        entry["jwk"]
+        for entry in jwks.get("retiring", ())
+        if isinstance(entry, dict) and float(entry.get("until", 0)) > now
+    ]
+
+
+def accepted_keys(jwks: dict[str, Any], now: float) -> Sequence[dict[str, Any]]:
+    """Every key the agent's assertions and DPoP proofs may use at `now`: active, then retiring."""
+    active: Sequence[dict[str, Any]] = jwks.get("keys", ())
+    if not jwks.get("retiring"):
+        return active  # the token path's usual case: no copy
+    return [*active, *retiring_keys(jwks, now)]
+
+
+@lru_cache(maxsize=4096)
+def _thumbprint(members: tuple[tuple[str, str], ...]) -> str:
+    return jwk_thumbprint(dict(members))
+
+
+def thumbprint(jwk: dict[str, Any]) -> str:
+    """The RFC 7638 thumbprint of a stored (string-valued) JWK, remembered."""
+    return _thumbprint(tuple(sorted(jwk.items())))
+
+
+def current_thumbprint(jwks: dict[str, Any]) -> str:
+    """The thumbprint of the agent's current key: the one delegated tokens are bound to. Chosen
+    deliberately (at registration the first key, then whichever key a rotation makes current),
+    never by the keys' order in a later update."""
+    current = jwks.get("current")
+    if isinstance(current, str) and any(thumbprint(jwk) == current for jwk in jwks.get("keys", ())):
+        return current
+    return thumbprint(jwks["keys"][0])
+
+
+def initial_key_set(keys: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """The stored key set of a newly registered agent (keys from `validate_jwks`)."""
+    return {"keys": keys["keys"], "current": thumbprint(keys["keys"][0])}
+
+
+def current_kid(jwks: dict[str, Any]) -> str | None:
+    """The kid of the agent's current key."""
+    current = current_thumbprint(jwks)
+    return next((str(jwk["kid"]) for jwk in jwks["keys"] if thumbprint(jwk) == current), None)
+
+
+@dataclass(frozen=True, slots=True)
+class Rotation:
+    """A rotation's result: the new stored key set and what changed, by (kid, thumbprint)."""
+
+    jwks: dict[str, Any]
+    added: tuple[tuple[str, str], ...]
+    retiring: tuple[tuple[str, str], ...]
+    compromised: tuple[tuple[str, str], ...]
+    current: tuple[str, str]
+
+    @property
+    def kept_thumbprints(self) -> frozenset[str]:
+        """Keys still accepted after the rotation (active and retiring)."""
+        keys = [*self.jwks["keys"], *(entry["jwk"] for entry in self.jwks.get("retiring", ()))]
+        return frozenset(thumbprint(jwk) for jwk in keys)
+
+
+def rotate(
+    stored: dict[str, Any],
+    new_jwks: Any,
+    *,
+    current_kid: str | None,
+    compromised_kids: list[str],
+    now: float,
+    retire_for: float,
+) -> Rotation:
+    """Replace an agent's active keys with `new_jwks` (checked as at registration). Keys it drops
+    retire for `retire_for` seconds, except those named in `compromised_kids`, which are dropped
+    at once (active or retiring) and never accepted again. The current key is `current_kid` if
+    given, else the one key the set adds, else the current key if it stays; otherwise the
+    rotation must name it."""
+    keys = validate_jwks(new_jwks)["keys"]
+    new_by_jkt = {thumbprint(jwk): jwk for jwk in keys}
+    old_active = {thumbprint(jwk): jwk for jwk in stored.get("keys", ())}
+    old_retiring = {
+        thumbprint(entry["jwk"]): entry
+        for entry in stored.get("retiring", ())
+        if float(entry.get("until", 0)) > now
+    }
+    known = {**{jkt: e["jwk"] for jkt, e in old_retiring.items()}, **old_active}
+    burned = set(stored.get("compromised", ()))
+    if len(set(compromised_kids)) != len(compromised_kids):
+        raise JwkError("each compromised kid must be named once")
+    compromised: list[tuple[str, str]] = []
+    for kid in compromised_kids:
+        match = [jkt for jkt, jwk in known.items() if jwk.get("kid") == kid]
+        if not match:
+            raise JwkError("a compromised kid must name one of the agent's active or retiring keys")
+        if match[0] in new_by_jkt or any(jwk["kid"] == kid for jwk in keys):
+            raise JwkError("a key marked compromised cannot stay in the key set")
+        compromised.append((kid, match[0]))
+    if any(jkt in burned for jkt in new_by_jkt):
+        raise JwkError("a key once marked compromised is never accepted again")
+    gone = {jkt for _, jkt in compromised}
+    retiring = {
+        jkt: entry for jkt, entry in old_retiring.items() if jkt not in gone and jkt not in new_by_jkt
+    }
+    newly_retiring = []
+    for jkt, jwk in old_active.items():
+        if jkt not in new_by_jkt and jkt not in gone:
+            retiring[jkt] = {"jwk": jwk, "until": now + retire_for}
+            newly_retiring.append((str(jwk["kid"]), jkt))
+    # A kid names one key while it is accepted: assertions pick their key by kid.
+    new_kids = {jwk["kid"] for jwk in keys}
+    if any(entry["jwk"]["kid"] in new_kids for entry in retiring.values()):
+        raise JwkError("a kid of a retiring key cannot name a new key; give the new key its own kid")
+    if len(retiring) > MAX_KEYS:
+        raise JwkError(f"at most {MAX_KEYS} retiring keys; mark some compromised or wait for them to end")
+    added = [(str(jwk["kid"]), jkt) for jkt, jwk in new_by_jkt.items() if jkt not in old_active]
+    old_current = current_thumbprint(stored) if stored.get("keys") else None
+    if current_kid is not None:
+        chosen = [jkt for jkt, jwk in new_by_jkt.items() if jwk["kid"] == current_kid]
+        if not chosen:
+            raise JwkError("the current kid must name a key of the new set")
+        current = chosen[0]
+    elif len(added) == 1:
+        current = added[0][1]
+    elif old_current in new_by_jkt:
+        current = old_current
+    elif len(keys) == 1:
+        current = thumbprint(keys[0])
+    else:
+        raise JwkError("name the current key (current_kid): the rotation does not make it clear")
+    document: dict[str, Any] = {"keys": keys, "current": current}
+    if retiring:
+        document["retiring"] = list(retiring.values())
+    burned_now = [*stored.get("compromised", ()), *(jkt for _, jkt in compromised)]
+    if burned_now:
+        document["compromised"] = burned_now[-MAX_COMPROMISED:]
+    return Rotation(
+        jwks=document,
+        added=tuple(added),
+        retiring=tuple(newly_retiring),
+        compromised=tuple(compromised),
+        current=(str(new_by_jkt[current]["kid"]), current),
+    )

@@ -122,9 +122,11 @@ def verify_assertion(
     now: float,
     claimed_client_id: str | None = None,
     find_agent: AgentLookup | None = None,
+    reload_agent: AgentLookup | None = None,
 ) -> VerifiedAssertion:
     """Check a client assertion's signature and claims against the agent's registered keys.
-    `find_agent` replaces the store read of the agent (the token path's AgentCache)."""
+    `find_agent` replaces the store read of the agent (the token path's AgentCache), and
+    `reload_agent` reads it afresh when the remembered record has no key for the assertion."""
     if len(assertion) > MAX_ASSERTION_LENGTH:
         raise InvalidRequest("client_assertion is too long")
     compact, alg, kid, client_id = _parsed(assertion)
@@ -137,9 +139,16 @@ def verify_assertion(
     if agent is None:
         raise _fail("unknown client")
     try:
-        key = find_key(agent.jwks, kid, alg)
+        key = find_key(agent.jwks, kid, alg, now=now)
+        if key is None and reload_agent is not None:
+            # A remembered record may predate a rotation that added this key: read it afresh
+            # (only on this failure path, so the token path reads nothing more).
+            agent = reload_agent(conn, client_id)
+            key = None if agent is None else find_key(agent.jwks, kid, alg, now=now)
     except JwkError as exc:
         raise _fail("unusable registered key") from exc
+    if agent is None:
+        raise _fail("unknown client")
     if key is None:
         raise _fail("no registered key for kid and alg")
     if not verify_signature(compact, key, alg):

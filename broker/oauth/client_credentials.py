@@ -97,6 +97,9 @@ class Plan:
     act: dict[str, Any] | None = None
     cnf_jkt: str | None = None
     token_budget: int | None = None  # the deciding grant's tokens per hour, if it has a budget
+    # (client id, updated_at) of the agents whose keys the token rests on: the caller first (its
+    # assertion and proof), then a delegate (its current key); a rotation since makes it stale.
+    stamps: tuple[tuple[str, float], ...] = ()
 
 
 class Flow(Protocol):
@@ -113,12 +116,15 @@ class Flow(Protocol):
 
 def plan_recheck(plan: Plan) -> Recheck | None:
     """An issued token rests on the user's policy version, every party being active and its parent
-    (if any) being live; a refusal on the policy version alone; an unknown subject on nothing."""
+    (if any) being live; a refusal on the policy version and (like a token) the caller's keys, so
+    a key marked compromised is answered `invalid_client` at once, not with a refusal that shows it
+    still authenticates; an unknown subject on nothing."""
     if plan.user is None:
         return None
     if not plan.decision.allowed:
-        return Recheck(plan.user.ref, plan.user.policy_version)
-    return Recheck(plan.user.ref, plan.user.policy_version, plan.parties, plan.parent_jti)
+        # The caller's stamp only (the first): a refusal may rest on a delegate being suspended.
+        return Recheck(plan.user.ref, plan.user.policy_version, stamps=plan.stamps[:1])
+    return Recheck(plan.user.ref, plan.user.policy_version, plan.parties, plan.parent_jti, plan.stamps)
 
 
 def decision_event(
@@ -247,6 +253,7 @@ class ClientCredentialsFlow:
             parties=(agent.client_id, holder.client_id),
             cnf_jkt=self.proof_jkt,
             token_budget=budgets.get(decision.grant_id or ""),
+            stamps=((agent.client_id, agent.updated_at),),
         )
 
     def recheck(self, plan: Plan) -> Recheck | None:

@@ -18,7 +18,7 @@ from discretion_wire import (
 )
 
 from broker.errors import BrokerError
-from broker.oauth.agent_keys import JwkError, load_key_cached
+from broker.oauth.agent_keys import JwkError, accepted_keys, load_key_cached
 from broker.oauth.jose import parse_compact, verify_signature
 
 # Asymmetric algorithms only (RFC 9449 section 4.3 item 5); never "none" or HS*.
@@ -35,8 +35,14 @@ class InvalidDPoPProof(BrokerError):
     default_description = "the DPoP proof is invalid"
 
 
-def registered_thumbprints(jwks: dict[str, Any]) -> frozenset[str]:
-    """The RFC 7638 thumbprints of an agent's registered keys: the only keys its DPoP proofs may use."""
+def registered_thumbprints(jwks: dict[str, Any], now: float) -> frozenset[str]:
+    """The RFC 7638 thumbprints of an agent's accepted keys, active and retiring
+    (agent_keys.accepted_keys): the only keys its DPoP proofs may use."""
+    return _thumbprints(tuple(tuple(sorted(jwk.items())) for jwk in accepted_keys(jwks, now)))
+
+
+def active_thumbprints(jwks: dict[str, Any]) -> frozenset[str]:
+    """The thumbprints of an agent's active keys: the only keys a new token may be bound to."""
     return _thumbprints(tuple(tuple(sorted(jwk.items())) for jwk in jwks.get("keys", ())))
 
 
@@ -46,12 +52,20 @@ def _thumbprints(keys: tuple[tuple[tuple[str, Any], ...], ...]) -> frozenset[str
     return frozenset(jwk_thumbprint(dict(members)) for members in keys)
 
 
-def check_registered(proof: VerifiedProof, jwks: dict[str, Any]) -> None:
-    """Refuse a proof made with a key the agent did not register. A token bound to a key nobody
-    vetted would let an agent's stolen assertions mint tokens usable with a key the thief made up;
-    bound to a registered key, the thief needs that private key too (docs/threat-model.md)."""
-    if proof.jkt not in registered_thumbprints(jwks):
+def check_registered(proof: VerifiedProof, jwks: dict[str, Any], *, now: float) -> None:
+    """Refuse a proof made with a key the agent did not register (or no longer accepts). A token
+    bound to a key nobody vetted would let an agent's stolen assertions mint tokens usable with a
+    key the thief made up; bound to a registered key, the thief needs that private key too
+    (docs/threat-model.md)."""
+    if proof.jkt not in registered_thumbprints(jwks, now):
         raise InvalidDPoPProof("the DPoP proof's key is not one of the client's registered keys")
+
+
+def check_bindable(proof: VerifiedProof, jwks: dict[str, Any]) -> None:
+    """Refuse to bind a new token to a retiring key: a retiring key is accepted only until the
+    tokens bound to it before its rotation have expired."""
+    if proof.jkt not in active_thumbprints(jwks):
+        raise InvalidDPoPProof("the DPoP proof's key is retiring; new tokens are bound to active keys")
 
 
 @dataclass(frozen=True, slots=True)

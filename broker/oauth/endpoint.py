@@ -34,7 +34,7 @@ from broker.oauth.client_auth import (
     verify_assertion,
 )
 from broker.oauth.client_credentials import ClientCredentialsFlow, Flow, Plan, StaleDecision, required
-from broker.oauth.dpop import InvalidDPoPProof, VerifiedProof, check_registered, verify_proof
+from broker.oauth.dpop import InvalidDPoPProof, VerifiedProof, check_bindable, check_registered, verify_proof
 from broker.oauth.revocation import revoke_and_log
 from broker.oauth.token_exchange import ExchangeFlow
 from broker.oauth.token_writes import DPOP_PROOF_WINDOW, TokenWrite, spend
@@ -142,15 +142,20 @@ class OAuthService:
                     now=now,
                     claimed_client_id=claimed_client_id,
                     find_agent=self._agents.agent,
+                    reload_agent=self._agents.reload,
                 )
                 if self.guard is not None:
                     self.guard.admit(verified.agent.client_id, now)
                 try:
                     if proof is not None:
-                        check_registered(proof, verified.agent.jwks)
+                        verified = self._check_proof_key(
+                            conn, verified, assertion, claimed_client_id, proof, now
+                        )
+                        if isinstance(flow, ClientCredentialsFlow):
+                            check_bindable(proof, verified.agent.jwks)
                     plan = flow.decide(conn, verified.agent, now)
                 except BrokerError as exc:
-                    error = exc
+                    error = self._refusal_on_stored_keys(conn, exc, assertion, claimed_client_id, now)
             if error is not None:
                 if self.guard is not None and isinstance(error, InvalidTarget):
                     self.guard.count("invalid_target", verified.agent.client_id)
@@ -190,6 +195,54 @@ class OAuthService:
                 raise plan.refusal
             return signed[0]
         raise TemporarilyUnavailable("the user's policy is changing; retry")
+
+    def _refusal_on_stored_keys(
+        self, conn: Any, error: BrokerError, assertion: str, claimed_client_id: str | None, now: float
+    ) -> BrokerError:
+        """A request refused on a remembered agent record must not show that a key removed since
+        (marked compromised on another worker or replica) still authenticates: on this failure
+        path only, the assertion is checked again against the stored keys."""
+        if isinstance(error, InvalidClient):
+            return error
+        try:
+            verify_assertion(
+                conn,
+                assertion,
+                settings=self._ctx.settings,
+                now=now,
+                claimed_client_id=claimed_client_id,
+                find_agent=self._agents.reload,
+            )
+        except InvalidClient as gone:
+            return gone
+        return error
+
+    def _check_proof_key(
+        self,
+        conn: Any,
+        verified: VerifiedAssertion,
+        assertion: str,
+        claimed_client_id: str | None,
+        proof: VerifiedProof,
+        now: float,
+    ) -> VerifiedAssertion:
+        """Refuse a proof by a key the agent does not accept. A remembered record may predate a
+        rotation that added the proof's key: then the agent is read afresh and its assertion
+        verified again against it (only on this failure path)."""
+        try:
+            check_registered(proof, verified.agent.jwks, now=now)
+            return verified
+        except InvalidDPoPProof:
+            fresh = verify_assertion(
+                conn,
+                assertion,
+                settings=self._ctx.settings,
+                now=now,
+                claimed_client_id=claimed_client_id,
+                find_agent=self._agents.reload,
+            )
+            check_registered(proof, fresh.agent.jwks, now=now)
+            return fresh
 
     async def _spend_budget(self, plan: Plan, now: float) -> Plan:
         """Spend one of the grant's tokens for this hour (docs/resilience.md, budgets), atomically

@@ -2,8 +2,9 @@
 two ways. Either the holder of a token names the delegate (`requested_actor`), or the delegate
 itself presents the token it was handed (`subject_token`) with its own access token as
 `actor_token` (RFC 8693 section 2.1), proving who acts. The delegated token is bound (`cnf.jkt`,
-RFC 9449 section 6) to the delegate's registered key, so neither the delegating agent nor anyone
-who intercepts it can use it.
+RFC 9449 section 6) to the delegate's current key (broker/oauth/agent_keys.py), so neither the
+delegating agent nor anyone who intercepts it can use it. A delegate that rotated its keys renews
+a token bound to a retiring key by exchanging it for itself with a proof of an active key.
 
 Errors follow RFC 8693 section 2.2.2: a subject or actor token that is invalid, or that the user's
 policy does not accept, is `invalid_request`, with a description that says nothing of the user's
@@ -13,12 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from discretion_wire import jwk_thumbprint
-
 from broker.context import ServiceContext
 from broker.errors import BrokerError, InvalidRequest, InvalidScope, InvalidTarget
 from broker.grantlog import events
 from broker.oauth.access_tokens import read_own_token
+from broker.oauth.agent_keys import current_thumbprint
 from broker.oauth.caches.agents import AgentCache
 from broker.oauth.caches.purposes import PurposeCache
 from broker.oauth.caches.users import UserCache
@@ -31,7 +31,7 @@ from broker.oauth.client_credentials import (
     plan_recheck,
     required,
 )
-from broker.oauth.dpop import InvalidDPoPProof, VerifiedProof
+from broker.oauth.dpop import InvalidDPoPProof, VerifiedProof, active_thumbprints, registered_thumbprints
 from broker.storage import Connection
 from broker.storage import tokens as token_store
 from broker.storage.agents import AgentRecord
@@ -156,9 +156,25 @@ class ExchangeFlow:
             raise _invalid_subject_token("no longer has a grant behind it")
         bound = (claims.get("cnf") or {}).get("jkt")
         # A sender-constrained token can only be handed on by whoever holds its key.
-        if bound is not None and (self.proof is None or self.proof.jkt != bound):
+        if bound is not None and not self._holds_binding(bound, claims, agent, now):
             raise InvalidDPoPProof("exchanging a DPoP-bound token needs a proof with its key")
         return claims, record, user, grant, entries
+
+    def _holds_binding(self, bound: Any, claims: dict[str, Any], agent: AgentRecord, now: float) -> bool:
+        """Whether the request's proof may present a token bound to `bound`: a proof with that
+        key, or, for a token issued to the caller and bound to one of the caller's own accepted
+        keys (active or retiring), a proof with one of its active keys: the same agent after a
+        key rotation (docs/delegation.md). A key removed as compromised is no longer the
+        caller's, so it never qualifies."""
+        if self.proof is None:
+            return False
+        if self.proof.jkt == bound:
+            return True
+        return (
+            claims.get("client_id") == agent.client_id
+            and bound in registered_thumbprints(agent.jwks, now)
+            and self.proof.jkt in active_thumbprints(agent.jwks)
+        )
 
     def _check_actor_token(self, conn: Connection, agent: AgentRecord, now: float) -> None:
         """The actor token proves the caller is the actor: a live token of this broker issued to
@@ -176,7 +192,7 @@ class ExchangeFlow:
         if claims.get("client_id") != agent.client_id or record.client_id != agent.client_id:
             raise _invalid_actor_token("was not issued to the caller")
         bound = (claims.get("cnf") or {}).get("jkt")
-        if bound is not None and (self.proof is None or self.proof.jkt != bound):
+        if bound is not None and not self._holds_binding(bound, claims, agent, now):
             raise InvalidDPoPProof("presenting a DPoP-bound actor token needs a proof with its key")
 
     def _check_audience(self, holder: AgentRecord, resource: str) -> None:
@@ -201,6 +217,9 @@ class ExchangeFlow:
             raise InvalidRequest("requested_actor is not a registered agent")
         holder = self._agents.agent(conn, record.holder_id)
         chain = actor_chain(claims)
+        # The caller re-binds a token issued to itself to its current key (after a rotation):
+        # a renewal, not a new hop (policy.delegation).
+        renewal = delegate.client_id == agent.client_id and claims.get("client_id") == agent.client_id
         known = {c: found for c in set(chain) if (found := self._agents.agent(conn, c)) is not None}
         if holder is None:
             raise _invalid_subject_token("no longer has a grant behind it")
@@ -227,6 +246,7 @@ class ExchangeFlow:
             scopes=self.scopes,
             reveal=self.reveal,
             requested_lifetime=self.lifetime,
+            renewal=renewal,
         )
         entries = [e.to_policy() for e in entry_records]
         decision = decide_exchange(
@@ -255,6 +275,7 @@ class ExchangeFlow:
                 )
                 break
         prior_act = claims.get("act") or {"sub": claims["client_id"]}
+        act = claims.get("act") if renewal else {"sub": delegate.client_id, "act": prior_act}
         return Plan(
             decision=decision,
             event=event,
@@ -264,8 +285,14 @@ class ExchangeFlow:
             recipient=delegate.client_id,
             parties=(*chain, delegate.client_id, holder.client_id),
             parent_jti=record.jti,
-            act={"sub": delegate.client_id, "act": prior_act},
-            cnf_jkt=jwk_thumbprint(delegate.jwks["keys"][0]),
+            act=act,
+            # Bound deliberately to the delegate's current key, never to a key by its position.
+            cnf_jkt=current_thumbprint(delegate.jwks),
+            stamps=tuple(
+                dict.fromkeys(
+                    ((agent.client_id, agent.updated_at), (delegate.client_id, delegate.updated_at))
+                )
+            ),
         )
 
     def recheck(self, plan: Plan) -> Recheck | None:

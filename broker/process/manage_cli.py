@@ -39,7 +39,9 @@ out = Console()
 err = Console(stderr=True)
 T = TypeVar("T")
 
-agents_app = typer.Typer(help="Register and list agents (holders and requesters).", no_args_is_help=True)
+agents_app = typer.Typer(
+    help="Register and list agents (holders and requesters), and rotate their keys.", no_args_is_help=True
+)
 users_app = typer.Typer(help="Create and list users (an API key is shown once).", no_args_is_help=True)
 auditors_app = typer.Typer(help="Create and list auditors.", no_args_is_help=True)
 purposes_app = typer.Typer(
@@ -178,6 +180,88 @@ def create_agent(
     if generate_key_file is not None:
         kid_used = agent.jwks["keys"][0]["kid"]
         out.print(f"private key written to {generate_key_file} (mode 0600); key id {kid_used}")
+
+
+@agents_app.command("rotate-keys")
+def rotate_agent_keys(
+    client_id: Annotated[str, typer.Argument(help="The agent's client id.")],
+    jwks: Annotated[
+        Path | None, typer.Option(help="A file with the agent's complete new public JWK Set (JSON).")
+    ] = None,
+    generate_key_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--generate-key",
+            help="Generate a new key pair: write the private key here (PEM, 0600); the new set is this "
+            "key plus the active keys named with --keep.",
+        ),
+    ] = None,
+    kid: Annotated[str | None, typer.Option(help="Key id of a generated key (CLIENT_ID-key-<time>).")] = None,
+    alg: Annotated[str, typer.Option(help="Algorithm of a generated key: EdDSA, ES256, PS256.")] = "EdDSA",
+    keep: Annotated[
+        list[str] | None, typer.Option(help="With --generate-key: an active key id to keep (repeatable).")
+    ] = None,
+    current: Annotated[
+        str | None,
+        typer.Option(help="The key id delegated tokens are bound to (default: the one key the set adds)."),
+    ] = None,
+    compromised: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A key id removed as compromised (repeatable): refused at once, and every live token "
+            "issued to the agent bound to it (or to no key) is revoked. Other keys left out retire: "
+            "accepted until the tokens bound to them expire.",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Replace an agent's keys from a JWKS file, or with a generated key (--generate-key FILE)."""
+    if (jwks is None) == (generate_key_file is None):
+        err.print("give exactly one of --jwks FILE and --generate-key FILE")
+        raise typer.Exit(2)
+    key = None
+    with _context() as ctx:
+        service = AdminService(ctx)
+        if generate_key_file is not None:
+            if generate_key_file.exists() or generate_key_file.is_symlink():
+                err.print(f"{generate_key_file} exists; a private key is never overwritten")
+                raise typer.Exit(2)
+            try:
+                key = generate_key(alg)
+            except ValueError as exc:
+                err.print(str(exc))
+                raise typer.Exit(2) from None
+            active = _run(lambda: service.get_agent(client_id)).jwks["keys"]
+            kept = [jwk for jwk in active if jwk["kid"] in set(keep or [])]
+            new_kid = kid or f"{client_id}-key-{int(time.time())}"
+            document: Any = {"keys": [*kept, *public_jwks(key, new_kid)["keys"]]}
+        else:
+            assert jwks is not None
+            try:
+                document = json.loads(jwks.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as exc:
+                err.print(f"cannot read the JWKS file: {exc}")
+                raise typer.Exit(2) from None
+        record = _run(
+            lambda: service.rotate_keys(
+                client_id,
+                document,
+                current_kid=current,
+                compromised_kids=list(compromised or []),
+                admin=ADMIN,
+            )
+        )
+    if key is not None and generate_key_file is not None:
+        save_private_key(generate_key_file, key)
+    agent = AgentOut.of(record)
+    if as_json:
+        _print_json(agent.model_dump())
+        return
+    out.print(_agent_table([agent]))
+    retiring = ", ".join(f"{k.kid} (until {int(k.until)})" for k in agent.retiring_keys) or "none"
+    out.print(f"current key {agent.current_kid}; retiring keys: {retiring}")
+    if generate_key_file is not None:
+        out.print(f"private key written to {generate_key_file} (mode 0600)")
 
 
 @agents_app.command("list")

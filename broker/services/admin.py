@@ -7,11 +7,11 @@ from typing import Any
 from broker.context import ServiceContext
 from broker.errors import Conflict, NotFound, Unprocessable
 from broker.grantlog import events
-from broker.oauth.agent_keys import JwkError, validate_jwks
+from broker.oauth.agent_keys import JwkError, Rotation, initial_key_set, rotate, validate_jwks
 from broker.oauth.revocation import revoke_and_log
 from broker.services import organizations as orgs
+from broker.storage import Connection, grant_log, principals
 from broker.storage import agents as agent_store
-from broker.storage import principals
 from broker.storage import tokens as token_store
 from broker.storage.agents import AgentRecord
 from broker.validation import check_client_id, check_resource_uri, normalize_locale
@@ -50,7 +50,7 @@ class AdminService:
         try:
             check_client_id(client_id)
             locale = normalize_locale(locale)
-            keys = validate_jwks(jwks)
+            keys = initial_key_set(validate_jwks(jwks))
             uris = tuple(dict.fromkeys(check_resource_uri(u) for u in resource_uris))
         except (ValueError, JwkError) as exc:
             raise Unprocessable(str(exc)) from exc
@@ -128,6 +128,67 @@ class AdminService:
                     revoke_and_log(conn, live, reason="agent_suspended", now=now)
             return agent_store.get_agent(conn, client_id) or agent
 
+    def rotate_keys(
+        self,
+        client_id: str,
+        jwks: Any,
+        *,
+        current_kid: str | None = None,
+        compromised_kids: list[str] | None = None,
+        admin: str,
+    ) -> AgentRecord:
+        """Replace an agent's active keys (docs/api.md, "Rotating an agent's keys"). Keys left out
+        retire: still accepted until every token bound to them has expired. Keys named in
+        `compromised_kids` are refused at once, and every live token issued to the agent that is
+        bound to one of them, or to no key, is revoked (a thief with the key could have asked
+        for bearer tokens too)."""
+        settings = self._ctx.settings
+        # Every token bound to a retiring key was issued before the rotation, so it has expired
+        # (and passed any holder's clock leeway) by then.
+        retire_for = settings.max_token_lifetime + settings.clock_skew_seconds
+        with self._ctx.store.write() as conn:
+            # The log head's lock first: a token write that commits before this rotation is then
+            # seen by the revocation below, and one that commits after re-checks the agent's
+            # updated_at (broker/storage/recheck.py) and is decided again on the new keys.
+            events.lock_head(conn)
+            now = self._ctx.clock()
+            agent = agent_store.get_agent(conn, client_id)
+            if agent is None:
+                raise NotFound("no such agent")
+            try:
+                rotation = rotate(
+                    agent.jwks,
+                    jwks,
+                    current_kid=current_kid,
+                    compromised_kids=list(compromised_kids or []),
+                    now=now,
+                    retire_for=retire_for,
+                )
+            except JwkError as exc:
+                raise Unprocessable(str(exc)) from exc
+            # Strictly later than the value any cached decision saw, even on a clock that stood still.
+            stamp = max(now, agent.updated_at + 0.001)
+            agent_store.set_jwks(conn, client_id, rotation.jwks, stamp)
+            events.append(conn, _rotation_event(client_id, rotation, admin), now=now)
+            if rotation.compromised:
+                self._revoke_compromised(conn, client_id, rotation, now)
+            return agent_store.get_agent(conn, client_id) or agent
+
+    @staticmethod
+    def _revoke_compromised(conn: Connection, client_id: str, rotation: Rotation, now: float) -> None:
+        # A token is bound to its client's key (cnf.jkt); the binding is read from the log event
+        # that issued it. A binding that is not a key the agent still accepts (a compromised key,
+        # no key at all, or a binding the log cannot show) is revoked: fail closed.
+        live = token_store.live_tokens_issued_to(conn, client_id, now)
+        bindings = grant_log.token_bindings(conn, [record.jti for record in live])
+        kept = rotation.kept_thumbprints
+        exposed = [
+            record
+            for record in live
+            if not isinstance(bound := bindings.get(record.jti), str) or bound not in kept
+        ]
+        revoke_and_log(conn, exposed, reason="key_compromised", now=now)
+
     def create_user(self, user_id: str, *, admin: str) -> tuple[principals.UserRecord, str]:
         """Create a user and the user's API key (shown once)."""
         if not 0 < len(user_id) <= 256 or user_id != user_id.strip():
@@ -161,3 +222,22 @@ class AdminService:
                 now=now,
             )
         return auditor_id, key
+
+
+def _rotation_event(client_id: str, rotation: Rotation, admin: str) -> events.Event:
+    def keys(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+        return [{"kid": kid, "jkt": jkt} for kid, jkt in pairs]
+
+    return events.Event(
+        type=events.EventType.AGENT_KEYS_ROTATED,
+        actors=(client_id,),
+        reasons=("key_compromised",) if rotation.compromised else ("planned",),
+        details={
+            "kids": [jwk["kid"] for jwk in rotation.jwks["keys"]],
+            "current": keys((rotation.current,))[0],
+            "added": keys(rotation.added),
+            "retiring": keys(rotation.retiring),
+            "compromised": keys(rotation.compromised),
+            "by": admin,
+        },
+    )

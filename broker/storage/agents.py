@@ -32,6 +32,9 @@ class AgentRecord:
     created_at: float
     # What an organization entry may name to cover this agent (services/organizations.py, cover).
     organization_cover: frozenset[str] = frozenset()
+    # Changed by every status change and key rotation: a token write requires the value its
+    # decision saw for the agents whose keys it rests on (broker/storage/recheck.py, stamps).
+    updated_at: float = 0.0
 
     @property
     def suspended(self) -> bool:
@@ -62,6 +65,7 @@ def _record(row: Any, resources: tuple[str, ...]) -> AgentRecord:
         resource_uris=resources,
         created_at=row.created_at,
         organization_cover=frozenset(row.organization_cover.split()),
+        updated_at=row.updated_at,
     )
 
 
@@ -181,6 +185,15 @@ def insert_agent(conn: Connection, agent: AgentRecord) -> None:
             insert(agent_resources),
             [{"resource_uri": uri, "client_id": agent.client_id} for uri in agent.resource_uris],
         )
+
+
+def set_jwks(conn: Connection, client_id: str, jwks: dict[str, Any], updated_at: float) -> None:
+    """Store an agent's rotated key set (broker/oauth/agent_keys.py, rotate)."""
+    conn.execute(
+        update(agents)
+        .where(agents.c.client_id == client_id)
+        .values(jwks=json.dumps(jwks), updated_at=updated_at)
+    )
 
 
 def set_status(conn: Connection, client_id: str, status: str, now: float) -> None:

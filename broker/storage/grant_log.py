@@ -6,6 +6,7 @@ them. The statements on the token path go through the driver (broker/storage/fas
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -216,3 +217,25 @@ def events_of_types_between(
         .limit(limit)
     ).all()
     return [(float(row.ts), row.event) for row in rows]
+
+
+_ISSUING_EVENTS = ("token.issued", "token.delegated")
+
+
+def token_bindings(conn: Connection, jtis: Sequence[str]) -> dict[str, Any]:
+    """The `details.cnf_jkt` the log recorded when each of these tokens was issued (None for a
+    bearer token; a digest if the event was over the log's budget); a token whose issuing event
+    is not found is left out."""
+    found: dict[str, Any] = {}
+    ids = list(jtis)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        rows = conn.execute(
+            select(grant_log.c.jti, grant_log.c.event).where(
+                grant_log.c.jti.in_(chunk), grant_log.c.event_type.in_(_ISSUING_EVENTS)
+            )
+        )
+        for row in rows:
+            details = json.loads(row.event).get("details") or {}
+            found[row.jti] = details.get("cnf_jkt") if isinstance(details, dict) else {"unknown": True}
+    return found

@@ -259,6 +259,11 @@ def live_tokens_with_party(conn: Connection, client_id: str, now: float) -> list
     return [_record(r) for r in conn.execute(query)]
 
 
+def live_tokens_issued_to(conn: Connection, client_id: str, now: float) -> list[TokenRecord]:
+    """Unrevoked, unexpired tokens issued to this agent (it is their client, `client_id`)."""
+    return [_record(r) for r in conn.execute(_live(now).where(tokens.c.client_id == client_id))]
+
+
 def live_descendants(conn: Connection, roots: Sequence[TokenRecord], now: float) -> list[TokenRecord]:
     """Every live token derived, directly or through others, from these tokens."""
     found: list[TokenRecord] = []

@@ -38,6 +38,7 @@ NOTICES = {
     "entry_removed": "Removed from your list.",
     "mode_changed": "The list mode is changed.",
     "agent_registered": "The agent is registered.",
+    "agent_keys_rotated": "The agent's keys are replaced.",
     "agent_suspended": "The agent is suspended and its live tokens are revoked.",
     "agent_reinstated": "The agent is reinstated.",
     "agent_released": "The agent is released: it may ask for tokens again.",

@@ -1,5 +1,6 @@
-"""The admin's pages: agents (register with attested organization and locale, suspend, reinstate),
-users and auditors (create them; their API keys are shown once), purposes (register, retire)."""
+"""The admin's pages: agents (register with attested organization and locale, rotate keys, suspend,
+reinstate), users and auditors (create them; their API keys are shown once), purposes (register,
+retire)."""
 
 from __future__ import annotations
 
@@ -80,6 +81,43 @@ def register_agent(request: Request, form: AdminForm) -> Response:
     except BrokerError as exc:
         return _agents_page(request, visitor, status=exc.status_code, error=exc.description, form=form.fields)
     return redirect(request, "/admin/agents", visitor, notice="agent_registered")
+
+
+@router.post("/agents/keys")
+def rotate_keys(request: Request, form: AdminForm) -> Response:
+    """Replace an agent's keys from the form; marking keys compromised asks for confirmation."""
+    visitor = form.visitor
+    client_id = form.get("client_id")
+    compromised = form.get("compromised").split()
+    try:
+        jwks_text = form.get("jwks")
+        if len(jwks_text) > MAX_JWKS:
+            raise ValueError("the JWKS is too large")
+        jwks = json.loads(jwks_text or "null")
+        if not isinstance(jwks, dict):
+            raise ValueError("the JWKS must be a JSON object with a keys array")
+        if compromised and not confirmed(form):
+            return ask(
+                request,
+                form,
+                title=f"Mark {len(compromised)} key(s) of {client_id} compromised?",
+                message=f"The keys {', '.join(compromised)} are refused at once, and every live token issued "
+                f"to {client_id} that is bound to them (or to no key) is revoked, for every user.",
+                button="Mark compromised and replace the keys",
+                back="/admin/agents",
+            )
+        _admin(request).rotate_keys(
+            client_id,
+            jwks,
+            current_kid=form.get("current_kid") or None,
+            compromised_kids=compromised,
+            admin=visitor.session.key_id,
+        )
+    except ValueError as exc:
+        return _agents_page(request, visitor, status=422, error=str(exc), form=form.fields)
+    except BrokerError as exc:
+        return _agents_page(request, visitor, status=exc.status_code, error=exc.description, form=form.fields)
+    return redirect(request, "/admin/agents", visitor, notice="agent_keys_rotated")
 
 
 @router.post("/agents/{client_id}/suspend")

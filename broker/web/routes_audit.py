@@ -45,6 +45,7 @@ EVENT_TYPES = (
     "list.entry_removed",
     "list.mode_changed",
     "agent.registered",
+    "agent.keys_rotated",
     "agent.suspended",
     "agent.reinstated",
     "purpose.registered",

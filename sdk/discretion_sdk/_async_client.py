@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -42,8 +42,9 @@ class AsyncBrokerClient(ClientCore):
 
     `dpop_key` signs DPoP proofs (RFC 9449); it defaults to `private_key`, and must be one of the
     agent's registered keys (the broker refuses proofs made with any other key). The broker binds
-    tokens delegated to this agent to its FIRST registered JWK, so an agent that wants to present
-    them must hold that key (as `private_key` or as `dpop_key`).
+    tokens delegated to this agent to its current key, so an agent that wants to present them
+    must hold that key (as `private_key` or as `dpop_key`). After a key rotation, pass the old
+    private keys as `retiring_keys` (see BrokerClient).
     """
 
     def __init__(
@@ -58,6 +59,7 @@ class AsyncBrokerClient(ClientCore):
         timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
         dpop_key: PrivateKey | None = None,
+        retiring_keys: Sequence[PrivateKey] = (),
     ) -> None:
         super().__init__(
             issuer=issuer,
@@ -68,6 +70,7 @@ class AsyncBrokerClient(ClientCore):
             timeout=timeout,
             clock=clock,
             dpop_key=dpop_key,
+            retiring_keys=retiring_keys,
         )
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.AsyncClient()
@@ -181,6 +184,11 @@ class AsyncBrokerClient(ClientCore):
         headers = {"DPoP": self.dpop_proof("POST", url)}
         response = await self._http.post(url, data=form, headers=headers, timeout=self._timeout)
         return parse_token_response(response, requested, sent_at, exchange=True)
+
+    async def renew(self, token: str | AccessToken, *, expires_in: int | None = None) -> AccessToken:
+        """Exchange a token delegated to us for the same access bound to our current DPoP key
+        (see BrokerClient.renew)."""
+        return await self.exchange(token, delegate=self.client_id, expires_in=expires_in)
 
     async def introspect(self, token: str) -> dict[str, Any]:
         """Ask the broker about a token addressed to us (RFC 7662); inactive is `{"active": False}`."""

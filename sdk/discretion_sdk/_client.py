@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -75,6 +75,7 @@ class ClientCore:
         timeout: float,
         clock: Callable[[], float],
         dpop_key: PrivateKey | None = None,
+        retiring_keys: Sequence[PrivateKey] = (),
     ) -> None:
         self.issuer = normalize_issuer(issuer)
         self.client_id = client_id
@@ -82,12 +83,16 @@ class ClientCore:
             client_id=client_id, private_key=private_key, kid=kid, alg=alg, clock=clock
         )
         # The registered key by default (with the assertions' algorithm): tokens the broker binds to
-        # this agent on delegation carry its first registered key's thumbprint, so proofs made
-        # with that key fit both the tokens it asks for and those delegated to it.
+        # this agent on delegation carry its current key's thumbprint, so proofs made with that
+        # key fit both the tokens it asks for and those delegated to it.
         if dpop_key is None:
             self._dpop = ProofSigner(private_key, alg=alg, clock=clock)
         else:
             self._dpop = ProofSigner(dpop_key, clock=clock)
+        # Keys a rotation retired, by thumbprint: they still present the live tokens bound to them.
+        self._retiring = {
+            signer.jkt: signer for signer in (ProofSigner(k, clock=clock) for k in retiring_keys)
+        }
         self._timeout = timeout
         self._clock = clock
         self._cache = TokenCache()
@@ -138,11 +143,12 @@ class ClientCore:
         jkt = _bound_jkt(value)
         if jkt is None and not (isinstance(token, AccessToken) and token.token_type == "DPoP"):
             return {"Authorization": f"Bearer {value}"}
-        if jkt is not None and jkt != self._dpop.jkt:
+        signer = self._dpop if jkt is None or jkt == self._dpop.jkt else self._retiring.get(jkt)
+        if signer is None:
             raise ValueError(
                 "this token is bound to another key (cnf.jkt); only that key's holder can use it"
             )
-        proof = self._dpop.sign(method, url, access_token=value, nonce=nonce)
+        proof = signer.sign(method, url, access_token=value, nonce=nonce)
         return {"Authorization": f"DPoP {value}", "DPoP": proof}
 
     def forget(self, token: str | AccessToken) -> None:
@@ -252,8 +258,14 @@ class BrokerClient(ClientCore):
 
     `dpop_key` signs DPoP proofs (RFC 9449); it defaults to `private_key`, and must be one of the
     agent's registered keys (the broker refuses proofs made with any other key). The broker binds
-    tokens delegated to this agent to its FIRST registered JWK, so an agent that wants to present
-    them must hold that key (as `private_key` or as `dpop_key`).
+    tokens delegated to this agent to its current key (the one its admin made current, see
+    docs/delegation.md), so an agent that wants to present them must hold that key (as
+    `private_key` or as `dpop_key`).
+
+    After a key rotation, configure the new key as `private_key` (and `kid`) and pass the old
+    private keys as `retiring_keys`: tokens bound to them are still presented with proofs by
+    their own key until they expire, and `renew` exchanges such a token for one bound to the
+    current key.
     """
 
     def __init__(
@@ -268,6 +280,7 @@ class BrokerClient(ClientCore):
         timeout: float = DEFAULT_TIMEOUT,
         clock: Callable[[], float] = time.time,
         dpop_key: PrivateKey | None = None,
+        retiring_keys: Sequence[PrivateKey] = (),
     ) -> None:
         super().__init__(
             issuer=issuer,
@@ -278,6 +291,7 @@ class BrokerClient(ClientCore):
             timeout=timeout,
             clock=clock,
             dpop_key=dpop_key,
+            retiring_keys=retiring_keys,
         )
         self._owns_http = http_client is None
         self._http = http_client if http_client is not None else httpx.Client()
@@ -390,6 +404,12 @@ class BrokerClient(ClientCore):
         headers = {"DPoP": self.dpop_proof("POST", url)}
         response = self._http.post(url, data=form, headers=headers, timeout=self._timeout)
         return parse_token_response(response, requested, sent_at, exchange=True)
+
+    def renew(self, token: str | AccessToken, *, expires_in: int | None = None) -> AccessToken:
+        """Exchange a token delegated to us for the same access bound to our current DPoP key
+        (after a key rotation, for a token bound to a retiring key); it expires no later than
+        `token`, and adds no hop to its delegation chain."""
+        return self.exchange(token, delegate=self.client_id, expires_in=expires_in)
 
     def introspect(self, token: str) -> dict[str, Any]:
         """Ask the broker about a token addressed to us (RFC 7662); inactive is `{"active": False}`."""

@@ -31,6 +31,7 @@ MATRIX: dict[tuple[str, str], dict[str, int | str]] = {
     ("GET", "/v1/purposes"): ANY_KEY,
     ("DELETE", "/v1/purposes/{code}"): ADMIN_ONLY,
     ("GET", "/v1/agents/{client_id}"): ADMIN_ONLY,
+    ("PUT", "/v1/agents/{client_id}/jwks"): ADMIN_ONLY,
     ("POST", "/v1/agents/{client_id}/suspend"): ADMIN_ONLY,
     ("POST", "/v1/agents/{client_id}/reinstate"): ADMIN_ONLY,
     ("POST", "/v1/agents/{client_id}/release"): ADMIN_ONLY,

@@ -5,12 +5,15 @@ On PostgreSQL these were two of a token request's three reads, each a round trip
 worker's event loop (measured: docs/benchmarks.md). Remembering them is safe because:
 
 - what a token decision takes from an agent record never changes after registration (client id,
-  organization, locale, keys, resources; broker/storage/agents.py has no update for them), except
-  its status;
-- only active agents are remembered, so a remembered record can be wrong in one way only: the
-  agent was suspended since. A token is stored only if both its agents are still active, checked
-  inside the write transaction (the Recheck of token_writes, broker/storage/recheck.py), and when that
-  check fails the service forgets both agents and decides again on fresh reads;
+  organization, locale, resources; broker/storage/agents.py has no update for them), except its
+  status and its keys (a rotation, broker/oauth/agent_keys.py);
+- only active agents are remembered, so a remembered record can be wrong in two ways only: the
+  agent was suspended since, or its keys were rotated. A token is stored only if its agents are
+  still active and the agents whose keys it rests on (the caller, a delegate) still have the
+  `updated_at` the decision saw, checked inside the write transaction (the Recheck of
+  token_writes, broker/storage/recheck.py); when that check fails the service forgets the agents
+  and decides again on fresh reads. An assertion or DPoP proof made with a key the remembered
+  record lacks (one a rotation just added) makes the service read the agent afresh;
 - a suspended agent's requests that end in a refusal anyway (a denial, a malformed request) may be
   refused on a remembered record for at most `lru.REMEMBER_SECONDS`; no token is issued on one.
 
@@ -41,6 +44,12 @@ class AgentCache:
         return self._by_id.get(
             client_id, lambda: agent_store.get_agent(conn, client_id, with_resources=False), _active
         )
+
+    def reload(self, conn: Connection, client_id: str) -> AgentRecord | None:
+        """The agent read afresh (and remembered again if active): for a remembered record that
+        may predate a key rotation."""
+        self.forget(client_id)
+        return self.agent(conn, client_id)
 
     def holder_of(self, conn: Connection, resource_uri: str) -> AgentRecord | None:
         """The agent that registered this resource URI, or None."""

@@ -232,3 +232,33 @@ def test_grant_budgets_from_the_cli(runner: CliRunner, tmp_path: Path) -> None:
     (listed,) = run(runner, "grants", "list", "--user", "dana", "--json")
     assert listed["disclosures_per_day"] == 5
     run(runner, "grants", "budget", "--user", "dana", grant["grant_id"], "--tokens-per-hour", "-1", code=1)
+
+
+def test_rotate_keys_with_a_generated_key_retires_the_old_one(runner: CliRunner, tmp_path: Path) -> None:
+    bank(runner, tmp_path)
+    rotated = run(
+        runner, "agents", "rotate-keys", "bank", "--generate-key", str(tmp_path / "bank-2.pem"),
+        "--kid", "bank-key-2", "--json",
+    )  # fmt: skip
+    assert stat.S_IMODE((tmp_path / "bank-2.pem").stat().st_mode) == 0o600
+    assert [k["kid"] for k in rotated["jwks"]["keys"]] == ["bank-key-2"]
+    assert rotated["current_kid"] == "bank-key-2"
+    assert [k["kid"] for k in rotated["retiring_keys"]] == ["bank-key-1"]
+    # Marking the retiring key compromised ends it at once.
+    key = discretion_sdk.load_private_key(tmp_path / "bank-2.pem")
+    (tmp_path / "jwks.json").write_text(json.dumps(discretion_sdk.public_jwks(key, "bank-key-2")))
+    compromised = run(
+        runner, "agents", "rotate-keys", "bank", "--jwks", str(tmp_path / "jwks.json"),
+        "--compromised", "bank-key-1", "--json",
+    )  # fmt: skip
+    assert compromised["retiring_keys"] == []
+
+
+def test_a_refused_rotation_writes_no_key_and_exits_1(runner: CliRunner, tmp_path: Path) -> None:
+    bank(runner, tmp_path)
+    run(
+        runner, "agents", "rotate-keys", "bank", "--generate-key", str(tmp_path / "again.pem"),
+        "--kid", "bank-key-1",
+        code=1,
+    )  # fmt: skip
+    assert not (tmp_path / "again.pem").exists()

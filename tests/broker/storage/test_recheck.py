@@ -9,6 +9,7 @@ from collections.abc import Callable
 import pytest
 from sqlalchemy import Connection, update
 
+from broker.storage import agents as agent_store
 from broker.storage import principals, recheck, token_group
 from broker.storage import tokens as token_store
 from broker.storage.db import Store
@@ -125,6 +126,26 @@ def test_a_batch_holds_only_when_every_recheck_does(world: World) -> None:
         assert not recheck.holds(conn, [current, Recheck("u-nobody", 0, ("travel-agent", "ad-agent"))])
         assert not recheck.holds(conn, [Recheck(alice.ref, 0, ("travel-agent", "no-such-agent"))])
     _agree(store, Recheck(alice.ref, 99), holds=False)
+
+
+@pytest.mark.parametrize("parent", [None, "child"], ids=["plain", "delegation"])
+@pytest.mark.parametrize("rotated", [False, True], ids=["same-keys", "keys-rotated"])
+def test_a_key_rotation_since_the_decision_is_seen_by_both_forms(
+    world: World, parent: str | None, rotated: bool
+) -> None:
+    # A decision that used an agent's keys names the updated_at it saw; a rotation changes it.
+    store = _store(world)
+    with store.write() as conn:
+        alice = principals.get_user(conn, user_id="alice")
+        travel = agent_store.get_agent(conn, "travel-agent")
+        assert alice is not None
+        assert travel is not None
+        _token(conn, alice.ref, "root", None)
+        _token(conn, alice.ref, "child", "root")
+        if rotated:
+            agent_store.set_jwks(conn, "travel-agent", travel.jwks, travel.updated_at + 0.001)
+    stamps = (("travel-agent", travel.updated_at),)
+    _agree(store, Recheck(alice.ref, alice.policy_version, PARTIES, parent, stamps), holds=not rotated)
 
 
 def _agree(store: Store, checked: Recheck, *, holds: bool) -> None:

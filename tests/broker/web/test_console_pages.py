@@ -4,8 +4,12 @@ users and admins, and console errors are pages with the navigation while API err
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from broker.oauth.signing_keys import public_jwk
 from tests.broker.web.helpers import sign_in
 from tests.conftest import World, auth
 
@@ -72,3 +76,35 @@ def test_console_errors_are_pages_with_navigation_and_api_errors_stay_json(world
     api = world.client.get("/v1/nope")
     assert api.status_code == 404
     assert api.headers["content-type"].startswith("application/")
+
+
+def test_the_admin_rotates_an_agents_keys_and_a_compromise_only_asks_first(world: World) -> None:
+    csrf = sign_in(world.client, world.admin_key)
+    jwks = {"keys": [{**public_jwk(Ed25519PrivateKey.generate().public_key()), "kid": "travel-2"}]}
+    form = {
+        "csrf": csrf,
+        "client_id": "travel-agent",
+        "jwks": json.dumps(jwks),
+        "current_kid": "",
+        "compromised": "",
+    }
+    done = world.client.post("/console/admin/agents/keys", data=form, follow_redirects=False)
+    assert done.status_code == 303, done.text
+
+    def agent() -> dict[str, Any]:
+        return world.client.get("/v1/agents/travel-agent", headers=auth(world.admin_key)).json()  # type: ignore[no-any-return]
+
+    assert agent()["current_kid"] == "travel-2"
+    assert [k["kid"] for k in agent()["retiring_keys"]] == ["travel-agent-key-1"]
+    page = world.client.get("/console/admin/agents")
+    assert "travel-agent-key-1 (retiring)" in page.text
+    compromise = {**form, "compromised": "travel-agent-key-1"}
+    asked = world.client.post("/console/admin/agents/keys", data=compromise, follow_redirects=False)
+    assert asked.status_code == 200
+    assert 'name="confirm" value="yes"' in asked.text
+    assert [k["kid"] for k in agent()["retiring_keys"]] == ["travel-agent-key-1"]
+    confirmed = world.client.post(
+        "/console/admin/agents/keys", data={**compromise, "confirm": "yes"}, follow_redirects=False
+    )
+    assert confirmed.status_code == 303, confirmed.text
+    assert agent()["retiring_keys"] == []
