@@ -291,8 +291,8 @@ _DIGITS_9 = r"(?:\d\D{0,2}){8}\d"
 # Its prefixes also leave out Mastercard's 2-series (2221-2720, issued since 2017); the Luhn check
 # that follows keeps other numbers starting 22-27 out.
 _CARD = (
-    r"\b(?!1\d{12}(?!\d))((4\d{3})|(5[0-5]\d{2})|(2[2-7]\d{2})|(6\d{3})|(1\d{3})|(3\d{3}))[-. ]?(\d{3,4})[-. ]?(\d{3,4})"
-    r"[-. ]?(\d{3,5})\b"
+    r"\b(?!1\d{12}(?!\d))((4\d{3})|(5[0-5]\d{2})|(2[2-7]\d{2})|(6\d{3})|(1\d{3})|(3\d{3}))"
+    r"[-. ]?(\d{3,4})[-. ]?(\d{3,4})[-. ]?(\d{3,5})\b"
 )
 # Words that say a number identifies a person, in the languages of the national recognizers.
 _ID_CONTEXT = (
