@@ -14,7 +14,7 @@ from policy.grants import Grant
 from policy.parties import ListEntry, ListMode, Party, check_parties
 
 # Bumped whenever a rule changes, so an auditor knows which rules a logged decision was made under.
-POLICY_VERSION = "2026-12-03.2"  # .2: a grant lists several purposes
+POLICY_VERSION = "2026-12-03.2"  # .2: a grant lists several purposes; renewing one's own token adds no hop
 
 
 @dataclass(frozen=True, slots=True)

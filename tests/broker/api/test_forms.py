@@ -1,4 +1,5 @@
-"""The token endpoint's form parser gives parse_qsl's verdicts (strict, blank values kept)."""
+"""The token endpoint's form parser gives parse_qsl's verdicts (strict, blank values kept), and
+refuses a NUL character anywhere."""
 
 from __future__ import annotations
 
@@ -21,7 +22,8 @@ def _reference(raw: bytes) -> dict[str, str] | str:
         return "refused"
     form: dict[str, str] = {}
     for name, value in pairs:
-        if name in form:
+        # Since then: a NUL anywhere is refused (PostgreSQL text cannot hold one).
+        if name in form or "\x00" in name or "\x00" in value:
             return "refused"
         form[name] = value
     return form
@@ -58,6 +60,8 @@ _FORM_BYTES = st.lists(
 @example(raw=b"a=b=c")
 @example(raw=b"a+b=c+d%2B")
 @example(raw=b"a=%FF%FE")
+@example(raw=b"a=%00")
+@example(raw=b"a\x00=1")
 @example(raw=b"a=%zz")
 @example(raw=b"\xff=1")
 @example(raw=b"&".join(b"p%d=1" % i for i in range(MAX_FIELDS)))
