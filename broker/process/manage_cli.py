@@ -77,6 +77,15 @@ def _print_json(value: Any) -> None:
     typer.echo(json.dumps(value, indent=2, sort_keys=True))
 
 
+def _show(records: list[Any], table: Callable[[list[Any]], Any], as_json: bool, *, one: bool) -> None:
+    """Records as JSON (one object when `one`, else a list) or as the command's table."""
+    if as_json:
+        dumped = [r.model_dump() for r in records]
+        _print_json(dumped[0] if one else dumped)
+    else:
+        out.print(table(records))
+
+
 def _when(timestamp: float | None) -> str:
     return "" if timestamp is None else time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(timestamp))
 
@@ -173,10 +182,9 @@ def create_agent(
     if key is not None and generate_key_file is not None:
         save_private_key(generate_key_file, key)
     agent = AgentOut.of(record)
+    _show([agent], _agent_table, as_json, one=True)
     if as_json:
-        _print_json(agent.model_dump())
         return
-    out.print(_agent_table([agent]))
     if generate_key_file is not None:
         kid_used = agent.jwks["keys"][0]["kid"]
         out.print(f"private key written to {generate_key_file} (mode 0600); key id {kid_used}")
@@ -254,10 +262,9 @@ def rotate_agent_keys(
     if key is not None and generate_key_file is not None:
         save_private_key(generate_key_file, key)
     agent = AgentOut.of(record)
+    _show([agent], _agent_table, as_json, one=True)
     if as_json:
-        _print_json(agent.model_dump())
         return
-    out.print(_agent_table([agent]))
     retiring = ", ".join(f"{k.kid} (until {int(k.until)})" for k in agent.retiring_keys) or "none"
     out.print(f"current key {agent.current_kid}; retiring keys: {retiring}")
     if generate_key_file is not None:
@@ -269,10 +276,7 @@ def list_agents(as_json: JsonOption = False) -> None:
     """Every registered agent."""
     with _context() as ctx:
         agents = [AgentOut.of(a) for a in AdminService(ctx).list_agents()]
-    if as_json:
-        _print_json([a.model_dump() for a in agents])
-    else:
-        out.print(_agent_table(agents))
+    _show(agents, _agent_table, as_json, one=False)
 
 
 # -- users and auditors -------------------------------------------------------------------------
@@ -383,10 +387,7 @@ def add_purpose(
     """Register a purpose (logged as purpose.registered)."""
     with _context() as ctx:
         purpose = PurposeOut.of(_run(lambda: PurposeService(ctx).register(code, description, admin=ADMIN)))
-    if as_json:
-        _print_json(purpose.model_dump())
-    else:
-        out.print(_purpose_table([purpose]))
+    _show([purpose], _purpose_table, as_json, one=True)
 
 
 @purposes_app.command("list")
@@ -394,10 +395,7 @@ def list_purposes(as_json: JsonOption = False) -> None:
     """Every purpose, live and retired."""
     with _context() as ctx:
         purposes = [PurposeOut.of(p) for p in PurposeService(ctx).all()]
-    if as_json:
-        _print_json([p.model_dump() for p in purposes])
-    else:
-        out.print(_purpose_table(purposes))
+    _show(purposes, _purpose_table, as_json, one=False)
 
 
 @purposes_app.command("retire")
@@ -408,10 +406,7 @@ def retire_purpose(
     seconds); it stays listed."""
     with _context() as ctx:
         purpose = PurposeOut.of(_run(lambda: PurposeService(ctx).retire(code, admin=ADMIN)))
-    if as_json:
-        _print_json(purpose.model_dump())
-    else:
-        out.print(_purpose_table([purpose]))
+    _show([purpose], _purpose_table, as_json, one=True)
 
 
 # -- grants -------------------------------------------------------------------------------------
@@ -501,10 +496,7 @@ def create_grant(
         user = _user(ctx, user_id)
         record = _run(lambda: MeService(ctx).create_grant(user, body))
         grant = GrantOut.of(record, ctx.clock())
-    if as_json:
-        _print_json(grant.model_dump())
-    else:
-        out.print(_grant_table([grant]))
+    _show([grant], _grant_table, as_json, one=True)
 
 
 @grants_app.command("list")
@@ -514,10 +506,7 @@ def list_grants(user_id: UserOption, as_json: JsonOption = False) -> None:
         user = _user(ctx, user_id)
         now = ctx.clock()
         grants = [GrantOut.of(g, now) for g in MeService(ctx).grants(user)]
-    if as_json:
-        _print_json([g.model_dump() for g in grants])
-    else:
-        out.print(_grant_table(grants))
+    _show(grants, _grant_table, as_json, one=False)
 
 
 @grants_app.command("budget")
@@ -539,10 +528,7 @@ def set_budget(
             )
         )
         grant = GrantOut.of(record, ctx.clock())
-    if as_json:
-        _print_json(grant.model_dump())
-    else:
-        out.print(_grant_table([grant]))
+    _show([grant], _grant_table, as_json, one=True)
 
 
 @grants_app.command("revoke")
@@ -556,10 +542,7 @@ def revoke_grant(
         user = _user(ctx, user_id)
         record = _run(lambda: MeService(ctx).revoke_grant(user, grant_id))
         grant = GrantOut.of(record, ctx.clock())
-    if as_json:
-        _print_json(grant.model_dump())
-    else:
-        out.print(_grant_table([grant]))
+    _show([grant], _grant_table, as_json, one=True)
 
 
 # -- API keys -----------------------------------------------------------------------------------
@@ -595,10 +578,7 @@ def list_api_keys(
         if user_id is not None:
             role, principal = Role.USER, _user(ctx, user_id).ref
         keys = [ApiKeyOut.of(k) for k in KeyService(ctx).list_for(role=role, principal=principal)]
-    if as_json:
-        _print_json([k.model_dump() for k in keys])
-    else:
-        out.print(_key_table(keys))
+    _show(keys, _key_table, as_json, one=False)
 
 
 @api_keys_app.command("revoke")
@@ -609,10 +589,7 @@ def revoke_api_key(
     """Revoke an API key at once; the console sessions opened with it end too."""
     with _context() as ctx:
         key = ApiKeyOut.of(_run(lambda: KeyService(ctx).revoke(None, key_id, by=ADMIN)))
-    if as_json:
-        _print_json(key.model_dump())
-    else:
-        out.print(_key_table([key]))
+    _show([key], _key_table, as_json, one=True)
 
 
 @api_keys_app.command("rotate")
